@@ -1,0 +1,121 @@
+#pragma once
+// The compute backend: thin typed wrappers over oneDNN primitives and OpenBLAS, plus our own
+// OpenMP loops where oneDNN 2.6 has no fast kernel. Everything here works on raw float
+// buffers and plain shapes; shape checking and allocation happen one level up, in core/.
+// This is the only folder that includes oneDNN or CBLAS headers (and those only in .cpp
+// files and detail/, so this header stays dependency-free).
+//
+//   std::vector<float> a(6), b(3), c(6);
+//   md::backend::binary(md::backend::BinaryOp::add, a.data(), {2, 3}, b.data(), {3}, c.data(), {2, 3});
+//
+// Threads: one pool, libgomp (OpenMP), shared by oneDNN and our loops. OpenBLAS is pinned to
+// one thread so that its own pool never spins against OpenMP (PERF-RESEARCH.md, section 0).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace minidl::backend {
+
+using Dims = std::vector<int64_t>;
+
+// ---- threads -----------------------------------------------------------------------------
+// Sets the OpenMP thread count used by every primitive and loop (n >= 1).
+void set_num_threads(int n);
+int get_num_threads();
+
+// ---- primitive cache ---------------------------------------------------------------------
+// oneDNN primitives are created once per (kind, shapes, attributes) and reused.
+struct PrimitiveCacheStats {
+  int64_t hits = 0;
+  int64_t misses = 0;
+  int64_t entries = 0;
+};
+PrimitiveCacheStats primitive_cache_stats();
+
+struct PrimitiveInfo {
+  std::string key;   // e.g. "binary add f32 64x256 1x256"
+  std::string impl;  // oneDNN's implementation name, e.g. "jit:uni"; never "ref:..." when used
+  bool used = true;  // false when the primitive was a ref:* fallback and our own loop runs instead
+};
+std::vector<PrimitiveInfo> primitive_cache_entries();
+void clear_primitive_cache();
+
+// ---- matmul ------------------------------------------------------------------------------
+// c[batch..., m, n] = op(a)[batch..., m, k] @ op(b)[batch..., k, n], where op transposes the
+// last two axes when asked (as strides, no copy). `a_shape`/`b_shape` are the stored shapes,
+// rank >= 2; their batch dims broadcast NumPy-style to c's, which has the full rank.
+// `accumulate` adds into c instead of overwriting it.
+void matmul(const float* a, const Dims& a_shape, bool transpose_a, const float* b, const Dims& b_shape,
+            bool transpose_b, float* c, const Dims& c_shape, bool accumulate = false);
+
+// ---- binary ------------------------------------------------------------------------------
+enum class BinaryOp { add, sub, mul, div, max, min, eq, ne, lt, le, gt, ge };
+const char* binary_op_name(BinaryOp op);
+
+// out = a (op) b with NumPy broadcasting; comparisons give 1.0f / 0.0f. Shapes are
+// right-aligned; out_shape must be their broadcast. `out` may alias `a` when a has out's
+// shape; it must not alias `b` unless b has out's shape too.
+void binary(BinaryOp op, const float* a, const Dims& a_shape, const float* b, const Dims& b_shape, float* out,
+            const Dims& out_shape);
+
+// out = broadcast of x (shape x_shape, right-aligned) to out_shape.
+void broadcast_to(const float* x, const Dims& x_shape, float* out, const Dims& out_shape);
+
+// out = cond ? a : b elementwise with broadcasting (cond non-zero means true).
+void where(const float* cond, const Dims& cond_shape, const float* a, const Dims& a_shape, const float* b,
+           const Dims& b_shape, float* out, const Dims& out_shape);
+
+// ---- eltwise -----------------------------------------------------------------------------
+enum class EltwiseOp {
+  tanh,
+  exp,
+  log,
+  relu,       // alpha: slope for x < 0 (0 = plain ReLU)
+  sigmoid,
+  sqrt,
+  abs,
+  square,
+  gelu,       // exact (erf) form, Keras's and PyTorch's default
+  gelu_tanh,  // tanh approximation
+  soft_relu,  // softplus: log(1 + exp(x))
+  linear,     // alpha * x + beta
+  clip,       // min(max(x, alpha), beta)
+  pow,        // alpha * x^beta
+};
+const char* eltwise_op_name(EltwiseOp op);
+
+// y = f(x) over n elements. y may alias x.
+void eltwise_forward(EltwiseOp op, const float* x, float* y, int64_t n, float alpha = 0.0f, float beta = 0.0f);
+
+// dx = dy * f'(x). `x` is the forward input, `y` the forward output: tanh, exp, sigmoid and
+// sqrt differentiate from y (pass nullptr for x), the others from x (pass nullptr for y).
+void eltwise_backward(EltwiseOp op, const float* x, const float* y, const float* dy, float* dx, int64_t n,
+                      float alpha = 0.0f, float beta = 0.0f);
+// True when eltwise_backward reads y rather than x.
+bool eltwise_backward_uses_output(EltwiseOp op);
+
+// ---- softmax -----------------------------------------------------------------------------
+// y = softmax(x) (or log_softmax when `log`) along `axis` (0 <= axis < rank).
+void softmax_forward(const float* x, float* y, const Dims& shape, int axis, bool log);
+// dx from the forward output y and the incoming gradient dy.
+void softmax_backward(const float* y, const float* dy, float* dx, const Dims& shape, int axis, bool log);
+
+// ---- reductions --------------------------------------------------------------------------
+enum class ReduceOp { sum, mean, max, min };
+const char* reduce_op_name(ReduceOp op);
+
+// out = reduce(x) over `axes` (sorted, unique, each in [0, rank)); out holds the kept axes in
+// order (its element count is the product of the kept dims). An empty reduction gives
+// 0 (sum), NaN (mean), -inf (max) or +inf (min), as NumPy's identities.
+void reduce(ReduceOp op, const float* x, const Dims& shape, const std::vector<int>& axes, float* out);
+
+// ---- layout ------------------------------------------------------------------------------
+// out = x with its axes permuted: out.shape[i] = shape[perm[i]].
+void permute(const float* x, const Dims& shape, const std::vector<int>& perm, float* out);
+
+// out[0:n] = x[0:n] (parallel for large n).
+void copy(const float* x, float* out, int64_t n);
+// out[0:n] = value.
+void fill(float* out, int64_t n, float value);
+
+}  // namespace minidl::backend

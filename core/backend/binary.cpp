@@ -1,0 +1,230 @@
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "minidl/core/backend/backend.h"
+#include "minidl/core/backend/detail/dnnl_context.h"
+#include "minidl/core/backend/detail/loops.h"
+
+namespace minidl::backend {
+namespace {
+
+using detail::Collapsed;
+
+dnnl::algorithm to_dnnl(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::add:
+      return dnnl::algorithm::binary_add;
+    case BinaryOp::sub:
+      return dnnl::algorithm::binary_sub;
+    case BinaryOp::mul:
+      return dnnl::algorithm::binary_mul;
+    case BinaryOp::div:
+      return dnnl::algorithm::binary_div;
+    case BinaryOp::max:
+      return dnnl::algorithm::binary_max;
+    case BinaryOp::min:
+      return dnnl::algorithm::binary_min;
+    case BinaryOp::eq:
+      return dnnl::algorithm::binary_eq;
+    case BinaryOp::ne:
+      return dnnl::algorithm::binary_ne;
+    case BinaryOp::lt:
+      return dnnl::algorithm::binary_lt;
+    case BinaryOp::le:
+      return dnnl::algorithm::binary_le;
+    case BinaryOp::gt:
+      return dnnl::algorithm::binary_gt;
+    case BinaryOp::ge:
+      return dnnl::algorithm::binary_ge;
+  }
+  return dnnl::algorithm::binary_add;
+}
+
+// The op that gives the same result with the operands swapped, if there is one.
+bool swapped_op(BinaryOp op, BinaryOp* out) {
+  switch (op) {
+    case BinaryOp::add:
+    case BinaryOp::mul:
+    case BinaryOp::max:
+    case BinaryOp::min:
+    case BinaryOp::eq:
+    case BinaryOp::ne:
+      *out = op;
+      return true;
+    case BinaryOp::lt:
+      *out = BinaryOp::gt;
+      return true;
+    case BinaryOp::gt:
+      *out = BinaryOp::lt;
+      return true;
+    case BinaryOp::le:
+      *out = BinaryOp::ge;
+      return true;
+    case BinaryOp::ge:
+      *out = BinaryOp::le;
+      return true;
+    default:
+      return false;
+  }
+}
+
+void binary_loop(BinaryOp op, const float* a, const Dims& a_dims, const float* b, const Dims& b_dims, float* out,
+                 const Dims& out_dims) {
+  const std::array<Dims, 2> strides = {detail::broadcast_strides(a_dims, out_dims),
+                                       detail::broadcast_strides(b_dims, out_dims)};
+  detail::for_each_row<2>(out_dims, strides, [&](int64_t o, const std::array<int64_t, 2>& in, int64_t count,
+                                                 const std::array<int64_t, 2>& inner) {
+    const float* pa = a + in[0];
+    const float* pb = b + in[1];
+    float* po = out + o;
+    for (int64_t j = 0; j < count; ++j) po[j] = detail::apply_binary(op, pa[j * inner[0]], pb[j * inner[1]]);
+  });
+}
+
+// src0 must have out's (collapsed) shape here; src1 may broadcast.
+void binary_full_src0(BinaryOp op, const float* a, const float* b, const Dims& b_dims, float* out,
+                      const Dims& out_dims) {
+  const std::string key = detail::KeyBuilder("binary").add(binary_op_name(op)).add(out_dims).add(b_dims).str();
+  const auto& entry = detail::cached_primitive(key, [&] {
+    dnnl::binary::desc desc(to_dnnl(op), detail::dense_desc(out_dims), detail::dense_desc(b_dims),
+                            detail::dense_desc(out_dims));
+    return dnnl::binary::primitive_desc(desc, detail::engine());
+  });
+  if (entry.is_reference()) {
+    detail::mark_unused(key);
+    binary_loop(op, a, out_dims, b, b_dims, out, out_dims);
+    return;
+  }
+  entry.primitive.execute(detail::stream(), {{DNNL_ARG_SRC_0, detail::make_memory(detail::dense_desc(out_dims), a)},
+                                             {DNNL_ARG_SRC_1, detail::make_memory(detail::dense_desc(b_dims), b)},
+                                             {DNNL_ARG_DST, detail::make_memory(detail::dense_desc(out_dims), out)}});
+  detail::stream().wait();
+}
+
+}  // namespace
+
+const char* binary_op_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::add:
+      return "add";
+    case BinaryOp::sub:
+      return "sub";
+    case BinaryOp::mul:
+      return "mul";
+    case BinaryOp::div:
+      return "div";
+    case BinaryOp::max:
+      return "max";
+    case BinaryOp::min:
+      return "min";
+    case BinaryOp::eq:
+      return "eq";
+    case BinaryOp::ne:
+      return "ne";
+    case BinaryOp::lt:
+      return "lt";
+    case BinaryOp::le:
+      return "le";
+    case BinaryOp::gt:
+      return "gt";
+    case BinaryOp::ge:
+      return "ge";
+  }
+  return "?";
+}
+
+void binary(BinaryOp op, const float* a, const Dims& a_shape, const float* b, const Dims& b_shape, float* out,
+            const Dims& out_shape) {
+  detail::ensure_initialized();
+  if (detail::product(out_shape) == 0) return;
+  Collapsed c = detail::collapse_broadcast(
+      out_shape, {detail::align_rank(a_shape, out_shape.size()), detail::align_rank(b_shape, out_shape.size())});
+  if (c.out.empty()) {  // every axis has size 1: a single element
+    out[0] = detail::apply_binary(op, a[0], b[0]);
+    return;
+  }
+  Dims a_dims = c.inputs[0];
+  Dims b_dims = c.inputs[1];
+  // oneDNN 2.6 only broadcasts src1 quickly; a src0 broadcast runs ref:any (40-75x slower).
+  BinaryOp swapped;
+  if (a_dims != c.out && b_dims == c.out && swapped_op(op, &swapped)) {
+    std::swap(a, b);
+    std::swap(a_dims, b_dims);
+    op = swapped;
+  }
+  if (a_dims != c.out) {
+    // Materialise a's broadcast in `out`, then combine with b in place.
+    broadcast_to(a, a_dims, out, c.out);
+    a = out;
+  }
+  binary_full_src0(op, a, b, b_dims, out, c.out);
+}
+
+void broadcast_to(const float* x, const Dims& x_shape, float* out, const Dims& out_shape) {
+  detail::ensure_initialized();
+  if (detail::product(out_shape) == 0) return;
+  Collapsed c = detail::collapse_broadcast(out_shape, {detail::align_rank(x_shape, out_shape.size())});
+  if (c.out.empty()) {
+    out[0] = x[0];
+    return;
+  }
+  if (c.inputs[0] == c.out) {
+    copy(x, out, detail::product(c.out));
+    return;
+  }
+  const std::array<Dims, 1> strides = {detail::broadcast_strides(c.inputs[0], c.out)};
+  detail::for_each_row<1>(c.out, strides, [&](int64_t o, const std::array<int64_t, 1>& in, int64_t count,
+                                              const std::array<int64_t, 1>& inner) {
+    const float* px = x + in[0];
+    float* po = out + o;
+    if (inner[0] == 0) {
+      std::fill_n(po, count, px[0]);
+    } else {
+      std::memcpy(po, px, sizeof(float) * count);
+    }
+  });
+}
+
+void where(const float* cond, const Dims& cond_shape, const float* a, const Dims& a_shape, const float* b,
+           const Dims& b_shape, float* out, const Dims& out_shape) {
+  detail::ensure_initialized();
+  if (detail::product(out_shape) == 0) return;
+  const size_t ndim = out_shape.size();
+  Collapsed c = detail::collapse_broadcast(out_shape, {detail::align_rank(cond_shape, ndim),
+                                                       detail::align_rank(a_shape, ndim),
+                                                       detail::align_rank(b_shape, ndim)});
+  const std::array<Dims, 3> strides = {detail::broadcast_strides(c.inputs[0], c.out),
+                                       detail::broadcast_strides(c.inputs[1], c.out),
+                                       detail::broadcast_strides(c.inputs[2], c.out)};
+  detail::for_each_row<3>(c.out, strides, [&](int64_t o, const std::array<int64_t, 3>& in, int64_t count,
+                                              const std::array<int64_t, 3>& inner) {
+    const float* pc = cond + in[0];
+    const float* pa = a + in[1];
+    const float* pb = b + in[2];
+    float* po = out + o;
+    for (int64_t j = 0; j < count; ++j) po[j] = pc[j * inner[0]] != 0.0f ? pa[j * inner[1]] : pb[j * inner[2]];
+  });
+}
+
+void copy(const float* x, float* out, int64_t n) {
+  if (n <= 0 || x == out) return;
+  if (n < detail::kParallelGrain * 4) {
+    std::memcpy(out, x, sizeof(float) * n);
+    return;
+  }
+  constexpr int64_t kChunk = 1 << 14;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < chunks; ++i) {
+    const int64_t begin = i * kChunk;
+    std::memcpy(out + begin, x + begin, sizeof(float) * std::min(kChunk, n - begin));
+  }
+}
+
+void fill(float* out, int64_t n, float value) {
+#pragma omp parallel for if (n > detail::kParallelGrain * 4) schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = value;
+}
+
+}  // namespace minidl::backend

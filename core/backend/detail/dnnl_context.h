@@ -1,0 +1,63 @@
+#pragma once
+// Private to core/backend: the process's oneDNN engine and stream, and the primitive cache.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "minidl/core/backend/backend.h"
+
+namespace minidl::backend::detail {
+
+// Pins OpenBLAS to one thread on first use; called by every public entry point.
+void ensure_initialized();
+
+dnnl::engine& engine();
+dnnl::stream& stream();
+
+// A dense row-major f32 descriptor; a rank-0 shape becomes {1}.
+dnnl::memory::desc dense_desc(const Dims& dims);
+// A f32 descriptor with explicit strides (elements).
+dnnl::memory::desc strided_desc(const Dims& dims, const Dims& strides);
+
+dnnl::memory make_memory(const dnnl::memory::desc& desc, const float* data);
+
+struct CachedPrimitive {
+  dnnl::primitive primitive;
+  std::string impl;
+  bool is_reference() const { return impl.rfind("ref", 0) == 0; }
+};
+
+// The entry stored under `key` (counted as a hit), or nullptr (counted as a miss).
+const CachedPrimitive* find_primitive(const std::string& key);
+// Creates the primitive for `pd` and stores it under `key` with its implementation name.
+const CachedPrimitive& insert_primitive(const std::string& key, const dnnl::primitive_desc_base& pd);
+
+// Returns the primitive stored under `key`, creating it from make() (a primitive_desc) on a miss.
+template <class MakeDesc>
+const CachedPrimitive& cached_primitive(const std::string& key, MakeDesc&& make) {
+  if (const CachedPrimitive* hit = find_primitive(key)) return *hit;
+  return insert_primitive(key, make());
+}
+
+// Marks a cached entry as not used (a ref:* primitive that our own loop replaces).
+void mark_unused(const std::string& key);
+
+// Builds cache keys such as "binary add 64x256 1x256".
+class KeyBuilder {
+ public:
+  explicit KeyBuilder(std::string_view kind) : key_(kind) {}
+  KeyBuilder& add(std::string_view word);
+  KeyBuilder& add(int64_t value);
+  KeyBuilder& add_float(float value);  // exact: the bit pattern
+  KeyBuilder& add(const Dims& dims);
+  std::string str() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
+int64_t product(const Dims& dims);
+
+}  // namespace minidl::backend::detail

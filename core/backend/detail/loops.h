@@ -1,0 +1,60 @@
+#pragma once
+// Private to core/backend: our own OpenMP loops for the cases oneDNN 2.6 runs only through
+// slow ref:* kernels (PERF-RESEARCH.md, section 0), and shape helpers shared by the wrappers.
+#include <array>
+#include <cstdint>
+
+#include "minidl/core/backend/backend.h"
+
+namespace minidl::backend::detail {
+
+// Below this many elements a loop runs on the calling thread: an OpenMP region costs more.
+inline constexpr int64_t kParallelGrain = 1 << 14;
+
+// Right-aligns `shape` to `ndim` dims by prepending ones.
+Dims align_rank(const Dims& shape, size_t ndim);
+
+// Shapes of an elementwise call after merging adjacent axes that broadcast the same way and
+// dropping axes of size 1. `inputs` are aligned to out's rank. Every result has equal rank.
+struct Collapsed {
+  Dims out;
+  std::vector<Dims> inputs;
+};
+Collapsed collapse_broadcast(const Dims& out, const std::vector<Dims>& inputs);
+
+// Element strides of `shape` inside a broadcast to `out` of the same rank: 0 where it repeats.
+Dims broadcast_strides(const Dims& shape, const Dims& out);
+
+// Calls body(out_offset, input_offsets, count, input_inner_strides) for every innermost row
+// of `out`; rows are split across OpenMP threads when the total is large.
+template <size_t N, class Body>
+void for_each_row(const Dims& out, const std::array<Dims, N>& strides, Body&& body) {
+  const size_t ndim = out.size();
+  if (ndim == 0) {
+    std::array<int64_t, N> offsets{};
+    std::array<int64_t, N> inner{};
+    body(int64_t{0}, offsets, int64_t{1}, inner);
+    return;
+  }
+  const int64_t inner_count = out[ndim - 1];
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < ndim; ++d) rows *= out[d];
+  std::array<int64_t, N> inner{};
+  for (size_t k = 0; k < N; ++k) inner[k] = strides[k][ndim - 1];
+#pragma omp parallel for if (rows * inner_count > kParallelGrain && rows > 1) schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    std::array<int64_t, N> offsets{};
+    int64_t rest = row;
+    for (size_t d = ndim - 1; d-- > 0;) {
+      const int64_t index = rest % out[d];
+      rest /= out[d];
+      for (size_t k = 0; k < N; ++k) offsets[k] += index * strides[k][d];
+    }
+    body(row * inner_count, offsets, inner_count, inner);
+  }
+}
+
+// The elementwise function of a binary op, for our own loops.
+float apply_binary(BinaryOp op, float a, float b);
+
+}  // namespace minidl::backend::detail

@@ -1,0 +1,170 @@
+#include "minidl/core/backend/detail/dnnl_context.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <bit>
+#include <charconv>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+namespace minidl::backend::detail {
+namespace {
+
+struct Cache {
+  std::mutex mutex;
+  std::unordered_map<std::string, std::unique_ptr<CachedPrimitive>> entries;
+  std::unordered_map<std::string, bool> used;
+  int64_t hits = 0;
+  int64_t misses = 0;
+};
+
+Cache& cache() {
+  static Cache instance;
+  return instance;
+}
+
+}  // namespace
+
+void ensure_initialized() {
+  static const bool initialized = [] {
+    // The openmp build of OpenBLAS would also lower OpenMP's thread count here; keep ours.
+    const int omp_threads = omp_get_max_threads();
+    openblas_set_num_threads(1);
+    omp_set_num_threads(omp_threads);
+    return true;
+  }();
+  (void)initialized;
+}
+
+dnnl::engine& engine() {
+  static dnnl::engine instance(dnnl::engine::kind::cpu, 0);
+  return instance;
+}
+
+dnnl::stream& stream() {
+  static dnnl::stream instance(engine());
+  return instance;
+}
+
+dnnl::memory::desc dense_desc(const Dims& dims) {
+  if (dims.empty()) return dnnl::memory::desc({1}, dnnl::memory::data_type::f32, dnnl::memory::dims{1});
+  dnnl::memory::dims strides(dims.size());
+  int64_t stride = 1;
+  for (size_t i = dims.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= dims[i];
+  }
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+}
+
+dnnl::memory::desc strided_desc(const Dims& dims, const Dims& strides) {
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+}
+
+dnnl::memory make_memory(const dnnl::memory::desc& desc, const float* data) {
+  return dnnl::memory(desc, engine(), const_cast<float*>(data));
+}
+
+const CachedPrimitive* find_primitive(const std::string& key) {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  auto it = c.entries.find(key);
+  if (it == c.entries.end()) {
+    ++c.misses;
+    return nullptr;
+  }
+  ++c.hits;
+  return it->second.get();
+}
+
+const CachedPrimitive& insert_primitive(const std::string& key, const dnnl::primitive_desc_base& pd) {
+  auto entry = std::make_unique<CachedPrimitive>();
+  entry->impl = pd.impl_info_str();
+  entry->primitive = dnnl::primitive(pd.get());
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  auto [it, inserted] = c.entries.emplace(key, std::move(entry));
+  if (inserted) c.used[key] = true;
+  return *it->second;
+}
+
+void mark_unused(const std::string& key) {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.used[key] = false;
+}
+
+KeyBuilder& KeyBuilder::add(std::string_view word) {
+  key_ += ' ';
+  key_ += word;
+  return *this;
+}
+
+KeyBuilder& KeyBuilder::add(int64_t value) {
+  char buffer[24];
+  auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  key_ += ' ';
+  key_.append(buffer, result.ptr);
+  return *this;
+}
+
+KeyBuilder& KeyBuilder::add_float(float value) { return add(static_cast<int64_t>(std::bit_cast<uint32_t>(value))); }
+
+KeyBuilder& KeyBuilder::add(const Dims& dims) {
+  key_ += ' ';
+  char buffer[24];
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i > 0) key_ += 'x';
+    auto result = std::to_chars(buffer, buffer + sizeof(buffer), dims[i]);
+    key_.append(buffer, result.ptr);
+  }
+  if (dims.empty()) key_ += "scalar";
+  return *this;
+}
+
+int64_t product(const Dims& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+}  // namespace minidl::backend::detail
+
+namespace minidl::backend {
+
+void set_num_threads(int n) {
+  detail::ensure_initialized();
+  omp_set_num_threads(n < 1 ? 1 : n);
+}
+
+int get_num_threads() {
+  detail::ensure_initialized();
+  return omp_get_max_threads();
+}
+
+PrimitiveCacheStats primitive_cache_stats() {
+  auto& c = detail::cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return {c.hits, c.misses, static_cast<int64_t>(c.entries.size())};
+}
+
+std::vector<PrimitiveInfo> primitive_cache_entries() {
+  auto& c = detail::cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  std::vector<PrimitiveInfo> out;
+  for (const auto& [key, entry] : c.entries) out.push_back({key, entry->impl, c.used[key]});
+  return out;
+}
+
+void clear_primitive_cache() {
+  auto& c = detail::cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.entries.clear();
+  c.used.clear();
+  c.hits = 0;
+  c.misses = 0;
+}
+
+}  // namespace minidl::backend

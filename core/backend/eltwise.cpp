@@ -1,0 +1,119 @@
+#include "minidl/core/backend/backend.h"
+#include "minidl/core/backend/detail/dnnl_context.h"
+
+namespace minidl::backend {
+namespace {
+
+dnnl::algorithm forward_algorithm(EltwiseOp op) {
+  switch (op) {
+    case EltwiseOp::tanh:
+      return dnnl::algorithm::eltwise_tanh_use_dst_for_bwd;
+    case EltwiseOp::exp:
+      return dnnl::algorithm::eltwise_exp_use_dst_for_bwd;
+    case EltwiseOp::log:
+      return dnnl::algorithm::eltwise_log;
+    case EltwiseOp::relu:
+      return dnnl::algorithm::eltwise_relu;
+    case EltwiseOp::sigmoid:
+      return dnnl::algorithm::eltwise_logistic_use_dst_for_bwd;
+    case EltwiseOp::sqrt:
+      return dnnl::algorithm::eltwise_sqrt_use_dst_for_bwd;
+    case EltwiseOp::abs:
+      return dnnl::algorithm::eltwise_abs;
+    case EltwiseOp::square:
+      return dnnl::algorithm::eltwise_square;
+    case EltwiseOp::gelu:
+      return dnnl::algorithm::eltwise_gelu_erf;
+    case EltwiseOp::gelu_tanh:
+      return dnnl::algorithm::eltwise_gelu_tanh;
+    case EltwiseOp::soft_relu:
+      return dnnl::algorithm::eltwise_soft_relu;
+    case EltwiseOp::linear:
+      return dnnl::algorithm::eltwise_linear;
+    case EltwiseOp::clip:
+      return dnnl::algorithm::eltwise_clip_v2;
+    case EltwiseOp::pow:
+      return dnnl::algorithm::eltwise_pow;
+  }
+  return dnnl::algorithm::eltwise_linear;
+}
+
+dnnl::eltwise_forward::primitive_desc forward_desc(EltwiseOp op, int64_t n, float alpha, float beta) {
+  dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_training, forward_algorithm(op),
+                                   detail::dense_desc({n}), alpha, beta);
+  return dnnl::eltwise_forward::primitive_desc(desc, detail::engine());
+}
+
+}  // namespace
+
+const char* eltwise_op_name(EltwiseOp op) {
+  switch (op) {
+    case EltwiseOp::tanh:
+      return "tanh";
+    case EltwiseOp::exp:
+      return "exp";
+    case EltwiseOp::log:
+      return "log";
+    case EltwiseOp::relu:
+      return "relu";
+    case EltwiseOp::sigmoid:
+      return "sigmoid";
+    case EltwiseOp::sqrt:
+      return "sqrt";
+    case EltwiseOp::abs:
+      return "abs";
+    case EltwiseOp::square:
+      return "square";
+    case EltwiseOp::gelu:
+      return "gelu";
+    case EltwiseOp::gelu_tanh:
+      return "gelu_tanh";
+    case EltwiseOp::soft_relu:
+      return "soft_relu";
+    case EltwiseOp::linear:
+      return "linear";
+    case EltwiseOp::clip:
+      return "clip";
+    case EltwiseOp::pow:
+      return "pow";
+  }
+  return "?";
+}
+
+bool eltwise_backward_uses_output(EltwiseOp op) {
+  return op == EltwiseOp::tanh || op == EltwiseOp::exp || op == EltwiseOp::sigmoid || op == EltwiseOp::sqrt;
+}
+
+void eltwise_forward(EltwiseOp op, const float* x, float* y, int64_t n, float alpha, float beta) {
+  detail::ensure_initialized();
+  if (n <= 0) return;
+  const std::string key =
+      detail::KeyBuilder("eltwise_fwd").add(eltwise_op_name(op)).add(n).add_float(alpha).add_float(beta).str();
+  const auto& entry = detail::cached_primitive(key, [&] { return forward_desc(op, n, alpha, beta); });
+  const auto desc = detail::dense_desc({n});
+  entry.primitive.execute(detail::stream(),
+                          {{DNNL_ARG_SRC, detail::make_memory(desc, x)}, {DNNL_ARG_DST, detail::make_memory(desc, y)}});
+  detail::stream().wait();
+}
+
+void eltwise_backward(EltwiseOp op, const float* x, const float* y, const float* dy, float* dx, int64_t n,
+                      float alpha, float beta) {
+  detail::ensure_initialized();
+  if (n <= 0) return;
+  const std::string key =
+      detail::KeyBuilder("eltwise_bwd").add(eltwise_op_name(op)).add(n).add_float(alpha).add_float(beta).str();
+  const auto& entry = detail::cached_primitive(key, [&] {
+    const auto desc = detail::dense_desc({n});
+    dnnl::eltwise_backward::desc bwd(forward_algorithm(op), desc, desc, alpha, beta);
+    return dnnl::eltwise_backward::primitive_desc(bwd, detail::engine(), forward_desc(op, n, alpha, beta));
+  });
+  const auto desc = detail::dense_desc({n});
+  const bool uses_output = eltwise_backward_uses_output(op);
+  entry.primitive.execute(detail::stream(), {{uses_output ? DNNL_ARG_DST : DNNL_ARG_SRC,
+                                              detail::make_memory(desc, uses_output ? y : x)},
+                                             {DNNL_ARG_DIFF_DST, detail::make_memory(desc, dy)},
+                                             {DNNL_ARG_DIFF_SRC, detail::make_memory(desc, dx)}});
+  detail::stream().wait();
+}
+
+}  // namespace minidl::backend

@@ -1,0 +1,83 @@
+#include <cmath>
+
+#include "minidl/core/backend/detail/loops.h"
+
+namespace minidl::backend::detail {
+
+Dims align_rank(const Dims& shape, size_t ndim) {
+  Dims out(ndim, 1);
+  const size_t offset = ndim - shape.size();
+  for (size_t i = 0; i < shape.size(); ++i) out[offset + i] = shape[i];
+  return out;
+}
+
+Collapsed collapse_broadcast(const Dims& out, const std::vector<Dims>& inputs) {
+  Collapsed result;
+  result.inputs.resize(inputs.size());
+  // Pattern of one axis: which inputs repeat along it.
+  auto pattern = [&](size_t axis) {
+    uint64_t bits = 0;
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      if (inputs[k][axis] == 1) bits |= uint64_t{1} << k;
+    }
+    return bits;
+  };
+  bool have_last = false;
+  uint64_t last_pattern = 0;
+  for (size_t axis = 0; axis < out.size(); ++axis) {
+    if (out[axis] == 1) continue;
+    const uint64_t p = pattern(axis);
+    if (have_last && p == last_pattern) {
+      result.out.back() *= out[axis];
+      for (size_t k = 0; k < inputs.size(); ++k) result.inputs[k].back() *= inputs[k][axis];
+    } else {
+      result.out.push_back(out[axis]);
+      for (size_t k = 0; k < inputs.size(); ++k) result.inputs[k].push_back(inputs[k][axis]);
+      last_pattern = p;
+      have_last = true;
+    }
+  }
+  return result;
+}
+
+Dims broadcast_strides(const Dims& shape, const Dims& out) {
+  Dims strides(shape.size());
+  int64_t stride = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = (shape[i] == 1 && out[i] != 1) ? 0 : stride;
+    stride *= shape[i];
+  }
+  return strides;
+}
+
+float apply_binary(BinaryOp op, float a, float b) {
+  switch (op) {
+    case BinaryOp::add:
+      return a + b;
+    case BinaryOp::sub:
+      return a - b;
+    case BinaryOp::mul:
+      return a * b;
+    case BinaryOp::div:
+      return a / b;
+    case BinaryOp::max:
+      return std::fmax(a, b);
+    case BinaryOp::min:
+      return std::fmin(a, b);
+    case BinaryOp::eq:
+      return a == b ? 1.0f : 0.0f;
+    case BinaryOp::ne:
+      return a != b ? 1.0f : 0.0f;
+    case BinaryOp::lt:
+      return a < b ? 1.0f : 0.0f;
+    case BinaryOp::le:
+      return a <= b ? 1.0f : 0.0f;
+    case BinaryOp::gt:
+      return a > b ? 1.0f : 0.0f;
+    case BinaryOp::ge:
+      return a >= b ? 1.0f : 0.0f;
+  }
+  return 0.0f;
+}
+
+}  // namespace minidl::backend::detail

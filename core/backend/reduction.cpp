@@ -1,0 +1,214 @@
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "minidl/core/backend/backend.h"
+#include "minidl/core/backend/detail/dnnl_context.h"
+#include "minidl/core/backend/detail/loops.h"
+
+namespace minidl::backend {
+namespace {
+
+// Partial reductions run as sums; a mean divides once at the end.
+ReduceOp stage_op(ReduceOp op) { return op == ReduceOp::mean ? ReduceOp::sum : op; }
+
+float identity(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::sum:
+      return 0.0f;
+    case ReduceOp::mean:
+      return std::numeric_limits<float>::quiet_NaN();
+    case ReduceOp::max:
+      return -std::numeric_limits<float>::infinity();
+    case ReduceOp::min:
+      return std::numeric_limits<float>::infinity();
+  }
+  return 0.0f;
+}
+
+float combine(ReduceOp op, float acc, float v) {
+  switch (op) {
+    case ReduceOp::max:
+      return std::max(acc, v);
+    case ReduceOp::min:
+      return std::min(acc, v);
+    default:
+      return acc + v;
+  }
+}
+
+dnnl::algorithm to_dnnl(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::max:
+      return dnnl::algorithm::reduction_max;
+    case ReduceOp::min:
+      return dnnl::algorithm::reduction_min;
+    case ReduceOp::mean:
+      return dnnl::algorithm::reduction_mean;
+    default:
+      return dnnl::algorithm::reduction_sum;
+  }
+}
+
+// (rows, length) -> (rows): the innermost axis, which oneDNN reduces with a JIT kernel.
+void reduce_inner(ReduceOp op, const float* x, int64_t rows, int64_t length, float* out) {
+  const Dims src = {rows, length}, dst = {rows, 1};
+  const std::string key = detail::KeyBuilder("reduction").add(reduce_op_name(op)).add(src).str();
+  const auto& entry = detail::cached_primitive(key, [&] {
+    dnnl::reduction::desc desc(to_dnnl(op), detail::dense_desc(src), detail::dense_desc(dst), 0.0f, 0.0f);
+    return dnnl::reduction::primitive_desc(desc, detail::engine());
+  });
+  if (!entry.is_reference()) {
+    entry.primitive.execute(detail::stream(), {{DNNL_ARG_SRC, detail::make_memory(detail::dense_desc(src), x)},
+                                               {DNNL_ARG_DST, detail::make_memory(detail::dense_desc(dst), out)}});
+    detail::stream().wait();
+    return;
+  }
+  detail::mark_unused(key);
+#pragma omp parallel for if (rows * length > detail::kParallelGrain) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * length;
+    float acc = row[0];
+    for (int64_t j = 1; j < length; ++j) acc = combine(op, acc, row[j]);
+    out[r] = op == ReduceOp::mean ? acc / static_cast<float>(length) : acc;
+  }
+}
+
+// (outer, length, inner) -> (outer, inner): a middle axis, which oneDNN 2.6 only reduces with
+// ref:any. Our loop streams whole contiguous inner rows, so it vectorises.
+void reduce_middle(ReduceOp op, const float* x, int64_t outer, int64_t length, int64_t inner, float* out) {
+  constexpr int64_t kBlock = 512;
+  const int64_t blocks = (inner + kBlock - 1) / kBlock;
+#pragma omp parallel for collapse(2) if (outer * length * inner > detail::kParallelGrain) schedule(static)
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t begin = blk * kBlock;
+      const int64_t count = std::min(kBlock, inner - begin);
+      float* dst = out + o * inner + begin;
+      const float* src = x + o * length * inner + begin;
+      std::copy_n(src, count, dst);
+      for (int64_t r = 1; r < length; ++r) {
+        const float* row = src + r * inner;
+        switch (op) {
+          case ReduceOp::max:
+            for (int64_t j = 0; j < count; ++j) dst[j] = std::max(dst[j], row[j]);
+            break;
+          case ReduceOp::min:
+            for (int64_t j = 0; j < count; ++j) dst[j] = std::min(dst[j], row[j]);
+            break;
+          default:
+            for (int64_t j = 0; j < count; ++j) dst[j] += row[j];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const char* reduce_op_name(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::sum:
+      return "sum";
+    case ReduceOp::mean:
+      return "mean";
+    case ReduceOp::max:
+      return "max";
+    case ReduceOp::min:
+      return "min";
+  }
+  return "?";
+}
+
+void reduce(ReduceOp op, const float* x, const Dims& shape, const std::vector<int>& axes, float* out) {
+  detail::ensure_initialized();
+  std::vector<bool> reduced(shape.size(), false);
+  for (int a : axes) reduced[a] = true;
+  int64_t kept_count = 1, reduced_count = 1;
+  for (size_t i = 0; i < shape.size(); ++i) (reduced[i] ? reduced_count : kept_count) *= shape[i];
+  if (kept_count == 0) return;
+  if (reduced_count == 0) {
+    fill(out, kept_count, identity(op));
+    return;
+  }
+
+  // Merge neighbouring axes of the same kind; size-1 axes change nothing.
+  struct Group {
+    int64_t size;
+    bool reduced;
+  };
+  std::vector<Group> groups;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 1) continue;
+    if (!groups.empty() && groups.back().reduced == reduced[i]) {
+      groups.back().size *= shape[i];
+    } else {
+      groups.push_back({shape[i], reduced[i]});
+    }
+  }
+
+  const bool any_reduced = std::any_of(groups.begin(), groups.end(), [](const Group& g) { return g.reduced; });
+  if (!any_reduced) {
+    copy(x, out, kept_count);
+    return;
+  }
+  if (groups.size() == 1) {  // everything reduces to one value
+    reduce_inner(op, x, 1, reduced_count, out);
+    return;
+  }
+  if (groups.size() == 2 && groups[1].reduced) {  // the common (rows, length) case: one primitive
+    reduce_inner(op, x, groups[0].size, groups[1].size, out);
+    return;
+  }
+
+  // General case: peel reduced groups off from the innermost one, one stage at a time.
+  const ReduceOp stage = stage_op(op);
+  std::unique_ptr<float[]> buffers[2];
+  const float* current = x;
+  int which = 0;
+  while (true) {
+    int last_reduced = -1;
+    for (int g = static_cast<int>(groups.size()) - 1; g >= 0; --g) {
+      if (groups[g].reduced) {
+        last_reduced = g;
+        break;
+      }
+    }
+    if (last_reduced < 0) break;
+    int64_t before = 1, after = 1;
+    for (int g = 0; g < last_reduced; ++g) before *= groups[g].size;
+    for (size_t g = last_reduced + 1; g < groups.size(); ++g) after *= groups[g].size;
+    const bool final_stage = [&] {
+      for (int g = 0; g < last_reduced; ++g) {
+        if (groups[g].reduced) return false;
+      }
+      return true;
+    }();
+    float* target = out;
+    if (!final_stage) {
+      buffers[which].reset(new float[before * after]);
+      target = buffers[which].get();
+    }
+    if (after == 1) {
+      reduce_inner(stage, current, before, groups[last_reduced].size, target);
+    } else {
+      reduce_middle(stage, current, before, groups[last_reduced].size, after, target);
+    }
+    // The kept neighbours of the removed group become one group.
+    groups.erase(groups.begin() + last_reduced);
+    if (last_reduced > 0 && static_cast<size_t>(last_reduced) < groups.size()) {
+      groups[last_reduced - 1].size *= groups[last_reduced].size;
+      groups.erase(groups.begin() + last_reduced);
+    }
+    current = target;
+    which ^= 1;
+    if (final_stage) break;
+  }
+  if (op == ReduceOp::mean) {
+    const float scale = 1.0f / static_cast<float>(reduced_count);
+    for (int64_t i = 0; i < kept_count; ++i) out[i] *= scale;
+  }
+}
+
+}  // namespace minidl::backend

@@ -1,0 +1,180 @@
+#include "minidl/core/compute.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "minidl/core/error.h"
+
+namespace minidl::compute {
+namespace {
+
+bool is_comparison(BinaryOp op) {
+  return op == BinaryOp::eq || op == BinaryOp::ne || op == BinaryOp::lt || op == BinaryOp::le ||
+         op == BinaryOp::gt || op == BinaryOp::ge;
+}
+
+DType result_dtype(BinaryOp op, DType a, DType b) {
+  if (is_comparison(op)) return DType::bool_;
+  if (op == BinaryOp::div) return DType::float32;
+  return a == b ? a : DType::float32;
+}
+
+void check_same_shape(const char* what, const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) {
+    throw ShapeError(fmt::format("{}: shapes {} and {} must be equal.", what, shape_to_string(a.shape()),
+                                 shape_to_string(b.shape())));
+  }
+}
+
+}  // namespace
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const Shape out_shape = broadcast_shapes(a.shape(), b.shape());
+  Tensor out = Tensor::empty(out_shape, result_dtype(op, a.dtype(), b.dtype()));
+  backend::binary(op, a.data(), a.shape(), b.data(), b.shape(), out.mutable_data(), out_shape);
+  return out;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, float b) {
+  const Tensor scalar = Tensor::scalar(b, a.dtype());
+  return binary(op, a, scalar);
+}
+
+Tensor eltwise(EltwiseOp op, const Tensor& x, float alpha, float beta) {
+  Tensor out = Tensor::empty(x.shape());
+  backend::eltwise_forward(op, x.data(), out.mutable_data(), x.size(), alpha, beta);
+  return out;
+}
+
+Tensor eltwise_backward(EltwiseOp op, const Tensor& x, const Tensor& y, const Tensor& dy, float alpha, float beta) {
+  const bool uses_output = backend::eltwise_backward_uses_output(op);
+  const Tensor& saved = uses_output ? y : x;
+  check_same_shape("eltwise_backward", saved, dy);
+  Tensor dx = Tensor::empty(dy.shape());
+  backend::eltwise_backward(op, uses_output ? nullptr : x.data(), uses_output ? y.data() : nullptr, dy.data(),
+                            dx.mutable_data(), dy.size(), alpha, beta);
+  return dx;
+}
+
+Tensor softmax(const Tensor& x, int64_t axis, bool log) {
+  if (x.ndim() == 0) throw ValueError("softmax needs a tensor of rank >= 1; received a scalar.");
+  const int a = normalize_axis(axis, x.ndim());
+  Tensor out = Tensor::empty(x.shape());
+  backend::softmax_forward(x.data(), out.mutable_data(), x.shape(), a, log);
+  return out;
+}
+
+Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t axis, bool log) {
+  check_same_shape("softmax_backward", y, dy);
+  const int a = normalize_axis(axis, y.ndim());
+  Tensor dx = Tensor::empty(y.shape());
+  backend::softmax_backward(y.data(), dy.data(), dx.mutable_data(), y.shape(), a, log);
+  return dx;
+}
+
+Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
+  const std::vector<int> normalized = normalize_axes(axes, x.ndim());
+  Shape out_shape;
+  for (int i = 0; i < x.ndim(); ++i) {
+    const bool reduced = std::find(normalized.begin(), normalized.end(), i) != normalized.end();
+    if (!reduced) {
+      out_shape.push_back(x.shape()[i]);
+    } else if (keepdims) {
+      out_shape.push_back(1);
+    }
+  }
+  if ((op == ReduceOp::max || op == ReduceOp::min) && x.size() == 0) {
+    throw ValueError(fmt::format("Cannot take the {} of an empty tensor (shape {}): it has no identity.",
+                                 backend::reduce_op_name(op), shape_to_string(x.shape())));
+  }
+  const DType dtype = (op == ReduceOp::mean || x.dtype() == DType::bool_) ? DType::float32 : x.dtype();
+  Tensor out = Tensor::empty(out_shape, dtype);
+  backend::reduce(op, x.data(), x.shape(), normalized, out.mutable_data());
+  return out;
+}
+
+Shape matmul_shape(const Shape& a, const Shape& b, bool transpose_a, bool transpose_b) {
+  if (a.empty() || b.empty()) {
+    throw ShapeError(fmt::format("matmul needs operands of rank >= 1; received shapes {} and {}.", shape_to_string(a),
+                                 shape_to_string(b)));
+  }
+  const Shape a2 = a.size() == 1 ? Shape{1, a[0]} : a;
+  const Shape b2 = b.size() == 1 ? Shape{b[0], 1} : b;
+  const int64_t m = transpose_a ? a2[a2.size() - 1] : a2[a2.size() - 2];
+  const int64_t ka = transpose_a ? a2[a2.size() - 2] : a2[a2.size() - 1];
+  const int64_t kb = transpose_b ? b2[b2.size() - 1] : b2[b2.size() - 2];
+  const int64_t n = transpose_b ? b2[b2.size() - 2] : b2[b2.size() - 1];
+  if (ka != kb && ka != None && kb != None) {
+    throw ShapeError(fmt::format("matmul: cannot multiply shapes {} and {}: the contracted dimensions are {} and {}.",
+                                 shape_to_string(a), shape_to_string(b), ka, kb));
+  }
+  Shape batch;
+  try {
+    batch = broadcast_shapes(Shape(a2.begin(), a2.end() - 2), Shape(b2.begin(), b2.end() - 2));
+  } catch (const ShapeError&) {
+    throw ShapeError(fmt::format("matmul: the batch dimensions of shapes {} and {} do not broadcast.",
+                                 shape_to_string(a), shape_to_string(b)));
+  }
+  Shape out = batch;
+  if (a.size() > 1) out.push_back(m);
+  if (b.size() > 1) out.push_back(n);
+  return out;
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  const Shape out_shape = matmul_shape(a.shape(), b.shape(), transpose_a, transpose_b);
+  const Shape a2 = a.ndim() == 1 ? Shape{1, a.shape()[0]} : a.shape();
+  const Shape b2 = b.ndim() == 1 ? Shape{b.shape()[0], 1} : b.shape();
+  Shape full = out_shape;
+  if (a.ndim() == 1) full.insert(full.end() - (b.ndim() > 1 ? 1 : 0), 1);
+  if (b.ndim() == 1) full.push_back(1);
+  Tensor out = Tensor::empty(out_shape);
+  backend::matmul(a.data(), a2, transpose_a && a.ndim() > 1, b.data(), b2, transpose_b && b.ndim() > 1,
+                  out.mutable_data(), full);
+  return out;
+}
+
+Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm) {
+  const int64_t ndim = x.ndim();
+  std::vector<int> p(ndim);
+  if (perm.empty()) {
+    std::iota(p.rbegin(), p.rend(), 0);
+  } else {
+    if (static_cast<int64_t>(perm.size()) != ndim) {
+      throw ValueError(fmt::format("transpose: the permutation has {} axes but the tensor (shape {}) has {}.",
+                                   perm.size(), shape_to_string(x.shape()), ndim));
+    }
+    std::vector<bool> seen(ndim, false);
+    for (int64_t i = 0; i < ndim; ++i) {
+      p[i] = normalize_axis(perm[i], ndim);
+      if (seen[p[i]]) throw ValueError(fmt::format("transpose: axis {} appears twice in the permutation.", perm[i]));
+      seen[p[i]] = true;
+    }
+  }
+  Shape out_shape(ndim);
+  for (int64_t i = 0; i < ndim; ++i) out_shape[i] = x.shape()[p[i]];
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  backend::permute(x.data(), x.shape(), p, out.mutable_data());
+  return out;
+}
+
+Tensor broadcast_to(const Tensor& x, const Shape& shape) {
+  if (broadcast_shapes(x.shape(), shape) != shape) {
+    throw ShapeError(fmt::format("Cannot broadcast a tensor of shape {} to shape {}.", shape_to_string(x.shape()),
+                                 shape_to_string(shape)));
+  }
+  Tensor out = Tensor::empty(shape, x.dtype());
+  backend::broadcast_to(x.data(), x.shape(), out.mutable_data(), shape);
+  return out;
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  const Shape out_shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape()), b.shape());
+  Tensor out = Tensor::empty(out_shape, a.dtype() == b.dtype() ? a.dtype() : DType::float32);
+  backend::where(cond.data(), cond.shape(), a.data(), a.shape(), b.data(), b.shape(), out.mutable_data(), out_shape);
+  return out;
+}
+
+}  // namespace minidl::compute

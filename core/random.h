@@ -1,0 +1,49 @@
+#pragma once
+// Seeded random tensors. The numbers come from a counter-based generator (Philox-4x32-10):
+// element i depends only on (seed, i), so a seed gives the same tensor on every machine, at
+// every thread count, however the work is split.
+//   md::Tensor r = md::random::normal({2, 3}, /*mean=*/0.0f, /*stddev=*/1.0f, /*seed=*/42);
+//   md::Tensor u = md::random::uniform({2, 3}, /*minval=*/-1.0f, /*maxval=*/1.0f, /*seed=*/7);
+#include <cstdint>
+#include <optional>
+
+#include "minidl/core/tensor.h"
+
+namespace minidl::random {
+
+// Normal(mean, stddev) samples (Box-Muller on Philox uniforms).
+Tensor normal(const Shape& shape, float mean, float stddev, uint64_t seed);
+
+// Uniform samples in [minval, maxval).
+Tensor uniform(const Shape& shape, float minval, float maxval, uint64_t seed);
+
+// Normal samples redrawn until they lie within two standard deviations of the mean, as
+// Keras's TruncatedNormal initializer does.
+Tensor truncated_normal(const Shape& shape, float mean, float stddev, uint64_t seed);
+
+// Seeds every later unseeded SeedGenerator (Keras's keras.utils.set_random_seed).
+void set_global_seed(uint64_t seed);
+
+// A stream of seeds, as Keras's SeedGenerator: each next() gives a new seed, and the whole
+// sequence is fixed by the starting seed. Without a seed it starts from the global one (see
+// set_global_seed), or from the system's entropy source if none was set.
+//   md::random::SeedGenerator gen(1337);
+//   auto mask = md::random::uniform(shape, 0, 1, gen.next());
+class SeedGenerator {
+ public:
+  explicit SeedGenerator(std::optional<uint64_t> seed = std::nullopt);
+  uint64_t next();
+  uint64_t initial_seed() const { return seed_; }
+  uint64_t counter() const { return counter_; }
+  void set_counter(uint64_t counter) { counter_ = counter; }
+
+ private:
+  uint64_t seed_;
+  uint64_t counter_ = 0;
+};
+
+// The raw generator: 32 random bits for (seed, counter, stream). Exposed for kernels (dropout)
+// that draw their own masks in parallel.
+uint32_t philox_bits(uint64_t seed, uint64_t counter, uint32_t stream = 0);
+
+}  // namespace minidl::random

@@ -1,0 +1,54 @@
+#include "minidl/core/storage.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <new>
+
+#include "minidl/core/error.h"
+
+namespace minidl {
+namespace {
+
+constexpr size_t kAlignment = 64;
+
+std::atomic<int64_t> g_live_buffers{0};
+std::atomic<int64_t> g_live_bytes{0};
+std::atomic<int64_t> g_peak_bytes{0};
+std::atomic<int64_t> g_total_allocations{0};
+
+void raise_peak(int64_t live) {
+  int64_t peak = g_peak_bytes.load(std::memory_order_relaxed);
+  while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
+Storage::Storage(int64_t num_elements) : size_(num_elements) {
+  if (num_elements < 0) throw ValueError(fmt::format("Cannot allocate {} elements.", num_elements));
+  const size_t bytes = static_cast<size_t>(num_elements) * sizeof(float);
+  if (bytes > 0) {
+    const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    data_ = static_cast<float*>(std::aligned_alloc(kAlignment, rounded));
+    if (data_ == nullptr) throw std::bad_alloc();
+  }
+  g_live_buffers.fetch_add(1, std::memory_order_relaxed);
+  raise_peak(g_live_bytes.fetch_add(static_cast<int64_t>(bytes), std::memory_order_relaxed) +
+             static_cast<int64_t>(bytes));
+  g_total_allocations.fetch_add(1, std::memory_order_relaxed);
+}
+
+Storage::~Storage() {
+  std::free(data_);
+  g_live_buffers.fetch_sub(1, std::memory_order_relaxed);
+  g_live_bytes.fetch_sub(size_ * static_cast<int64_t>(sizeof(float)), std::memory_order_relaxed);
+}
+
+MemoryStats memory_stats() {
+  return {g_live_buffers.load(), g_live_bytes.load(), g_peak_bytes.load(), g_total_allocations.load()};
+}
+
+void reset_peak_memory() { g_peak_bytes.store(g_live_bytes.load()); }
+
+}  // namespace minidl

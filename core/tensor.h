@@ -1,0 +1,107 @@
+#pragma once
+// minidl::Tensor — a cheap value-semantics handle to an n-d, contiguous, row-major array of
+// float32 storage. Copies share the storage (like a shared_ptr); clone() copies the data.
+// A tensor is either concrete (has data) or symbolic (a shape with possibly unknown dims and
+// a dtype, produced while tracing a graph), or undefined (default-constructed, Keras's None).
+//
+//   md::Tensor a = md::Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+//   md::Tensor b = a.reshape({3, 2});      // a view: same storage
+//   fmt::print("{}\n", a);                 // Tensor(shape=(2, 3), dtype=float32, [[1, 2, 3], ...])
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "minidl/core/dtype.h"
+#include "minidl/core/shape.h"
+#include "minidl/core/storage.h"
+
+namespace minidl {
+
+struct SymbolicHistory;  // graph bookkeeping of a symbolic tensor (core/symbolic.h)
+
+namespace detail {
+struct TensorImpl {
+  uint64_t id = 0;                   // unique per handle family; the tape keys on it
+  Shape shape;
+  DType dtype = DType::float32;
+  std::shared_ptr<Storage> storage;  // null for symbolic tensors
+  std::shared_ptr<SymbolicHistory> history;
+  uint64_t variable_id = 0;          // non-zero when this is the value of a Variable
+  bool trainable_variable = false;   // watched automatically by every GradientTape
+};
+}  // namespace detail
+
+class Tensor {
+ public:
+  // An undefined tensor: stands for Keras's None (no mask, no gradient).
+  Tensor() = default;
+
+  static Tensor empty(const Shape& shape, DType dtype = DType::float32);  // uninitialised
+  static Tensor zeros(const Shape& shape, DType dtype = DType::float32);
+  static Tensor ones(const Shape& shape, DType dtype = DType::float32);
+  static Tensor full(const Shape& shape, float value, DType dtype = DType::float32);
+  static Tensor scalar(float value, DType dtype = DType::float32);
+  // Throws ShapeError when values.size() differs from the shape's element count.
+  static Tensor from_vector(const std::vector<float>& values, const Shape& shape,
+                            DType dtype = DType::float32);
+  // 0, 1, ..., n-1 as a 1-D tensor.
+  static Tensor arange(int64_t n, DType dtype = DType::float32);
+  // A placeholder with a shape (None allowed) and a dtype but no values; see md::Input.
+  static Tensor symbolic(const Shape& shape, DType dtype = DType::float32);
+
+  bool defined() const { return impl_ != nullptr; }
+  bool is_symbolic() const;
+  bool is_concrete() const { return defined() && !is_symbolic(); }
+
+  const Shape& shape() const;
+  int64_t ndim() const;
+  int64_t size() const;        // element count; throws for unknown dims
+  int64_t dim(int64_t axis) const;  // negative axes count from the end
+  DType dtype() const;
+
+  // Read access to the elements (concrete tensors only; throws otherwise).
+  const float* data() const;
+  // Write access. Every handle sharing this storage sees the write.
+  float* mutable_data() const;
+  std::vector<float> to_vector() const;
+  // The single value of a one-element tensor; throws ValueError otherwise.
+  float item() const;
+
+  // A view with a new shape and the same storage. One dimension may be -1 (inferred).
+  Tensor reshape(const Shape& shape) const;
+  // A deep copy of the data (concrete) or a fresh placeholder (symbolic).
+  Tensor clone() const;
+  // The same values with another dtype tag (a copy; int32/bool casts round / test non-zero).
+  Tensor astype(DType dtype) const;
+
+  // Identity: handles from copying share an id; reshape views and clones get new ones.
+  uint64_t id() const;
+  bool same_storage(const Tensor& other) const;
+  uint64_t storage_version() const;
+
+  // Escape hatch for the layers above core (autograd, tracing).
+  const std::shared_ptr<detail::TensorImpl>& impl() const { return impl_; }
+  explicit Tensor(std::shared_ptr<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
+
+ private:
+  const detail::TensorImpl& checked() const;
+  std::shared_ptr<detail::TensorImpl> impl_;
+};
+
+// Human-readable text: "Tensor(shape=(2, 2), dtype=float32, [[1, 2], [3, 4]])". Large tensors
+// are elided NumPy-style (first and last three entries of each axis).
+std::string to_string(const Tensor& tensor);
+
+}  // namespace minidl
+
+template <>
+struct fmt::formatter<minidl::Tensor> : fmt::formatter<std::string_view> {
+  template <typename FormatContext>
+  auto format(const minidl::Tensor& tensor, FormatContext& ctx) const {
+    const std::string text = minidl::to_string(tensor);
+    return fmt::formatter<std::string_view>::format(text, ctx);
+  }
+};
