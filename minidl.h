@@ -11,3 +11,8 @@
 #include "minidl/core/storage.h"
 #include "minidl/core/tensor.h"
 #include "minidl/core/threading.h"
+#include "minidl/autograd/gradcheck.h"
+#include "minidl/autograd/ops.h"
+#include "minidl/autograd/record.h"
+#include "minidl/autograd/tape.h"
+#include "minidl/autograd/variable.h"

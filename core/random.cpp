@@ -102,6 +102,20 @@ Tensor truncated_normal(const Shape& shape, float mean, float stddev, uint64_t s
   return out;
 }
 
+Tensor dropout_mask(const Shape& shape, float rate, uint64_t seed) {
+  Tensor out = Tensor::empty(shape);
+  float* p = out.mutable_data();
+  const int64_t n = out.size();
+  const float keep_scale = 1.0f / (1.0f - rate);
+  // Keep when the 24-bit uniform u satisfies u >= rate, i.e. with probability 1 - rate.
+  const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(rate) * 16777216.0));
+#pragma omp parallel for if (n > kParallelThreshold) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] = (philox_bits(seed, static_cast<uint64_t>(i)) >> 8) >= threshold ? keep_scale : 0.0f;
+  }
+  return out;
+}
+
 void set_global_seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(g_global_seed_mutex);
   g_global_seed = seed;

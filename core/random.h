@@ -21,6 +21,9 @@ Tensor uniform(const Shape& shape, float minval, float maxval, uint64_t seed);
 // Keras's TruncatedNormal initializer does.
 Tensor truncated_normal(const Shape& shape, float mean, float stddev, uint64_t seed);
 
+// Inverted-dropout multipliers: each entry is 0 with probability `rate`, else 1 / (1 - rate).
+Tensor dropout_mask(const Shape& shape, float rate, uint64_t seed);
+
 // Seeds every later unseeded SeedGenerator (Keras's keras.utils.set_random_seed).
 void set_global_seed(uint64_t seed);
 

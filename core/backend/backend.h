@@ -113,6 +113,28 @@ void reduce(ReduceOp op, const float* x, const Dims& shape, const std::vector<in
 // out = x with its axes permuted: out.shape[i] = shape[perm[i]].
 void permute(const float* x, const Dims& shape, const std::vector<int>& perm, float* out);
 
+// ---- indexing ----------------------------------------------------------------------------
+// Every indexing call sees a tensor as (outer, axis, inner): the dims before, at and after the
+// axis it works on.
+struct AxisView {
+  int64_t outer = 1, axis = 1, inner = 1;
+};
+AxisView axis_view(const Dims& shape, int axis);
+
+// out (outer, count, inner) = x (outer, x_axis, inner) at axis positions start + i * step.
+void slice_copy(const float* x, const AxisView& x_view, int64_t start, int64_t step, float* out, int64_t count);
+// out (outer, out_axis, inner) at positions start + i * step = src (outer, count, inner); the
+// other positions of out are left as they are.
+void slice_assign(const float* src, int64_t count, float* out, const AxisView& out_view, int64_t start,
+                  int64_t step);
+// out (outer, n, inner) = x (outer, x_axis, inner) at axis positions indices[0..n) (already
+// non-negative and in range; stored as floats).
+void gather(const float* x, const AxisView& x_view, const float* indices, int64_t n, float* out);
+// out (outer, out_axis, inner) at indices[i] += src (outer, n, inner); repeated indices add up.
+void scatter_add(const float* src, const float* indices, int64_t n, float* out, const AxisView& out_view);
+// out (outer, inner) = the first index of the largest value along the axis.
+void argmax(const float* x, const AxisView& view, float* out);
+
 // out[0:n] = x[0:n] (parallel for large n).
 void copy(const float* x, float* out, int64_t n);
 // out[0:n] = value.

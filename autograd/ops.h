@@ -1,0 +1,130 @@
+#pragma once
+// Differentiable ops: md::ops::*. Each one computes through core/backend (oneDNN/OpenBLAS or
+// our fused loops) and, when a GradientTape watches an input, records its gradient rule.
+// Binary ops broadcast NumPy-style, and their gradients are summed back to each input's
+// shape. Axes may be negative.
+//
+//   md::Tensor h = md::ops::relu(md::ops::matmul(x, w.value()) + b.value());
+//   md::Tensor p = md::ops::softmax(h, /*axis=*/-1);
+//   md::Tensor loss = md::ops::mean(md::ops::square(p - y));
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "minidl/core/tensor.h"
+
+namespace minidl::ops {
+
+// ---- elementwise, binary (broadcasting) ----------------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor subtract(const Tensor& a, const Tensor& b);
+Tensor multiply(const Tensor& a, const Tensor& b);
+Tensor divide(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);  // ties send the gradient to a
+Tensor minimum(const Tensor& a, const Tensor& b);  // ties send the gradient to a
+Tensor add(const Tensor& a, float b);
+Tensor subtract(const Tensor& a, float b);
+Tensor multiply(const Tensor& a, float b);
+Tensor divide(const Tensor& a, float b);
+Tensor power(const Tensor& x, float exponent);  // x^exponent
+
+// ---- elementwise, unary ---------------------------------------------------------------------
+Tensor negative(const Tensor& x);
+Tensor square(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor softplus(const Tensor& x);                          // log(1 + exp(x))
+Tensor gelu(const Tensor& x, bool approximate = false);    // Keras's default: the exact erf form
+Tensor clip(const Tensor& x, float min_value, float max_value);
+
+// ---- comparisons and logic (not differentiable; bool results) ------------------------------
+Tensor equal(const Tensor& a, const Tensor& b);
+Tensor not_equal(const Tensor& a, const Tensor& b);
+Tensor less(const Tensor& a, const Tensor& b);
+Tensor less_equal(const Tensor& a, const Tensor& b);
+Tensor greater(const Tensor& a, const Tensor& b);
+Tensor greater_equal(const Tensor& a, const Tensor& b);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_not(const Tensor& x);
+// The index of the largest entry along `axis` (int32; the first one on ties).
+Tensor argmax(const Tensor& x, int64_t axis = -1);
+// The same values with another dtype; float -> int32 truncates, anything -> bool tests != 0.
+Tensor cast(const Tensor& x, DType dtype);
+
+// ---- selection ------------------------------------------------------------------------------
+// cond ? a : b, broadcasting all three; the gradient flows to the chosen branch.
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
+
+// ---- reductions (axes = {} means all; keepdims leaves them as size 1) -----------------------
+Tensor sum(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdims = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdims = false);
+// Ties share the gradient equally, as TensorFlow's reduce_max.
+Tensor max(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdims = false);
+Tensor min(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdims = false);
+
+// ---- linear algebra ---------------------------------------------------------------------------
+// NumPy matmul, batched over leading dims with broadcasting; the flags transpose the last two
+// axes of an operand for free.
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+
+// ---- softmax -------------------------------------------------------------------------------
+Tensor softmax(const Tensor& x, int64_t axis = -1);
+Tensor log_softmax(const Tensor& x, int64_t axis = -1);
+
+// ---- shapes ----------------------------------------------------------------------------------
+Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1
+Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm = {});  // {} reverses
+Tensor swapaxes(const Tensor& x, int64_t axis1, int64_t axis2);
+Tensor expand_dims(const Tensor& x, int64_t axis);
+Tensor squeeze(const Tensor& x, std::optional<int64_t> axis = std::nullopt);  // all size-1 axes by default
+Tensor broadcast_to(const Tensor& x, const Shape& shape);
+// Sums x down to `shape` (the inverse of broadcasting); used by every broadcasting gradient.
+Tensor sum_to(const Tensor& x, const Shape& shape);
+Tensor concatenate(const std::vector<Tensor>& tensors, int64_t axis = 0);
+Tensor stack(const std::vector<Tensor>& tensors, int64_t axis = 0);
+
+// Basic slicing along one axis: x[..., start:stop:step, ...] with Python's rules (negative and
+// out-of-range bounds clamp; step > 0). std::nullopt = the end.
+Tensor slice(const Tensor& x, int64_t axis, std::optional<int64_t> start, std::optional<int64_t> stop,
+             int64_t step = 1);
+// x[index] along axis 0 with that axis removed (negative counts from the end).
+Tensor index(const Tensor& x, int64_t i);
+
+// Gathers entries along `axis` (NumPy take): out.shape = x.shape[:axis] + indices.shape +
+// x.shape[axis+1:]. Negative indices count from the end; the gradient scatters back, adding.
+Tensor take(const Tensor& x, const Tensor& indices, int64_t axis = 0);
+// One-hot float32 rows for integer indices: shape indices.shape + (depth,). Out-of-range
+// indices (including negative ones) give all-zero rows, as Keras's one_hot.
+Tensor one_hot(const Tensor& indices, int64_t depth);
+
+// ---- regularisation ------------------------------------------------------------------------
+// Inverted dropout: zeroes each entry with probability `rate` and scales the rest by
+// 1 / (1 - rate). The mask depends only on (seed, element index).
+Tensor dropout(const Tensor& x, float rate, uint64_t seed);
+
+}  // namespace minidl::ops
+
+namespace minidl {
+
+// Operators on tensors call the ops above, so they are differentiable and broadcast.
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& x);
+Tensor operator+(const Tensor& a, float b);
+Tensor operator-(const Tensor& a, float b);
+Tensor operator*(const Tensor& a, float b);
+Tensor operator/(const Tensor& a, float b);
+Tensor operator+(float a, const Tensor& b);
+Tensor operator-(float a, const Tensor& b);
+Tensor operator*(float a, const Tensor& b);
+Tensor operator/(float a, const Tensor& b);
+
+}  // namespace minidl

@@ -1,0 +1,233 @@
+#include "minidl/autograd/tape.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "minidl/autograd/ops.h"
+#include "minidl/autograd/record.h"
+#include "minidl/core/error.h"
+
+namespace minidl {
+namespace autograd::detail {
+
+struct Record {
+  std::string op_name;
+  std::vector<uint64_t> input_ids;
+  std::vector<bool> input_differentiable;
+  std::vector<uint64_t> output_ids;
+  std::vector<Shape> output_shapes;
+  std::vector<Tensor> saved;
+  std::vector<uint64_t> saved_versions;
+  BackwardFn backward;
+};
+
+struct TapeState {
+  bool persistent = false;
+  bool paused = false;
+  bool used = false;  // a non-persistent tape after its gradient() call
+  std::unordered_set<uint64_t> watched;
+  std::vector<std::shared_ptr<const Record>> records;
+
+  bool watches(const Tensor& t) const {
+    if (!t.defined() || !is_floating(t.dtype())) return false;
+    const auto& impl = *t.impl();
+    return impl.trainable_variable || watched.count(impl.id) > 0;
+  }
+};
+
+namespace {
+thread_local std::vector<TapeState*> t_active_tapes;
+
+bool recording(const TapeState* tape) { return !tape->paused && !tape->used; }
+}  // namespace
+
+bool any_tape_active() { return !t_active_tapes.empty(); }
+
+bool is_watched_by_any_tape(const Tensor& t) {
+  for (const TapeState* tape : t_active_tapes) {
+    if (recording(tape) && tape->watches(t)) return true;
+  }
+  return false;
+}
+
+}  // namespace autograd::detail
+
+namespace autograd {
+
+void record(std::string_view op_name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+            std::vector<Tensor> saved, BackwardFn backward) {
+  std::shared_ptr<detail::Record> rec;
+  for (detail::TapeState* tape : detail::t_active_tapes) {
+    if (!detail::recording(tape)) continue;
+    if (std::none_of(inputs.begin(), inputs.end(), [&](const Tensor& t) { return tape->watches(t); })) continue;
+    if (!rec) {
+      rec = std::make_shared<detail::Record>();
+      rec->op_name = std::string(op_name);
+      for (const Tensor& t : inputs) {
+        rec->input_ids.push_back(t.defined() ? t.id() : 0);
+        rec->input_differentiable.push_back(t.defined() && is_floating(t.dtype()));
+      }
+      for (const Tensor& t : outputs) {
+        rec->output_ids.push_back(t.id());
+        rec->output_shapes.push_back(t.shape());
+      }
+      for (const Tensor& t : saved) rec->saved_versions.push_back(t.defined() ? t.storage_version() : 0);
+      rec->saved = std::move(saved);
+      rec->backward = std::move(backward);
+    }
+    tape->records.push_back(rec);
+    for (const Tensor& t : outputs) {
+      if (is_floating(t.dtype())) tape->watched.insert(t.id());
+    }
+  }
+}
+
+}  // namespace autograd
+
+GradientTape::GradientTape(bool persistent) : state_(std::make_unique<autograd::detail::TapeState>()) {
+  state_->persistent = persistent;
+  autograd::detail::t_active_tapes.push_back(state_.get());
+}
+
+GradientTape::~GradientTape() {
+  auto& tapes = autograd::detail::t_active_tapes;
+  tapes.erase(std::remove(tapes.begin(), tapes.end(), state_.get()), tapes.end());
+}
+
+void GradientTape::watch(const Tensor& tensor) {
+  if (tensor.defined() && is_floating(tensor.dtype())) state_->watched.insert(tensor.id());
+}
+
+void GradientTape::watch(const Variable& variable) { watch(variable.value()); }
+
+bool GradientTape::persistent() const { return state_->persistent; }
+size_t GradientTape::num_records() const { return state_->records.size(); }
+
+GradientTape::Pause::Pause(autograd::detail::TapeState* state) : state_(state), was_paused_(state->paused) {
+  state_->paused = true;
+}
+GradientTape::Pause::~Pause() { state_->paused = was_paused_; }
+
+GradientTape::Pause GradientTape::stop_recording() { return Pause(state_.get()); }
+
+std::vector<Tensor> GradientTape::gradient(const Tensor& target, std::initializer_list<GradSource> sources,
+                                           const std::vector<Tensor>& output_gradients) {
+  return gradient(target, std::vector<GradSource>(sources), output_gradients);
+}
+
+std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vector<Variable>& sources,
+                                           const std::vector<Tensor>& output_gradients) {
+  return gradient(target, std::vector<GradSource>(sources.begin(), sources.end()), output_gradients);
+}
+
+std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vector<Tensor>& sources,
+                                           const std::vector<Tensor>& output_gradients) {
+  return gradient(target, std::vector<GradSource>(sources.begin(), sources.end()), output_gradients);
+}
+
+std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vector<GradSource>& sources,
+                                           const std::vector<Tensor>& output_gradients) {
+  using autograd::detail::Record;
+  auto& state = *state_;
+  if (state.used) {
+    throw Error(
+        "A non-persistent GradientTape can only be used to compute one set of gradients. "
+        "Create the tape with GradientTape(/*persistent=*/true) to call gradient() several times.");
+  }
+  if (!target.defined()) throw ValueError("gradient(): the target is an undefined tensor.");
+  if (!is_floating(target.dtype())) {
+    throw TypeError("gradient(): the target must be a float tensor; received dtype " + dtype_name(target.dtype()) +
+                    ". Gradients of integer or boolean tensors are not defined.");
+  }
+  if (output_gradients.size() > 1) {
+    throw ValueError(fmt::format("gradient(): one target takes at most one output gradient; received {}.",
+                                 output_gradients.size()));
+  }
+  Pause pause(&state);  // the backward pass is not recorded on this tape (outer tapes may)
+
+  // Forward sweep: which tensors depend on a source, so that only those records run.
+  std::unordered_set<uint64_t> reachable;
+  for (const GradSource& s : sources) {
+    if (s.tensor().defined()) reachable.insert(s.tensor().id());
+  }
+  std::vector<bool> relevant(state.records.size(), false);
+  for (size_t r = 0; r < state.records.size(); ++r) {
+    const Record& rec = *state.records[r];
+    for (size_t i = 0; i < rec.input_ids.size(); ++i) {
+      if (rec.input_differentiable[i] && reachable.count(rec.input_ids[i])) {
+        relevant[r] = true;
+        break;
+      }
+    }
+    if (relevant[r]) reachable.insert(rec.output_ids.begin(), rec.output_ids.end());
+  }
+
+  std::unordered_map<uint64_t, Tensor> grads;
+  Tensor seed;
+  if (!output_gradients.empty() && output_gradients[0].defined()) {
+    seed = output_gradients[0];
+    if (seed.shape() != target.shape()) {
+      throw ShapeError("gradient(): the output gradient has shape " + shape_to_string(seed.shape()) +
+                       " but the target has shape " + shape_to_string(target.shape()) + ".");
+    }
+  } else {
+    seed = Tensor::ones(target.shape());
+  }
+  grads[target.id()] = seed;
+
+  for (size_t r = state.records.size(); r-- > 0;) {
+    if (!relevant[r]) continue;
+    const Record& rec = *state.records[r];
+    bool any_output_grad = false;
+    for (uint64_t id : rec.output_ids) any_output_grad = any_output_grad || grads.count(id) > 0;
+    if (!any_output_grad) continue;
+
+    std::vector<bool> needs(rec.input_ids.size());
+    for (size_t i = 0; i < needs.size(); ++i) {
+      needs[i] = rec.input_differentiable[i] && reachable.count(rec.input_ids[i]) > 0;
+    }
+    for (size_t s = 0; s < rec.saved.size(); ++s) {
+      if (rec.saved[s].defined() && rec.saved[s].storage_version() != rec.saved_versions[s]) {
+        throw Error(fmt::format(
+            "One of the tensors saved by op '{}' for its gradient was modified in place (version {}, expected {}): "
+            "take the gradient before assigning to the variables it used.",
+            rec.op_name, rec.saved[s].storage_version(), rec.saved_versions[s]));
+      }
+    }
+    std::vector<Tensor> output_grads;
+    output_grads.reserve(rec.output_ids.size());
+    for (size_t o = 0; o < rec.output_ids.size(); ++o) {
+      auto it = grads.find(rec.output_ids[o]);
+      output_grads.push_back(it != grads.end() ? it->second : Tensor::zeros(rec.output_shapes[o]));
+    }
+    const std::vector<Tensor> input_grads = rec.backward({rec.saved, output_grads, needs});
+    for (size_t i = 0; i < rec.input_ids.size() && i < input_grads.size(); ++i) {
+      if (!needs[i] || !input_grads[i].defined()) continue;
+      auto [it, inserted] = grads.try_emplace(rec.input_ids[i], input_grads[i]);
+      if (!inserted) it->second = ops::add(it->second, input_grads[i]);
+    }
+  }
+
+  std::vector<Tensor> result;
+  result.reserve(sources.size());
+  for (const GradSource& s : sources) {
+    auto it = s.tensor().defined() ? grads.find(s.tensor().id()) : grads.end();
+    result.push_back(it != grads.end() ? it->second : Tensor());
+  }
+  if (!state.persistent) {
+    state.records.clear();
+    state.watched.clear();
+    state.used = true;
+  }
+  return result;
+}
+
+Tensor stop_gradient(const Tensor& x) {
+  // A fresh handle on the same storage: a new identity no tape has seen.
+  return x.reshape(x.shape());
+}
+
+}  // namespace minidl

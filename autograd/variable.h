@@ -1,0 +1,50 @@
+#pragma once
+// minidl::Variable — named, mutable model state (weights, optimizer slots). A Variable is a
+// cheap handle: copies refer to the same state. Its value() is one tensor that keeps its
+// identity across assign(), so every GradientTape watches a trainable variable automatically.
+//
+//   md::Variable w(md::random::normal({3, 2}, 0, 1, 1), "w");
+//   md::Tensor y = md::ops::matmul(x, w.value());
+//   w.assign_sub(md::ops::multiply(grad, 0.1f));     // in place; shapes must match
+//
+// value() is a live view: an assign changes what every earlier value() handle reads. Take
+// value().clone() for a snapshot.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "minidl/core/tensor.h"
+
+namespace minidl {
+
+class Variable {
+ public:
+  Variable() = default;  // undefined
+  explicit Variable(const Tensor& initial_value, std::string name = "variable", bool trainable = true);
+
+  bool defined() const { return impl_ != nullptr; }
+  const Tensor& value() const;
+  const std::string& name() const;
+  // Keras's variable path, "<layer name>/<variable name>"; the name when not owned by a layer.
+  const std::string& path() const;
+  void set_path(std::string path);
+  bool trainable() const;
+  void set_trainable(bool trainable);
+  uint64_t id() const;
+  const Shape& shape() const { return value().shape(); }
+  DType dtype() const { return value().dtype(); }
+
+  // Overwrite the value in place. Throws ShapeError when the shapes differ.
+  void assign(const Tensor& value);
+  void assign_add(const Tensor& delta);
+  void assign_sub(const Tensor& delta);
+
+  friend bool operator==(const Variable& a, const Variable& b) { return a.impl_ == b.impl_; }
+
+ private:
+  struct Impl;
+  const Impl& checked() const;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace minidl
