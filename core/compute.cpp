@@ -77,15 +77,18 @@ Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t axis, bool lo
 Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
   const std::vector<int> normalized = normalize_axes(axes, x.ndim());
   Shape out_shape;
+  int64_t reduced_count = 1;
   for (int i = 0; i < x.ndim(); ++i) {
     const bool reduced = std::find(normalized.begin(), normalized.end(), i) != normalized.end();
     if (!reduced) {
       out_shape.push_back(x.shape()[i]);
-    } else if (keepdims) {
-      out_shape.push_back(1);
+    } else {
+      reduced_count *= x.shape()[i];
+      if (keepdims) out_shape.push_back(1);
     }
   }
-  if ((op == ReduceOp::max || op == ReduceOp::min) && x.size() == 0) {
+  // As NumPy: only an output element with nothing to reduce needs an identity.
+  if ((op == ReduceOp::max || op == ReduceOp::min) && reduced_count == 0 && shape_size(out_shape) > 0) {
     throw ValueError(fmt::format("Cannot take the {} of an empty tensor (shape {}): it has no identity.",
                                  backend::reduce_op_name(op), shape_to_string(x.shape())));
   }
@@ -100,6 +103,9 @@ Shape matmul_shape(const Shape& a, const Shape& b, bool transpose_a, bool transp
     throw ShapeError(fmt::format("matmul needs operands of rank >= 1; received shapes {} and {}.", shape_to_string(a),
                                  shape_to_string(b)));
   }
+  // A 1-D operand has no axes to swap (matmul() ignores its flag too).
+  if (a.size() == 1) transpose_a = false;
+  if (b.size() == 1) transpose_b = false;
   const Shape a2 = a.size() == 1 ? Shape{1, a[0]} : a;
   const Shape b2 = b.size() == 1 ? Shape{b[0], 1} : b;
   const int64_t m = transpose_a ? a2[a2.size() - 1] : a2[a2.size() - 2];

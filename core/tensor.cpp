@@ -29,6 +29,13 @@ void check_concrete_shape(const Shape& shape) {
   }
 }
 
+// A reshape target as the caller wrote it: "(4, -1)" (shape_to_string would print -1 as None).
+std::string requested_shape_string(const Shape& shape) {
+  std::string out = "(";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i > 0 ? ", " : "") + std::to_string(shape[i]);
+  return out + (shape.size() == 1 ? ",)" : ")");
+}
+
 }  // namespace
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
@@ -121,11 +128,11 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
   for (size_t i = 0; i < resolved.size(); ++i) {
     if (resolved[i] == -1) {
       if (infer_axis >= 0) {
-        throw ShapeError("Cannot reshape to " + shape_to_string(new_shape) + ": only one dimension can be -1.");
+        throw ShapeError("Cannot reshape to " + requested_shape_string(new_shape) + ": only one dimension can be -1.");
       }
       infer_axis = static_cast<int>(i);
     } else if (resolved[i] < 0) {
-      throw ShapeError("Cannot reshape to " + shape_to_string(new_shape) + ": dimensions must be non-negative.");
+      throw ShapeError("Cannot reshape to " + requested_shape_string(new_shape) + ": dimensions must be non-negative.");
     } else {
       known *= resolved[i];
     }
@@ -137,7 +144,7 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
   if (infer_axis >= 0) {
     if (known == 0 || total % known != 0) {
       throw ShapeError(fmt::format("Cannot reshape a tensor of shape {} ({} elements) into shape {}.",
-                                   shape_to_string(impl.shape), total, shape_to_string(new_shape)));
+                                   shape_to_string(impl.shape), total, requested_shape_string(new_shape)));
     }
     resolved[infer_axis] = total / known;
   } else if (known != total) {

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "minidl/core/backend/backend.h"
 #include "minidl/core/backend/detail/dnnl_context.h"
@@ -153,10 +154,17 @@ void binary(BinaryOp op, const float* a, const Dims& a_shape, const float* b, co
     std::swap(a_dims, b_dims);
     op = swapped;
   }
+  std::vector<float> scratch;
   if (a_dims != c.out) {
-    // Materialise a's broadcast in `out`, then combine with b in place.
-    broadcast_to(a, a_dims, out, c.out);
-    a = out;
+    // Materialise a's broadcast in `out`, then combine with b in place. When `out` aliases b
+    // (allowed when b has out's shape), that would overwrite b first: use a scratch buffer.
+    float* target = out;
+    if (b == out) {
+      scratch.resize(static_cast<size_t>(detail::product(c.out)));
+      target = scratch.data();
+    }
+    broadcast_to(a, a_dims, target, c.out);
+    a = target;
   }
   binary_full_src0(op, a, b, b_dims, out, c.out);
 }
