@@ -91,8 +91,13 @@ class Tensor {
   std::shared_ptr<detail::TensorImpl> impl_;
 };
 
-// Human-readable text: "Tensor(shape=(2, 2), dtype=float32, [[1, 2], [3, 4]])". Large tensors
-// are elided NumPy-style (first and last three entries of each axis).
+// Human-readable text: "Tensor(shape=(3,), dtype=float32, [1, 2.5, 3])"; matrices and higher
+// start on a new line, one row per line:
+//   Tensor(shape=(2, 2), dtype=float32,
+//   [[1, 2],
+//    [3, 4]])
+// Tensors of more than 1000 elements are elided NumPy-style (first and last three entries of
+// each axis, "..." between).
 std::string to_string(const Tensor& tensor);
 
 }  // namespace minidl
