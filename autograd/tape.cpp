@@ -149,9 +149,11 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
   Pause pause(&state);  // the backward pass is not recorded on this tape (outer tapes may)
 
   // Forward sweep: which tensors depend on a source, so that only those records run.
+  // Only watched sources count: an unwatched one gets no gradient even when a recorded op used it
+  // (TensorFlow's None), e.g. a non-trainable variable multiplied by a trainable one.
   std::unordered_set<uint64_t> reachable;
   for (const GradSource& s : sources) {
-    if (s.tensor().defined()) reachable.insert(s.tensor().id());
+    if (state.watches(s.tensor())) reachable.insert(s.tensor().id());
   }
   std::vector<bool> relevant(state.records.size(), false);
   for (size_t r = 0; r < state.records.size(); ++r) {
