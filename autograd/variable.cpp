@@ -39,14 +39,14 @@ const Variable::Impl& Variable::checked() const {
 const Tensor& Variable::value() const { return checked().value; }
 const std::string& Variable::name() const { return checked().name; }
 const std::string& Variable::path() const { return checked().path; }
-void Variable::set_path(std::string path) {
+void Variable::set_path(std::string path) const {
   checked();
   impl_->path = std::move(path);
 }
 bool Variable::trainable() const { return checked().trainable; }
 uint64_t Variable::id() const { return checked().id; }
 
-void Variable::set_trainable(bool trainable) {
+void Variable::set_trainable(bool trainable) const {
   checked();
   impl_->trainable = trainable;
   impl_->value.impl()->trainable_variable = trainable && is_floating(impl_->value.dtype());
@@ -63,14 +63,14 @@ void check_assignable(const Tensor& target, const Tensor& value, const std::stri
 
 }  // namespace
 
-void Variable::assign(const Tensor& value) {
+void Variable::assign(const Tensor& value) const {
   const Impl& impl = checked();
   check_assignable(impl.value, value, impl.name, "assign");
   backend::copy(value.data(), impl.value.mutable_data(), impl.value.size());
   impl.value.impl()->storage->bump_version();
 }
 
-void Variable::assign_add(const Tensor& delta) {
+void Variable::assign_add(const Tensor& delta) const {
   const Impl& impl = checked();
   check_assignable(impl.value, delta, impl.name, "add");
   backend::binary(backend::BinaryOp::add, impl.value.data(), impl.value.shape(), delta.data(), delta.shape(),
@@ -78,7 +78,7 @@ void Variable::assign_add(const Tensor& delta) {
   impl.value.impl()->storage->bump_version();
 }
 
-void Variable::assign_sub(const Tensor& delta) {
+void Variable::assign_sub(const Tensor& delta) const {
   const Impl& impl = checked();
   check_assignable(impl.value, delta, impl.name, "subtract");
   backend::binary(backend::BinaryOp::sub, impl.value.data(), impl.value.shape(), delta.data(), delta.shape(),

@@ -8,7 +8,8 @@
 //   w.assign_sub(md::ops::multiply(grad, 0.1f));     // in place; shapes must match
 //
 // value() is a live view: an assign changes what every earlier value() handle reads. Take
-// value().clone() for a snapshot.
+// value().clone() for a snapshot. Like Tensor, a const Variable handle still refers to
+// mutable state (as a const std::shared_ptr does).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,17 +28,17 @@ class Variable {
   const std::string& name() const;
   // Keras's variable path, "<layer name>/<variable name>"; the name when not owned by a layer.
   const std::string& path() const;
-  void set_path(std::string path);
+  void set_path(std::string path) const;
   bool trainable() const;
-  void set_trainable(bool trainable);
+  void set_trainable(bool trainable) const;
   uint64_t id() const;
   const Shape& shape() const { return value().shape(); }
   DType dtype() const { return value().dtype(); }
 
   // Overwrite the value in place. Throws ShapeError when the shapes differ.
-  void assign(const Tensor& value);
-  void assign_add(const Tensor& delta);
-  void assign_sub(const Tensor& delta);
+  void assign(const Tensor& value) const;
+  void assign_add(const Tensor& delta) const;
+  void assign_sub(const Tensor& delta) const;
 
   friend bool operator==(const Variable& a, const Variable& b) { return a.impl_ == b.impl_; }
 

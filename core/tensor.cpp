@@ -180,6 +180,13 @@ Tensor Tensor::astype(DType target) const {
 
 uint64_t Tensor::id() const { return checked().id; }
 
+Tensor Tensor::keras_mask() const { return impl_ && impl_->keras_mask ? Tensor(impl_->keras_mask) : Tensor(); }
+
+void Tensor::set_keras_mask(const Tensor& mask) const {
+  checked();
+  impl_->keras_mask = mask.impl();
+}
+
 bool Tensor::same_storage(const Tensor& other) const {
   return impl_ && other.impl_ && impl_->storage && impl_->storage == other.impl_->storage;
 }

@@ -29,6 +29,7 @@ struct TensorImpl {
   DType dtype = DType::float32;
   std::shared_ptr<Storage> storage;  // null for symbolic tensors
   std::shared_ptr<SymbolicHistory> history;
+  std::shared_ptr<TensorImpl> keras_mask;  // the mask a layer attached (Keras's _keras_mask)
   uint64_t variable_id = 0;          // non-zero when this is the value of a Variable
   bool trainable_variable = false;   // watched automatically by every GradientTape
 };
@@ -74,13 +75,18 @@ class Tensor {
   Tensor reshape(const Shape& shape) const;
   // A deep copy of the data (concrete) or a fresh placeholder (symbolic).
   Tensor clone() const;
-  // The same values with another dtype tag (a copy; int32/bool casts round / test non-zero).
+  // The same values with another dtype tag (a copy; int32 truncates toward zero, bool tests != 0).
   Tensor astype(DType dtype) const;
 
   // Identity: handles from copying share an id; reshape views and clones get new ones.
   uint64_t id() const;
   bool same_storage(const Tensor& other) const;
   uint64_t storage_version() const;
+
+  // The mask a masking layer attached to this tensor (undefined when none), as Keras's
+  // _keras_mask: Embedding(mask_zero) sets it and later layers read it.
+  Tensor keras_mask() const;
+  void set_keras_mask(const Tensor& mask) const;
 
   // Escape hatch for the layers above core (autograd, tracing).
   const std::shared_ptr<detail::TensorImpl>& impl() const { return impl_; }

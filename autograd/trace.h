@@ -1,0 +1,60 @@
+#pragma once
+// How the built-in ops trace: an op called on a symbolic tensor records a graph node for an
+// Operation named after the Keras op class ("Add", "Sum", "Softmax", ...) whose config holds the
+// op's arguments, Keras style. The op table maps each class name back to the op, so a traced
+// graph can be replayed on data and rebuilt from its JSON config.
+//
+//   // in an op:   if (symbolic::any(x)) return trace_op("Tanh", {}, CallArgs::of(x), {like(x)});
+//   // its entry:  MINIDL_REGISTER_OP(Tanh, "keras.src.ops.numpy", { return {tanh(a.input())}; });
+#include "minidl/core/json.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "minidl/core/call_args.h"
+#include "minidl/core/operation.h"
+#include "minidl/core/tensor.h"
+
+namespace minidl::ops {
+
+// How an op class runs on concrete (or symbolic) tensors, given its config and call args.
+using OpRunner = std::function<std::vector<Tensor>(const json& config, const CallArgs& args)>;
+
+// Adds an op class to the op table (and to md::Registry, so functional configs can rebuild it).
+void register_op(const std::string& class_name, const std::string& module, OpRunner runner);
+
+// Records op `class_name` with `config` on `args`, returning `specs` as its symbolic outputs
+// (inside shape inference, just the specs).
+std::vector<Tensor> trace_op(const std::string& class_name, const json& config, const CallArgs& args,
+                             std::vector<Tensor> specs);
+Tensor trace_op(const std::string& class_name, const json& config, const CallArgs& args, Tensor spec);
+
+// A symbolic spec with x's shape, and with a given shape/dtype.
+inline Tensor spec(const Shape& shape, DType dtype = DType::float32) { return Tensor::symbolic(shape, dtype); }
+
+// The op behind a graph node: a Keras op class name, its config and how to run it.
+class OpOperation : public Operation {
+ public:
+  // An empty name is generated from the class name ("add", "add_1", ...).
+  OpOperation(std::string class_name, std::string module, json config, OpRunner runner, std::string name = {});
+  std::string module() const override { return module_; }
+  std::vector<Tensor> call(const CallArgs& args) override;
+  json get_config() const override;
+
+ private:
+  std::string module_;
+  json config_;
+  OpRunner runner_;
+};
+
+}  // namespace minidl::ops
+
+// Registers an op class at load time; `body` sees `config` (json) and `a` (CallArgs).
+#define MINIDL_REGISTER_OP(ClassName, module, body)                                                        \
+  static const bool minidl_op_registered_##ClassName = [] {                                                \
+    ::minidl::ops::register_op(#ClassName, module,                                                         \
+                               [](const ::minidl::json& config, const ::minidl::CallArgs& a)               \
+                                   -> std::vector<::minidl::Tensor> { (void)config; (void)a; body });      \
+    return true;                                                                                           \
+  }()
