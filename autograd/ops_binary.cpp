@@ -3,6 +3,7 @@
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
 #include "minidl/autograd/detail/grad_ops.h"
+#include "minidl/autograd/trace.h"
 #include "minidl/core/compute.h"
 
 namespace minidl::ops {
@@ -10,7 +11,37 @@ namespace minidl::ops {
 using autograd::BackwardArgs;
 using compute::BinaryOp;
 
+namespace {
+
+// The graph node for a binary op on symbolic operands (Keras's numpy op classes).
+Tensor traced(const char* class_name, BinaryOp op, const Tensor& a, const Tensor& b) {
+  return trace_op(class_name, json::object(), CallArgs::positional({a, b}),
+                  spec(broadcast_shapes(a.shape(), b.shape()), compute::binary_result_dtype(op, a.dtype(), b.dtype())));
+}
+
+}  // namespace
+
+constexpr const char* kNumpy = "keras.src.ops.numpy";
+MINIDL_REGISTER_OP(Add, kNumpy, { return {add(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Subtract, kNumpy, { return {subtract(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Multiply, kNumpy, { return {multiply(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Divide, kNumpy, { return {divide(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(TrueDivide, kNumpy, { return {divide(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Maximum, kNumpy, { return {maximum(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Minimum, kNumpy, { return {minimum(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Equal, kNumpy, { return {equal(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(NotEqual, kNumpy, { return {not_equal(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Less, kNumpy, { return {less(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(LessEqual, kNumpy, { return {less_equal(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Greater, kNumpy, { return {greater(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(GreaterEqual, kNumpy, { return {greater_equal(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(LogicalAnd, kNumpy, { return {logical_and(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(LogicalOr, kNumpy, { return {logical_or(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(LogicalNot, kNumpy, { return {logical_not(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Where, kNumpy, { return {where(arg(a, 0), arg(a, 1), arg(a, 2))}; });
+
 Tensor add(const Tensor& a, const Tensor& b) {
+  if (symbolic::any(a, b)) return traced("Add", BinaryOp::add, a, b);
   Tensor out = compute::binary(BinaryOp::add, a, b);
   if (autograd::should_record(a, b)) {
     autograd::record("add", {a, b}, {out}, {}, [sa = a.shape(), sb = b.shape()](const BackwardArgs& g) {
@@ -22,6 +53,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor subtract(const Tensor& a, const Tensor& b) {
+  if (symbolic::any(a, b)) return traced("Subtract", BinaryOp::sub, a, b);
   Tensor out = compute::binary(BinaryOp::sub, a, b);
   if (autograd::should_record(a, b)) {
     autograd::record("subtract", {a, b}, {out}, {}, [sa = a.shape(), sb = b.shape()](const BackwardArgs& g) {
@@ -33,6 +65,7 @@ Tensor subtract(const Tensor& a, const Tensor& b) {
 }
 
 Tensor multiply(const Tensor& a, const Tensor& b) {
+  if (symbolic::any(a, b)) return traced("Multiply", BinaryOp::mul, a, b);
   Tensor out = compute::binary(BinaryOp::mul, a, b);
   if (autograd::should_record(a, b)) {
     autograd::record("multiply", {a, b}, {out}, {a, b}, [](const BackwardArgs& g) {
@@ -45,6 +78,7 @@ Tensor multiply(const Tensor& a, const Tensor& b) {
 }
 
 Tensor divide(const Tensor& a, const Tensor& b) {
+  if (symbolic::any(a, b)) return traced("Divide", BinaryOp::div, a, b);
   Tensor out = compute::binary(BinaryOp::div, a, b);
   if (autograd::should_record(a, b)) {
     autograd::record("divide", {a, b}, {out}, {a, b}, [](const BackwardArgs& g) {
@@ -61,7 +95,9 @@ Tensor divide(const Tensor& a, const Tensor& b) {
 namespace {
 
 // maximum/minimum: the gradient goes where `mask` holds (ties included) for a, else to b.
-Tensor select_binary(const char* name, BinaryOp op, BinaryOp a_wins, const Tensor& a, const Tensor& b) {
+Tensor select_binary(const char* name, const char* class_name, BinaryOp op, BinaryOp a_wins, const Tensor& a,
+                     const Tensor& b) {
+  if (symbolic::any(a, b)) return traced(class_name, op, a, b);
   Tensor out = compute::binary(op, a, b);
   if (autograd::should_record(a, b)) {
     Tensor mask = compute::binary(a_wins, a, b);
@@ -77,8 +113,12 @@ Tensor select_binary(const char* name, BinaryOp op, BinaryOp a_wins, const Tenso
 
 }  // namespace
 
-Tensor maximum(const Tensor& a, const Tensor& b) { return select_binary("maximum", BinaryOp::max, BinaryOp::ge, a, b); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return select_binary("minimum", BinaryOp::min, BinaryOp::le, a, b); }
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  return select_binary("maximum", "Maximum", BinaryOp::max, BinaryOp::ge, a, b);
+}
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  return select_binary("minimum", "Minimum", BinaryOp::min, BinaryOp::le, a, b);
+}
 
 Tensor add(const Tensor& a, float b) { return add(a, Tensor::scalar(b)); }
 Tensor subtract(const Tensor& a, float b) { return subtract(a, Tensor::scalar(b)); }
@@ -87,24 +127,48 @@ Tensor divide(const Tensor& a, float b) { return divide(a, Tensor::scalar(b)); }
 
 // ---- comparisons and logic: no gradient ----------------------------------------------------
 
-Tensor equal(const Tensor& a, const Tensor& b) { return compute::binary(BinaryOp::eq, a, b); }
-Tensor not_equal(const Tensor& a, const Tensor& b) { return compute::binary(BinaryOp::ne, a, b); }
-Tensor less(const Tensor& a, const Tensor& b) { return compute::binary(BinaryOp::lt, a, b); }
-Tensor less_equal(const Tensor& a, const Tensor& b) { return compute::binary(BinaryOp::le, a, b); }
-Tensor greater(const Tensor& a, const Tensor& b) { return compute::binary(BinaryOp::gt, a, b); }
-Tensor greater_equal(const Tensor& a, const Tensor& b) { return compute::binary(BinaryOp::ge, a, b); }
+namespace {
 
-Tensor logical_not(const Tensor& x) { return compute::binary(BinaryOp::eq, x, 0.0f); }
+Tensor compare(const char* class_name, BinaryOp op, const Tensor& a, const Tensor& b) {
+  if (symbolic::any(a, b)) return traced(class_name, op, a, b);
+  return compute::binary(op, a, b);
+}
+
+// Non-zero means true; the result is a bool tensor of 0/1.
+Tensor truth(const Tensor& x) { return compute::binary(BinaryOp::ne, x, 0.0f); }
+
+}  // namespace
+
+Tensor equal(const Tensor& a, const Tensor& b) { return compare("Equal", BinaryOp::eq, a, b); }
+Tensor not_equal(const Tensor& a, const Tensor& b) { return compare("NotEqual", BinaryOp::ne, a, b); }
+Tensor less(const Tensor& a, const Tensor& b) { return compare("Less", BinaryOp::lt, a, b); }
+Tensor less_equal(const Tensor& a, const Tensor& b) { return compare("LessEqual", BinaryOp::le, a, b); }
+Tensor greater(const Tensor& a, const Tensor& b) { return compare("Greater", BinaryOp::gt, a, b); }
+Tensor greater_equal(const Tensor& a, const Tensor& b) { return compare("GreaterEqual", BinaryOp::ge, a, b); }
+
+Tensor logical_not(const Tensor& x) {
+  if (symbolic::any(x)) {
+    return trace_op("LogicalNot", json::object(), CallArgs::positional({x}), spec(x.shape(), DType::bool_));
+  }
+  return compute::binary(BinaryOp::eq, x, 0.0f);
+}
 Tensor logical_and(const Tensor& a, const Tensor& b) {
-  return compute::binary(BinaryOp::mul, compute::binary(BinaryOp::ne, a, 0.0f), compute::binary(BinaryOp::ne, b, 0.0f));
+  if (symbolic::any(a, b)) return traced("LogicalAnd", BinaryOp::eq, a, b);
+  return compute::binary(BinaryOp::mul, truth(a), truth(b));
 }
 Tensor logical_or(const Tensor& a, const Tensor& b) {
-  return compute::binary(BinaryOp::max, compute::binary(BinaryOp::ne, a, 0.0f), compute::binary(BinaryOp::ne, b, 0.0f));
+  if (symbolic::any(a, b)) return traced("LogicalOr", BinaryOp::eq, a, b);
+  return compute::binary(BinaryOp::max, truth(a), truth(b));
 }
 
 // ---- selection -----------------------------------------------------------------------------
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  if (symbolic::any(condition, a, b)) {
+    const Shape shape = broadcast_shapes(broadcast_shapes(condition.shape(), a.shape()), b.shape());
+    return trace_op("Where", json::object(), CallArgs::positional({condition, a, b}),
+                    spec(shape, a.dtype() == b.dtype() ? a.dtype() : DType::float32));
+  }
   Tensor out = compute::where(condition, a, b);
   if (autograd::should_record(a, b)) {
     autograd::record("where", {condition, a, b}, {out}, {condition},

@@ -1,6 +1,7 @@
 // Matrix products on the oneDNN matmul primitive (cblas_sgemm for small ones).
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
+#include "minidl/autograd/trace.h"
 #include "minidl/core/compute.h"
 
 namespace minidl::ops {
@@ -35,6 +36,14 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  if (symbolic::any(a, b)) {
+    json config = json::object();
+    // Keras's Matmul has no transpose flags; minidl writes them only when they are set.
+    if (transpose_a) config["transpose_a"] = true;
+    if (transpose_b) config["transpose_b"] = true;
+    return trace_op("Matmul", config, CallArgs::positional({a, b}),
+                    spec(compute::matmul_shape(a.shape(), b.shape(), transpose_a, transpose_b)));
+  }
   if (a.ndim() >= 2 && b.ndim() >= 2) return matmul_nd(a, b, transpose_a, transpose_b);
   compute::matmul_shape(a.shape(), b.shape(), transpose_a, transpose_b);  // validates, names both shapes
   // NumPy's 1-D rules: a vector on the left is a row, on the right a column; removed after.
@@ -46,5 +55,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
   if (a.ndim() == 1) shape.erase(shape.end() - (b.ndim() == 1 ? 1 : 2));
   return reshape(c, shape);
 }
+
+MINIDL_REGISTER_OP(Matmul, "keras.src.ops.numpy", {
+  return {matmul(arg(a, 0), arg(a, 1), config.value("transpose_a", false), config.value("transpose_b", false))};
+});
 
 }  // namespace minidl::ops

@@ -4,6 +4,7 @@
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
 #include "minidl/autograd/detail/grad_ops.h"
+#include "minidl/autograd/trace.h"
 #include "minidl/core/compute.h"
 #include "minidl/core/error.h"
 
@@ -27,13 +28,31 @@ int64_t reduced_count(const Shape& shape, const std::vector<int64_t>& axes) {
   return n;
 }
 
+// The graph node of a reduction on a symbolic tensor (Keras's Sum/Mean/Max/Min).
+Tensor traced_reduce(const char* class_name, const Tensor& x, const std::vector<int64_t>& axes, bool keepdims,
+                     DType dtype) {
+  const std::vector<int> reduced = normalize_axes(axes, x.ndim());
+  Shape shape;
+  for (int i = 0; i < x.ndim(); ++i) {
+    if (std::find(reduced.begin(), reduced.end(), i) == reduced.end()) {
+      shape.push_back(x.shape()[i]);
+    } else if (keepdims) {
+      shape.push_back(1);
+    }
+  }
+  return trace_op(class_name, {{"axis", axes_to_json(axes)}, {"keepdims", keepdims}}, CallArgs::positional({x}),
+                  spec(shape, dtype));
+}
+
 // Spreads a reduction's gradient back over the input: reshape to keepdims form, broadcast.
 Tensor spread(const Tensor& g, const Shape& input_shape, const std::vector<int64_t>& axes) {
   return broadcast_to(reshape(g, kept_shape(input_shape, axes)), input_shape);
 }
 
 // max/min: the gradient is shared equally by the entries equal to the result.
-Tensor extremum(const char* name, ReduceOp op, const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
+Tensor extremum(const char* name, const char* class_name, ReduceOp op, const Tensor& x,
+                const std::vector<int64_t>& axes, bool keepdims) {
+  if (symbolic::any(x)) return traced_reduce(class_name, x, axes, keepdims, x.dtype());
   Tensor y = compute::reduce(op, x, axes, keepdims);
   if (autograd::should_record(x)) {
     autograd::record(name, {x}, {y}, {x, y}, [axes](const BackwardArgs& g) {
@@ -49,6 +68,9 @@ Tensor extremum(const char* name, ReduceOp op, const Tensor& x, const std::vecto
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
+  if (symbolic::any(x)) {
+    return traced_reduce("Sum", x, axes, keepdims, x.dtype() == DType::bool_ ? DType::float32 : x.dtype());
+  }
   Tensor y = compute::reduce(ReduceOp::sum, x, axes, keepdims);
   if (autograd::should_record(x)) {
     autograd::record("sum", {x}, {y}, {}, [axes, shape = x.shape()](const BackwardArgs& g) {
@@ -59,6 +81,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
 }
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
+  if (symbolic::any(x)) return traced_reduce("Mean", x, axes, keepdims, DType::float32);
   Tensor y = compute::reduce(ReduceOp::mean, x, axes, keepdims);
   if (autograd::should_record(x)) {
     autograd::record("mean", {x}, {y}, {}, [axes, shape = x.shape()](const BackwardArgs& g) {
@@ -70,15 +93,20 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
 }
 
 Tensor max(const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
-  return extremum("max", ReduceOp::max, x, axes, keepdims);
+  return extremum("max", "Max", ReduceOp::max, x, axes, keepdims);
 }
 
 Tensor min(const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
-  return extremum("min", ReduceOp::min, x, axes, keepdims);
+  return extremum("min", "Min", ReduceOp::min, x, axes, keepdims);
 }
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
+  if (symbolic::any(x)) {
+    json dims = json::array();
+    for (int64_t d : shape) dims.push_back(d < 0 ? json(nullptr) : json(d));
+    return trace_op("BroadcastTo", {{"shape", dims}}, CallArgs::positional({x}), spec(shape, x.dtype()));
+  }
   Tensor y = compute::broadcast_to(x, shape);
   if (autograd::should_record(x)) {
     autograd::record("broadcast_to", {x}, {y}, {}, [from = x.shape()](const BackwardArgs& g) {
@@ -110,5 +138,23 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   }
   return reshape(sum(x, axes, /*keepdims=*/true), shape);
 }
+
+// ---- the op table ----------------------------------------------------------------------------
+namespace {
+constexpr const char* kNumpy = "keras.src.ops.numpy";
+}
+MINIDL_REGISTER_OP(Sum, kNumpy,
+                   { return {sum(arg(a, 0), axes_from(config.value("axis", json())), config.value("keepdims", false))}; });
+MINIDL_REGISTER_OP(Mean, kNumpy,
+                   { return {mean(arg(a, 0), axes_from(config.value("axis", json())), config.value("keepdims", false))}; });
+MINIDL_REGISTER_OP(Max, kNumpy,
+                   { return {max(arg(a, 0), axes_from(config.value("axis", json())), config.value("keepdims", false))}; });
+MINIDL_REGISTER_OP(Min, kNumpy,
+                   { return {min(arg(a, 0), axes_from(config.value("axis", json())), config.value("keepdims", false))}; });
+MINIDL_REGISTER_OP(BroadcastTo, kNumpy, {
+  Shape shape;
+  for (const auto& d : config.at("shape")) shape.push_back(d.is_null() ? None : d.get<int64_t>());
+  return {broadcast_to(arg(a, 0), shape)};
+});
 
 }  // namespace minidl::ops

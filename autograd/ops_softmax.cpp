@@ -2,6 +2,7 @@
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
 #include "minidl/autograd/detail/grad_ops.h"
+#include "minidl/autograd/trace.h"
 #include "minidl/core/compute.h"
 
 namespace minidl::ops {
@@ -10,7 +11,11 @@ using autograd::BackwardArgs;
 
 namespace {
 
-Tensor softmax_op(const char* name, const Tensor& x, int64_t axis, bool log) {
+Tensor softmax_op(const char* name, const char* class_name, const Tensor& x, int64_t axis, bool log) {
+  if (symbolic::any(x)) {
+    normalize_axis(axis, x.ndim());
+    return trace_op(class_name, {{"axis", axis}}, CallArgs::positional({x}), spec(x.shape()));
+  }
   Tensor y = compute::softmax(x, axis, log);
   if (autograd::should_record(x)) {
     autograd::record(name, {x}, {y}, {y}, [axis, log](const BackwardArgs& g) {
@@ -22,8 +27,12 @@ Tensor softmax_op(const char* name, const Tensor& x, int64_t axis, bool log) {
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t axis) { return softmax_op("softmax", x, axis, false); }
-Tensor log_softmax(const Tensor& x, int64_t axis) { return softmax_op("log_softmax", x, axis, true); }
+Tensor softmax(const Tensor& x, int64_t axis) { return softmax_op("softmax", "Softmax", x, axis, false); }
+Tensor log_softmax(const Tensor& x, int64_t axis) { return softmax_op("log_softmax", "LogSoftmax", x, axis, true); }
+
+MINIDL_REGISTER_OP(Softmax, "keras.src.ops.nn", { return {softmax(arg(a, 0), config.value("axis", int64_t{-1}))}; });
+MINIDL_REGISTER_OP(LogSoftmax, "keras.src.ops.nn",
+                   { return {log_softmax(arg(a, 0), config.value("axis", int64_t{-1}))}; });
 
 namespace detail {
 

@@ -6,6 +6,7 @@
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
 #include "minidl/autograd/detail/grad_ops.h"
+#include "minidl/autograd/trace.h"
 #include "minidl/core/compute.h"
 #include "minidl/core/error.h"
 
@@ -15,6 +16,11 @@ using autograd::BackwardArgs;
 using compute::EltwiseOp;
 
 namespace {
+
+// The graph node of a unary op on a symbolic tensor: same shape, float32.
+Tensor traced_unary(const char* class_name, const Tensor& x, json config = json::object()) {
+  return trace_op(class_name, config, CallArgs::positional({x}), spec(x.shape()));
+}
 
 Tensor unary(const char* name, EltwiseOp op, const Tensor& x, float alpha = 0.0f, float beta = 0.0f) {
   Tensor y = compute::eltwise(op, x, alpha, beta);
@@ -97,26 +103,65 @@ Tensor eltwise_grad(EltwiseOp op, const Tensor& saved, const Tensor& dy, float a
 
 }  // namespace detail
 
-Tensor negative(const Tensor& x) { return unary("negative", EltwiseOp::linear, x, -1.0f, 0.0f); }
-Tensor square(const Tensor& x) { return unary("square", EltwiseOp::square, x); }
-Tensor sqrt(const Tensor& x) { return unary("sqrt", EltwiseOp::sqrt, x); }
-Tensor exp(const Tensor& x) { return unary("exp", EltwiseOp::exp, x); }
-Tensor log(const Tensor& x) { return unary("log", EltwiseOp::log, x); }
-Tensor abs(const Tensor& x) { return unary("abs", EltwiseOp::abs, x); }
-Tensor tanh(const Tensor& x) { return unary("tanh", EltwiseOp::tanh, x); }
-Tensor sigmoid(const Tensor& x) { return unary("sigmoid", EltwiseOp::sigmoid, x); }
-Tensor relu(const Tensor& x) { return unary("relu", EltwiseOp::relu, x); }
-Tensor softplus(const Tensor& x) { return unary("softplus", EltwiseOp::soft_relu, x); }
+Tensor negative(const Tensor& x) {
+  if (symbolic::any(x)) return traced_unary("Negative", x);
+  return unary("negative", EltwiseOp::linear, x, -1.0f, 0.0f);
+}
+Tensor square(const Tensor& x) {
+  if (symbolic::any(x)) return traced_unary("Square", x);
+  return unary("square", EltwiseOp::square, x);
+}
+Tensor sqrt(const Tensor& x) {
+  if (symbolic::any(x)) return traced_unary("Sqrt", x);
+  return unary("sqrt", EltwiseOp::sqrt, x);
+}
+Tensor exp(const Tensor& x) {
+  if (symbolic::any(x)) return traced_unary("Exp", x);
+  return unary("exp", EltwiseOp::exp, x);
+}
+Tensor log(const Tensor& x) {
+  if (symbolic::any(x)) return traced_unary("Log", x);
+  return unary("log", EltwiseOp::log, x);
+}
+Tensor abs(const Tensor& x) {
+  if (symbolic::any(x)) return traced_unary("Absolute", x);
+  return unary("abs", EltwiseOp::abs, x);
+}
+Tensor tanh(const Tensor& x) {
+  if (symbolic::any(x)) return traced_unary("Tanh", x);
+  return unary("tanh", EltwiseOp::tanh, x);
+}
+Tensor sigmoid(const Tensor& x) {
+  if (symbolic::any(x)) return traced_unary("Sigmoid", x);
+  return unary("sigmoid", EltwiseOp::sigmoid, x);
+}
+Tensor relu(const Tensor& x) {
+  if (symbolic::any(x)) return traced_unary("Relu", x);
+  return unary("relu", EltwiseOp::relu, x);
+}
+Tensor softplus(const Tensor& x) {
+  if (symbolic::any(x)) return traced_unary("Softplus", x);
+  return unary("softplus", EltwiseOp::soft_relu, x);
+}
 Tensor gelu(const Tensor& x, bool approximate) {
+  if (symbolic::any(x)) return traced_unary("Gelu", x, {{"approximate", approximate}});
   return unary("gelu", approximate ? EltwiseOp::gelu_tanh : EltwiseOp::gelu, x);
 }
-Tensor power(const Tensor& x, float exponent) { return unary("power", EltwiseOp::pow, x, 1.0f, exponent); }
+Tensor power(const Tensor& x, float exponent) {
+  if (symbolic::any(x)) {
+    CallArgs args = CallArgs::positional({x});
+    args.args.push_back(exponent);
+    return trace_op("Power", json::object(), args, spec(x.shape()));
+  }
+  return unary("power", EltwiseOp::pow, x, 1.0f, exponent);
+}
 
 Tensor clip(const Tensor& x, float min_value, float max_value) {
   if (min_value > max_value) {
     throw ValueError("clip: min_value (" + std::to_string(min_value) + ") must not exceed max_value (" +
                      std::to_string(max_value) + ").");
   }
+  if (symbolic::any(x)) return traced_unary("Clip", x, {{"x_min", min_value}, {"x_max", max_value}});
   Tensor y = compute::eltwise(EltwiseOp::clip, x, min_value, max_value);
   if (autograd::should_record(x)) {
     // The gradient passes where min <= x <= max, bounds included (TensorFlow's rule).
@@ -130,6 +175,9 @@ Tensor clip(const Tensor& x, float min_value, float max_value) {
 
 Tensor cast(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
+  if (symbolic::any(x)) {
+    return trace_op("Cast", {{"dtype", dtype_name(dtype)}}, CallArgs::positional({x}), spec(x.shape(), dtype));
+  }
   return x.astype(dtype);
 }
 
@@ -137,11 +185,38 @@ Tensor argmax(const Tensor& x, int64_t axis) {
   const int a = normalize_axis(axis, x.ndim());
   Shape out_shape = x.shape();
   out_shape.erase(out_shape.begin() + a);
+  if (symbolic::any(x)) {
+    return trace_op("Argmax", {{"axis", axis}, {"keepdims", false}}, CallArgs::positional({x}),
+                    spec(out_shape, DType::int32));
+  }
   if (x.shape()[a] == 0) throw ValueError("argmax: cannot take the argmax of an empty axis (shape " +
                                           shape_to_string(x.shape()) + ").");
   Tensor out = Tensor::empty(out_shape, DType::int32);
   backend::argmax(x.data(), backend::axis_view(x.shape(), a), out.mutable_data());
   return out;
 }
+
+// ---- the op table ----------------------------------------------------------------------------
+namespace {
+constexpr const char* kNumpy = "keras.src.ops.numpy";
+constexpr const char* kNn = "keras.src.ops.nn";
+}  // namespace
+MINIDL_REGISTER_OP(Negative, kNumpy, { return {negative(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Square, kNumpy, { return {square(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Sqrt, kNumpy, { return {sqrt(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Exp, kNumpy, { return {exp(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Log, kNumpy, { return {log(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Absolute, kNumpy, { return {abs(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Tanh, kNumpy, { return {tanh(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Power, kNumpy, { return {power(arg(a, 0), a.args.at(1).get<float>())}; });
+MINIDL_REGISTER_OP(Clip, kNumpy,
+                   { return {clip(arg(a, 0), config.at("x_min").get<float>(), config.at("x_max").get<float>())}; });
+MINIDL_REGISTER_OP(Argmax, kNumpy, { return {argmax(arg(a, 0), config.value("axis", int64_t{-1}))}; });
+MINIDL_REGISTER_OP(Sigmoid, kNn, { return {sigmoid(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Relu, kNn, { return {relu(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Softplus, kNn, { return {softplus(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Gelu, kNn, { return {gelu(arg(a, 0), config.value("approximate", true))}; });
+MINIDL_REGISTER_OP(Cast, "keras.src.ops.core",
+                   { return {cast(arg(a, 0), dtype_from_name(config.at("dtype").get<std::string>()))}; });
 
 }  // namespace minidl::ops

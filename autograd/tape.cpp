@@ -8,6 +8,7 @@
 
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
+#include "minidl/autograd/trace.h"
 #include "minidl/core/error.h"
 
 namespace minidl {
@@ -228,8 +229,13 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
 }
 
 Tensor stop_gradient(const Tensor& x) {
+  if (x.is_symbolic()) {
+    return ops::trace_op("StopGradient", json::object(), CallArgs::positional({x}), ops::spec(x.shape(), x.dtype()));
+  }
   // A fresh handle on the same storage: a new identity no tape has seen.
   return x.reshape(x.shape());
 }
+
+MINIDL_REGISTER_OP(StopGradient, "keras.src.ops.core", { return {stop_gradient(ops::arg(a, 0))}; });
 
 }  // namespace minidl

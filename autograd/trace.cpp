@@ -41,7 +41,7 @@ void register_op(const std::string& class_name, const std::string& module, OpRun
     std::lock_guard<std::mutex> lock(table_mutex());
     table()[class_name] = {module, std::move(runner)};
   }
-  Registry::instance().add(class_name, [class_name](const json& config) {
+  Registry::instance().add(class_name, module, class_name, [class_name](const json& config) {
     // The saved name is kept so that graph references (keras_history) resolve.
     json op_config = config;
     std::string name;
@@ -72,6 +72,25 @@ std::vector<Tensor> trace_op(const std::string& class_name, const json& config, 
 
 Tensor trace_op(const std::string& class_name, const json& config, const CallArgs& args, Tensor spec) {
   return trace_op(class_name, config, args, std::vector<Tensor>{std::move(spec)})[0];
+}
+
+Tensor arg(const CallArgs& a, size_t i) {
+  if (i >= a.args.size()) throw ValueError("Op call is missing positional argument " + std::to_string(i) + ".");
+  const json& v = a.args[i];
+  if (v.is_number()) return Tensor::scalar(v.get<float>());
+  return a.tensor_at(v);
+}
+
+std::vector<int64_t> axes_from(const json& value) {
+  if (value.is_null()) return {};
+  if (value.is_number_integer()) return {value.get<int64_t>()};
+  return value.get<std::vector<int64_t>>();
+}
+
+json axes_to_json(const std::vector<int64_t>& axes) {
+  if (axes.empty()) return nullptr;
+  if (axes.size() == 1) return axes[0];
+  return axes;
 }
 
 }  // namespace minidl::ops

@@ -30,7 +30,14 @@ std::vector<Tensor> trace_op(const std::string& class_name, const json& config, 
                              std::vector<Tensor> specs);
 Tensor trace_op(const std::string& class_name, const json& config, const CallArgs& args, Tensor spec);
 
-// A symbolic spec with x's shape, and with a given shape/dtype.
+// Positional argument i of an op call: a tensor, or a number as a scalar tensor (Keras
+// records `x + 1.0` as Add with args [x, 1.0]).
+Tensor arg(const CallArgs& a, size_t i);
+// An integer axis list from a config value: null -> {}, an int -> {int}, a list -> the list.
+std::vector<int64_t> axes_from(const json& value);
+json axes_to_json(const std::vector<int64_t>& axes);
+
+// A symbolic spec with a given shape/dtype.
 inline Tensor spec(const Shape& shape, DType dtype = DType::float32) { return Tensor::symbolic(shape, dtype); }
 
 // The op behind a graph node: a Keras op class name, its config and how to run it.

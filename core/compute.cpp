@@ -15,11 +15,6 @@ bool is_comparison(BinaryOp op) {
          op == BinaryOp::gt || op == BinaryOp::ge;
 }
 
-DType result_dtype(BinaryOp op, DType a, DType b) {
-  if (is_comparison(op)) return DType::bool_;
-  if (op == BinaryOp::div) return DType::float32;
-  return a == b ? a : DType::float32;
-}
 
 void check_same_shape(const char* what, const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) {
@@ -30,9 +25,15 @@ void check_same_shape(const char* what, const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
+DType binary_result_dtype(BinaryOp op, DType a, DType b) {
+  if (is_comparison(op)) return DType::bool_;
+  if (op == BinaryOp::div) return DType::float32;
+  return a == b ? a : DType::float32;
+}
+
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape());
-  Tensor out = Tensor::empty(out_shape, result_dtype(op, a.dtype(), b.dtype()));
+  Tensor out = Tensor::empty(out_shape, binary_result_dtype(op, a.dtype(), b.dtype()));
   backend::binary(op, a.data(), a.shape(), b.data(), b.shape(), out.mutable_data(), out_shape);
   return out;
 }

@@ -17,6 +17,10 @@ using backend::ReduceOp;
 // a (op) b with NumPy broadcasting. Comparisons give bool tensors. Throws ShapeError naming
 // both shapes when they do not broadcast.
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+// The dtype binary(op, a, b) gives: bool for comparisons, float32 for division and mixed
+// dtypes, else the common dtype.
+DType binary_result_dtype(BinaryOp op, DType a, DType b);
+
 // a (op) scalar.
 Tensor binary(BinaryOp op, const Tensor& a, float b);
 

@@ -1,18 +1,24 @@
 #pragma once
-// The registry of serializable classes: Keras class name -> factory from a config, and C++
-// type -> copy (for Operation::shared_self). Layers join it with MINIDL_REGISTER_LAYER, ops
-// with their own table; md::deserialize and functional configs look classes up here.
+// The registry of serializable classes: Keras class name (and module) -> factory from a
+// config, and C++ type -> copy (for Operation::shared_self). Layers join it with
+// MINIDL_REGISTER_LAYER, ops through their op table; md::deserialize and functional configs
+// look classes up here.
 //
 //   auto op = md::Registry::instance().create("Dense", config);
-#include "minidl/core/json.h"
-
+//
+// Keras reuses class names across modules ("Add" is both a layer and an op), so a class is
+// found by (module, class name) first, then by its registered name, then by its bare name
+// (where layers win over ops).
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <typeindex>
 #include <unordered_map>
+
+#include "minidl/core/json.h"
 
 namespace minidl {
 
@@ -25,27 +31,47 @@ class Registry {
 
   static Registry& instance();
 
-  // Registers `class_name`; a second registration of the same name replaces the first.
-  void add(const std::string& class_name, Factory factory);
-  void add_type(std::type_index type, Cloner cloner);
+  // `module` and `registered_name` are what serialization writes (Keras's envelope): built-in
+  // layers are "keras.layers" with a null registered name; ops have their module and their
+  // class name. A second registration of the same (module, name) replaces the first.
+  void add(const std::string& class_name, const std::string& module, std::optional<std::string> registered_name,
+           Factory factory);
   template <class T>
-  void add_class(const std::string& class_name, Factory factory) {
-    add(class_name, std::move(factory));
+  void add_class(const std::string& class_name, const std::string& module,
+                 std::optional<std::string> registered_name, Factory factory) {
+    add(class_name, module, std::move(registered_name), std::move(factory));
     add_type(std::type_index(typeid(T)), [](const Operation& original) -> std::shared_ptr<Operation> {
       return std::make_shared<T>(static_cast<const T&>(original));
     });
   }
+  void add_type(std::type_index type, Cloner cloner);
 
-  bool contains(const std::string& class_name) const;
+  bool contains(const std::string& class_name, const std::string& module = {}) const;
+  std::string module_of(const std::string& class_name) const;
+  std::optional<std::string> registered_name_of(const std::string& class_name) const;
+
   // Throws ValueError "Could not locate class '<name>'..." (Keras's words) when unknown.
-  std::shared_ptr<Operation> create(const std::string& class_name, const json& config) const;
+  std::shared_ptr<Operation> create(const std::string& class_name, const json& config,
+                                    const std::string& module = {},
+                                    const std::optional<std::string>& registered_name = std::nullopt) const;
   // A copy of `original` as its most-derived registered type; throws when the type is unknown.
   std::shared_ptr<Operation> clone(const Operation& original) const;
 
  private:
   Registry() = default;
+  struct Entry {
+    std::string class_name;
+    std::string module;
+    std::optional<std::string> registered_name;
+    Factory factory;
+  };
+  const Entry* find(const std::string& class_name, const std::string& module,
+                    const std::optional<std::string>& registered_name) const;
+
   mutable std::mutex mutex_;
-  std::map<std::string, Factory> factories_;
+  std::map<std::string, Entry> by_module_;            // "module:ClassName"
+  std::map<std::string, std::string> by_registered_;  // registered name -> by_module_ key
+  std::map<std::string, std::string> by_name_;        // bare class name -> by_module_ key
   std::unordered_map<std::type_index, Cloner> cloners_;
 };
 
