@@ -22,10 +22,15 @@ std::vector<Tensor> Node::input_tensors() const {
 
 std::vector<Tensor> Node::output_tensors() const {
   std::vector<Tensor> out;
-  for (const auto& weak : outputs) {
-    auto impl = weak.lock();
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    auto impl = outputs[i].lock();
     if (!impl) {
-      throw ValueError("An output tensor of this graph node no longer exists (nothing holds it any more).");
+      auto owner = operation.lock();
+      if (!owner) throw ValueError("The operation of this graph node no longer exists.");
+      Tensor fresh = Tensor::symbolic(output_shapes[i], output_dtypes[i]);
+      fresh.impl()->history = std::make_shared<SymbolicHistory>(SymbolicHistory{owner, node_index, static_cast<int>(i)});
+      outputs[i] = fresh.impl();
+      impl = fresh.impl();
     }
     out.emplace_back(std::move(impl));
   }
@@ -82,6 +87,7 @@ void Operation::record_node(const CallArgs& args, std::vector<Tensor>& outputs) 
   node->operation = self;
   node->call_args = args;
   const int node_index = static_cast<int>(op_state_->inbound_nodes.size());
+  node->node_index = node_index;
   for (size_t i = 0; i < outputs.size(); ++i) {
     Tensor& t = outputs[i];
     if (!t.is_symbolic()) {
@@ -92,6 +98,8 @@ void Operation::record_node(const CallArgs& args, std::vector<Tensor>& outputs) 
     t = Tensor::symbolic(t.shape(), t.dtype());
     t.impl()->history = std::make_shared<SymbolicHistory>(SymbolicHistory{self, node_index, static_cast<int>(i)});
     node->outputs.push_back(t.impl());
+    node->output_shapes.push_back(t.shape());
+    node->output_dtypes.push_back(t.dtype());
   }
   op_state_->inbound_nodes.push_back(std::move(node));
 }

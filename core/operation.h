@@ -26,8 +26,12 @@ struct Node {
   std::weak_ptr<Operation> operation;
   CallArgs call_args;
   // Outputs are held weakly: a tensor owns its history, not the other way round, so that
-  // graphs never form reference cycles.
-  std::vector<std::weak_ptr<detail::TensorImpl>> outputs;
+  // graphs never form reference cycles. An output nobody holds any more is indistinguishable
+  // from a fresh one, so output_tensors() re-creates it from its spec.
+  mutable std::vector<std::weak_ptr<detail::TensorImpl>> outputs;
+  std::vector<Shape> output_shapes;
+  std::vector<DType> output_dtypes;
+  int node_index = 0;
 
   std::shared_ptr<Operation> op() const;
   // The symbolic tensors among the arguments: the edges into this node.

@@ -1,0 +1,67 @@
+#include "minidl/layers/activations.h"
+
+#include <cmath>
+#include <map>
+
+#include "minidl/autograd/ops.h"
+#include "minidl/core/error.h"
+
+namespace minidl {
+namespace {
+
+using Fn = std::function<Tensor(const Tensor&)>;
+
+const std::map<std::string, Fn>& table() {
+  using namespace ops;
+  static const std::map<std::string, Fn> t = {
+      {"linear", [](const Tensor& x) { return x; }},
+      {"relu", [](const Tensor& x) { return relu(x); }},
+      {"relu6", [](const Tensor& x) { return clip(x, 0.0f, 6.0f); }},
+      {"leaky_relu", [](const Tensor& x) { return where(greater(x, Tensor::scalar(0.0f)), x, multiply(x, 0.2f)); }},
+      {"elu", [](const Tensor& x) { return where(greater(x, Tensor::scalar(0.0f)), x, subtract(exp(x), 1.0f)); }},
+      {"selu",
+       [](const Tensor& x) {
+         constexpr float kAlpha = 1.67326324f, kScale = 1.05070098f;
+         return multiply(where(greater(x, Tensor::scalar(0.0f)), x, multiply(subtract(exp(x), 1.0f), kAlpha)), kScale);
+       }},
+      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }},
+      {"hard_sigmoid", [](const Tensor& x) { return clip(add(divide(x, 6.0f), 0.5f), 0.0f, 1.0f); }},
+      {"log_sigmoid", [](const Tensor& x) { return negative(softplus(negative(x))); }},
+      {"tanh", [](const Tensor& x) { return tanh(x); }},
+      {"softmax", [](const Tensor& x) { return softmax(x, -1); }},
+      {"log_softmax", [](const Tensor& x) { return log_softmax(x, -1); }},
+      {"softplus", [](const Tensor& x) { return softplus(x); }},
+      {"softsign", [](const Tensor& x) { return divide(x, add(abs(x), 1.0f)); }},
+      {"silu", [](const Tensor& x) { return multiply(x, sigmoid(x)); }},
+      {"swish", [](const Tensor& x) { return multiply(x, sigmoid(x)); }},
+      {"gelu", [](const Tensor& x) { return gelu(x, /*approximate=*/false); }},
+      {"mish", [](const Tensor& x) { return multiply(x, tanh(softplus(x))); }},
+      {"exponential", [](const Tensor& x) { return exp(x); }},
+  };
+  return t;
+}
+
+}  // namespace
+
+Activation::Activation(const char* name) : Activation(std::string(name)) {}
+
+Activation::Activation(const std::string& name) {
+  const std::string key = name.empty() || name == "None" ? "linear" : name;
+  auto it = table().find(key);
+  if (it == table().end()) throw ValueError("Could not interpret activation function identifier: " + name);
+  name_ = key == "swish" ? "silu" : key;
+  fn_ = it->second;
+}
+
+namespace activations {
+
+Activation get(const std::string& name) { return Activation(name); }
+
+std::vector<std::string> names() {
+  std::vector<std::string> out;
+  for (const auto& entry : table()) out.push_back(entry.first);
+  return out;
+}
+
+}  // namespace activations
+}  // namespace minidl

@@ -1,0 +1,84 @@
+#include "minidl/layers/dense.h"
+
+#include <fmt/format.h>
+
+#include "minidl/autograd/ops.h"
+#include "minidl/core/error.h"
+#include "minidl/layers/config_reader.h"
+#include "minidl/layers/registration.h"
+
+namespace minidl::layers {
+namespace {
+
+// Keras layers accept regularizers and constraints; minidl reads their null form only.
+void reject_unsupported(const ConfigReader& r, std::initializer_list<const char*> keys) {
+  for (const char* key : keys) {
+    if (r.has(key)) {
+      throw NotImplementedError(fmt::format("{} config key '{}' is not supported by minidl (it must be null).",
+                                            r.class_name(), key));
+    }
+  }
+}
+
+}  // namespace
+
+Dense::Dense(const DenseOptions& options)
+    : Layer("Dense", options.name, options.trainable, options.dtype), options_(options) {
+  if (options.units <= 0) {
+    throw ValueError(fmt::format(
+        "Received an invalid value for `units`, expected a positive integer. Received: units={}", options.units));
+  }
+  set_input_spec({.min_ndim = 2});
+}
+
+void Dense::build_weights(const ShapeSpec& input_shape) {
+  const Shape& shape = input_shape.shape();
+  if (shape.empty() || shape.back() == None) {
+    throw ValueError(fmt::format("Dense layer '{}' needs a known last input dimension; received input shape {}.",
+                                 name(), shape_to_string(shape)));
+  }
+  kernel_ = add_weight("kernel", {shape.back(), options_.units}, options_.kernel_initializer);
+  if (options_.use_bias) bias_ = add_weight("bias", {options_.units}, options_.bias_initializer);
+  set_input_spec({.min_ndim = 2, .axes = {{-1, shape.back()}}});
+}
+
+std::vector<Tensor> Dense::call(const CallArgs& args, const CallContext& /*ctx*/) {
+  Tensor y = ops::matmul(args.input(), kernel_.value());
+  if (bias_.defined()) y = ops::add(y, bias_.value());
+  return {options_.activation(y)};
+}
+
+json Dense::get_config() const {
+  json config = Layer::get_config();
+  config["units"] = options_.units;
+  config["activation"] = options_.activation.name();
+  config["use_bias"] = options_.use_bias;
+  config["kernel_initializer"] = options_.kernel_initializer.serialize();
+  config["bias_initializer"] = options_.bias_initializer.serialize();
+  config["kernel_regularizer"] = nullptr;
+  config["bias_regularizer"] = nullptr;
+  config["kernel_constraint"] = nullptr;
+  config["bias_constraint"] = nullptr;
+  config["quantization_config"] = nullptr;
+  return config;
+}
+
+Dense Dense::from_config(const json& config) {
+  ConfigReader r(config, "Dense");
+  reject_unsupported(r, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+                         "bias_constraint", "quantization_config", "lora_rank"});
+  DenseOptions o;
+  o.units = r.required<int64_t>("units");
+  o.activation = r.optional<std::string>("activation", "linear");
+  o.use_bias = r.optional<bool>("use_bias", true);
+  if (r.has("kernel_initializer")) o.kernel_initializer = Initializer::deserialize(r.at("kernel_initializer"));
+  if (r.has("bias_initializer")) o.bias_initializer = Initializer::deserialize(r.at("bias_initializer"));
+  o.name = r.name();
+  o.trainable = r.trainable();
+  o.dtype = r.dtype();
+  return Dense(o);
+}
+
+MINIDL_REGISTER_BUILTIN_LAYER(Dense);
+
+}  // namespace minidl::layers

@@ -1,0 +1,186 @@
+#include "minidl/layers/initializers.h"
+
+#include <cmath>
+#include <map>
+
+#include "minidl/core/error.h"
+#include "minidl/core/naming.h"
+#include "minidl/core/random.h"
+
+namespace minidl {
+namespace {
+
+// Keras's compute_fans: a vector is its own fan in and out; a matrix is (in, out); higher
+// ranks multiply in the receptive field.
+std::pair<double, double> fans(const Shape& shape) {
+  if (shape.empty()) return {1.0, 1.0};
+  if (shape.size() == 1) return {static_cast<double>(shape[0]), static_cast<double>(shape[0])};
+  if (shape.size() == 2) return {static_cast<double>(shape[0]), static_cast<double>(shape[1])};
+  double receptive = 1.0;
+  for (size_t i = 0; i + 2 < shape.size(); ++i) receptive *= static_cast<double>(shape[i]);
+  return {shape[shape.size() - 2] * receptive, shape[shape.size() - 1] * receptive};
+}
+
+struct VarianceScaling {
+  double scale;
+  const char* mode;
+  const char* distribution;
+};
+
+const std::map<std::string, VarianceScaling>& variance_scaling() {
+  static const std::map<std::string, VarianceScaling> table = {
+      {"GlorotUniform", {1.0, "fan_avg", "uniform"}},  {"GlorotNormal", {1.0, "fan_avg", "truncated_normal"}},
+      {"HeNormal", {2.0, "fan_in", "truncated_normal"}}, {"HeUniform", {2.0, "fan_in", "uniform"}},
+      {"LecunNormal", {1.0, "fan_in", "truncated_normal"}}, {"LecunUniform", {1.0, "fan_in", "uniform"}},
+  };
+  return table;
+}
+
+const std::map<std::string, std::string>& class_names() {
+  static const std::map<std::string, std::string> table = {
+      {"glorot_uniform", "GlorotUniform"}, {"glorot_normal", "GlorotNormal"}, {"he_normal", "HeNormal"},
+      {"he_uniform", "HeUniform"},         {"lecun_normal", "LecunNormal"},   {"lecun_uniform", "LecunUniform"},
+      {"zeros", "Zeros"},                  {"zero", "Zeros"},                 {"ones", "Ones"},
+      {"one", "Ones"},                     {"constant", "Constant"},          {"random_normal", "RandomNormal"},
+      {"normal", "RandomNormal"},          {"random_uniform", "RandomUniform"}, {"uniform", "RandomUniform"},
+      {"truncated_normal", "TruncatedNormal"},
+  };
+  return table;
+}
+
+std::string resolve(const std::string& name) {
+  if (auto it = class_names().find(name); it != class_names().end()) return it->second;
+  for (const auto& [alias, cls] : class_names()) {
+    if (cls == name) return cls;
+  }
+  throw ValueError("Could not interpret initializer identifier: " + name);
+}
+
+json seed_json(const std::optional<uint64_t>& seed) { return seed ? json(*seed) : json(nullptr); }
+
+}  // namespace
+
+Initializer::Initializer(const char* name) : Initializer(std::string(name)) {}
+
+Initializer::Initializer(const std::string& name) : class_name_(resolve(name)) {
+  if (class_name_ == "RandomNormal" || class_name_ == "TruncatedNormal") {
+    b_ = 0.05f;
+  } else if (class_name_ == "RandomUniform") {
+    a_ = -0.05f;
+    b_ = 0.05f;
+  }
+}
+
+Initializer Initializer::make(std::string class_name, float a, float b, std::optional<uint64_t> seed) {
+  Initializer init;
+  init.class_name_ = std::move(class_name);
+  init.a_ = a;
+  init.b_ = b;
+  init.seed_ = seed;
+  return init;
+}
+
+Initializer Initializer::glorot_uniform(std::optional<uint64_t> seed) { return make("GlorotUniform", 0, 0, seed); }
+Initializer Initializer::glorot_normal(std::optional<uint64_t> seed) { return make("GlorotNormal", 0, 0, seed); }
+Initializer Initializer::he_normal(std::optional<uint64_t> seed) { return make("HeNormal", 0, 0, seed); }
+Initializer Initializer::he_uniform(std::optional<uint64_t> seed) { return make("HeUniform", 0, 0, seed); }
+Initializer Initializer::lecun_normal(std::optional<uint64_t> seed) { return make("LecunNormal", 0, 0, seed); }
+Initializer Initializer::lecun_uniform(std::optional<uint64_t> seed) { return make("LecunUniform", 0, 0, seed); }
+Initializer Initializer::zeros() { return make("Zeros", 0, 0, {}); }
+Initializer Initializer::ones() { return make("Ones", 0, 0, {}); }
+Initializer Initializer::constant(float value) { return make("Constant", value, 0, {}); }
+Initializer Initializer::random_normal(float mean, float stddev, std::optional<uint64_t> seed) {
+  return make("RandomNormal", mean, stddev, seed);
+}
+Initializer Initializer::random_uniform(float minval, float maxval, std::optional<uint64_t> seed) {
+  return make("RandomUniform", minval, maxval, seed);
+}
+Initializer Initializer::truncated_normal(float mean, float stddev, std::optional<uint64_t> seed) {
+  return make("TruncatedNormal", mean, stddev, seed);
+}
+
+Tensor Initializer::operator()(const Shape& shape) const {
+  if (class_name_ == "Zeros") return Tensor::zeros(shape);
+  if (class_name_ == "Ones") return Tensor::ones(shape);
+  if (class_name_ == "Constant") return Tensor::full(shape, a_);
+  // A seeded initializer repeats its draw (Keras's behaviour); an unseeded one takes a fresh
+  // seed from the global stream each time.
+  const uint64_t seed = seed_ ? *seed_ : random::SeedGenerator().next();
+  if (class_name_ == "RandomNormal") return random::normal(shape, a_, b_, seed);
+  if (class_name_ == "RandomUniform") return random::uniform(shape, a_, b_, seed);
+  if (class_name_ == "TruncatedNormal") return random::truncated_normal(shape, a_, b_, seed);
+  const VarianceScaling& vs = variance_scaling().at(class_name_);
+  const auto [fan_in, fan_out] = fans(shape);
+  double scale = vs.scale;
+  if (std::string(vs.mode) == "fan_in") {
+    scale /= std::max(1.0, fan_in);
+  } else {
+    scale /= std::max(1.0, (fan_in + fan_out) / 2.0);
+  }
+  if (std::string(vs.distribution) == "uniform") {
+    const auto limit = static_cast<float>(std::sqrt(3.0 * scale));
+    return random::uniform(shape, -limit, limit, seed);
+  }
+  // Keras divides by the stddev of a unit normal truncated at two standard deviations.
+  const auto stddev = static_cast<float>(std::sqrt(scale) / 0.87962566103423978);
+  return random::truncated_normal(shape, 0.0f, stddev, seed);
+}
+
+json Initializer::serialize() const {
+  json config = json::object();
+  if (variance_scaling().count(class_name_)) {
+    config = {{"seed", seed_json(seed_)}, {"input_axes", nullptr}, {"output_axes", nullptr}};
+  } else if (class_name_ == "RandomNormal" || class_name_ == "TruncatedNormal") {
+    config = {{"seed", seed_json(seed_)}, {"mean", a_}, {"stddev", b_}};
+  } else if (class_name_ == "RandomUniform") {
+    config = {{"seed", seed_json(seed_)}, {"minval", a_}, {"maxval", b_}};
+  } else if (class_name_ == "Constant") {
+    config = {{"value", a_}};
+  }
+  return {{"module", "keras.initializers"}, {"class_name", class_name_}, {"config", config}, {"registered_name", nullptr}};
+}
+
+namespace {
+
+float number(const json& config, const char* key, float fallback) {
+  auto it = config.find(key);
+  if (it == config.end() || it->is_null()) return fallback;
+  if (!it->is_number()) {
+    throw TypeError(std::string("Initializer config key '") + key + "' must be a number; received " + it->dump() +
+                    ".");
+  }
+  return it->get<float>();
+}
+
+std::optional<uint64_t> seed_from(const json& config) {
+  auto it = config.find("seed");
+  if (it == config.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer()) {
+    throw TypeError("Initializer config key 'seed' must be an integer or null; received " + it->dump() + ".");
+  }
+  return it->get<uint64_t>();
+}
+
+}  // namespace
+
+Initializer Initializer::deserialize(const json& value) {
+  if (value.is_string()) return Initializer(value.get<std::string>());
+  if (!value.is_object() || !value.contains("class_name") || !value["class_name"].is_string()) {
+    throw TypeError("An initializer must be a name or an object with a string 'class_name'; received " +
+                    value.dump() + ".");
+  }
+  const std::string cls = resolve(value["class_name"].get<std::string>());
+  const json config = value.contains("config") && value["config"].is_object() ? value["config"] : json::object();
+  const auto seed = seed_from(config);
+  if (cls == "RandomNormal") return random_normal(number(config, "mean", 0.0f), number(config, "stddev", 0.05f), seed);
+  if (cls == "TruncatedNormal") {
+    return truncated_normal(number(config, "mean", 0.0f), number(config, "stddev", 0.05f), seed);
+  }
+  if (cls == "RandomUniform") {
+    return random_uniform(number(config, "minval", -0.05f), number(config, "maxval", 0.05f), seed);
+  }
+  if (cls == "Constant") return constant(number(config, "value", 0.0f));
+  return make(cls, 0, 0, seed);
+}
+
+}  // namespace minidl

@@ -1,0 +1,54 @@
+#pragma once
+// InputLayer and md::Input: where a functional graph starts.
+//   md::Tensor x = md::Input({28, 28}, "pixels");     // symbolic, shape (None, 28, 28)
+//   md::Tensor q = md::Input({md::None, 16});          // unknown sequence length
+// md::Input creates an InputLayer and returns its output tensor (Keras's keras.Input).
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "minidl/layers/layer.h"
+
+namespace minidl {
+
+namespace layers {
+
+struct InputLayerOptions {
+  Shape shape{};                         // without the batch dimension ...
+  std::optional<int64_t> batch_size{};   // ... which is this, or None
+  std::optional<Shape> batch_shape{};    // or the full shape, batch included (not with `shape`)
+  std::string dtype = "float32";       // float32, int32 or bool
+  bool sparse = false;
+  bool ragged = false;
+  bool optional = false;
+  std::string name{};
+};
+
+class InputLayer : public Layer {
+ public:
+  // Creates the layer with its output tensor (a graph node with no inputs).
+  static std::shared_ptr<InputLayer> create(const InputLayerOptions& options);
+  static std::shared_ptr<InputLayer> from_config(const json& config);
+
+  const Shape& batch_shape() const { return batch_shape_; }
+  DType input_dtype() const { return dtype_; }
+  json get_config() const override;
+
+  explicit InputLayer(const InputLayerOptions& options);  // prefer create()
+
+ protected:
+  std::vector<Tensor> call(const CallArgs& args, const CallContext& ctx) override;
+
+ private:
+  Shape batch_shape_;
+  DType dtype_ = DType::float32;
+  bool sparse_ = false, ragged_ = false, optional_ = false;
+};
+
+}  // namespace layers
+
+// A symbolic input of shape (None, *shape) (or exactly batch_shape when given).
+Tensor Input(const Shape& shape, const std::string& name = {}, DType dtype = DType::float32);
+Tensor Input(const layers::InputLayerOptions& options);
+
+}  // namespace minidl

@@ -1,0 +1,383 @@
+#include "minidl/layers/layer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "minidl/core/error.h"
+#include "minidl/core/registry.h"
+
+namespace minidl {
+namespace {
+
+thread_local std::vector<bool> t_training_stack;
+
+// Pushes the resolved training flag for the duration of an outermost-or-nested call.
+class TrainingScope {
+ public:
+  explicit TrainingScope(bool training) { t_training_stack.push_back(training); }
+  ~TrainingScope() { t_training_stack.pop_back(); }
+  TrainingScope(const TrainingScope&) = delete;
+  TrainingScope& operator=(const TrainingScope&) = delete;
+};
+
+std::vector<Shape> shapes_of(const std::vector<Tensor>& ts) {
+  std::vector<Shape> out;
+  for (const Tensor& t : ts) out.push_back(t.defined() ? t.shape() : Shape{});
+  return out;
+}
+
+}  // namespace
+
+std::optional<bool> current_training() {
+  if (t_training_stack.empty()) return std::nullopt;
+  return t_training_stack.back();
+}
+
+Layer::Layer(std::string class_name, std::string name, bool trainable, std::string dtype)
+    : Operation(std::move(class_name), std::move(name)), layer_state_(std::make_shared<LayerState>()) {
+  if (dtype != "float32") {
+    throw ValueError(fmt::format("Layer '{}': minidl computes in float32; received dtype={}.", this->name(), dtype));
+  }
+  layer_state_->trainable = trainable;
+  layer_state_->dtype = std::move(dtype);
+}
+
+// ---- calling ------------------------------------------------------------------------------
+
+Tensor Layer::operator()(const Tensor& x, const CallOptions& options) {
+  const auto out = call_all(x, options);
+  if (out.size() != 1) {
+    throw ValueError(fmt::format("Layer '{}' returned {} outputs; use call_all() to get them.", name(), out.size()));
+  }
+  return out[0];
+}
+
+Tensor Layer::operator()(const std::vector<Tensor>& xs, const CallOptions& options) {
+  const auto out = call_all(xs, options);
+  if (out.size() != 1) {
+    throw ValueError(fmt::format("Layer '{}' returned {} outputs; use call_all() to get them.", name(), out.size()));
+  }
+  return out[0];
+}
+
+std::vector<Tensor> Layer::call_all(const Tensor& x, const CallOptions& options) {
+  CallArgs args = CallArgs::of(x);
+  if (!options.mask.empty()) args.kwargs["mask"] = options.mask.size() == 1 ? args.ref(options.mask[0]) : args.ref(options.mask);
+  return invoke(args, options.training);
+}
+
+std::vector<Tensor> Layer::call_all(const std::vector<Tensor>& xs, const CallOptions& options) {
+  CallArgs args = CallArgs::of(xs);
+  if (!options.mask.empty()) args.kwargs["mask"] = args.ref(options.mask);
+  return invoke(args, options.training);
+}
+
+std::vector<Tensor> Layer::invoke(const CallArgs& args) {
+  std::optional<bool> training;
+  if (auto it = args.kwargs.find("training"); it != args.kwargs.end() && it->is_boolean()) training = it->get<bool>();
+  return invoke(args, training);
+}
+
+CallContext Layer::make_context(const CallArgs& args, std::optional<bool> training) const {
+  CallContext ctx;
+  // Keras's order: the explicit argument, then the enclosing call's value, then False.
+  ctx.training = training ? *training : current_training().value_or(false);
+  const std::vector<Tensor> inputs = args.inputs();
+  std::vector<Tensor> explicit_masks = args.kwarg_tensors("mask");
+  if (!explicit_masks.empty() || (args.kwargs.contains("mask") && !args.kwargs["mask"].is_null())) {
+    ctx.masks = std::move(explicit_masks);
+  } else {
+    for (const Tensor& t : inputs) ctx.masks.push_back(t.defined() ? t.keras_mask() : Tensor());
+  }
+  return ctx;
+}
+
+std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> training) {
+  const bool symbolic = args.any_symbolic();
+  check_input_spec(args);
+  if (!built()) {
+    const std::vector<Tensor> inputs = args.inputs();
+    build(args.input_is_list() ? ShapeSpec::list(shapes_of(inputs)) : ShapeSpec(inputs.at(0).shape()));
+  }
+  const CallContext ctx = make_context(args, training);
+  TrainingScope scope(ctx.training);
+  std::vector<Tensor> outputs;
+  if (symbolic) {
+    outputs = compute_output_spec(args, ctx);
+    if (!symbolic::recording_disabled()) {
+      // Only what the user passed is recorded (Keras 3.10+): not the resolved training flag.
+      CallArgs recorded = args;
+      if (training) recorded.kwargs["training"] = *training;
+      record_node(recorded, outputs);
+    }
+  } else {
+    outputs = call(args, ctx);
+  }
+  if (supports_masking()) {
+    Tensor mask;
+    if (symbolic) {
+      symbolic::ShapeInferenceScope no_nodes;
+      mask = compute_mask(args, ctx.masks);
+    } else {
+      mask = compute_mask(args, ctx.masks);
+    }
+    if (mask.defined()) {
+      for (const Tensor& out : outputs) {
+        if (out.defined()) out.set_keras_mask(mask);
+      }
+    }
+  }
+  return outputs;
+}
+
+std::vector<Tensor> Layer::call(const CallArgs& args) { return call(args, make_context(args, std::nullopt)); }
+
+// ---- building -------------------------------------------------------------------------------
+
+void Layer::build(const ShapeSpec& input_shape) {
+  if (layer_state_->built) return;
+  build_weights(input_shape);
+  layer_state_->built = true;
+  layer_state_->build_shape = input_shape;
+}
+
+void Layer::build_weights(const ShapeSpec& /*input_shape*/) {}
+
+bool Layer::built() const { return layer_state_->built; }
+
+json Layer::get_build_config() const {
+  if (!layer_state_->build_shape) return nullptr;
+  return json{{"input_shape", layer_state_->build_shape->to_json()}};
+}
+
+void Layer::build_from_config(const json& build_config) {
+  if (build_config.is_null() || built()) return;
+  if (build_config.contains("input_shape")) {
+    build(ShapeSpec::from_json(build_config["input_shape"]));
+  } else if (build_config.contains("shapes_dict") && build_config["shapes_dict"].is_object()) {
+    // Keras writes {"shapes_dict": {"<arg>_shape": shape, ...}} for multi-argument builds;
+    // minidl layers take the first argument's shape.
+    const auto& dict = build_config["shapes_dict"];
+    if (!dict.empty()) build(ShapeSpec::from_json(dict.begin().value()));
+  }
+}
+
+void Layer::set_input_spec(InputSpec spec) { layer_state_->input_spec = std::move(spec); }
+
+void Layer::check_input_spec(const CallArgs& args) const {
+  if (!layer_state_->input_spec || args.args.empty()) return;
+  const InputSpec& spec = *layer_state_->input_spec;
+  const std::vector<Tensor> inputs = args.inputs();
+  for (size_t i = 0; i < inputs.size() && i < 1; ++i) {
+    const Tensor& x = inputs[i];
+    if (!x.defined()) continue;
+    const int64_t ndim = x.ndim();
+    const std::string shape = shape_to_string(x.shape());
+    const std::string where = fmt::format("Input {} of layer \"{}\" is incompatible with the layer: ", i, name());
+    if (spec.ndim && ndim != *spec.ndim) {
+      throw ValueError(where + fmt::format("expected ndim={}, found ndim={}. Full shape received: {}", *spec.ndim,
+                                           ndim, shape));
+    }
+    if (spec.max_ndim && ndim > *spec.max_ndim) {
+      throw ValueError(where + fmt::format("expected max_ndim={}, found ndim={}", *spec.max_ndim, ndim));
+    }
+    if (spec.min_ndim && ndim < *spec.min_ndim) {
+      throw ValueError(where + fmt::format("expected min_ndim={}, found ndim={}. Full shape received: {}",
+                                           *spec.min_ndim, ndim, shape));
+    }
+    for (const auto& [axis, value] : spec.axes) {
+      const int64_t a = axis < 0 ? axis + ndim : axis;
+      if (a < 0 || a >= ndim) continue;
+      const int64_t d = x.shape()[a];
+      if (d != None && d != value) {
+        throw ValueError(where + fmt::format("expected axis {} of input shape to have value {}, but received input "
+                                             "with shape {}",
+                                             axis, value, shape));
+      }
+    }
+  }
+}
+
+// ---- shapes and masks ---------------------------------------------------------------------
+
+std::vector<Tensor> Layer::compute_output_spec(const CallArgs& args) {
+  return compute_output_spec(args, make_context(args, std::nullopt));
+}
+
+std::vector<Tensor> Layer::compute_output_spec(const CallArgs& args, const CallContext& ctx) {
+  symbolic::ShapeInferenceScope scope;
+  // Run call() on placeholders: symbolic tensors flow through the ops as shapes only.
+  CallArgs symbolic_args = args;
+  for (Tensor& t : symbolic_args.tensors) {
+    if (t.defined() && !t.is_symbolic()) t = Tensor::symbolic(t.shape(), t.dtype());
+  }
+  CallContext symbolic_ctx = ctx;
+  for (Tensor& m : symbolic_ctx.masks) {
+    if (m.defined() && !m.is_symbolic()) m = Tensor::symbolic(m.shape(), m.dtype());
+  }
+  try {
+    std::vector<Tensor> out = call(symbolic_args, symbolic_ctx);
+    for (Tensor& t : out) {
+      if (t.defined() && !t.is_symbolic()) t = Tensor::symbolic(t.shape(), t.dtype());
+    }
+    return out;
+  } catch (const Error& e) {
+    throw ValueError(fmt::format(
+        "Could not automatically infer the output shape / dtype of '{}' (of type {}). Either the `{}.call()` method "
+        "is incorrect, or you need to implement the `{}.compute_output_spec() / compute_output_shape()` method. "
+        "Error encountered:\n\n{}",
+        name(), class_name(), class_name(), class_name(), e.what()));
+  }
+}
+
+ShapeSpec Layer::compute_output_shape(const ShapeSpec& input_shape) {
+  std::vector<Tensor> placeholders;
+  for (const Shape& s : input_shape.shapes()) placeholders.push_back(Tensor::symbolic(s));
+  const CallArgs args = input_shape.is_list() ? CallArgs::of(placeholders) : CallArgs::of(placeholders.at(0));
+  if (!built()) build(input_shape);
+  const std::vector<Tensor> out = compute_output_spec(args, make_context(args, false));
+  if (out.size() == 1) return ShapeSpec(out[0].shape());
+  std::vector<Shape> shapes;
+  for (const Tensor& t : out) shapes.push_back(t.shape());
+  return ShapeSpec::list(std::move(shapes));
+}
+
+Tensor Layer::compute_mask(const CallArgs& /*args*/, const std::vector<Tensor>& masks) {
+  if (!supports_masking() || masks.empty()) return Tensor();
+  return masks[0];
+}
+
+// ---- weights --------------------------------------------------------------------------------
+
+Variable Layer::add_weight(const std::string& weight_name, const Shape& shape, const Initializer& initializer,
+                           bool trainable) {
+  if (layer_state_->built) {
+    throw ValueError(fmt::format(
+        "You cannot add new elements of state (variables or sub-layers) to a layer that is already built. All state "
+        "must be created in the constructor or in build_weights() (layer '{}', weight '{}').",
+        name(), weight_name));
+  }
+  if (!is_fully_defined(shape)) {
+    throw ShapeError(fmt::format("Layer '{}': weight '{}' needs a fully known shape; received {}.", name(),
+                                 weight_name, shape_to_string(shape)));
+  }
+  Variable v(initializer(shape), weight_name, trainable && layer_state_->trainable);
+  v.set_path(name() + "/" + weight_name);
+  (trainable ? layer_state_->trainable_variables : layer_state_->non_trainable_variables).push_back(v);
+  return v;
+}
+
+std::vector<Variable> Layer::weights() const {
+  std::vector<Variable> out;
+  std::unordered_set<uint64_t> seen;
+  auto add = [&](const Variable& v) {
+    if (seen.insert(v.id()).second) out.push_back(v);
+  };
+  for (const Variable& v : layer_state_->trainable_variables) add(v);
+  for (const Variable& v : layer_state_->non_trainable_variables) add(v);
+  for (const auto& layer : layer_state_->sublayers) {
+    for (const Variable& v : layer->weights()) add(v);
+  }
+  return out;
+}
+
+std::vector<Variable> Layer::trainable_weights() const {
+  if (!trainable()) return {};
+  std::vector<Variable> out;
+  for (const Variable& v : weights()) {
+    if (v.trainable()) out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<Variable> Layer::non_trainable_weights() const {
+  if (!trainable()) return weights();
+  std::vector<Variable> out;
+  for (const Variable& v : weights()) {
+    if (!v.trainable()) out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<Tensor> Layer::get_weights() const {
+  std::vector<Tensor> out;
+  for (const Variable& v : weights()) out.push_back(v.value().clone());
+  return out;
+}
+
+void Layer::set_weights(const std::vector<Tensor>& values) {
+  const std::vector<Variable> vars = weights();
+  if (vars.size() != values.size()) {
+    throw ValueError(fmt::format(
+        "You called `set_weights(weights)` on layer '{}' with a weight list of length {}, but the layer was expecting "
+        "{} weights.",
+        name(), values.size(), vars.size()));
+  }
+  for (size_t i = 0; i < vars.size(); ++i) {
+    if (vars[i].shape() != values[i].shape()) {
+      throw ValueError(fmt::format("Layer {} weight shape {} is not compatible with provided weight shape {}.", name(),
+                                   shape_to_string(vars[i].shape()), shape_to_string(values[i].shape())));
+    }
+  }
+  for (size_t i = 0; i < vars.size(); ++i) vars[i].assign(values[i]);
+}
+
+int64_t Layer::count_params() const {
+  if (!built()) {
+    throw ValueError(fmt::format(
+        "You tried to call `count_params` on layer '{}', but the layer isn't built. You can build it manually via: "
+        "`layer.build(input_shape)`.",
+        name()));
+  }
+  int64_t n = 0;
+  for (const Variable& v : weights()) n += v.value().size();
+  return n;
+}
+
+bool Layer::trainable() const { return layer_state_->trainable; }
+
+void Layer::set_trainable(bool trainable) {
+  layer_state_->trainable = trainable;
+  // Keras: setting trainable propagates to the variables and to every sub-layer.
+  for (const Variable& v : layer_state_->trainable_variables) v.set_trainable(trainable);
+  for (const auto& layer : layer_state_->sublayers) layer->set_trainable(trainable);
+}
+
+const std::string& Layer::dtype() const { return layer_state_->dtype; }
+
+void Layer::track(Layer& sublayer) {
+  auto shared = std::static_pointer_cast<Layer>(sublayer.shared_self());
+  for (const auto& existing : layer_state_->sublayers) {
+    if (existing->layer_state_ == shared->layer_state_) return;
+  }
+  layer_state_->sublayers.push_back(std::move(shared));
+}
+
+std::vector<std::shared_ptr<Layer>> Layer::sublayers() const { return layer_state_->sublayers; }
+
+random::SeedGenerator& Layer::seed_generator(std::optional<uint64_t> seed) {
+  if (!layer_state_->seed_generator) layer_state_->seed_generator = std::make_unique<random::SeedGenerator>(seed);
+  return *layer_state_->seed_generator;
+}
+
+// ---- configs ----------------------------------------------------------------------------------
+
+json Layer::get_config() const {
+  return json{{"name", name()},
+              {"trainable", trainable()},
+              {"dtype",
+               {{"module", "keras"},
+                {"class_name", "DTypePolicy"},
+                {"config", {{"name", dtype()}}},
+                {"registered_name", nullptr}}}};
+}
+
+std::string Layer::module() const { return Registry::instance().module_of(class_name()); }
+
+std::optional<std::string> Layer::registered_name() const {
+  return Registry::instance().registered_name_of(class_name());
+}
+
+}  // namespace minidl

@@ -1,0 +1,159 @@
+#pragma once
+// minidl::Layer — Keras's Layer: an Operation with weights, built on its first call.
+//
+//   md::layers::Dense dense({.units = 10, .activation = "relu"});
+//   md::Tensor y = dense(x);                 // builds from x's shape, then calls
+//   dense.weights();                         // {kernel, bias}
+//   md::Tensor z = dense(md::Input({784}));  // symbolic: records a graph node
+//
+// The same call works on concrete and symbolic tensors. A layer object called twice shares its
+// weights. Copies of a layer share its state (weights, name, trainable, built, graph nodes),
+// like Tensor and Variable handles; plain option fields are copied.
+//
+// Writing a layer: derive from Layer, create weights in build_weights() with add_weight(),
+// compute in call(), and register the class with MINIDL_REGISTER_LAYER (layers/registration.h).
+//   class Scale : public md::Layer {
+//    public:
+//     explicit Scale(std::string name = {}) : md::Layer("Scale", name) {}
+//    protected:
+//     void build_weights(const md::ShapeSpec& input_shape) override {
+//       factor_ = add_weight("factor", {input_shape.shape().back()}, "ones");
+//     }
+//     std::vector<md::Tensor> call(const md::CallArgs& args, const md::CallContext&) override {
+//       return {args.input() * factor_.value()};
+//     }
+//     md::Variable factor_;
+//   };
+//   MINIDL_REGISTER_LAYER(Scale);
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "minidl/autograd/variable.h"
+#include "minidl/core/call_args.h"
+#include "minidl/core/json.h"
+#include "minidl/core/operation.h"
+#include "minidl/core/random.h"
+#include "minidl/layers/initializers.h"
+#include "minidl/layers/shape_spec.h"
+
+namespace minidl {
+
+// What a layer's call() receives besides its arguments.
+struct CallContext {
+  bool training = false;
+  // One mask per tensor of the first argument (undefined where there is none): the `mask`
+  // passed to the call, or else the inputs' own masks (Tensor::keras_mask).
+  std::vector<Tensor> masks;
+  Tensor mask() const { return masks.empty() ? Tensor() : masks[0]; }
+};
+
+// Options every layer call accepts.
+struct CallOptions {
+  std::vector<Tensor> mask{};       // {} = use the inputs' own masks
+  std::optional<bool> training{};   // unset = the enclosing model call's, else false
+};
+
+// Checks on the first input (Keras's InputSpec); unset fields are not checked.
+struct InputSpec {
+  std::optional<int64_t> ndim{}, min_ndim{}, max_ndim{};
+  std::map<int64_t, int64_t> axes{};  // axis -> required size
+};
+
+class Layer : public Operation {
+ public:
+  // `dtype` must be "float32" (minidl computes in float32).
+  explicit Layer(std::string class_name, std::string name = {}, bool trainable = true,
+                 std::string dtype = "float32");
+
+  // ---- calling ------------------------------------------------------------------------------
+  Tensor operator()(const Tensor& x, const CallOptions& options = {});
+  Tensor operator()(const std::vector<Tensor>& xs, const CallOptions& options = {});
+  // Every output (for layers with several).
+  std::vector<Tensor> call_all(const Tensor& x, const CallOptions& options = {});
+  std::vector<Tensor> call_all(const std::vector<Tensor>& xs, const CallOptions& options = {});
+  // The full call pipeline: checks, build, training and mask resolution, then call() on
+  // concrete inputs or compute_output_spec() plus a graph node on symbolic ones.
+  std::vector<Tensor> invoke(const CallArgs& args) override;
+  std::vector<Tensor> invoke(const CallArgs& args, std::optional<bool> training);
+
+  // ---- building -----------------------------------------------------------------------------
+  // Creates the weights for `input_shape` (through build_weights) once; later calls do nothing.
+  virtual void build(const ShapeSpec& input_shape) final;
+  bool built() const;
+  // {"input_shape": ...} once built (Keras's get_build_config), else null.
+  json get_build_config() const;
+  void build_from_config(const json& build_config);
+
+  // ---- shapes and masks ----------------------------------------------------------------------
+  virtual ShapeSpec compute_output_shape(const ShapeSpec& input_shape);
+  std::vector<Tensor> compute_output_spec(const CallArgs& args) override;
+  virtual std::vector<Tensor> compute_output_spec(const CallArgs& args, const CallContext& ctx);
+  virtual bool supports_masking() const { return false; }
+  // The mask for the outputs; the default passes the first input's mask through when the layer
+  // supports masking.
+  virtual Tensor compute_mask(const CallArgs& args, const std::vector<Tensor>& masks);
+
+  // ---- weights ------------------------------------------------------------------------------
+  // Creates and tracks a weight named "<layer>/<name>". Throws once the layer is built.
+  Variable add_weight(const std::string& name, const Shape& shape, const Initializer& initializer = "glorot_uniform",
+                      bool trainable = true);
+  std::vector<Variable> weights() const;
+  std::vector<Variable> trainable_weights() const;
+  std::vector<Variable> non_trainable_weights() const;
+  // Aliases used by optimizers (Keras's trainable_variables).
+  std::vector<Variable> trainable_variables() const { return trainable_weights(); }
+  std::vector<Tensor> get_weights() const;
+  void set_weights(const std::vector<Tensor>& values);
+  int64_t count_params() const;
+  bool trainable() const;
+  void set_trainable(bool trainable);
+  const std::string& dtype() const;
+
+  // Sub-layers whose weights this layer owns (tracked with track()).
+  std::vector<std::shared_ptr<Layer>> sublayers() const;
+
+  // ---- configs ------------------------------------------------------------------------------
+  // {"name", "trainable", "dtype"} with dtype as Keras 3's DTypePolicy object.
+  json get_config() const override;
+  std::string module() const override;
+  std::optional<std::string> registered_name() const override;
+
+ protected:
+  // Override to create weights with add_weight(); build() calls it exactly once.
+  virtual void build_weights(const ShapeSpec& input_shape);
+  // Override with the computation. Inputs come from args (args.input(), args.inputs()).
+  virtual std::vector<Tensor> call(const CallArgs& args, const CallContext& ctx) = 0;
+  // Keras's InputSpec checks on the first input, run before build and call.
+  void set_input_spec(InputSpec spec);
+  // Tracks a sub-layer so that its weights count as this layer's (call in the constructor).
+  void track(Layer& sublayer);
+  // A seed stream that belongs to the layer (Keras's SeedGenerator), e.g. for dropout.
+  random::SeedGenerator& seed_generator(std::optional<uint64_t> seed);
+
+ private:
+  std::vector<Tensor> call(const CallArgs& args) final;
+  CallContext make_context(const CallArgs& args, std::optional<bool> training) const;
+  void check_input_spec(const CallArgs& args) const;
+
+  struct LayerState {
+    bool built = false;
+    bool trainable = true;
+    std::string dtype = "float32";
+    std::vector<Variable> trainable_variables;
+    std::vector<Variable> non_trainable_variables;
+    std::vector<std::shared_ptr<Layer>> sublayers;
+    std::optional<ShapeSpec> build_shape;
+    std::optional<InputSpec> input_spec;
+    std::unique_ptr<random::SeedGenerator> seed_generator;
+  };
+  std::shared_ptr<LayerState> layer_state_;
+};
+
+// The training flag of the innermost enclosing layer call on this thread (Keras's call
+// context), so that model(x, training=true) reaches every layer inside.
+std::optional<bool> current_training();
+
+}  // namespace minidl
