@@ -26,6 +26,7 @@ struct InputLayerOptions {
 
 class InputLayer : public Layer {
  public:
+  using Options = InputLayerOptions;
   // Creates the layer with its output tensor (a graph node with no inputs).
   static std::shared_ptr<InputLayer> create(const InputLayerOptions& options);
   static std::shared_ptr<InputLayer> from_config(const json& config);
@@ -33,6 +34,8 @@ class InputLayer : public Layer {
   const Shape& batch_shape() const { return batch_shape_; }
   DType input_dtype() const { return dtype_; }
   json get_config() const override;
+  // None: an InputLayer is built when it is made, as in Keras (no build_config is written).
+  json get_build_config() const override { return nullptr; }
 
   explicit InputLayer(const InputLayerOptions& options);  // prefer create()
 

@@ -84,7 +84,7 @@ class Layer : public Operation {
   virtual void build(const ShapeSpec& input_shape) final;
   bool built() const;
   // {"input_shape": ...} once built (Keras's get_build_config), else null.
-  json get_build_config() const;
+  virtual json get_build_config() const;
   void build_from_config(const json& build_config);
 
   // ---- shapes and masks ----------------------------------------------------------------------
@@ -126,6 +126,10 @@ class Layer : public Operation {
   virtual void build_weights(const ShapeSpec& input_shape);
   // Override with the computation. Inputs come from args (args.input(), args.inputs()).
   virtual std::vector<Tensor> call(const CallArgs& args, const CallContext& ctx) = 0;
+  // For layers without state: marks the layer built from its constructor, recording no build
+  // shape (so no build_config), as Keras's _build_at_init does for Activation, Dropout,
+  // Reshape and the global pooling layers.
+  void build_at_init();
   // Keras's InputSpec checks on the first input, run before build and call.
   void set_input_spec(InputSpec spec);
   // Tracks a sub-layer so that its weights count as this layer's (call in the constructor).

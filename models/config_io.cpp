@@ -1,0 +1,104 @@
+#include "minidl/models/config_io.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "minidl/core/error.h"
+#include "minidl/layers/serialization.h"
+
+namespace minidl {
+
+void write_file_atomically(const std::string& path, const std::string& contents) {
+  const std::filesystem::path target(path);
+  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  std::string temp = (dir / ("." + target.filename().string() + ".tmpXXXXXX")).string();
+  const int fd = mkstemp(temp.data());
+  if (fd < 0) throw IOError(fmt::format("Cannot write '{}': {}", path, std::strerror(errno)));
+  size_t written = 0;
+  while (written < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string reason = std::strerror(errno);
+      ::close(fd);
+      std::remove(temp.c_str());
+      throw IOError(fmt::format("Cannot write '{}': {}", path, reason));
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(temp.c_str());
+    throw IOError(fmt::format("Cannot write '{}': {}", path, reason));
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(temp.c_str());
+    throw IOError(fmt::format("Cannot write '{}': {}", path, reason));
+  }
+  // Make the rename itself durable.
+  if (const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+json read_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IOError(fmt::format("Cannot open '{}': {}", path, std::strerror(errno)));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    // nlohmann reports a byte offset; users want a line and a column.
+    size_t line = 1, column = 1;
+    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    std::string reason = e.what();
+    if (auto pos = reason.find("syntax error"); pos != std::string::npos) reason = reason.substr(pos);
+    throw ValueError(fmt::format("Malformed JSON in '{}' at line {}, column {}: {}", path, line, column, reason));
+  }
+}
+
+Model model_from_config(const json& object) {
+  if (object.is_object() && object.contains("layers") && !object.contains("class_name")) {
+    return Model::from_config(object);  // a bare Functional config
+  }
+  auto op = deserialize_operation(object);
+  auto model = std::dynamic_pointer_cast<Model>(op);
+  if (!model) {
+    throw TypeError(fmt::format("The config describes a '{}', not a model.", op->class_name()));
+  }
+  return *model;
+}
+
+void save_config(const Model& model, const std::string& path) {
+  write_file_atomically(path, serialize(model).dump(2) + "\n");
+}
+
+Model load_config(const std::string& path) {
+  const json object = read_json_file(path);
+  try {
+    return model_from_config(object);
+  } catch (const Error& e) {
+    throw ValueError(fmt::format("Cannot load the model config '{}': {}", path, e.what()));
+  }
+}
+
+}  // namespace minidl

@@ -1,0 +1,26 @@
+#pragma once
+// Whole-graph configs as JSON files (Keras's model.to_json / model_from_json).
+//   md::save_config(model, "model.json");
+//   md::Model again = md::load_config("model.json");   // same graph, fresh weights
+// The file holds md::serialize(model): {"module", "class_name": "Functional", "config",
+// "registered_name", "build_config"}; a config Keras 3 writes for the same graph loads too.
+#include <string>
+
+#include "minidl/core/json.h"
+#include "minidl/models/model.h"
+
+namespace minidl {
+
+// Writes atomically: a temporary file in the same directory, flushed, then renamed.
+void save_config(const Model& model, const std::string& path);
+Model load_config(const std::string& path);
+
+// The model described by a serialized envelope (or a bare Functional config).
+Model model_from_config(const json& object);
+
+// Reads a JSON file; a parse error names the file, line and column.
+json read_json_file(const std::string& path);
+// Writes text to `path` atomically (temporary file, fsync, rename).
+void write_file_atomically(const std::string& path, const std::string& contents);
+
+}  // namespace minidl
