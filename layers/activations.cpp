@@ -3,8 +3,11 @@
 #include <cmath>
 #include <map>
 
+#include <fmt/format.h>
+
 #include "minidl/autograd/ops.h"
 #include "minidl/core/error.h"
+#include "minidl/layers/config_reader.h"
 
 namespace minidl {
 namespace {
@@ -61,6 +64,34 @@ std::vector<std::string> names() {
   std::vector<std::string> out;
   for (const auto& entry : table()) out.push_back(entry.first);
   return out;
+}
+
+json serialize(const Activation& activation) { return activation.name(); }
+
+Activation deserialize(const json& value) {
+  if (value.is_null()) return Activation("linear");
+  if (value.is_string()) return Activation(value.get<std::string>());
+  if (value.is_object() && value.value("class_name", json()) == "function") {
+    // Keras's serialized function: the name is its "config" (and, for Keras's own functions,
+    // also its "registered_name").
+    for (const char* key : {"config", "registered_name"}) {
+      auto it = value.find(key);
+      if (it != value.end() && it->is_string() && table().count(it->get<std::string>()) != 0) {
+        return Activation(it->get<std::string>());
+      }
+    }
+  }
+  throw ValueError("Could not interpret activation function identifier: " + value.dump());
+}
+
+Activation from_config(const ConfigReader& reader, const std::string& key) {
+  if (!reader.has(key)) return Activation("linear");
+  const json& value = reader.at(key);
+  if (!value.is_string() && !value.is_object()) {
+    throw TypeError(fmt::format("{} config key '{}' must be a string or a serialized activation function; received {}.",
+                                reader.class_name(), key, value.dump()));
+  }
+  return deserialize(value);
 }
 
 }  // namespace activations

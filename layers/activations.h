@@ -4,10 +4,16 @@
 //   md::Tensor y = act(x);
 // Known names: linear, relu, relu6, leaky_relu, elu, selu, sigmoid, hard_sigmoid, log_sigmoid,
 // tanh, softmax, log_softmax, softplus, softsign, silu (swish), gelu, mish, exponential.
+//
+// In configs an activation is written as its name ("relu", as Keras writes built-ins) and read
+// back from a name, null (linear) or Keras's serialized-function object
+//   {"module": "keras.activations", "class_name": "function", "config": "relu", "registered_name": "relu"}
+// with activations::deserialize / activations::from_config.
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "minidl/core/json.h"
 #include "minidl/core/tensor.h"
 
 namespace minidl {
@@ -25,9 +31,22 @@ class Activation {
   std::function<Tensor(const Tensor&)> fn_;
 };
 
+class ConfigReader;
+
 namespace activations {
 Activation get(const std::string& name);  // throws ValueError for unknown names
 std::vector<std::string> names();
+
+// Keras's activations.serialize for built-ins: the name.
+json serialize(const Activation& activation);
+// Keras's activations.get on a config value: a name, null (linear), or a serialized function
+// object (module "keras.activations", "keras.src.activations.activations" or "builtins"; the
+// function is its "config", else its "registered_name"). Throws ValueError ("Could not
+// interpret activation function identifier: ...") for anything else.
+Activation deserialize(const json& value);
+// The activation under `key` of a layer config (linear when absent or null); errors name the
+// key and the class.
+Activation from_config(const ConfigReader& reader, const std::string& key);
 }  // namespace activations
 
 }  // namespace minidl

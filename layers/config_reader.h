@@ -5,6 +5,7 @@
 //   std::string act = r.optional<std::string>("activation", "linear");
 #include <fmt/format.h>
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -47,6 +48,16 @@ class ConfigReader {
   }
 
   bool has(const std::string& key) const { return config_.contains(key) && !config_.at(key).is_null(); }
+  // Keras features minidl does not implement (regularizers, constraints, quantization, ...) are
+  // written as null; a config that sets one is rejected rather than silently ignored.
+  void reject_non_null(std::initializer_list<const char*> keys) const {
+    for (const char* key : keys) {
+      if (has(key)) {
+        throw NotImplementedError(fmt::format("{} config key '{}' is not supported by minidl (it must be null).",
+                                              class_name_, key));
+      }
+    }
+  }
   const json& at(const std::string& key) const { return config_.at(key); }
   const std::string& class_name() const { return class_name_; }
 

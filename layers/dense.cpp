@@ -8,19 +8,6 @@
 #include "minidl/layers/registration.h"
 
 namespace minidl::layers {
-namespace {
-
-// Keras layers accept regularizers and constraints; minidl reads their null form only.
-void reject_unsupported(const ConfigReader& r, std::initializer_list<const char*> keys) {
-  for (const char* key : keys) {
-    if (r.has(key)) {
-      throw NotImplementedError(fmt::format("{} config key '{}' is not supported by minidl (it must be null).",
-                                            r.class_name(), key));
-    }
-  }
-}
-
-}  // namespace
 
 Dense::Dense(const DenseOptions& options)
     : Layer("Dense", options.name, options.trainable, options.dtype), options_(options) {
@@ -37,21 +24,21 @@ void Dense::build_weights(const ShapeSpec& input_shape) {
     throw ValueError(fmt::format("Dense layer '{}' needs a known last input dimension; received input shape {}.",
                                  name(), shape_to_string(shape)));
   }
-  kernel_ = add_weight("kernel", {shape.back(), options_.units}, options_.kernel_initializer);
-  if (options_.use_bias) bias_ = add_weight("bias", {options_.units}, options_.bias_initializer);
+  weights_->kernel = add_weight("kernel", {shape.back(), options_.units}, options_.kernel_initializer);
+  if (options_.use_bias) weights_->bias = add_weight("bias", {options_.units}, options_.bias_initializer);
   set_input_spec({.min_ndim = 2, .axes = {{-1, shape.back()}}});
 }
 
 std::vector<Tensor> Dense::call(const CallArgs& args, const CallContext& /*ctx*/) {
-  Tensor y = ops::matmul(args.input(), kernel_.value());
-  if (bias_.defined()) y = ops::add(y, bias_.value());
+  Tensor y = ops::matmul(args.input(), weights_->kernel.value());
+  if (weights_->bias.defined()) y = ops::add(y, weights_->bias.value());
   return {options_.activation(y)};
 }
 
 json Dense::get_config() const {
   json config = Layer::get_config();
   config["units"] = options_.units;
-  config["activation"] = options_.activation.name();
+  config["activation"] = activations::serialize(options_.activation);
   config["use_bias"] = options_.use_bias;
   config["kernel_initializer"] = options_.kernel_initializer.serialize();
   config["bias_initializer"] = options_.bias_initializer.serialize();
@@ -65,11 +52,11 @@ json Dense::get_config() const {
 
 Dense Dense::from_config(const json& config) {
   ConfigReader r(config, "Dense");
-  reject_unsupported(r, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+  r.reject_non_null({"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
                          "bias_constraint", "quantization_config", "lora_rank"});
   DenseOptions o;
   o.units = r.required<int64_t>("units");
-  o.activation = r.optional<std::string>("activation", "linear");
+  o.activation = activations::from_config(r, "activation");
   o.use_bias = r.optional<bool>("use_bias", true);
   if (r.has("kernel_initializer")) o.kernel_initializer = Initializer::deserialize(r.at("kernel_initializer"));
   if (r.has("bias_initializer")) o.bias_initializer = Initializer::deserialize(r.at("bias_initializer"));

@@ -2,6 +2,7 @@
 // Dense: y = activation(x @ kernel + bias) on the last axis (Keras's Dense).
 //   md::layers::Dense dense({.units = 10, .activation = "relu"});
 //   md::Tensor y = dense(x);    // x: (..., d) -> y: (..., 10)
+#include <memory>
 #include <string>
 
 #include "minidl/layers/activations.h"
@@ -12,7 +13,7 @@ namespace minidl::layers {
 
 struct DenseOptions {
   int64_t units = 0;
-  Activation activation = "linear";
+  minidl::Activation activation = "linear";  // minidl::, not the Activation layer
   bool use_bias = true;
   Initializer kernel_initializer = "glorot_uniform";
   Initializer bias_initializer = "zeros";
@@ -23,13 +24,14 @@ struct DenseOptions {
 
 class Dense : public Layer {
  public:
+  using Options = DenseOptions;
   explicit Dense(const DenseOptions& options);
   static Dense from_config(const json& config);
   json get_config() const override;
   bool supports_masking() const override { return true; }
 
-  const Variable& kernel() const { return kernel_; }
-  const Variable& bias() const { return bias_; }  // undefined without use_bias
+  const Variable& kernel() const { return weights_->kernel; }
+  const Variable& bias() const { return weights_->bias; }  // undefined without use_bias
   const DenseOptions& options() const { return options_; }
 
  protected:
@@ -38,7 +40,12 @@ class Dense : public Layer {
 
  private:
   DenseOptions options_;
-  Variable kernel_, bias_;
+  // Held through a pointer so that copies of the layer share the weights build() creates, as
+  // they share everything else (a copy made before the first call sees them too).
+  struct Weights {
+    Variable kernel, bias;
+  };
+  std::shared_ptr<Weights> weights_ = std::make_shared<Weights>();
 };
 
 }  // namespace minidl::layers

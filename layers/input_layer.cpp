@@ -29,7 +29,7 @@ InputLayer::InputLayer(const InputLayerOptions& options) : Layer("InputLayer", o
   ragged_ = options.ragged;
   optional_ = options.optional;
   if (sparse_ || ragged_) throw ValueError("minidl supports dense inputs only (sparse=false, ragged=false).");
-  build(ShapeSpec(batch_shape_));
+  build_at_init();  // Keras sets built = True in the constructor: no build_config is written
 }
 
 std::shared_ptr<InputLayer> InputLayer::create(const InputLayerOptions& options) {

@@ -145,6 +145,8 @@ void Layer::build(const ShapeSpec& input_shape) {
 
 void Layer::build_weights(const ShapeSpec& /*input_shape*/) {}
 
+void Layer::build_at_init() { layer_state_->built = true; }
+
 bool Layer::built() const { return layer_state_->built; }
 
 json Layer::get_build_config() const {
