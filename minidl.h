@@ -44,3 +44,4 @@
 #include "minidl/models/config_io.h"
 #include "minidl/models/model.h"
 #include "minidl/models/plot.h"
+#include "minidl/models/sequential.h"

@@ -145,6 +145,11 @@ void Layer::build(const ShapeSpec& input_shape) {
 
 void Layer::build_weights(const ShapeSpec& /*input_shape*/) {}
 
+void Layer::mark_unbuilt() {
+  layer_state_->built = false;
+  layer_state_->build_shape.reset();
+}
+
 void Layer::build_at_init() { layer_state_->built = true; }
 
 bool Layer::built() const { return layer_state_->built; }

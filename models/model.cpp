@@ -86,11 +86,13 @@ struct GraphWalk {
 Model::Model(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs, const std::string& name)
     : Model("Functional", name, true) {
   set_graph(inputs, outputs);
+  build(ShapeSpec());  // Keras builds a functional model at once, with input_shape None
 }
 
-Model::Model(const Tensor& input, const Tensor& output, const std::string& name)
-    : Model(std::vector<Tensor>{input}, std::vector<Tensor>{output}, name) {
+Model::Model(const Tensor& input, const Tensor& output, const std::string& name) : Model("Functional", name, true) {
   graph_->single_input = graph_->single_output = true;
+  set_graph({input}, {output});
+  build(ShapeSpec());
 }
 
 Model::Model(std::string class_name, std::string name, bool trainable)
@@ -209,7 +211,6 @@ void Model::set_graph(const std::vector<Tensor>& inputs, const std::vector<Tenso
   for (const auto& op : graph_->operations) {
     if (auto layer = std::dynamic_pointer_cast<Layer>(op)) track(*layer);
   }
-  build(ShapeSpec());
 }
 
 std::vector<std::shared_ptr<Operation>> Model::operations() const { return graph_->operations; }
@@ -576,6 +577,7 @@ Model Model::from_config(const json& config) {
   model.graph_->single_input = single_in;
   model.graph_->single_output = single_out;
   model.set_graph(inputs, outputs);
+  model.build(ShapeSpec());
   if (!r.trainable()) model.set_trainable(false);
   return model;
 }

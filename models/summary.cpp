@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "minidl/layers/input_layer.h"
 #include "minidl/models/model.h"
 
 namespace minidl {
@@ -79,7 +80,12 @@ std::string output_shape_text(const Operation& op) {
 }  // namespace
 
 std::string Model::summary_string(int line_length) const {
-  const auto ops = operations();
+  std::vector<std::shared_ptr<Operation>> ops;
+  for (const auto& op : operations()) {
+    // Keras lists a Sequential model's layers, which leave out its InputLayer.
+    if (class_name() == "Sequential" && dynamic_cast<const layers::InputLayer*>(op.get())) continue;
+    ops.push_back(op);
+  }
   // Keras prints the simpler three-column table when the graph is a plain chain.
   bool chain = true;
   for (const auto& op : ops) {
