@@ -8,7 +8,10 @@
 //
 // The same call works on concrete and symbolic tensors. A layer object called twice shares its
 // weights. Copies of a layer share its state (weights, name, trainable, built, graph nodes),
-// like Tensor and Variable handles; plain option fields are copied.
+// like Tensor and Variable handles; plain option fields are copied. Whichever copy builds
+// first creates the weights; another copy re-runs build_weights() before its first use and
+// add_weight() then hands it the same variables, so Variable members are right in every copy.
+// Create sub-layers in the constructor (not in build_weights), so that copies share them.
 //
 // Writing a layer: derive from Layer, create weights in build_weights() with add_weight(),
 // compute in call(), and register the class with MINIDL_REGISTER_LAYER (layers/registration.h).
@@ -97,7 +100,8 @@ class Layer : public Operation {
   virtual Tensor compute_mask(const CallArgs& args, const std::vector<Tensor>& masks);
 
   // ---- weights ------------------------------------------------------------------------------
-  // Creates and tracks a weight named "<layer>/<name>". Throws once the layer is built.
+  // Creates and tracks a weight named "<layer>/<name>" (in a copy of an already built layer:
+  // returns the variable the first build made at this position). Throws once built.
   Variable add_weight(const std::string& name, const Shape& shape, const Initializer& initializer = "glorot_uniform",
                       bool trainable = true);
   std::vector<Variable> weights() const;
@@ -142,11 +146,14 @@ class Layer : public Operation {
  private:
   std::vector<Tensor> call(const CallArgs& args) final;
   CallContext make_context(const CallArgs& args, std::optional<bool> training) const;
+  // Runs build_weights() on this copy when another copy built the shared state (see above).
+  void bind_weights();
   void check_input_spec(const CallArgs& args) const;
 
   struct LayerState {
     bool built = false;
     bool trainable = true;
+    std::vector<Variable> creation_order;  // every add_weight result, for binding copies
     std::string dtype = "float32";
     std::vector<Variable> trainable_variables;
     std::vector<Variable> non_trainable_variables;
@@ -156,6 +163,10 @@ class Layer : public Operation {
     std::unique_ptr<random::SeedGenerator> seed_generator;
   };
   std::shared_ptr<LayerState> layer_state_;
+  // Per copy, not shared: whether this object's own members hold the built weights.
+  bool weights_bound_ = false;
+  size_t binding_position_ = 0;  // while re-binding: the next creation_order entry to hand out
+  bool binding_ = false;
 };
 
 // The training flag of the innermost enclosing layer call on this thread (Keras's call
