@@ -1,5 +1,6 @@
 #include "minidl/layers/initializers.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -64,14 +65,14 @@ Initializer::Initializer(const char* name) : Initializer(std::string(name)) {}
 
 Initializer::Initializer(const std::string& name) : class_name_(resolve(name)) {
   if (class_name_ == "RandomNormal" || class_name_ == "TruncatedNormal") {
-    b_ = 0.05f;
+    b_ = 0.05;
   } else if (class_name_ == "RandomUniform") {
-    a_ = -0.05f;
-    b_ = 0.05f;
+    a_ = -0.05;
+    b_ = 0.05;
   }
 }
 
-Initializer Initializer::make(std::string class_name, float a, float b, std::optional<uint64_t> seed) {
+Initializer Initializer::make(std::string class_name, double a, double b, std::optional<uint64_t> seed) {
   Initializer init;
   init.class_name_ = std::move(class_name);
   init.a_ = a;
@@ -88,27 +89,28 @@ Initializer Initializer::lecun_normal(std::optional<uint64_t> seed) { return mak
 Initializer Initializer::lecun_uniform(std::optional<uint64_t> seed) { return make("LecunUniform", 0, 0, seed); }
 Initializer Initializer::zeros() { return make("Zeros", 0, 0, {}); }
 Initializer Initializer::ones() { return make("Ones", 0, 0, {}); }
-Initializer Initializer::constant(float value) { return make("Constant", value, 0, {}); }
-Initializer Initializer::random_normal(float mean, float stddev, std::optional<uint64_t> seed) {
+Initializer Initializer::constant(double value) { return make("Constant", value, 0, {}); }
+Initializer Initializer::random_normal(double mean, double stddev, std::optional<uint64_t> seed) {
   return make("RandomNormal", mean, stddev, seed);
 }
-Initializer Initializer::random_uniform(float minval, float maxval, std::optional<uint64_t> seed) {
+Initializer Initializer::random_uniform(double minval, double maxval, std::optional<uint64_t> seed) {
   return make("RandomUniform", minval, maxval, seed);
 }
-Initializer Initializer::truncated_normal(float mean, float stddev, std::optional<uint64_t> seed) {
+Initializer Initializer::truncated_normal(double mean, double stddev, std::optional<uint64_t> seed) {
   return make("TruncatedNormal", mean, stddev, seed);
 }
 
 Tensor Initializer::operator()(const Shape& shape) const {
   if (class_name_ == "Zeros") return Tensor::zeros(shape);
   if (class_name_ == "Ones") return Tensor::ones(shape);
-  if (class_name_ == "Constant") return Tensor::full(shape, a_);
+  if (class_name_ == "Constant") return Tensor::full(shape, static_cast<float>(a_));
   // A seeded initializer repeats its draw (Keras's behaviour); an unseeded one takes a fresh
   // seed from the global stream each time.
   const uint64_t seed = seed_ ? *seed_ : random::SeedGenerator().next();
-  if (class_name_ == "RandomNormal") return random::normal(shape, a_, b_, seed);
-  if (class_name_ == "RandomUniform") return random::uniform(shape, a_, b_, seed);
-  if (class_name_ == "TruncatedNormal") return random::truncated_normal(shape, a_, b_, seed);
+  const auto a = static_cast<float>(a_), b = static_cast<float>(b_);
+  if (class_name_ == "RandomNormal") return random::normal(shape, a, b, seed);
+  if (class_name_ == "RandomUniform") return random::uniform(shape, a, b, seed);
+  if (class_name_ == "TruncatedNormal") return random::truncated_normal(shape, a, b, seed);
   const VarianceScaling& vs = variance_scaling().at(class_name_);
   const auto [fan_in, fan_out] = fans(shape);
   double scale = vs.scale;
@@ -142,14 +144,14 @@ json Initializer::serialize() const {
 
 namespace {
 
-float number(const json& config, const char* key, float fallback) {
+double number(const json& config, const char* key, double fallback) {
   auto it = config.find(key);
   if (it == config.end() || it->is_null()) return fallback;
   if (!it->is_number()) {
     throw TypeError(std::string("Initializer config key '") + key + "' must be a number; received " + it->dump() +
                     ".");
   }
-  return it->get<float>();
+  return it->get<double>();
 }
 
 std::optional<uint64_t> seed_from(const json& config) {
@@ -172,14 +174,20 @@ Initializer Initializer::deserialize(const json& value) {
   const std::string cls = resolve(value["class_name"].get<std::string>());
   const json config = value.contains("config") && value["config"].is_object() ? value["config"] : json::object();
   const auto seed = seed_from(config);
-  if (cls == "RandomNormal") return random_normal(number(config, "mean", 0.0f), number(config, "stddev", 0.05f), seed);
+  if (cls == "RandomNormal") return random_normal(number(config, "mean", 0.0), number(config, "stddev", 0.05), seed);
   if (cls == "TruncatedNormal") {
-    return truncated_normal(number(config, "mean", 0.0f), number(config, "stddev", 0.05f), seed);
+    return truncated_normal(number(config, "mean", 0.0), number(config, "stddev", 0.05), seed);
   }
   if (cls == "RandomUniform") {
-    return random_uniform(number(config, "minval", -0.05f), number(config, "maxval", 0.05f), seed);
+    return random_uniform(number(config, "minval", -0.05), number(config, "maxval", 0.05), seed);
   }
-  if (cls == "Constant") return constant(number(config, "value", 0.0f));
+  if (cls == "Constant") return constant(number(config, "value", 0.0));
+  for (const char* key : {"input_axes", "output_axes"}) {
+    if (config.contains(key) && !config[key].is_null()) {
+      throw NotImplementedError(std::string("Initializer config key '") + key + "' of " + cls +
+                                " is not supported by minidl (it must be null).");
+    }
+  }
   return make(cls, 0, 0, seed);
 }
 

@@ -30,10 +30,12 @@ class Initializer {
   static Initializer lecun_uniform(std::optional<uint64_t> seed = {});
   static Initializer zeros();
   static Initializer ones();
-  static Initializer constant(float value);
-  static Initializer random_normal(float mean = 0.0f, float stddev = 0.05f, std::optional<uint64_t> seed = {});
-  static Initializer random_uniform(float minval = -0.05f, float maxval = 0.05f, std::optional<uint64_t> seed = {});
-  static Initializer truncated_normal(float mean = 0.0f, float stddev = 0.05f, std::optional<uint64_t> seed = {});
+  // Arguments are doubles, as Keras's Python floats, so that configs write 0.05 and not
+  // float32's 0.05000000074505806.
+  static Initializer constant(double value);
+  static Initializer random_normal(double mean = 0.0, double stddev = 0.05, std::optional<uint64_t> seed = {});
+  static Initializer random_uniform(double minval = -0.05, double maxval = 0.05, std::optional<uint64_t> seed = {});
+  static Initializer truncated_normal(double mean = 0.0, double stddev = 0.05, std::optional<uint64_t> seed = {});
 
   Tensor operator()(const Shape& shape) const;
 
@@ -41,13 +43,14 @@ class Initializer {
   // Keras's serialize(): {"module": "keras.initializers", "class_name": ..., "config": ..., "registered_name": null}
   json serialize() const;
   // Accepts that form, a bare class name or alias string, or Keras 2's {"class_name", "config"}.
+  // Keras's input_axes/output_axes (VarianceScaling family) must be null: NotImplementedError.
   static Initializer deserialize(const json& value);
 
  private:
   Initializer() = default;
-  static Initializer make(std::string class_name, float a, float b, std::optional<uint64_t> seed);
+  static Initializer make(std::string class_name, double a, double b, std::optional<uint64_t> seed);
   std::string class_name_;  // Keras class: GlorotUniform, Zeros, RandomNormal, ...
-  float a_ = 0.0f, b_ = 0.0f;  // mean/stddev, minval/maxval, or the constant
+  double a_ = 0.0, b_ = 0.0;  // mean/stddev, minval/maxval, or the constant
   std::optional<uint64_t> seed_;
 };
 

@@ -1,0 +1,80 @@
+// Activation functions: values against closed forms, names, Keras's serialized forms.
+#include <minidl/minidl.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <functional>
+
+namespace md = minidl;
+
+TEST_CASE("activation functions compute Keras's formulas", "[layers][activations]") {
+  const std::vector<float> xs = {-3.0f, -1.0f, -0.25f, 0.0f, 0.5f, 2.0f, 7.0f};
+  const md::Tensor x = md::Tensor::from_vector(xs, {7});
+  auto sigmoid = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  auto softplus = [](double v) { return std::log1p(std::exp(v)); };
+  const std::vector<std::pair<std::string, std::function<double(double)>>> cases = {
+      {"linear", [](double v) { return v; }},
+      {"relu", [](double v) { return std::max(v, 0.0); }},
+      {"relu6", [](double v) { return std::min(std::max(v, 0.0), 6.0); }},
+      {"leaky_relu", [](double v) { return v > 0 ? v : 0.2 * v; }},  // negative_slope=0.2
+      {"elu", [](double v) { return v > 0 ? v : std::exp(v) - 1.0; }},
+      {"selu",
+       [](double v) { return 1.0507009873554805 * (v > 0 ? v : 1.6732632423543772 * (std::exp(v) - 1.0)); }},
+      {"sigmoid", sigmoid},
+      {"hard_sigmoid", [](double v) { return std::min(std::max(v / 6.0 + 0.5, 0.0), 1.0); }},  // relu6(x + 3) / 6
+      {"log_sigmoid", [&](double v) { return std::log(sigmoid(v)); }},
+      {"tanh", [](double v) { return std::tanh(v); }},
+      {"softplus", softplus},
+      {"softsign", [](double v) { return v / (std::fabs(v) + 1.0); }},
+      {"silu", [&](double v) { return v * sigmoid(v); }},
+      {"swish", [&](double v) { return v * sigmoid(v); }},
+      {"gelu", [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); }},  // approximate=False
+      {"mish", [&](double v) { return v * std::tanh(softplus(v)); }},
+      {"exponential", [](double v) { return std::exp(v); }},
+  };
+  for (const auto& [name, f] : cases) {
+    INFO(name);
+    const std::vector<float> y = md::activations::get(name)(x).to_vector();
+    REQUIRE(y.size() == xs.size());
+    for (size_t i = 0; i < xs.size(); ++i) {
+      INFO("x = " << xs[i]);
+      CHECK(y[i] == Approx(f(xs[i])).epsilon(1e-5).margin(1e-6));
+    }
+  }
+}
+
+TEST_CASE("softmax and log_softmax act on the last axis", "[layers][activations]") {
+  const md::Tensor x = md::Tensor::from_vector({1, 2, 3, 0, 0, 0}, {2, 3});
+  const std::vector<float> s = md::activations::get("softmax")(x).to_vector();
+  const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  CHECK(s[0] == Approx(std::exp(1.0) / z));
+  CHECK(s[2] == Approx(std::exp(3.0) / z));
+  CHECK(s[3] == Approx(1.0 / 3));
+  const std::vector<float> ls = md::activations::get("log_softmax")(x).to_vector();
+  CHECK(ls[1] == Approx(2.0 - std::log(z)));
+}
+
+TEST_CASE("activation names and serialized forms", "[layers][activations][config]") {
+  const std::vector<std::string> names = md::activations::names();
+  CHECK(std::find(names.begin(), names.end(), "gelu") != names.end());
+  CHECK(md::activations::get("swish").name() == "silu");  // Keras's alias
+  CHECK(md::Activation().name() == "linear");
+  CHECK(md::activations::serialize(md::Activation("relu")) == "relu");
+  CHECK(md::activations::deserialize(nullptr).name() == "linear");
+  CHECK(md::activations::deserialize("tanh").name() == "tanh");
+  // serialize_keras_object(keras.activations.gelu) in Keras 3.16 (serialize_with_public_fn).
+  CHECK(md::activations::deserialize({{"module", "keras.activations"},
+                                      {"class_name", "function"},
+                                      {"config", "gelu"},
+                                      {"registered_name", "gelu"}})
+            .name() == "gelu");
+  // Keras's internal module path also appears in saved files.
+  CHECK(md::activations::deserialize({{"module", "keras.src.activations.activations"},
+                                      {"class_name", "function"},
+                                      {"config", "relu"},
+                                      {"registered_name", nullptr}})
+            .name() == "relu");
+  CHECK_THROWS_WITH(md::activations::get("bogus"), "Could not interpret activation function identifier: bogus");
+  CHECK_THROWS_AS(md::activations::deserialize({{"class_name", "ReLU"}, {"config", md::json::object()}}),
+                  md::ValueError);
+}
