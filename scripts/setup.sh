@@ -11,11 +11,12 @@ packages=(
   libopenblas-dev                          # OpenBLAS (pinned to one thread at run time)
   libfmt-dev catch2 nlohmann-json3-dev     # formatting, tests, configs
   zlib1g-dev                               # gzip'd dataset files
+  graphviz                                 # md::plot_model renders graphs with `dot`
   libbenchmark-dev                         # bench/ (Google Benchmark)
 )
 for arg in "$@"; do
   case "$arg" in
-    --demo) packages+=(dataset-fashion-mnist graphviz) ;;
+    --demo) packages+=(dataset-fashion-mnist) ;;
     --bench) packages+=(python3-torch python3-numpy) ;;
     *) echo "setup.sh: unknown option '$arg' (use --demo or --bench)" >&2; exit 2 ;;
   esac
