@@ -14,6 +14,8 @@ namespace {
 
 using Fn = std::function<Tensor(const Tensor&)>;
 
+Tensor non_positive(const Tensor& x) { return ops::minimum(x, Tensor::scalar(0.0f)); }
+
 const std::map<std::string, Fn>& table() {
   using namespace ops;
   static const std::map<std::string, Fn> t = {
@@ -21,12 +23,17 @@ const std::map<std::string, Fn>& table() {
       {"relu", [](const Tensor& x) { return relu(x); }},
       {"relu6", [](const Tensor& x) { return clip(x, 0.0f, 6.0f); }},
       {"leaky_relu", [](const Tensor& x) { return where(greater(x, Tensor::scalar(0.0f)), x, multiply(x, 0.2f)); }},
-      {"elu", [](const Tensor& x) { return where(greater(x, Tensor::scalar(0.0f)), x, subtract(exp(x), 1.0f)); }},
+      // exp() only sees the non-positive part, so large inputs cannot make the unused branch (and
+      // its gradient, inf * 0) NaN.
+      {"elu", [](const Tensor& x) { return where(greater(x, Tensor::scalar(0.0f)), x, subtract(exp(non_positive(x)), 1.0f)); }},
       {"selu",
        [](const Tensor& x) {
          constexpr float kAlpha = 1.67326324f, kScale = 1.05070098f;
-         return multiply(where(greater(x, Tensor::scalar(0.0f)), x, multiply(subtract(exp(x), 1.0f), kAlpha)), kScale);
+         return multiply(
+             where(greater(x, Tensor::scalar(0.0f)), x, multiply(subtract(exp(non_positive(x)), 1.0f), kAlpha)), kScale);
        }},
+      {"celu",  // alpha = 1
+       [](const Tensor& x) { return where(greater(x, Tensor::scalar(0.0f)), x, subtract(exp(non_positive(x)), 1.0f)); }},
       {"sigmoid", [](const Tensor& x) { return sigmoid(x); }},
       {"hard_sigmoid", [](const Tensor& x) { return clip(add(divide(x, 6.0f), 0.5f), 0.0f, 1.0f); }},
       {"log_sigmoid", [](const Tensor& x) { return negative(softplus(negative(x))); }},
@@ -40,6 +47,36 @@ const std::map<std::string, Fn>& table() {
       {"gelu", [](const Tensor& x) { return gelu(x, /*approximate=*/false); }},
       {"mish", [](const Tensor& x) { return multiply(x, tanh(softplus(x))); }},
       {"exponential", [](const Tensor& x) { return exp(x); }},
+      {"hard_silu", [](const Tensor& x) { return multiply(x, clip(add(divide(x, 6.0f), 0.5f), 0.0f, 1.0f)); }},
+      {"hard_swish", [](const Tensor& x) { return multiply(x, clip(add(divide(x, 6.0f), 0.5f), 0.0f, 1.0f)); }},
+      {"hard_tanh", [](const Tensor& x) { return clip(x, -1.0f, 1.0f); }},
+      {"hard_shrink",  // threshold = 0.5
+       [](const Tensor& x) { return where(greater(abs(x), Tensor::scalar(0.5f)), x, Tensor::scalar(0.0f)); }},
+      {"soft_shrink",  // threshold = 0.5
+       [](const Tensor& x) {
+         return where(greater(x, Tensor::scalar(0.5f)), subtract(x, 0.5f),
+                      where(less(x, Tensor::scalar(-0.5f)), add(x, 0.5f), Tensor::scalar(0.0f)));
+       }},
+      {"tanh_shrink", [](const Tensor& x) { return subtract(x, tanh(x)); }},
+      {"squareplus",  // b = 4: (x + sqrt(x^2 + b)) / 2
+       [](const Tensor& x) { return multiply(add(x, sqrt(add(square(x), 4.0f))), 0.5f); }},
+      {"sparse_plus",  // 0 below -1, x above 1, (x + 1)^2 / 4 between
+       [](const Tensor& x) {
+         return where(less_equal(x, Tensor::scalar(-1.0f)), Tensor::scalar(0.0f),
+                      where(greater_equal(x, Tensor::scalar(1.0f)), x, multiply(square(add(x, 1.0f)), 0.25f)));
+       }},
+      {"sparse_sigmoid",  // 0 below -1, 1 above 1, (x + 1) / 2 between
+       [](const Tensor& x) { return clip(multiply(add(x, 1.0f), 0.5f), 0.0f, 1.0f); }},
+      {"glu",  // a * sigmoid(b) for the two halves (a, b) of the last axis
+       [](const Tensor& x) {
+         const int64_t n = x.shape().empty() ? 0 : x.shape().back();
+         if (n == None || n % 2 != 0) {
+           throw ValueError("glu expects an even size on the last axis; received shape " + shape_to_string(x.shape()) +
+                            ".");
+         }
+         const auto axis = static_cast<int64_t>(x.ndim()) - 1;
+         return multiply(slice(x, axis, 0, n / 2), sigmoid(slice(x, axis, n / 2, n)));
+       }},
   };
   return t;
 }
@@ -52,7 +89,8 @@ Activation::Activation(const std::string& name) {
   const std::string key = name.empty() || name == "None" ? "linear" : name;
   auto it = table().find(key);
   if (it == table().end()) throw ValueError("Could not interpret activation function identifier: " + name);
-  name_ = key == "swish" ? "silu" : key;
+  // Keras's aliases resolve to the function they name, which serializes under its own name.
+  name_ = key == "swish" ? "silu" : key == "hard_swish" ? "hard_silu" : key;
   fn_ = it->second;
 }
 

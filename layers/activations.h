@@ -2,8 +2,11 @@
 // Activation functions by Keras name, as layers take them: Dense({.activation = "relu"}).
 //   md::Activation act = md::activations::get("gelu");
 //   md::Tensor y = act(x);
-// Known names: linear, relu, relu6, leaky_relu, elu, selu, sigmoid, hard_sigmoid, log_sigmoid,
-// tanh, softmax, log_softmax, softplus, softsign, silu (swish), gelu, mish, exponential.
+// Known names (Keras's defaults for their parameters): linear, relu, relu6, leaky_relu, elu, selu,
+// celu, sigmoid, hard_sigmoid, log_sigmoid, sparse_sigmoid, tanh, hard_tanh, tanh_shrink,
+// hard_shrink, soft_shrink, softmax, log_softmax, softplus, softsign, sparse_plus, squareplus,
+// silu (swish), hard_silu (hard_swish), gelu, glu, mish, exponential. Not available: threshold
+// (it has no defaults) and sparsemax.
 //
 // In configs an activation is written as its name ("relu", as Keras writes built-ins) and read
 // back from a name, null (linear) or Keras's serialized-function object

@@ -31,6 +31,16 @@ TEST_CASE("activation functions compute Keras's formulas", "[layers][activations
       {"gelu", [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); }},  // approximate=False
       {"mish", [&](double v) { return v * std::tanh(softplus(v)); }},
       {"exponential", [](double v) { return std::exp(v); }},
+      {"celu", [](double v) { return v > 0 ? v : std::exp(v) - 1.0; }},  // alpha=1.0
+      {"hard_silu", [](double v) { return v * std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0; }},
+      {"hard_swish", [](double v) { return v * std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0; }},
+      {"hard_tanh", [](double v) { return std::min(std::max(v, -1.0), 1.0); }},
+      {"hard_shrink", [](double v) { return std::fabs(v) > 0.5 ? v : 0.0; }},  // threshold=0.5
+      {"soft_shrink", [](double v) { return v > 0.5 ? v - 0.5 : v < -0.5 ? v + 0.5 : 0.0; }},
+      {"tanh_shrink", [](double v) { return v - std::tanh(v); }},
+      {"squareplus", [](double v) { return (v + std::sqrt(v * v + 4.0)) / 2.0; }},  // b=4
+      {"sparse_plus", [](double v) { return v <= -1 ? 0.0 : v >= 1 ? v : (v + 1) * (v + 1) / 4.0; }},
+      {"sparse_sigmoid", [](double v) { return v <= -1 ? 0.0 : v >= 1 ? 1.0 : (v + 1) / 2.0; }},
   };
   for (const auto& [name, f] : cases) {
     INFO(name);
@@ -54,10 +64,34 @@ TEST_CASE("softmax and log_softmax act on the last axis", "[layers][activations]
   CHECK(ls[1] == Approx(2.0 - std::log(z)));
 }
 
+TEST_CASE("glu gates the first half of the last axis with the second", "[layers][activations]") {
+  const md::Tensor x = md::Tensor::from_vector({1, 2, 0, -1, 3, 4, 5, 6}, {2, 4});
+  const std::vector<float> y = md::activations::get("glu")(x).to_vector();
+  auto sigmoid = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  REQUIRE(y.size() == 4);
+  CHECK(y[0] == Approx(1 * sigmoid(0)));
+  CHECK(y[1] == Approx(2 * sigmoid(-1)));
+  CHECK(y[2] == Approx(3 * sigmoid(5)));
+  CHECK(y[3] == Approx(4 * sigmoid(6)));
+  CHECK_THROWS_AS(md::activations::get("glu")(md::Tensor::ones({2, 3})), md::ValueError);
+}
+
+TEST_CASE("elu-type activations keep finite gradients for large inputs", "[layers][activations][gradient]") {
+  const md::Tensor x = md::Tensor::from_vector({-2.0f, 100.0f, 500.0f}, {3});
+  for (const char* name : {"elu", "selu", "celu"}) {
+    INFO(name);
+    md::GradientTape tape;
+    tape.watch(x);
+    const md::Tensor g = tape.gradient(md::ops::sum(md::activations::get(name)(x)), {x})[0];
+    for (float v : g.to_vector()) CHECK(std::isfinite(v));
+  }
+}
+
 TEST_CASE("activation names and serialized forms", "[layers][activations][config]") {
   const std::vector<std::string> names = md::activations::names();
   CHECK(std::find(names.begin(), names.end(), "gelu") != names.end());
-  CHECK(md::activations::get("swish").name() == "silu");  // Keras's alias
+  CHECK(md::activations::get("swish").name() == "silu");  // Keras's aliases
+  CHECK(md::activations::get("hard_swish").name() == "hard_silu");
   CHECK(md::Activation().name() == "linear");
   CHECK(md::activations::serialize(md::Activation("relu")) == "relu");
   CHECK(md::activations::deserialize(nullptr).name() == "linear");
