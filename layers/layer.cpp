@@ -403,6 +403,8 @@ void Layer::track(Layer& sublayer) {
   layer_state_->sublayers.push_back(std::move(shared));
 }
 
+void Layer::untrack_sublayers() { layer_state_->sublayers.clear(); }
+
 std::vector<std::shared_ptr<Layer>> Layer::sublayers() const { return layer_state_->sublayers; }
 
 random::SeedGenerator& Layer::seed_generator(std::optional<uint64_t> seed) {

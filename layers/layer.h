@@ -138,6 +138,8 @@ class Layer : public Operation {
   void set_input_spec(InputSpec spec);
   // Tracks a sub-layer so that its weights count as this layer's (call in the constructor).
   void track(Layer& sublayer);
+  // Forgets every tracked sub-layer (a model re-tracks its graph's layers after Sequential's pop).
+  void untrack_sublayers();
   // Forgets that the layer was built (Sequential rebuilds its graph after add/pop).
   void mark_unbuilt();
   // A seed stream that belongs to the layer (Keras's SeedGenerator), e.g. for dropout.

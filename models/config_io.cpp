@@ -85,6 +85,18 @@ Model model_from_config(const json& object) {
   if (!model) {
     throw TypeError(fmt::format("The config describes a '{}', not a model.", op->class_name()));
   }
+  if (model->class_name() != "Functional") {
+    // A Model returned by value cannot be a Sequential (it would be sliced into a Model that
+    // calls itself "Sequential" but writes a Functional config): return the functional model
+    // over the same graph and layers, as keras.Model(seq.inputs, seq.outputs) would.
+    if (!model->built()) {
+      throw ValueError(fmt::format(
+          "The config describes a {} model '{}' that was never built, so it has no graph to load as a functional "
+          "model; rebuild it with md::deserialize(md::read_json_file(path)).",
+          model->class_name(), model->name()));
+    }
+    return Model(model->graph_inputs().at(0), model->graph_outputs().at(0), model->name());
+  }
   return *model;
 }
 
@@ -97,6 +109,9 @@ Model load_config(const std::string& path) {
   try {
     return model_from_config(object);
   } catch (const Error& e) {
+    throw ValueError(fmt::format("Cannot load the model config '{}': {}", path, e.what()));
+  } catch (const json::exception& e) {
+    // A value of an unexpected type deep inside a layer config; still an md::Error for the caller.
     throw ValueError(fmt::format("Cannot load the model config '{}': {}", path, e.what()));
   }
 }

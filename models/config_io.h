@@ -15,7 +15,8 @@ namespace minidl {
 void save_config(const Model& model, const std::string& path);
 Model load_config(const std::string& path);
 
-// The model described by a serialized envelope (or a bare Functional config).
+// The model described by a serialized envelope (or a bare Functional config). A Sequential
+// config gives the functional Model over its graph (use md::deserialize to get the Sequential).
 Model model_from_config(const json& object);
 
 // Reads a JSON file; a parse error names the file, line and column.

@@ -195,6 +195,8 @@ void Model::set_graph(const std::vector<Tensor>& inputs, const std::vector<Tenso
         }
         complete.push_back(node->op()->name());
       }
+      // An InputLayer the model does not list feeds nothing: its tensors stay uncomputable.
+      if (node->is_input()) continue;
       for (const Tensor& y : node->output_tensors()) computable.insert(y.id());
     }
   }
@@ -208,12 +210,28 @@ void Model::set_graph(const std::vector<Tensor>& inputs, const std::vector<Tenso
     }
   }
   graph_ = std::move(graph);
+  // The new graph's layers replace the old ones (a layer Sequential::pop removed owns no weights here).
+  untrack_sublayers();
   for (const auto& op : graph_->operations) {
     if (auto layer = std::dynamic_pointer_cast<Layer>(op)) track(*layer);
   }
 }
 
 std::vector<std::shared_ptr<Operation>> Model::operations() const { return graph_->operations; }
+
+bool Model::owns_node(const Node& node) const { return graph_->own_nodes.count(&node) > 0; }
+
+bool Model::sequential_like() const {
+  for (const auto& [depth, nodes] : graph_->nodes_by_depth) {
+    if (nodes.size() > 1 || (nodes.size() == 1 && nodes[0]->input_tensors().size() > 1)) return false;
+  }
+  for (const auto& op : graph_->operations) {
+    int own = 0;
+    for (const auto& node : op->inbound_nodes()) own += owns_node(*node) ? 1 : 0;
+    if (own > 1) return false;
+  }
+  return true;
+}
 
 std::vector<std::shared_ptr<Layer>> Model::layers() const {
   std::vector<std::shared_ptr<Layer>> out;
@@ -228,7 +246,7 @@ std::shared_ptr<Layer> Model::get_layer(const std::string& layer_name) const {
     if (layer->name() == layer_name) return layer;
   }
   std::string names;
-  for (const auto& layer : layers()) names += (names.empty() ? "" : ", ") + layer->name();
+  for (const auto& layer : layers()) names += (names.empty() ? "'" : ", '") + layer->name() + "'";
   throw ValueError(fmt::format("No such layer: {}. Existing layers are: [{}].", layer_name, names));
 }
 
@@ -239,8 +257,17 @@ std::vector<Tensor> Model::call(const CallArgs& args, const CallContext& ctx) {
   if (!has_graph()) throw ValueError(fmt::format("Model '{}' has no graph yet: it cannot be called.", name()));
   const std::vector<Tensor> inputs = args.inputs();
   if (inputs.size() != graph_->inputs.size()) {
-    throw ValueError(fmt::format("Model '{}' expects {} input(s), but it received {} input tensors.", name(),
-                                 graph_->inputs.size(), inputs.size()));
+    // Keras's input_spec check (keras/src/layers/input_spec.py).
+    std::string received;
+    for (const Tensor& x : inputs) {
+      received += received.empty() ? "" : ", ";
+      received += x.defined()
+                      ? fmt::format("<Tensor shape={}, dtype={}>", shape_to_string(x.shape()), dtype_name(x.dtype()))
+                      : std::string("None");
+    }
+    throw ValueError(
+        fmt::format("Layer \"{}\" expects {} input(s), but it received {} input tensors. Inputs received: [{}]", name(),
+                    graph_->inputs.size(), inputs.size(), received));
   }
   std::unordered_map<uint64_t, Tensor> values;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -456,15 +483,25 @@ Model Model::from_config(const json& config) {
   // Turns saved node arguments into CallArgs; false when an input does not exist yet.
   std::function<bool(const json&, json&, CallArgs&)> revive = [&](const json& value, json& out, CallArgs& args) {
     if (value.is_object() && value.value("class_name", "") == "__keras_tensor__") {
-      const json& history = value.at("config").at("keras_history");
-      if (!is_triple(history)) throw ValueError("Functional config: malformed keras_history " + history.dump() + ".");
+      const json* config = value.contains("config") && value["config"].is_object() ? &value["config"] : nullptr;
+      if (!config || !config->contains("keras_history") || !is_triple((*config)["keras_history"])) {
+        throw ValueError(
+            "Functional config: a __keras_tensor__ needs a 'keras_history' [layer_name, node_index, tensor_index]; "
+            "received " +
+            value.dump() + ".");
+      }
+      const json& history = (*config)["keras_history"];
       Tensor t = resolve(history[0].get<std::string>(), history[1].get<int>(), history[2].get<int>(), false);
       if (!t.defined()) return false;
       out = args.ref(t);
       return true;
     }
     if (value.is_object() && (value.value("class_name", "") == "__tensor__" || value.value("class_name", "") == "__numpy__")) {
-      const json& v = value.at("config").at("value");
+      if (!value.contains("config") || !value["config"].is_object() || !value["config"].contains("value")) {
+        throw ValueError("Functional config: a constant tensor needs a 'config' with a 'value'; received " +
+                         value.dump() + ".");
+      }
+      const json& v = value["config"]["value"];
       std::vector<float> flat;
       Shape shape;
       std::function<void(const json&, size_t)> walk = [&](const json& x, size_t depth) {
@@ -472,6 +509,10 @@ Model Model::from_config(const json& config) {
           if (shape.size() <= depth) shape.push_back(static_cast<int64_t>(x.size()));
           for (const auto& item : x) walk(item, depth + 1);
         } else {
+          if (!x.is_number()) {
+            throw ValueError("Functional config: a constant tensor's values must be numbers; received " + x.dump() +
+                             ".");
+          }
           flat.push_back(x.get<float>());
         }
       };
@@ -508,7 +549,11 @@ Model Model::from_config(const json& config) {
       std::vector<Tensor> inputs;
       json kwargs = json::object();
       for (const auto& ref : node_data) {
-        if (!ref.is_array() || ref.size() < 3) throw ValueError("Functional config: malformed inbound node " + ref.dump() + ".");
+        if (!ref.is_array() || ref.size() < 3 || !ref[0].is_string() || !ref[1].is_number_integer() ||
+            !ref[2].is_number_integer()) {
+          throw ValueError("Functional config: malformed inbound node " + ref.dump() +
+                           " (expected [layer_name, node_index, tensor_index, kwargs]).");
+        }
         Tensor t = resolve(ref[0].get<std::string>(), ref[1].get<int>(), ref[2].get<int>(), false);
         if (!t.defined()) return false;
         inputs.push_back(t);

@@ -58,6 +58,11 @@ class Model : public Layer {
   std::vector<Tensor> call(const CallArgs& args, const CallContext& ctx) override;
 
  private:
+  // For summary(): whether `node` is one of this graph's nodes, and Keras's sequential_like
+  // test (one node per depth, each with at most one input tensor, no layer called twice).
+  bool owns_node(const Node& node) const;
+  bool sequential_like() const;
+
   struct Graph;
   std::shared_ptr<Graph> graph_;
 };

@@ -66,6 +66,7 @@ std::string Model::to_dot(bool show_shapes) const {
   }
   for (size_t i = 0; i < ops.size(); ++i) {
     for (const auto& node : ops[i]->inbound_nodes()) {
+      if (!owns_node(*node)) continue;  // a call of the layer outside this model
       for (const Tensor& t : node->input_tensors()) {
         auto it = ids.find(t.impl()->history->operation.get());
         if (it != ids.end()) out += fmt::format("  op{} -> op{};\n", it->second, i);

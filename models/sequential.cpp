@@ -76,6 +76,11 @@ void Sequential::rebuild() {
   // With a leading InputLayer the input shape is known: build the graph now (Keras's
   // _maybe_rebuild); otherwise wait for build() or the first call.
   mark_unbuilt();
+  // Keras tracks the stack itself: a popped layer's weights leave the model at once.
+  untrack_sublayers();
+  for (const auto& layer : stack_->layers) {
+    if (!is_input_layer(layer)) track(*layer);
+  }
   if (!stack_->layers.empty() && is_input_layer(stack_->layers[0]) && stack_->layers.size() > 1) {
     build(ShapeSpec(std::static_pointer_cast<layers::InputLayer>(stack_->layers[0])->batch_shape()));
   }
@@ -127,7 +132,14 @@ json Sequential::get_config() const {
   return config;
 }
 
-json Sequential::get_build_config() const { return Layer::get_build_config(); }
+json Sequential::get_build_config() const {
+  // The graph's input shape, as build_input_shape has it (the batch axis stays open when the
+  // first call built the model), so that a reloaded model writes the same build_config.
+  if (!built() || !has_graph()) return Layer::get_build_config();
+  json dims = json::array();
+  for (int64_t d : graph_inputs().at(0).shape()) dims.push_back(d < 0 ? json(nullptr) : json(d));
+  return json{{"input_shape", dims}};
+}
 
 Sequential Sequential::from_config(const json& config) {
   ConfigReader r(config, "Sequential");

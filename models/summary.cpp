@@ -2,10 +2,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_set>
 
-#include "minidl/layers/input_layer.h"
+#include "minidl/core/error.h"
 #include "minidl/models/model.h"
+#include "minidl/models/sequential.h"
 
 namespace minidl {
 namespace {
@@ -67,10 +69,20 @@ std::string repeat(const char* s, size_t n) {
   return out;
 }
 
+// Keras's format_shape: "(None, 3)", and "(None)" for one axis (no tuple comma).
+std::string keras_shape(const Shape& shape) {
+  std::string out = "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    out += i ? ", " : "";
+    out += shape[i] < 0 ? std::string("None") : std::to_string(shape[i]);
+  }
+  return out + ")";
+}
+
 std::string output_shape_text(const Operation& op) {
   if (op.inbound_nodes().empty()) return "?";
   std::vector<std::string> shapes;
-  for (const Tensor& t : op.inbound_nodes().back()->output_tensors()) shapes.push_back(shape_to_string(t.shape()));
+  for (const Tensor& t : op.inbound_nodes().back()->output_tensors()) shapes.push_back(keras_shape(t.shape()));
   if (shapes.size() == 1) return shapes[0];
   std::string out = "[";
   for (size_t i = 0; i < shapes.size(); ++i) out += (i ? ", " : "") + shapes[i];
@@ -81,19 +93,15 @@ std::string output_shape_text(const Operation& op) {
 
 std::string Model::summary_string(int line_length) const {
   std::vector<std::shared_ptr<Operation>> ops;
-  for (const auto& op : operations()) {
-    // Keras lists a Sequential model's layers, which leave out its InputLayer.
-    if (class_name() == "Sequential" && dynamic_cast<const layers::InputLayer*>(op.get())) continue;
-    ops.push_back(op);
+  if (const auto* sequential = dynamic_cast<const Sequential*>(this)) {
+    // Keras lists a Sequential model's layers (its stack, built or not), without the InputLayer.
+    for (const auto& layer : sequential->layers()) ops.push_back(layer);
+  } else {
+    ops = operations();
   }
-  // Keras prints the simpler three-column table when the graph is a plain chain.
-  bool chain = true;
-  for (const auto& op : ops) {
-    for (const auto& node : op->inbound_nodes()) {
-      if (node->input_tensors().size() > 1) chain = false;
-    }
-    if (op->inbound_nodes().size() > 1) chain = false;
-  }
+  // Keras's print_summary: a Sequential is always sequential-like; a functional graph is when
+  // every depth holds one node with at most one input tensor and no layer has two of its nodes.
+  const bool chain = class_name() == "Sequential" || sequential_like();
   std::vector<std::string> header = {"Layer (type)", "Output Shape", "Param #"};
   std::vector<double> positions = {0.45, 0.80, 1.0};
   int width = line_length > 0 ? line_length : 88;
@@ -102,14 +110,30 @@ std::string Model::summary_string(int line_length) const {
     positions = {0.3, 0.56, 0.74, 1.0};
     width = line_length > 0 ? line_length : 108;
   }
-  // Each column's share of the line, including its border and one space of padding each side.
-  std::vector<size_t> cells;
+  // rich's Table(width=line_length) with fixed-width columns: each column asks for its share of
+  // the line plus one space of padding each side; the excess over the room left by the borders
+  // is taken back evenly (rich's ratio_reduce, Python's round-half-even).
+  std::vector<int> columns;
   int current = 0;
-  for (size_t i = 0; i < positions.size(); ++i) {
-    const int col = static_cast<int>(positions[i] * width) - current;
+  for (double position : positions) {
+    const int col = static_cast<int>(position * width) - current;
+    if (col < 4) throw ValueError("Insufficient console width to print summary.");
+    columns.push_back(col + 2);
     current += col;
-    cells.push_back(static_cast<size_t>(std::max(1, col - 3 - (i + 1 == positions.size() ? 1 : 0))));
   }
+  int excess = -(width - static_cast<int>(columns.size()) - 1);
+  for (int col : columns) excess += col;
+  if (excess > 0) {
+    int remaining_ratio = static_cast<int>(columns.size());
+    for (int& col : columns) {
+      const int cut = std::min(col, static_cast<int>(std::nearbyint(static_cast<double>(excess) / remaining_ratio)));
+      col -= cut;
+      excess -= cut;
+      --remaining_ratio;
+    }
+  }
+  std::vector<size_t> cells;  // text width inside the padding
+  for (int col : columns) cells.push_back(static_cast<size_t>(std::max(0, col - 2)));
   auto rule = [&](const char* left, const char* fill, const char* mid, const char* right) {
     std::string out = left;
     for (size_t i = 0; i < cells.size(); ++i) {
@@ -145,9 +169,10 @@ std::string Model::summary_string(int line_length) const {
 
   std::string out = fmt::format("Model: \"{}\"\n", name());
   out += rule("┏", "━", "┳", "┓");
-  out += row(header, "┃", std::vector<bool>(header.size(), false));
-  out += rule("┡", "━", "╇", "┩");
+  // rich justifies the header like the column: "Param #" is right-aligned too.
   const std::vector<bool> align = {false, false, true, false};
+  out += row(header, "┃", std::vector<bool>(align.begin(), align.begin() + static_cast<long>(header.size())));
+  out += rule("┡", "━", "╇", "┩");
   for (size_t k = 0; k < ops.size(); ++k) {
     const auto& op = ops[k];
     std::vector<std::string> fields = {fmt::format("{} ({})", op->name(), op->class_name()), output_shape_text(*op)};
@@ -162,6 +187,7 @@ std::string Model::summary_string(int line_length) const {
     if (!chain) {
       std::string connections;
       for (const auto& node : op->inbound_nodes()) {
+        if (!owns_node(*node)) continue;  // a call outside this model
         for (const Tensor& t : node->input_tensors()) {
           const auto& h = *t.impl()->history;
           if (!connections.empty()) connections += ", ";
