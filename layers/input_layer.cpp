@@ -68,10 +68,8 @@ std::vector<Tensor> InputLayer::call(const CallArgs& args, const CallContext& /*
 
 }  // namespace layers
 
-Tensor Input(const layers::InputLayerOptions& options) { return layers::InputLayer::create(options)->output(); }
-
 Tensor Input(const Shape& shape, const std::string& name, DType dtype) {
-  return Input(layers::InputLayerOptions{.shape = shape, .dtype = dtype_name(dtype), .name = name});
+  return layers::InputLayer::create({.shape = shape, .dtype = dtype_name(dtype), .name = name})->output();
 }
 
 namespace {

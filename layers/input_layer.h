@@ -50,8 +50,16 @@ class InputLayer : public Layer {
 
 }  // namespace layers
 
-// A symbolic input of shape (None, *shape) (or exactly batch_shape when given).
+// A symbolic input of shape (None, *shape).
+//   md::Input({28, 28});  md::Input({md::None, 16}, "value");
 Tensor Input(const Shape& shape, const std::string& name = {}, DType dtype = DType::float32);
-Tensor Input(const layers::InputLayerOptions& options);
+
+// The same from all of InputLayer's options, e.g. md::Input({.batch_shape = md::Shape{32, 10}}).
+// A template only so that a braced shape such as md::Input({md::None, 3}) picks the overload
+// above (a non-template wins a tie); a designated list can only be these options.
+template <class Options = layers::InputLayerOptions>
+Tensor Input(const Options& options) {
+  return layers::InputLayer::create(options)->output();
+}
 
 }  // namespace minidl

@@ -209,7 +209,9 @@ void Layer::check_input_spec(const CallArgs& args) const {
     if (!x.defined()) continue;
     const int64_t ndim = x.ndim();
     const std::string shape = shape_to_string(x.shape());
-    const std::string where = fmt::format("Input {} of layer \"{}\" is incompatible with the layer: ", i, name());
+    // Keras 3.13+ wording; an InputSpec in minidl has no name, which Keras prints as 'None'.
+    const std::string where =
+        fmt::format("Input {} with name 'None' of layer '{}' is incompatible with the layer: ", i, name());
     if (spec.ndim && ndim != *spec.ndim) {
       throw ValueError(where + fmt::format("expected ndim={}, found ndim={}. Full shape received: {}", *spec.ndim,
                                            ndim, shape));
