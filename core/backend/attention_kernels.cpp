@@ -1,0 +1,388 @@
+// The driver of the fused additive-attention score kernels: kernel-path dispatch, mask
+// planning (which keys each (b, i) row visits), and the OpenMP split over rows. The per-row
+// arithmetic lives in attention_kernels_avx512.cpp and attention_kernels_portable.cpp.
+//
+// Threads: rows are split into one contiguous range per thread, balanced by work (a causal
+// row i visits only i + 1 keys). A thread writes dk straight into the output for the batch
+// elements whose rows are all its own, and into a private partial buffer for the (at most two)
+// batch elements it shares with a neighbour; the partials are summed after a barrier, in thread
+// order. dscale partials are per-thread doubles, summed at the end. So with B >= threads and
+// B divisible by the thread count, no dk partial buffer is used at all. Scratch is allocated
+// once per call (a few rows per thread, plus the dk partial slots when batch elements are shared).
+//
+// Caches: each thread walks its rows in groups of kRowGroup rows of one batch element, tile of
+// keys by tile of keys, so large (Tv, D) key blocks are reused from L2 instead of streaming from
+// L3 once per query row.
+#include "minidl/core/backend/attention_kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "minidl/core/backend/detail/attention_row_kernels.h"
+#include "minidl/core/backend/detail/dnnl_context.h"
+#include "minidl/core/backend/detail/loops.h"
+
+namespace minidl::backend {
+namespace {
+
+constexpr float kMaskedScore = -1e9f;  // Keras's constant: masked scores get -1e9
+constexpr float kMaskPenalty = 1e9f;
+// Work is counted in tanh evaluations plus a per-row overhead. Below kMinParallelWork a call
+// runs on the calling thread (no OpenMP region); each thread gets at least half of it.
+constexpr int64_t kMinParallelWork = 4 * detail::kParallelGrain;
+constexpr int64_t kRowOverhead = 32;
+// Rows are processed in groups of up to kRowGroup rows of one batch element, key tile by key
+// tile, so that a tile of keys (and of dk) is read from memory once and then served from L2 to
+// the group's rows. A tile holds about kForwardTileFloats key floats (k only) in the forward
+// pass and kBackwardTileFloats in the backward pass (k and dk): 256 KiB of the 1 MiB L2 either way.
+constexpr int64_t kRowGroup = 8;
+constexpr int64_t kForwardTileFloats = 1 << 16;
+constexpr int64_t kBackwardTileFloats = 1 << 15;
+
+std::atomic<KernelPath> requested_path{KernelPath::automatic};
+
+const detail::AttentionRowKernels& row_kernels() {
+  return active_kernel_path() == KernelPath::avx512 ? detail::avx512_attention_row_kernels()
+                                                    : detail::portable_attention_row_kernels();
+}
+
+void validate(const AdditiveScoresProblem& p) {
+  if (p.batch < 0 || p.tq < 0 || p.tv < 0 || p.dim < 0) {
+    throw std::invalid_argument("additive attention scores: negative size (batch " + std::to_string(p.batch) + ", tq " +
+                                std::to_string(p.tq) + ", tv " + std::to_string(p.tv) + ", dim " +
+                                std::to_string(p.dim) + ")");
+  }
+  if (p.tv > std::numeric_limits<int32_t>::max()) {
+    throw std::invalid_argument("additive attention scores: tv = " + std::to_string(p.tv) +
+                                " exceeds the 32-bit key index range");
+  }
+}
+
+// The keys one query row visits.
+struct RowKeys {
+  const int32_t* keys;  // ascending key indices
+  int64_t count;        // >= 1 when tv >= 1
+  bool fully_masked;    // no key is kept: every key is listed and the scores get -1e9 added
+};
+
+// Which keys each (b, i) row keeps, and the rows' cumulative work for the thread split.
+class RowPlan {
+ public:
+  explicit RowPlan(const AdditiveScoresProblem& p)
+      : tq_(p.tq), tv_(p.tv), causal_(p.causal), has_value_mask_(p.value_mask != nullptr) {
+    all_keys_.resize(static_cast<size_t>(tv_));
+    for (int64_t j = 0; j < tv_; ++j) all_keys_[j] = static_cast<int32_t>(j);
+    if (has_value_mask_) {
+      kept_.resize(static_cast<size_t>(p.batch * tv_));
+      kept_count_.resize(static_cast<size_t>(p.batch));
+      for (int64_t b = 0; b < p.batch; ++b) {
+        int64_t n = 0;
+        for (int64_t j = 0; j < tv_; ++j) {
+          if (p.value_mask[b * tv_ + j] != 0.0f) kept_[b * tv_ + n++] = static_cast<int32_t>(j);
+        }
+        kept_count_[b] = n;
+      }
+    }
+    const int64_t rows = p.batch * tq_;
+    prefix_.resize(static_cast<size_t>(rows + 1));
+    prefix_[0] = 0;
+    for (int64_t r = 0; r < rows; ++r) prefix_[r + 1] = prefix_[r] + row(r).count * p.dim + kRowOverhead;
+  }
+
+  int64_t rows() const { return static_cast<int64_t>(prefix_.size()) - 1; }
+  int64_t work() const { return prefix_.back(); }
+
+  RowKeys row(int64_t r) const {
+    const int64_t b = r / tq_;
+    const int64_t i = r % tq_;
+    const int32_t* keys = all_keys_.data();
+    int64_t count = tv_;
+    if (has_value_mask_) {
+      keys = kept_.data() + b * tv_;
+      count = kept_count_[b];
+    }
+    if (causal_) {
+      count = has_value_mask_ ? std::upper_bound(keys, keys + count, i) - keys : std::min(count, i + 1);
+    }
+    if (count == 0) return {all_keys_.data(), tv_, true};
+    return {keys, count, false};
+  }
+
+  // First row of thread t out of n: ranges of about equal work.
+  int64_t split(int t, int n) const {
+    if (t >= n) return rows();
+    const int64_t target = work() / n * t + work() % n * t / n;
+    return std::lower_bound(prefix_.begin(), prefix_.end(), target) - prefix_.begin();
+  }
+
+ private:
+  int64_t tq_, tv_;
+  bool causal_, has_value_mask_;
+  std::vector<int32_t> all_keys_;    // 0 .. tv-1
+  std::vector<int32_t> kept_;        // (batch, tv): the value mask's kept keys, compacted
+  std::vector<int64_t> kept_count_;  // (batch)
+  std::vector<int64_t> prefix_;      // (rows + 1): work of rows [0, r)
+};
+
+int choose_threads(const RowPlan& plan) {
+  if (plan.work() < kMinParallelWork || omp_in_parallel()) return 1;
+  const int64_t max_threads = omp_get_max_threads();
+  const int64_t by_work = plan.work() / (kMinParallelWork / 2);
+  return static_cast<int>(std::max<int64_t>(1, std::min({max_threads, plan.rows(), by_work})));
+}
+
+int64_t tile_keys(int64_t tile_floats, int64_t dim) {
+  return std::max<int64_t>(16, tile_floats / std::max<int64_t>(dim, 1) / 4 * 4);
+}
+
+// Walks rows [r0, r1) in groups of kRowGroup rows of one batch element; per group calls
+// begin(r, keys) for each row, then visit(r, g, first_key, count) for each row's keys in each
+// tile of `tile` key indices (g = the row's place in its group), then end(r, g, keys) per row.
+template <class Begin, class Visit, class End>
+void walk_row_tiles(const RowPlan& plan, int64_t tq, int64_t r0, int64_t r1, int64_t tile, Begin&& begin, Visit&& visit,
+                    End&& end) {
+  RowKeys rows[kRowGroup];
+  int64_t cursor[kRowGroup];
+  for (int64_t g0 = r0; g0 < r1;) {
+    const int64_t g1 = std::min({r1, g0 + kRowGroup, (g0 / tq + 1) * tq});
+    const int64_t n = g1 - g0;
+    int64_t key_end = 0;  // one past the largest key any row of the group visits
+    for (int64_t g = 0; g < n; ++g) {
+      rows[g] = plan.row(g0 + g);
+      cursor[g] = 0;
+      key_end = std::max<int64_t>(key_end, rows[g].keys[rows[g].count - 1] + 1);
+      begin(g0 + g, rows[g]);
+    }
+    for (int64_t j0 = 0; j0 < key_end; j0 += tile) {
+      for (int64_t g = 0; g < n; ++g) {
+        const RowKeys& row = rows[g];
+        const int64_t first = cursor[g];
+        int64_t last = first;
+        while (last < row.count && row.keys[last] < j0 + tile) ++last;
+        if (last > first) visit(g0 + g, g, row.keys + first, last - first);
+        cursor[g] = last;
+      }
+    }
+    for (int64_t g = 0; g < n; ++g) end(g0 + g, g, rows[g]);
+    g0 = g1;
+  }
+}
+
+// Thread u's row range is [bounds[u], bounds[u + 1]); the thread that owns row r.
+int owner_of(const std::vector<int64_t>& bounds, int64_t r) {
+  return static_cast<int>(std::upper_bound(bounds.begin(), bounds.end(), r) - bounds.begin()) - 1;
+}
+
+}  // namespace
+
+bool cpu_has_avx512() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  }();
+  return has;
+}
+
+void set_kernel_path(KernelPath path) {
+  if (path == KernelPath::avx512 && !cpu_has_avx512()) {
+    throw std::runtime_error("set_kernel_path(avx512): this CPU does not support AVX-512 F/DQ/BW/VL");
+  }
+  requested_path.store(path, std::memory_order_relaxed);
+}
+
+KernelPath active_kernel_path() {
+  const KernelPath path = requested_path.load(std::memory_order_relaxed);
+  if (path != KernelPath::automatic) return path;
+  return cpu_has_avx512() ? KernelPath::avx512 : KernelPath::portable;
+}
+
+void additive_scores_forward(const AdditiveScoresProblem& problem, float* scores) {
+  validate(problem);
+  const int64_t tq = problem.tq, tv = problem.tv, dim = problem.dim;
+  if (problem.batch == 0 || tq == 0 || tv == 0) return;
+  detail::ensure_initialized();
+
+  const RowPlan plan(problem);
+  std::vector<float> ones;
+  const float* scale = problem.scale;
+  if (!scale) {
+    ones.assign(static_cast<size_t>(dim), 1.0f);
+    scale = ones.data();
+  }
+  const detail::AttentionForwardRow forward_row = row_kernels().forward_row;
+
+  const int64_t tile = tile_keys(kForwardTileFloats, dim);
+  const auto run_rows = [&](int64_t r0, int64_t r1) {
+    walk_row_tiles(
+        plan, tq, r0, r1, tile,
+        [&](int64_t r, const RowKeys& row) {
+          if (row.count < tv) std::fill(scores + r * tv, scores + (r + 1) * tv, kMaskedScore);
+        },
+        [&](int64_t r, int64_t, const int32_t* keys, int64_t count) {
+          float* out = scores + r * tv;
+          if (dim > 0) {
+            forward_row(problem.query + r * dim, problem.key + (r / tq) * tv * dim, dim, keys, count, scale, out);
+          } else {
+            for (int64_t t = 0; t < count; ++t) out[keys[t]] = 0.0f;
+          }
+        },
+        [&](int64_t r, int64_t, const RowKeys& row) {
+          if (!row.fully_masked) return;
+          for (float* out = scores + r * tv; out != scores + (r + 1) * tv; ++out) *out -= kMaskPenalty;
+        });
+  };
+
+  const int threads = choose_threads(plan);
+  if (threads == 1) {
+    run_rows(0, plan.rows());
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int team = omp_get_num_threads();
+    const int t = omp_get_thread_num();
+    run_rows(plan.split(t, team), plan.split(t + 1, team));
+  }
+}
+
+void additive_scores_backward(const AdditiveScoresProblem& problem, const float* d_scores, float* dq, float* dk,
+                              float* dscale) {
+  validate(problem);
+  const int64_t batch = problem.batch, tq = problem.tq, tv = problem.tv, dim = problem.dim;
+  if (!dq && !dk && !dscale) return;
+  if (batch == 0 || tq == 0 || tv == 0 || dim == 0) {
+    // Sums over nothing.
+    if (dq) std::fill(dq, dq + batch * tq * dim, 0.0f);
+    if (dk) std::fill(dk, dk + batch * tv * dim, 0.0f);
+    if (dscale) std::fill(dscale, dscale + dim, 0.0f);
+    return;
+  }
+  detail::ensure_initialized();
+
+  const RowPlan plan(problem);
+  const int threads = choose_threads(plan);
+  const detail::AttentionBackwardRow backward_row = row_kernels().backward_row;
+  const int64_t key_batch_size = tv * dim;
+
+  std::vector<float> ones;
+  const float* scale = problem.scale;
+  if (!scale) {
+    ones.assign(static_cast<size_t>(dim), 1.0f);
+    scale = ones.data();
+  }
+  // Per thread and row of a group: dq and dscale sums from the kernel; per thread: the dscale
+  // partial sum in double.
+  std::vector<float> row_scratch(static_cast<size_t>(threads) * kRowGroup * 2 * dim);
+  std::vector<double> dscale_partials(static_cast<size_t>(threads) * dim, 0.0);
+  // Per thread: dk partials for the first and last batch element of its rows, when shared.
+  // Uninitialised; a thread zeroes the slots it uses.
+  std::unique_ptr<float[]> dk_slots;
+  if (dk && threads > 1) dk_slots = std::make_unique_for_overwrite<float[]>(threads * 2 * key_batch_size);
+  std::vector<int64_t> bounds{0, plan.rows()};
+
+  const int64_t tile = tile_keys(kBackwardTileFloats, dim);
+  const auto run_rows = [&](int t) {
+    const int64_t r0 = bounds[t], r1 = bounds[t + 1];
+    if (r0 >= r1) return;
+    float* acc = row_scratch.data() + static_cast<size_t>(t) * kRowGroup * 2 * dim;  // (group row, dq | ds, dim)
+    double* ds_partial = dscale_partials.data() + static_cast<size_t>(t) * dim;
+    const int64_t b_first = r0 / tq, b_last = (r1 - 1) / tq;
+    int64_t current = -1;
+    float* dk_batch = nullptr;
+    walk_row_tiles(
+        plan, tq, r0, r1, tile,
+        [&](int64_t r, const RowKeys&) {
+          const int64_t b = r / tq;
+          if (dk && b != current) {
+            current = b;
+            const bool shared = (b == b_first && r0 > b * tq) || (b == b_last && r1 < (b + 1) * tq);
+            dk_batch =
+                shared ? dk_slots.get() + (2 * t + (b == b_first ? 0 : 1)) * key_batch_size : dk + b * key_batch_size;
+            std::fill(dk_batch, dk_batch + key_batch_size, 0.0f);
+          }
+        },
+        [&](int64_t r, int64_t g, const int32_t* keys, int64_t count) {
+          float* dq_acc = acc + g * 2 * dim;
+          backward_row(problem.query + r * dim, problem.key + (r / tq) * key_batch_size, dim, keys, count,
+                       d_scores + r * tv, dq_acc, dq_acc + dim, dk_batch);
+        },
+        [&](int64_t r, int64_t g, const RowKeys&) {
+          float* dq_acc = acc + g * 2 * dim;
+          const float* ds_acc = dq_acc + dim;
+          if (dq) {
+            float* out = dq + r * dim;
+            for (int64_t d = 0; d < dim; ++d) out[d] = scale[d] * dq_acc[d];
+          }
+          if (dscale) {
+            for (int64_t d = 0; d < dim; ++d) ds_partial[d] += ds_acc[d];
+          }
+          std::fill(dq_acc, dq_acc + 2 * dim, 0.0f);  // ready for the next group
+        });
+  };
+
+  // dk for key rows [k0, k1): sum the partials of shared batch elements, then apply scale.
+  const auto finish_dk = [&](int64_t k0, int64_t k1) {
+    for (int64_t kr = k0; kr < k1; ++kr) {
+      const int64_t b = kr / tv, j = kr % tv;
+      float* out = dk + kr * dim;
+      const int t_lo = owner_of(bounds, b * tq), t_hi = owner_of(bounds, (b + 1) * tq - 1);
+      if (t_lo != t_hi) {
+        bool first = true;
+        for (int t = t_lo; t <= t_hi; ++t) {
+          if (bounds[t] == bounds[t + 1]) continue;
+          const int slot = bounds[t] / tq == b ? 0 : 1;
+          const float* part = dk_slots.get() + (2 * t + slot) * key_batch_size + j * dim;
+          if (first) {
+            std::copy(part, part + dim, out);
+            first = false;
+          } else {
+            for (int64_t d = 0; d < dim; ++d) out[d] += part[d];
+          }
+        }
+      }
+      if (problem.scale) {
+        for (int64_t d = 0; d < dim; ++d) out[d] *= scale[d];
+      }
+    }
+  };
+
+  int team = 1;
+  if (threads == 1) {
+    run_rows(0);
+    if (dk && problem.scale) finish_dk(0, batch * tv);
+  } else {
+    bounds.resize(static_cast<size_t>(threads) + 1);
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp single
+      {
+        team = omp_get_num_threads();
+        bounds.resize(static_cast<size_t>(team) + 1);
+        for (int u = 0; u <= team; ++u) bounds[u] = plan.split(u, team);
+      }
+      run_rows(omp_get_thread_num());
+      if (dk) {
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int64_t kr = 0; kr < batch * tv; ++kr) finish_dk(kr, kr + 1);
+      }
+    }
+  }
+  if (dscale) {
+    for (int64_t d = 0; d < dim; ++d) {
+      double sum = 0.0;
+      for (int t = 0; t < team; ++t) sum += dscale_partials[static_cast<size_t>(t) * dim + d];
+      dscale[d] = static_cast<float>(sum);
+    }
+  }
+}
+
+}  // namespace minidl::backend
