@@ -2,15 +2,17 @@
 // planning (which keys each (b, i) row visits), and the OpenMP split over rows. The per-row
 // arithmetic lives in attention_kernels_avx512.cpp and attention_kernels_portable.cpp.
 //
-// Threads: rows are split into one contiguous range per thread, balanced by work (a causal
-// row i visits only i + 1 keys). A thread writes dk straight into the output for the batch
-// elements whose rows are all its own, and into a private partial buffer for the (at most two)
-// batch elements it shares with a neighbour; the partials are summed after a barrier, in thread
-// order. dscale partials are per-thread doubles, summed at the end. So with B >= threads and
-// B divisible by the thread count, no dk partial buffer is used at all. Scratch is allocated
-// once per call (a few rows per thread, plus the dk partial slots when batch elements are shared).
+// Threads: the rows are cut into chunks of about equal work (a causal row i visits only i + 1
+// keys), about four per thread, which the threads take dynamically (schedule(dynamic)): on this
+// kind of VM one vCPU is often slower than the other, and a static split waits for it. The cut
+// depends only on the thread count, so results never depend on which thread ran a chunk.
+// When there are at least as many batch elements as chunks, the cuts fall on batch boundaries;
+// a chunk then writes dk straight into the output. A chunk that starts inside a batch element
+// writes that element's dk into a private slot instead, and after a barrier the slots are added
+// to dk in chunk order. dscale partials are per chunk, in double, also added in chunk order.
+// Scratch is allocated once per call.
 //
-// Caches: each thread walks its rows in groups of kRowGroup rows of one batch element, tile of
+// Caches: each chunk walks its rows in groups of kRowGroup rows of one batch element, tile of
 // keys by tile of keys, so large (Tv, D) key blocks are reused from L2 instead of streaming from
 // L3 once per query row.
 #include "minidl/core/backend/attention_kernels.h"
@@ -35,9 +37,11 @@ namespace {
 constexpr float kMaskedScore = -1e9f;  // Keras's constant: masked scores get -1e9
 constexpr float kMaskPenalty = 1e9f;
 // Work is counted in tanh evaluations plus a per-row overhead. Below kMinParallelWork a call
-// runs on the calling thread (no OpenMP region); each thread gets at least half of it.
+// runs on the calling thread (no OpenMP region); each thread gets at least half of it, and a
+// chunk at least a quarter (there are at most kChunksPerThread chunks per thread).
 constexpr int64_t kMinParallelWork = 4 * detail::kParallelGrain;
 constexpr int64_t kRowOverhead = 32;
+constexpr int64_t kChunksPerThread = 4;
 // Rows are processed in groups of up to kRowGroup rows of one batch element, key tile by key
 // tile, so that a tile of keys (and of dk) is read from memory once and then served from L2 to
 // the group's rows. A tile holds about kForwardTileFloats key floats (k only) in the forward
@@ -115,8 +119,8 @@ class RowPlan {
     return {keys, count, false};
   }
 
-  // First row of thread t out of n: ranges of about equal work.
-  int64_t split(int t, int n) const {
+  // First row of part t out of n: parts of about equal work.
+  int64_t split(int64_t t, int64_t n) const {
     if (t >= n) return rows();
     const int64_t target = work() / n * t + work() % n * t / n;
     return std::lower_bound(prefix_.begin(), prefix_.end(), target) - prefix_.begin();
@@ -175,9 +179,22 @@ void walk_row_tiles(const RowPlan& plan, int64_t tq, int64_t r0, int64_t r1, int
   }
 }
 
-// Thread u's row range is [bounds[u], bounds[u + 1]); the thread that owns row r.
-int owner_of(const std::vector<int64_t>& bounds, int64_t r) {
-  return static_cast<int>(std::upper_bound(bounds.begin(), bounds.end(), r) - bounds.begin()) - 1;
+// Chunk c covers rows [bounds[c], bounds[c + 1]); cuts are on batch boundaries when there are
+// at least as many batch elements as chunks. One chunk when threads == 1.
+std::vector<int64_t> chunk_bounds(const RowPlan& plan, int threads, int64_t batch, int64_t tq) {
+  const int64_t chunks =
+      threads == 1 ? 1 : std::clamp<int64_t>(plan.work() / (kMinParallelWork / 4), threads, kChunksPerThread * threads);
+  std::vector<int64_t> bounds(static_cast<size_t>(chunks) + 1);
+  for (int64_t c = 0; c <= chunks; ++c) {
+    bounds[c] = plan.split(c, chunks);
+    if (batch >= chunks) bounds[c] = (bounds[c] + tq / 2) / tq * tq;  // nearest batch boundary
+  }
+  return bounds;
+}
+
+// The chunk that holds row r.
+int64_t chunk_of(const std::vector<int64_t>& bounds, int64_t r) {
+  return std::upper_bound(bounds.begin(), bounds.end(), r) - bounds.begin() - 1;
 }
 
 }  // namespace
@@ -245,12 +262,10 @@ void additive_scores_forward(const AdditiveScoresProblem& problem, float* scores
     run_rows(0, plan.rows());
     return;
   }
-#pragma omp parallel num_threads(threads)
-  {
-    const int team = omp_get_num_threads();
-    const int t = omp_get_thread_num();
-    run_rows(plan.split(t, team), plan.split(t + 1, team));
-  }
+  const std::vector<int64_t> bounds = chunk_bounds(plan, threads, problem.batch, tq);
+  const int64_t chunks = static_cast<int64_t>(bounds.size()) - 1;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t c = 0; c < chunks; ++c) run_rows(bounds[c], bounds[c + 1]);
 }
 
 void additive_scores_backward(const AdditiveScoresProblem& problem, const float* d_scores, float* dq, float* dk,
@@ -278,23 +293,25 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
     ones.assign(static_cast<size_t>(dim), 1.0f);
     scale = ones.data();
   }
-  // Per thread and row of a group: dq and dscale sums from the kernel; per thread: the dscale
-  // partial sum in double.
+  const std::vector<int64_t> bounds = chunk_bounds(plan, threads, batch, tq);
+  const int64_t chunks = static_cast<int64_t>(bounds.size()) - 1;
+  // Per thread and row of a group: the dq and dscale sums from the kernel.
   std::vector<float> row_scratch(static_cast<size_t>(threads) * kRowGroup * 2 * dim);
-  std::vector<double> dscale_partials(static_cast<size_t>(threads) * dim, 0.0);
-  // Per thread: dk partials for the first and last batch element of its rows, when shared.
-  // Uninitialised; a thread zeroes the slots it uses.
+  // Per chunk: the dscale partial sum, in double.
+  std::vector<double> dscale_partials(static_cast<size_t>(chunks) * dim, 0.0);
+  // Per chunk that starts inside a batch element: that element's dk. Uninitialised; the chunk
+  // zeroes its slot.
   std::unique_ptr<float[]> dk_slots;
-  if (dk && threads > 1) dk_slots = std::make_unique_for_overwrite<float[]>(threads * 2 * key_batch_size);
-  std::vector<int64_t> bounds{0, plan.rows()};
+  bool any_slot = false;
+  for (int64_t c = 0; c < chunks; ++c) any_slot = any_slot || bounds[c] % tq != 0;
+  if (dk && any_slot) dk_slots = std::make_unique_for_overwrite<float[]>(chunks * key_batch_size);
 
   const int64_t tile = tile_keys(kBackwardTileFloats, dim);
-  const auto run_rows = [&](int t) {
-    const int64_t r0 = bounds[t], r1 = bounds[t + 1];
+  const auto run_chunk = [&](int64_t c, int thread) {
+    const int64_t r0 = bounds[c], r1 = bounds[c + 1];
     if (r0 >= r1) return;
-    float* acc = row_scratch.data() + static_cast<size_t>(t) * kRowGroup * 2 * dim;  // (group row, dq | ds, dim)
-    double* ds_partial = dscale_partials.data() + static_cast<size_t>(t) * dim;
-    const int64_t b_first = r0 / tq, b_last = (r1 - 1) / tq;
+    float* acc = row_scratch.data() + static_cast<size_t>(thread) * kRowGroup * 2 * dim;  // (row, dq | ds, dim)
+    double* ds_partial = dscale_partials.data() + static_cast<size_t>(c) * dim;
     int64_t current = -1;
     float* dk_batch = nullptr;
     walk_row_tiles(
@@ -303,9 +320,8 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
           const int64_t b = r / tq;
           if (dk && b != current) {
             current = b;
-            const bool shared = (b == b_first && r0 > b * tq) || (b == b_last && r1 < (b + 1) * tq);
-            dk_batch =
-                shared ? dk_slots.get() + (2 * t + (b == b_first ? 0 : 1)) * key_batch_size : dk + b * key_batch_size;
+            // A chunk that starts inside b is not b's first chunk: its dk goes to the slot.
+            dk_batch = r0 > b * tq ? dk_slots.get() + c * key_batch_size : dk + b * key_batch_size;
             std::fill(dk_batch, dk_batch + key_batch_size, 0.0f);
           }
         },
@@ -328,58 +344,42 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
         });
   };
 
-  // dk for key rows [k0, k1): sum the partials of shared batch elements, then apply scale.
-  const auto finish_dk = [&](int64_t k0, int64_t k1) {
-    for (int64_t kr = k0; kr < k1; ++kr) {
-      const int64_t b = kr / tv, j = kr % tv;
-      float* out = dk + kr * dim;
-      const int t_lo = owner_of(bounds, b * tq), t_hi = owner_of(bounds, (b + 1) * tq - 1);
-      if (t_lo != t_hi) {
-        bool first = true;
-        for (int t = t_lo; t <= t_hi; ++t) {
-          if (bounds[t] == bounds[t + 1]) continue;
-          const int slot = bounds[t] / tq == b ? 0 : 1;
-          const float* part = dk_slots.get() + (2 * t + slot) * key_batch_size + j * dim;
-          if (first) {
-            std::copy(part, part + dim, out);
-            first = false;
-          } else {
-            for (int64_t d = 0; d < dim; ++d) out[d] += part[d];
-          }
-        }
-      }
-      if (problem.scale) {
-        for (int64_t d = 0; d < dim; ++d) out[d] *= scale[d];
-      }
+  // dk key row kr: add the slots of the later chunks of its batch element, then apply scale.
+  const auto finish_dk = [&](int64_t kr) {
+    const int64_t b = kr / tv, j = kr % tv;
+    float* out = dk + kr * dim;
+    const int64_t c_lo = chunk_of(bounds, b * tq), c_hi = chunk_of(bounds, (b + 1) * tq - 1);
+    for (int64_t c = c_lo + 1; c <= c_hi; ++c) {
+      if (bounds[c] == bounds[c + 1]) continue;
+      const float* part = dk_slots.get() + c * key_batch_size + j * dim;
+      for (int64_t d = 0; d < dim; ++d) out[d] += part[d];
+    }
+    if (problem.scale) {
+      for (int64_t d = 0; d < dim; ++d) out[d] *= scale[d];
     }
   };
 
-  int team = 1;
   if (threads == 1) {
-    run_rows(0);
-    if (dk && problem.scale) finish_dk(0, batch * tv);
+    run_chunk(0, 0);
+    if (dk && problem.scale) {
+      for (int64_t kr = 0; kr < batch * tv; ++kr) finish_dk(kr);
+    }
   } else {
-    bounds.resize(static_cast<size_t>(threads) + 1);
 #pragma omp parallel num_threads(threads)
     {
-#pragma omp single
-      {
-        team = omp_get_num_threads();
-        bounds.resize(static_cast<size_t>(team) + 1);
-        for (int u = 0; u <= team; ++u) bounds[u] = plan.split(u, team);
-      }
-      run_rows(omp_get_thread_num());
-      if (dk) {
-#pragma omp barrier
+      const int thread = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t c = 0; c < chunks; ++c) run_chunk(c, thread);
+      if (dk && (any_slot || problem.scale)) {
 #pragma omp for schedule(static)
-        for (int64_t kr = 0; kr < batch * tv; ++kr) finish_dk(kr, kr + 1);
+        for (int64_t kr = 0; kr < batch * tv; ++kr) finish_dk(kr);
       }
     }
   }
   if (dscale) {
     for (int64_t d = 0; d < dim; ++d) {
       double sum = 0.0;
-      for (int t = 0; t < team; ++t) sum += dscale_partials[static_cast<size_t>(t) * dim + d];
+      for (int64_t c = 0; c < chunks; ++c) sum += dscale_partials[static_cast<size_t>(c) * dim + d];
       dscale[d] = static_cast<float>(sum);
     }
   }

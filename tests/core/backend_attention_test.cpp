@@ -425,9 +425,13 @@ TEST_CASE("additive scores: empty sizes return early and zero the gradients", "[
 TEST_CASE("additive scores: 1 and 2 threads agree and match the double loop", "[attention][backend][threads]") {
   KernelStateGuard guard;
   std::mt19937 rng(4242);
-  // Big enough to run in parallel. B = 1 and B = 3 put a thread boundary inside a batch element
-  // (dk partials); causal rows make the split uneven in rows.
-  const Case cases[] = {{1, 96, 80, 100, false, false}, {3, 70, 90, 40, true, true}, {4, 64, 64, 64, false, true}};
+  // Big enough to run in parallel (2 threads cut the rows into 8 chunks). B = 1, 3, 4 put chunk
+  // boundaries inside batch elements (dk slots); B = 12 cuts on batch boundaries; causal rows make
+  // the cut uneven in rows.
+  const Case cases[] = {{1, 96, 80, 100, false, false},
+                        {3, 70, 90, 40, true, true},
+                        {4, 64, 64, 64, false, true},
+                        {12, 20, 30, 40, true, false}};
   for (auto path : paths_to_test()) {
     mb::set_kernel_path(path);
     for (const Case& c : cases) {
