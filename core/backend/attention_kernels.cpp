@@ -148,7 +148,8 @@ int64_t tile_keys(int64_t tile_floats, int64_t dim) {
 
 // Walks rows [r0, r1) in groups of kRowGroup rows of one batch element; per group calls
 // begin(r, keys) for each row, then visit(r, g, first_key, count) for each row's keys in each
-// tile of `tile` key indices (g = the row's place in its group), then end(r, g, keys) per row.
+// tile of `tile` key indices (g = the row's place in its group), then end(r, g, keys, last) per
+// row (last: the group's last row).
 template <class Begin, class Visit, class End>
 void walk_row_tiles(const RowPlan& plan, int64_t tq, int64_t r0, int64_t r1, int64_t tile, Begin&& begin, Visit&& visit,
                     End&& end) {
@@ -168,13 +169,14 @@ void walk_row_tiles(const RowPlan& plan, int64_t tq, int64_t r0, int64_t r1, int
       for (int64_t g = 0; g < n; ++g) {
         const RowKeys& row = rows[g];
         const int64_t first = cursor[g];
-        int64_t last = first;
-        while (last < row.count && row.keys[last] < j0 + tile) ++last;
+        const int64_t last = row.keys[row.count - 1] < j0 + tile
+                                 ? row.count
+                                 : std::lower_bound(row.keys + first, row.keys + row.count, j0 + tile) - row.keys;
         if (last > first) visit(g0 + g, g, row.keys + first, last - first);
         cursor[g] = last;
       }
     }
-    for (int64_t g = 0; g < n; ++g) end(g0 + g, g, rows[g]);
+    for (int64_t g = 0; g < n; ++g) end(g0 + g, g, rows[g], g == n - 1);
     g0 = g1;
   }
 }
@@ -251,7 +253,7 @@ void additive_scores_forward(const AdditiveScoresProblem& problem, float* scores
             for (int64_t t = 0; t < count; ++t) out[keys[t]] = 0.0f;
           }
         },
-        [&](int64_t r, int64_t, const RowKeys& row) {
+        [&](int64_t r, int64_t, const RowKeys& row, bool) {
           if (!row.fully_masked) return;
           for (float* out = scores + r * tv; out != scores + (r + 1) * tv; ++out) *out -= kMaskPenalty;
         });
@@ -295,8 +297,9 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
   }
   const std::vector<int64_t> bounds = chunk_bounds(plan, threads, batch, tq);
   const int64_t chunks = static_cast<int64_t>(bounds.size()) - 1;
-  // Per thread and row of a group: the dq and dscale sums from the kernel.
-  std::vector<float> row_scratch(static_cast<size_t>(threads) * kRowGroup * 2 * dim);
+  // Per thread: the dq sums of a group's rows and the group's dscale sum, from the kernel.
+  const int64_t scratch_floats = (kRowGroup + 1) * dim;
+  std::vector<float> row_scratch(static_cast<size_t>(threads) * scratch_floats);
   // Per chunk: the dscale partial sum, in double.
   std::vector<double> dscale_partials(static_cast<size_t>(chunks) * dim, 0.0);
   // Per chunk that starts inside a batch element: that element's dk. Uninitialised; the chunk
@@ -310,7 +313,8 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
   const auto run_chunk = [&](int64_t c, int thread) {
     const int64_t r0 = bounds[c], r1 = bounds[c + 1];
     if (r0 >= r1) return;
-    float* acc = row_scratch.data() + static_cast<size_t>(thread) * kRowGroup * 2 * dim;  // (row, dq | ds, dim)
+    float* dq_acc = row_scratch.data() + static_cast<size_t>(thread) * scratch_floats;  // (group row, dim)
+    float* ds_acc = dq_acc + kRowGroup * dim;                                           // (dim)
     double* ds_partial = dscale_partials.data() + static_cast<size_t>(c) * dim;
     int64_t current = -1;
     float* dk_batch = nullptr;
@@ -326,21 +330,22 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
           }
         },
         [&](int64_t r, int64_t g, const int32_t* keys, int64_t count) {
-          float* dq_acc = acc + g * 2 * dim;
           backward_row(problem.query + r * dim, problem.key + (r / tq) * key_batch_size, dim, keys, count,
-                       d_scores + r * tv, dq_acc, dq_acc + dim, dk_batch);
+                       d_scores + r * tv, dq_acc + g * dim, ds_acc, dk_batch);
         },
-        [&](int64_t r, int64_t g, const RowKeys&) {
-          float* dq_acc = acc + g * 2 * dim;
-          const float* ds_acc = dq_acc + dim;
+        [&](int64_t r, int64_t g, const RowKeys&, bool last) {
+          float* row_dq = dq_acc + g * dim;
           if (dq) {
             float* out = dq + r * dim;
-            for (int64_t d = 0; d < dim; ++d) out[d] = scale[d] * dq_acc[d];
+            for (int64_t d = 0; d < dim; ++d) out[d] = scale[d] * row_dq[d];
           }
-          if (dscale) {
-            for (int64_t d = 0; d < dim; ++d) ds_partial[d] += ds_acc[d];
+          std::fill(row_dq, row_dq + dim, 0.0f);  // ready for the next group
+          if (last) {
+            if (dscale) {
+              for (int64_t d = 0; d < dim; ++d) ds_partial[d] += ds_acc[d];
+            }
+            std::fill(ds_acc, ds_acc + dim, 0.0f);
           }
-          std::fill(dq_acc, dq_acc + 2 * dim, 0.0f);  // ready for the next group
         });
   };
 
