@@ -21,24 +21,23 @@ Tensor traced(const char* class_name, BinaryOp op, const Tensor& a, const Tensor
 
 }  // namespace
 
-constexpr const char* kNumpy = "keras.src.ops.numpy";
-MINIDL_REGISTER_OP(Add, kNumpy, { return {add(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(Subtract, kNumpy, { return {subtract(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(Multiply, kNumpy, { return {multiply(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(Divide, kNumpy, { return {divide(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(TrueDivide, kNumpy, { return {divide(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(Maximum, kNumpy, { return {maximum(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(Minimum, kNumpy, { return {minimum(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(Equal, kNumpy, { return {equal(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(NotEqual, kNumpy, { return {not_equal(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(Less, kNumpy, { return {less(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(LessEqual, kNumpy, { return {less_equal(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(Greater, kNumpy, { return {greater(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(GreaterEqual, kNumpy, { return {greater_equal(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(LogicalAnd, kNumpy, { return {logical_and(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(LogicalOr, kNumpy, { return {logical_or(arg(a, 0), arg(a, 1))}; });
-MINIDL_REGISTER_OP(LogicalNot, kNumpy, { return {logical_not(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Where, kNumpy, { return {where(arg(a, 0), arg(a, 1), arg(a, 2))}; });
+MINIDL_REGISTER_OP(Add, kNumpyModule, { return {add(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Subtract, kNumpyModule, { return {subtract(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Multiply, kNumpyModule, { return {multiply(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Divide, kNumpyModule, { return {divide(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(TrueDivide, kNumpyModule, { return {divide(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Maximum, kNumpyModule, { return {maximum(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Minimum, kNumpyModule, { return {minimum(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Equal, kNumpyModule, { return {equal(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(NotEqual, kNumpyModule, { return {not_equal(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Less, kNumpyModule, { return {less(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(LessEqual, kNumpyModule, { return {less_equal(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(Greater, kNumpyModule, { return {greater(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(GreaterEqual, kNumpyModule, { return {greater_equal(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(LogicalAnd, kNumpyModule, { return {logical_and(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(LogicalOr, kNumpyModule, { return {logical_or(arg(a, 0), arg(a, 1))}; });
+MINIDL_REGISTER_OP(LogicalNot, kNumpyModule, { return {logical_not(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Where, kNumpyModule, { return {where(arg(a, 0), arg(a, 1), arg(a, 2))}; });
 
 Tensor add(const Tensor& a, const Tensor& b) {
   if (symbolic::any(a, b)) return traced("Add", BinaryOp::add, a, b);

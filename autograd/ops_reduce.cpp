@@ -141,17 +141,16 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 
 // ---- the op table ----------------------------------------------------------------------------
 namespace {
-constexpr const char* kNumpy = "keras.src.ops.numpy";
 }
-MINIDL_REGISTER_OP(Sum, kNumpy,
+MINIDL_REGISTER_OP(Sum, kNumpyModule,
                    { return {sum(arg(a, 0), axes_from(config.value("axis", json())), config.value("keepdims", false))}; });
-MINIDL_REGISTER_OP(Mean, kNumpy,
+MINIDL_REGISTER_OP(Mean, kNumpyModule,
                    { return {mean(arg(a, 0), axes_from(config.value("axis", json())), config.value("keepdims", false))}; });
-MINIDL_REGISTER_OP(Max, kNumpy,
+MINIDL_REGISTER_OP(Max, kNumpyModule,
                    { return {max(arg(a, 0), axes_from(config.value("axis", json())), config.value("keepdims", false))}; });
-MINIDL_REGISTER_OP(Min, kNumpy,
+MINIDL_REGISTER_OP(Min, kNumpyModule,
                    { return {min(arg(a, 0), axes_from(config.value("axis", json())), config.value("keepdims", false))}; });
-MINIDL_REGISTER_OP(BroadcastTo, kNumpy, {
+MINIDL_REGISTER_OP(BroadcastTo, kNumpyModule, {
   Shape shape;
   for (const auto& d : config.at("shape")) shape.push_back(d.is_null() ? None : d.get<int64_t>());
   return {broadcast_to(arg(a, 0), shape)};

@@ -326,7 +326,6 @@ Tensor one_hot(const Tensor& indices, int64_t depth) {
 
 // ---- the op table ----------------------------------------------------------------------------
 namespace {
-constexpr const char* kNumpy = "keras.src.ops.numpy";
 Shape shape_from(const json& value) {
   Shape out;
   for (const auto& d : value) out.push_back(d.is_null() ? -1 : d.get<int64_t>());
@@ -338,18 +337,18 @@ std::optional<int64_t> optional_int(const json& config, const char* key) {
   return it->get<int64_t>();
 }
 }  // namespace
-MINIDL_REGISTER_OP(Reshape, kNumpy, {
+MINIDL_REGISTER_OP(Reshape, kNumpyModule, {
   const json& shape = config.at("newshape");
   return {reshape(arg(a, 0), shape.is_number_integer() ? Shape{shape.get<int64_t>()} : shape_from(shape))};
 });
-MINIDL_REGISTER_OP(Transpose, kNumpy, { return {transpose(arg(a, 0), axes_from(config.value("axes", json())))}; });
-MINIDL_REGISTER_OP(Swapaxes, kNumpy,
+MINIDL_REGISTER_OP(Transpose, kNumpyModule, { return {transpose(arg(a, 0), axes_from(config.value("axes", json())))}; });
+MINIDL_REGISTER_OP(Swapaxes, kNumpyModule,
                    { return {swapaxes(arg(a, 0), config.at("axis1").get<int64_t>(), config.at("axis2").get<int64_t>())}; });
-MINIDL_REGISTER_OP(ExpandDims, kNumpy, { return {expand_dims(arg(a, 0), config.at("axis").get<int64_t>())}; });
-MINIDL_REGISTER_OP(Squeeze, kNumpy, { return {squeeze(arg(a, 0), optional_int(config, "axis"))}; });
-MINIDL_REGISTER_OP(Concatenate, kNumpy, { return {concatenate(a.inputs(), config.value("axis", int64_t{0}))}; });
-MINIDL_REGISTER_OP(Stack, kNumpy, { return {stack(a.inputs(), config.value("axis", int64_t{0}))}; });
-MINIDL_REGISTER_OP(Take, kNumpy, { return {take(arg(a, 0), arg(a, 1), config.value("axis", int64_t{0}))}; });
+MINIDL_REGISTER_OP(ExpandDims, kNumpyModule, { return {expand_dims(arg(a, 0), config.at("axis").get<int64_t>())}; });
+MINIDL_REGISTER_OP(Squeeze, kNumpyModule, { return {squeeze(arg(a, 0), optional_int(config, "axis"))}; });
+MINIDL_REGISTER_OP(Concatenate, kNumpyModule, { return {concatenate(a.inputs(), config.value("axis", int64_t{0}))}; });
+MINIDL_REGISTER_OP(Stack, kNumpyModule, { return {stack(a.inputs(), config.value("axis", int64_t{0}))}; });
+MINIDL_REGISTER_OP(Take, kNumpyModule, { return {take(arg(a, 0), arg(a, 1), config.value("axis", int64_t{0}))}; });
 MINIDL_REGISTER_OP(AxisSlice, "minidl.ops", {
   return {slice(arg(a, 0), config.at("axis").get<int64_t>(), optional_int(config, "start"),
                 optional_int(config, "stop"), config.value("step", int64_t{1}))};

@@ -198,24 +198,22 @@ Tensor argmax(const Tensor& x, int64_t axis) {
 
 // ---- the op table ----------------------------------------------------------------------------
 namespace {
-constexpr const char* kNumpy = "keras.src.ops.numpy";
-constexpr const char* kNn = "keras.src.ops.nn";
 }  // namespace
-MINIDL_REGISTER_OP(Negative, kNumpy, { return {negative(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Square, kNumpy, { return {square(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Sqrt, kNumpy, { return {sqrt(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Exp, kNumpy, { return {exp(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Log, kNumpy, { return {log(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Absolute, kNumpy, { return {abs(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Tanh, kNumpy, { return {tanh(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Power, kNumpy, { return {power(arg(a, 0), a.args.at(1).get<float>())}; });
-MINIDL_REGISTER_OP(Clip, kNumpy,
+MINIDL_REGISTER_OP(Negative, kNumpyModule, { return {negative(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Square, kNumpyModule, { return {square(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Sqrt, kNumpyModule, { return {sqrt(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Exp, kNumpyModule, { return {exp(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Log, kNumpyModule, { return {log(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Absolute, kNumpyModule, { return {abs(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Tanh, kNumpyModule, { return {tanh(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Power, kNumpyModule, { return {power(arg(a, 0), a.args.at(1).get<float>())}; });
+MINIDL_REGISTER_OP(Clip, kNumpyModule,
                    { return {clip(arg(a, 0), config.at("x_min").get<float>(), config.at("x_max").get<float>())}; });
-MINIDL_REGISTER_OP(Argmax, kNumpy, { return {argmax(arg(a, 0), config.value("axis", int64_t{-1}))}; });
-MINIDL_REGISTER_OP(Sigmoid, kNn, { return {sigmoid(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Relu, kNn, { return {relu(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Softplus, kNn, { return {softplus(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Gelu, kNn, { return {gelu(arg(a, 0), config.value("approximate", true))}; });
+MINIDL_REGISTER_OP(Argmax, kNumpyModule, { return {argmax(arg(a, 0), config.value("axis", int64_t{-1}))}; });
+MINIDL_REGISTER_OP(Sigmoid, kNnModule, { return {sigmoid(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Relu, kNnModule, { return {relu(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Softplus, kNnModule, { return {softplus(arg(a, 0))}; });
+MINIDL_REGISTER_OP(Gelu, kNnModule, { return {gelu(arg(a, 0), config.value("approximate", true))}; });
 MINIDL_REGISTER_OP(Cast, "keras.src.ops.core",
                    { return {cast(arg(a, 0), dtype_from_name(config.at("dtype").get<std::string>()))}; });
 

@@ -37,6 +37,10 @@ Tensor arg(const CallArgs& a, size_t i);
 std::vector<int64_t> axes_from(const json& value);
 json axes_to_json(const std::vector<int64_t>& axes);
 
+// The Keras modules the built-in op classes live in (a functional config names them).
+inline constexpr const char* kNumpyModule = "keras.src.ops.numpy";
+inline constexpr const char* kNnModule = "keras.src.ops.nn";
+
 // A symbolic spec with a given shape/dtype.
 inline Tensor spec(const Shape& shape, DType dtype = DType::float32) { return Tensor::symbolic(shape, dtype); }
 

@@ -73,7 +73,7 @@ Tensor Input(const Shape& shape, const std::string& name, DType dtype) {
 }
 
 namespace {
-const bool registered = [] {
+const bool input_layer_registered = [] {
   Registry::instance().add_class<layers::InputLayer>(
       "InputLayer", "keras.layers", std::nullopt,
       [](const json& config) -> std::shared_ptr<Operation> { return layers::InputLayer::from_config(config); });

@@ -18,13 +18,13 @@ const Shape& ShapeSpec::shape() const {
   return shapes_[0];
 }
 
-namespace {
-
-json shape_json(const Shape& shape) {
+json shape_to_json(const Shape& shape) {
   json out = json::array();
   for (int64_t d : shape) out.push_back(d < 0 ? json(nullptr) : json(d));
   return out;
 }
+
+namespace {
 
 Shape shape_from(const json& value) {
   Shape out;
@@ -51,9 +51,9 @@ bool is_shape(const json& value) {
 }  // namespace
 
 json ShapeSpec::to_json() const {
-  if (!is_list_) return shapes_.empty() ? json(nullptr) : shape_json(shapes_[0]);
+  if (!is_list_) return shapes_.empty() ? json(nullptr) : shape_to_json(shapes_[0]);
   json out = json::array();
-  for (const Shape& s : shapes_) out.push_back(shape_json(s));
+  for (const Shape& s : shapes_) out.push_back(shape_to_json(s));
   return out;
 }
 

@@ -10,6 +10,9 @@
 
 namespace minidl {
 
+// [null, 3, 4]: a shape as Keras writes it in configs (unknown dims as null).
+json shape_to_json(const Shape& shape);
+
 class ShapeSpec {
  public:
   ShapeSpec() = default;

@@ -209,7 +209,8 @@ void Model::set_graph(const std::vector<Tensor>& inputs, const std::vector<Tenso
           counts[op->name()]));
     }
   }
-  graph_ = std::move(graph);
+  // Replaced in place, so that every copy of this model (they share graph_) sees the new graph.
+  *graph_ = std::move(*graph);
   // The new graph's layers replace the old ones (a layer Sequential::pop removed owns no weights here).
   untrack_sublayers();
   for (const auto& op : graph_->operations) {
@@ -319,12 +320,6 @@ json Model::get_build_config() const { return json{{"input_shape", nullptr}}; }
 
 namespace {
 
-json shape_json(const Shape& shape) {
-  json out = json::array();
-  for (int64_t d : shape) out.push_back(d < 0 ? json(nullptr) : json(d));
-  return out;
-}
-
 bool is_functional(const Operation& op) { return dynamic_cast<const Model*>(&op) != nullptr && op.class_name() == "Functional"; }
 
 // One value of a node's arguments in Keras's form: __keras_tensor__ for graph tensors, plain
@@ -337,7 +332,7 @@ json serialize_value(const json& value, const CallArgs& args,
       const SymbolicHistory& h = *t.impl()->history;
       return {{"class_name", "__keras_tensor__"},
               {"config",
-               {{"shape", shape_json(t.shape())},
+               {{"shape", shape_to_json(t.shape())},
                 {"dtype", dtype_name(t.dtype())},
                 {"keras_history", {h.operation->name(), node_index_of(h), h.tensor_index}}}}};
     }
@@ -628,7 +623,7 @@ Model Model::from_config(const json& config) {
 }
 
 namespace {
-const bool registered = [] {
+const bool functional_registered = [] {
   Registry::instance().add_class<Model>("Functional", "keras.src.models.functional", "Functional",
                                         [](const json& config) -> std::shared_ptr<Operation> {
                                           return std::make_shared<Model>(Model::from_config(config));

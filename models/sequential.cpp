@@ -158,7 +158,7 @@ Sequential Sequential::from_config(const json& config) {
 }
 
 namespace {
-const bool registered = [] {
+const bool sequential_registered = [] {
   Registry::instance().add_class<Sequential>("Sequential", "keras", std::nullopt,
                                              [](const json& config) -> std::shared_ptr<Operation> {
                                                return std::make_shared<Sequential>(Sequential::from_config(config));

@@ -144,13 +144,13 @@ Data make_data(std::mt19937& rng, const Case& c) {
   return data;
 }
 
-struct Expected {
+struct ExpectedScores {
   std::vector<double> value, tol;
 };
 
 void check_forward(const Data& data, const std::vector<float>& scores) {
   const Case& c = data.c;
-  Expected e;
+  ExpectedScores e;
   for (int64_t b = 0; b < c.batch; ++b) {
     for (int64_t i = 0; i < c.tq; ++i) {
       const bool keeps = data.row_keeps_a_key(b, i);
@@ -179,7 +179,7 @@ void check_forward(const Data& data, const std::vector<float>& scores) {
 }
 
 struct Grads {
-  Expected dq, dk, dscale;
+  ExpectedScores dq, dk, dscale;
 };
 
 Grads reference_backward(const Data& data) {

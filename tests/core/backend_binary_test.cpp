@@ -79,7 +79,7 @@ std::vector<float> operand_values(std::mt19937& rng, int64_t n, bool divisor) {
 }
 
 // Results are exact for every op but div, which float rounds once (relative 6e-8).
-constexpr double kRtol = 1e-6;
+constexpr double kBinaryRtol = 1e-6;
 
 void check_backend_binary(BinaryOp op, const Dims& a_shape, const Dims& b_shape, std::mt19937& rng) {
   const Dims out_shape = md::broadcast_shapes(a_shape, b_shape);
@@ -88,7 +88,7 @@ void check_backend_binary(BinaryOp op, const Dims& a_shape, const Dims& b_shape,
   // NaN marks elements the backend forgot to write.
   std::vector<float> out(mdt::numel(out_shape), std::numeric_limits<float>::quiet_NaN());
   md::backend::binary(op, a.data(), a_shape, b.data(), b_shape, out.data(), out_shape);
-  mdt::check_close(out.data(), reference_binary(op, a, a_shape, b, b_shape, out_shape), kRtol, 0.0,
+  mdt::check_close(out.data(), reference_binary(op, a, a_shape, b, b_shape, out_shape), kBinaryRtol, 0.0,
                    std::string(md::backend::binary_op_name(op)) + " " + mdt::str(a_shape) + " " + mdt::str(b_shape));
 }
 
@@ -99,7 +99,7 @@ void check_compute_binary(BinaryOp op, const Dims& a_shape, const Dims& b_shape,
   INFO(md::backend::binary_op_name(op) << " " << mdt::str(a_shape) << " " << mdt::str(b_shape));
   CHECK(out.shape() == md::broadcast_shapes(a_shape, b_shape));
   CHECK(out.dtype() == (is_comparison(op) ? md::DType::bool_ : md::DType::float32));
-  mdt::check_close(out, reference_binary(op, a.to_vector(), a_shape, b.to_vector(), b_shape, out.shape()), kRtol, 0.0,
+  mdt::check_close(out, reference_binary(op, a.to_vector(), a_shape, b.to_vector(), b_shape, out.shape()), kBinaryRtol, 0.0,
                    "compute::binary");
 }
 
@@ -200,14 +200,14 @@ TEST_CASE("backend::binary may write into a same-shaped operand", "[backend][bin
 
     std::vector<float> a = a0;  // out aliases a; b broadcasts
     md::backend::binary(op, a.data(), full, r.data(), row, a.data(), full);
-    mdt::check_close(a.data(), reference_binary(op, a0, full, r, row, full), kRtol, 0.0, "out = a (op) row");
+    mdt::check_close(a.data(), reference_binary(op, a0, full, r, row, full), kBinaryRtol, 0.0, "out = a (op) row");
 
     a = a0;  // out aliases a; both full
     md::backend::binary(op, a.data(), full, b0.data(), full, a.data(), full);
-    mdt::check_close(a.data(), reference_binary(op, a0, full, b0, full, full), kRtol, 0.0, "out = a (op) b");
+    mdt::check_close(a.data(), reference_binary(op, a0, full, b0, full, full), kBinaryRtol, 0.0, "out = a (op) b");
 
     std::vector<float> b = b0;  // out aliases b, which has out's shape; a broadcasts
     md::backend::binary(op, c.data(), col, b.data(), full, b.data(), full);
-    mdt::check_close(b.data(), reference_binary(op, c, col, b0, full, full), kRtol, 0.0, "out = col (op) b");
+    mdt::check_close(b.data(), reference_binary(op, c, col, b0, full, full), kBinaryRtol, 0.0, "out = col (op) b");
   }
 }

@@ -118,7 +118,7 @@ std::string describe(const EltwiseCase& c, int64_t n) {
 
 // oneDNN's JIT kernels evaluate exp/tanh/erf with polynomial approximations accurate to a few
 // float ulps, so a relative 1e-5 (plus a tiny absolute term for results near 0) is the bar.
-constexpr double kRtol = 1e-5;
+constexpr double kEltwiseRtol = 1e-5;
 constexpr double kAtol = 1e-6;
 
 // Except oneDNN 2.6's log (jit:avx512_core), which is only accurate to an absolute ~3.7e-6
@@ -137,7 +137,7 @@ TEST_CASE("eltwise_forward matches the std:: formulas for every op", "[backend][
       md::backend::eltwise_forward(c.op, x.data(), y.data(), n, c.alpha, c.beta);
       std::vector<double> expected(n);
       for (int64_t i = 0; i < n; ++i) expected[i] = forward_ref(c, x[i]);
-      mdt::check_close(y.data(), expected, kRtol, forward_atol(c.op), "forward " + describe(c, n));
+      mdt::check_close(y.data(), expected, kEltwiseRtol, forward_atol(c.op), "forward " + describe(c, n));
     }
   }
 }
@@ -165,7 +165,7 @@ TEST_CASE("eltwise_backward matches the analytic derivatives for every op", "[ba
                                     dx.data(), n, c.alpha, c.beta);
       std::vector<double> expected(n);
       for (int64_t i = 0; i < n; ++i) expected[i] = static_cast<double>(dy[i]) * derivative_ref(c, x[i]);
-      mdt::check_close(dx.data(), expected, kRtol, kAtol, "backward " + describe(c, n));
+      mdt::check_close(dx.data(), expected, kEltwiseRtol, kAtol, "backward " + describe(c, n));
     }
   }
 }
@@ -209,13 +209,13 @@ TEST_CASE("compute::eltwise and compute::eltwise_backward keep shapes and call t
       fwd[i] = forward_ref(c, xv[i]);
       bwd[i] = dyv[i] * derivative_ref(c, xv[i]);
     }
-    mdt::check_close(y, fwd, kRtol, forward_atol(c.op), "compute::eltwise " + describe(c, 24));
+    mdt::check_close(y, fwd, kEltwiseRtol, forward_atol(c.op), "compute::eltwise " + describe(c, 24));
     // The tensor the op does not read may be undefined.
     const bool uses_output = md::backend::eltwise_backward_uses_output(c.op);
     const md::Tensor dx = md::compute::eltwise_backward(c.op, uses_output ? md::Tensor() : x,
                                                         uses_output ? y : md::Tensor(), dy, c.alpha, c.beta);
     CHECK(dx.shape() == md::Shape{2, 3, 4});
-    mdt::check_close(dx, bwd, kRtol, kAtol, "compute::eltwise_backward " + describe(c, 24));
+    mdt::check_close(dx, bwd, kEltwiseRtol, kAtol, "compute::eltwise_backward " + describe(c, 24));
   }
   // A scalar and an empty tensor.
   CHECK(md::compute::eltwise(EltwiseOp::square, md::Tensor::scalar(3.0f)).item() == 9.0f);

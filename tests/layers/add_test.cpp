@@ -10,7 +10,6 @@ namespace md = minidl;
 using md::layers::Add;
 
 namespace {
-md::Tensor bools(const std::vector<float>& v, const md::Shape& s) { return md::Tensor::from_vector(v, s, md::DType::bool_); }
 }  // namespace
 
 TEST_CASE("Add passes run_layer_test", "[layers][merge][add]") {
@@ -21,15 +20,15 @@ TEST_CASE("Add passes run_layer_test", "[layers][merge][add]") {
   }
   SECTION("three inputs, every one masked: the masks are ORed") {
     lt::run_layer_test<Add>({}, {.input_shapes = {{2, 3, 2}, {2, 3, 2}, {2, 3, 2}},
-                                 .input_masks = {bools({1, 0, 0, 0, 0, 0}, {2, 3}), bools({0, 1, 0, 0, 0, 0}, {2, 3}),
-                                                 bools({0, 0, 0, 1, 0, 0}, {2, 3})},
+                                 .input_masks = {lt::bools({1, 0, 0, 0, 0, 0}, {2, 3}), lt::bools({0, 1, 0, 0, 0, 0}, {2, 3}),
+                                                 lt::bools({0, 0, 0, 1, 0, 0}, {2, 3})},
                                  .expected_output_shape = {2, 3, 2},
                                  .supports_masking = true,
-                                 .expected_output_mask = bools({1, 1, 0, 1, 0, 0}, {2, 3})});
+                                 .expected_output_mask = lt::bools({1, 1, 0, 1, 0, 0}, {2, 3})});
   }
   SECTION("one input unmasked: no output mask") {
     lt::run_layer_test<Add>({}, {.input_shapes = {{2, 3, 2}, {2, 3, 2}},
-                                 .input_masks = {bools({1, 0, 1, 0, 1, 0}, {2, 3}), md::Tensor()},
+                                 .input_masks = {lt::bools({1, 0, 1, 0, 1, 0}, {2, 3}), md::Tensor()},
                                  .expected_output_shape = {2, 3, 2},
                                  .supports_masking = true,
                                  .expected_output_mask = md::Tensor()});
@@ -46,11 +45,11 @@ TEST_CASE("Add with masks (Keras's test_add_with_mask)", "[layers][merge][add][m
   // half; Add is a plain sum, and the output mask is the OR when both inputs have one.
   const md::Tensor x1 = md::Tensor::from_vector({0, 0, 1, 2, 0, 0, 3, 4}, {1, 4, 2});
   const md::Tensor x2 = md::Tensor::from_vector({0, 0, 0, 0, 1, 2, 3, 4}, {1, 4, 2});
-  x1.set_keras_mask(bools({0, 1, 0, 1}, {1, 4}));
+  x1.set_keras_mask(lt::bools({0, 1, 0, 1}, {1, 4}));
   const md::Tensor out = Add()({x1, x2});
   CHECK(out.to_vector() == std::vector<float>{0, 0, 1, 2, 1, 2, 6, 8});
   CHECK_FALSE(out.keras_mask().defined());
-  x2.set_keras_mask(bools({0, 0, 1, 1}, {1, 4}));
+  x2.set_keras_mask(lt::bools({0, 0, 1, 1}, {1, 4}));
   const md::Tensor out2 = Add()({x1, x2});
   CHECK(out2.to_vector() == std::vector<float>{0, 0, 1, 2, 1, 2, 6, 8});
   REQUIRE(out2.keras_mask().defined());

@@ -9,7 +9,6 @@ namespace md = minidl;
 using md::layers::Concatenate;
 
 namespace {
-md::Tensor bools(const std::vector<float>& v, const md::Shape& s) { return md::Tensor::from_vector(v, s, md::DType::bool_); }
 }  // namespace
 
 TEST_CASE("Concatenate passes run_layer_test", "[layers][merge][concatenate]") {
@@ -21,10 +20,10 @@ TEST_CASE("Concatenate passes run_layer_test", "[layers][merge][concatenate]") {
   SECTION("axis 1, different lengths, one input masked") {
     lt::run_layer_test<Concatenate>({.axis = 1},
                                     {.input_shapes = {{2, 2, 3}, {2, 3, 3}},
-                                     .input_masks = {bools({1, 0, 0, 1}, {2, 2}), md::Tensor()},
+                                     .input_masks = {lt::bools({1, 0, 0, 1}, {2, 2}), md::Tensor()},
                                      .expected_output_shape = {2, 5, 3},
                                      .supports_masking = true,
-                                     .expected_output_mask = bools({1, 0, 1, 1, 1, 0, 1, 1, 1, 1}, {2, 5})});
+                                     .expected_output_mask = lt::bools({1, 0, 1, 1, 1, 0, 1, 1, 1, 1}, {2, 5})});
   }
   SECTION("no masks: no output mask") {
     lt::run_layer_test<Concatenate>({}, {.input_shapes = {{3, 2}, {3, 4}, {3, 1}},
@@ -38,7 +37,7 @@ TEST_CASE("Concatenate passes run_layer_test", "[layers][merge][concatenate]") {
 TEST_CASE("Concatenate with masks (Keras's test_concatenate_with_mask)", "[layers][merge][concatenate][mask]") {
   const md::Tensor x1 = md::Tensor::from_vector({0, 0, 1, 2, 0, 0, 3, 4}, {1, 4, 2});
   const md::Tensor x2 = md::Tensor::from_vector({0, 0, 0, 0, 1, 2, 3, 4}, {1, 4, 2});
-  x1.set_keras_mask(bools({0, 1, 0, 1}, {1, 4}));
+  x1.set_keras_mask(lt::bools({0, 1, 0, 1}, {1, 4}));
   const md::Tensor out1 = Concatenate({.axis = 1})({x1, x2});
   CHECK(out1.to_vector() == std::vector<float>{0, 0, 1, 2, 0, 0, 3, 4, 0, 0, 0, 0, 1, 2, 3, 4});
   REQUIRE(out1.keras_mask().defined());

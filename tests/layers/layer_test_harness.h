@@ -98,6 +98,11 @@ auto to_shared(T&& layer) {
   }
 }
 
+// A mask or condition tensor from 0/1 values.
+inline md::Tensor bools(const std::vector<float>& v, const md::Shape& s) {
+  return md::Tensor::from_vector(v, s, md::DType::bool_);
+}
+
 inline bool list_input(const LayerTestSpec& spec) { return !spec.input_shapes.empty(); }
 
 inline std::vector<md::Shape> shapes_of(const LayerTestSpec& spec) {
