@@ -5,6 +5,7 @@
 
 #include <bit>
 #include <charconv>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -12,10 +13,18 @@
 namespace minidl::backend::detail {
 namespace {
 
+struct Entry {
+  std::unique_ptr<CachedPrimitive> primitive;
+  bool used = true;
+};
+
+// Entries are keyed by the OpenMP thread count first, then by the caller's key. oneDNN fixes
+// some primitives' thread split when it creates them (the brgemm matmul reads
+// omp_get_max_threads() then), so a primitive made at 1 thread would stay on 1 thread after
+// md::set_num_threads(2) (measured by bench/backend_bench: 1024^3 ran at 1-thread speed).
 struct Cache {
   std::mutex mutex;
-  std::unordered_map<std::string, std::unique_ptr<CachedPrimitive>> entries;
-  std::unordered_map<std::string, bool> used;
+  std::map<int, std::unordered_map<std::string, Entry>> entries;
   int64_t hits = 0;
   int64_t misses = 0;
 };
@@ -68,32 +77,40 @@ dnnl::memory make_memory(const dnnl::memory::desc& desc, const float* data) {
 }
 
 const CachedPrimitive* find_primitive(const std::string& key) {
+  const int threads = omp_get_max_threads();
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  auto it = c.entries.find(key);
-  if (it == c.entries.end()) {
-    ++c.misses;
-    return nullptr;
+  auto level = c.entries.find(threads);
+  if (level != c.entries.end()) {
+    auto it = level->second.find(key);
+    if (it != level->second.end()) {
+      ++c.hits;
+      return it->second.primitive.get();
+    }
   }
-  ++c.hits;
-  return it->second.get();
+  ++c.misses;
+  return nullptr;
 }
 
 const CachedPrimitive& insert_primitive(const std::string& key, const dnnl::primitive_desc_base& pd) {
+  const int threads = omp_get_max_threads();  // the count `pd` was created with, on this thread
   auto entry = std::make_unique<CachedPrimitive>();
   entry->impl = pd.impl_info_str();
   entry->primitive = dnnl::primitive(pd.get());
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  auto [it, inserted] = c.entries.emplace(key, std::move(entry));
-  if (inserted) c.used[key] = true;
-  return *it->second;
+  auto [it, inserted] = c.entries[threads].try_emplace(key, Entry{std::move(entry), true});
+  return *it->second.primitive;
 }
 
 void mark_unused(const std::string& key) {
+  const int threads = omp_get_max_threads();
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  c.used[key] = false;
+  auto level = c.entries.find(threads);
+  if (level == c.entries.end()) return;
+  auto it = level->second.find(key);
+  if (it != level->second.end()) it->second.used = false;
 }
 
 KeyBuilder& KeyBuilder::add(std::string_view word) {
@@ -147,14 +164,18 @@ int get_num_threads() {
 PrimitiveCacheStats primitive_cache_stats() {
   auto& c = detail::cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  return {c.hits, c.misses, static_cast<int64_t>(c.entries.size())};
+  int64_t entries = 0;
+  for (const auto& level : c.entries) entries += static_cast<int64_t>(level.second.size());
+  return {c.hits, c.misses, entries};
 }
 
 std::vector<PrimitiveInfo> primitive_cache_entries() {
   auto& c = detail::cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   std::vector<PrimitiveInfo> out;
-  for (const auto& [key, entry] : c.entries) out.push_back({key, entry->impl, c.used[key]});
+  // A key used at several thread counts is listed once per count.
+  for (const auto& level : c.entries)
+    for (const auto& [key, entry] : level.second) out.push_back({key, entry.primitive->impl, entry.used});
   return out;
 }
 
@@ -162,7 +183,6 @@ void clear_primitive_cache() {
   auto& c = detail::cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   c.entries.clear();
-  c.used.clear();
   c.hits = 0;
   c.misses = 0;
 }

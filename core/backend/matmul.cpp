@@ -1,4 +1,8 @@
 #include <cblas.h>
+#include <omp.h>
+
+#include <string>
+#include <unordered_map>
 
 #include "minidl/core/backend/backend.h"
 #include "minidl/core/backend/detail/dnnl_context.h"
@@ -7,9 +11,32 @@
 namespace minidl::backend {
 namespace {
 
-// Below this many multiply-adds per matrix, a single-threaded cblas_sgemm beats the oneDNN
-// matmul primitive's fixed call cost (bench/backend_bench, "matmul_small").
-constexpr int64_t kSmallGemmWork = 48 * 48 * 48;
+// Up to this many multiply-adds per matrix, a single-threaded cblas_sgemm beats the oneDNN
+// matmul primitive and its call cost: cblas won at 40^3, oneDNN at 48^3 (bench/backend_bench,
+// "matmul, small" and bench/RESULTS.md).
+constexpr int64_t kSmallGemmWork = 40 * 40 * 40;
+
+// Up to this many multiply-adds in all, the oneDNN primitive is created and run on one thread.
+// oneDNN splits even small matmuls across every OpenMP thread, and an OpenMP region costs about
+// 3.5 us on the 2-vCPU VM of bench/RESULTS.md: up to 96^3 one thread was faster than two (and
+// two were slower than cblas_sgemm up to 72^3); from 128^3 two threads win.
+constexpr int64_t kSingleThreadGemmWork = 100 * 100 * 100;
+
+// Lowers the calling thread's OpenMP thread count to one for a scope, when asked.
+class OneThreadScope {
+ public:
+  explicit OneThreadScope(bool active) : saved_(active ? omp_get_max_threads() : 0) {
+    if (saved_ > 1) omp_set_num_threads(1);
+  }
+  ~OneThreadScope() {
+    if (saved_ > 1) omp_set_num_threads(saved_);
+  }
+  OneThreadScope(const OneThreadScope&) = delete;
+  OneThreadScope& operator=(const OneThreadScope&) = delete;
+
+ private:
+  int saved_;
+};
 
 struct Operand {
   Dims dims;     // logical (batch..., rows, cols) after the optional transpose
@@ -62,6 +89,27 @@ void small_gemm_loop(const float* a, const Operand& A, bool ta, const float* b, 
   }
 }
 
+// The three dnnl::memory objects of one cached matmul, kept per thread and re-pointed with
+// set_data_handle: creating them (and their descriptors) on every call was most of the
+// wrapper's fixed cost (bench/backend_bench). Per thread, so concurrent calls never share one;
+// keyed by the primitive's key, which fixes the descriptors.
+struct Memories {
+  dnnl::memory a, b, c;
+};
+
+Memories& memories(const std::string& key, const Operand& A, const Operand& B, const Dims& c_shape) {
+  thread_local std::unordered_map<std::string, Memories> by_key;
+  auto it = by_key.find(key);
+  if (it == by_key.end()) {
+    it = by_key
+             .emplace(key, Memories{detail::make_memory(detail::strided_desc(A.dims, A.strides), nullptr),
+                                    detail::make_memory(detail::strided_desc(B.dims, B.strides), nullptr),
+                                    detail::make_memory(detail::dense_desc(c_shape), nullptr)})
+             .first;
+  }
+  return it->second;
+}
+
 }  // namespace
 
 void matmul(const float* a, const Dims& a_shape, bool transpose_a, const float* b, const Dims& b_shape,
@@ -81,6 +129,8 @@ void matmul(const float* a, const Dims& a_shape, bool transpose_a, const float* 
     small_gemm_loop(a, A, transpose_a, b, B, transpose_b, c, c_shape, accumulate);
     return;
   }
+  // The primitive cache is keyed by thread count, so this one has its own one-thread entry.
+  const OneThreadScope one_thread(detail::product(c_shape) * k <= kSingleThreadGemmWork);
   const std::string key = detail::KeyBuilder("matmul")
                               .add(A.dims)
                               .add(A.strides)
@@ -105,10 +155,11 @@ void matmul(const float* a, const Dims& a_shape, bool transpose_a, const float* 
     small_gemm_loop(a, A, transpose_a, b, B, transpose_b, c, c_shape, accumulate);
     return;
   }
-  entry.primitive.execute(detail::stream(),
-                          {{DNNL_ARG_SRC, detail::make_memory(detail::strided_desc(A.dims, A.strides), a)},
-                           {DNNL_ARG_WEIGHTS, detail::make_memory(detail::strided_desc(B.dims, B.strides), b)},
-                           {DNNL_ARG_DST, detail::make_memory(detail::dense_desc(c_shape), c)}});
+  Memories& mem = memories(key, A, B, c_shape);
+  mem.a.set_data_handle(const_cast<float*>(a));
+  mem.b.set_data_handle(const_cast<float*>(b));
+  mem.c.set_data_handle(c);
+  entry.primitive.execute(detail::stream(), {{DNNL_ARG_SRC, mem.a}, {DNNL_ARG_WEIGHTS, mem.b}, {DNNL_ARG_DST, mem.c}});
   detail::stream().wait();
 }
 
