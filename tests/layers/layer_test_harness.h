@@ -437,7 +437,7 @@ void check_masks(const typename L::Options& options, const LayerTestSpec& spec) 
   if (!spec.input_masks.empty()) {
     std::vector<md::Tensor> masked = make_inputs(spec);
     for (size_t i = 0; i < masked.size(); ++i) {
-      if (spec.input_masks[i].defined()) masked[i].set_keras_mask(spec.input_masks[i]);
+      if (i < spec.input_masks.size() && spec.input_masks[i].defined()) masked[i].set_keras_mask(spec.input_masks[i]);
     }
     const md::Tensor out2 = call(*layer, masked, spec);
     check_mask(out2.keras_mask(), expected, "output mask, masks attached to the inputs");
