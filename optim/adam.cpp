@@ -1,0 +1,84 @@
+#include "minidl/optim/adam.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "minidl/optim/detail/optimizer_config.h"
+
+namespace minidl::optim {
+namespace {
+constexpr int64_t kAdamParallelThreshold = int64_t{1} << 15;
+}  // namespace
+
+Adam::Adam(const AdamOptions& options) : Adam("Adam", options) {}
+
+Adam::Adam(std::string class_name, const AdamOptions& options)
+    : Optimizer(std::move(class_name), detail::base_options(options)),
+      beta_1_(options.beta_1),
+      beta_2_(options.beta_2),
+      epsilon_(options.epsilon),
+      amsgrad_(options.amsgrad) {}
+
+void Adam::build_slots(const std::vector<Variable>& variables) {
+  add_optimizer_variables(variables, std::vector<std::string>{"momentum", "velocity"});
+  if (amsgrad_) add_optimizer_variables(variables, "velocity_hat");
+}
+
+void Adam::update_step(const Tensor& gradient, const Variable& variable, float learning_rate) {
+  // Keras computes in the variable's float32, with the Python-float hyperparameters narrowed
+  // where they meet a tensor; (1 - beta) is formed in double first, as in Python.
+  const float t = static_cast<float>(iterations() + 1);
+  const float beta_1_power = std::pow(static_cast<float>(beta_1_), t);
+  const float beta_2_power = std::pow(static_cast<float>(beta_2_), t);
+  const float alpha = learning_rate * std::sqrt(1.0f - beta_2_power) / (1.0f - beta_1_power);
+  const float one_minus_beta_1 = static_cast<float>(1.0 - beta_1_);
+  const float one_minus_beta_2 = static_cast<float>(1.0 - beta_2_);
+  const float eps = static_cast<float>(epsilon_);
+
+  const size_t index = variable_index(variable);
+  const float* g = gradient.data();
+  const int64_t n = gradient.size();
+  float* w = mutable_values(variable);
+  float* m = mutable_values(slot("momentum", index));
+  float* v = mutable_values(slot("velocity", index));
+  if (amsgrad_) {
+    float* v_hat = mutable_values(slot("velocity_hat", index));
+#pragma omp parallel for simd if (n > kAdamParallelThreshold) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      m[i] += (g[i] - m[i]) * one_minus_beta_1;
+      v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2;
+      v_hat[i] = std::max(v_hat[i], v[i]);
+      w[i] -= (m[i] * alpha) / (std::sqrt(v_hat[i]) + eps);
+    }
+  } else {
+#pragma omp parallel for simd if (n > kAdamParallelThreshold) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      m[i] += (g[i] - m[i]) * one_minus_beta_1;
+      v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2;
+      w[i] -= (m[i] * alpha) / (std::sqrt(v[i]) + eps);
+    }
+  }
+}
+
+json Adam::get_config() const {
+  json config = Optimizer::get_config();
+  config["beta_1"] = beta_1_;
+  config["beta_2"] = beta_2_;
+  config["epsilon"] = epsilon_;
+  config["amsgrad"] = amsgrad_;
+  return config;
+}
+
+Adam Adam::from_config(const json& config) {
+  detail::ConfigFields f(config, "Adam");
+  AdamOptions o;
+  detail::read_optimizer_options(f, o);
+  o.beta_1 = f.number("beta_1", 0.9);
+  o.beta_2 = f.number("beta_2", 0.999);
+  o.epsilon = f.number("epsilon", 1e-7);
+  o.amsgrad = f.boolean("amsgrad", false);
+  f.reject_unread();
+  return Adam(o);
+}
+
+}  // namespace minidl::optim

@@ -1,0 +1,81 @@
+#include "minidl/optim/rmsprop.h"
+
+#include <cmath>
+
+#include "minidl/optim/detail/optimizer_config.h"
+
+namespace minidl::optim {
+namespace {
+constexpr int64_t kRmspropParallelThreshold = int64_t{1} << 15;
+}  // namespace
+
+RMSprop::RMSprop(const RMSpropOptions& options)
+    : Optimizer("RMSprop", detail::base_options(options)),
+      rho_(options.rho),
+      momentum_(options.momentum),
+      epsilon_(options.epsilon),
+      centered_(options.centered) {}
+
+void RMSprop::build_slots(const std::vector<Variable>& variables) {
+  // Three separate calls, as Keras: all velocities, then all momentums, then all averages.
+  add_optimizer_variables(variables, "velocity");
+  if (momentum_ > 0) add_optimizer_variables(variables, "momentum");
+  if (centered_) add_optimizer_variables(variables, "average_gradient");
+}
+
+void RMSprop::update_step(const Tensor& gradient, const Variable& variable, float learning_rate) {
+  const float rho = static_cast<float>(rho_);
+  const float one_minus_rho = static_cast<float>(1.0 - rho_);
+  const float eps = static_cast<float>(epsilon_);
+  const float mu = static_cast<float>(momentum_);
+  const float lr = learning_rate;
+
+  const size_t index = variable_index(variable);
+  const float* g = gradient.data();
+  const int64_t n = gradient.size();
+  float* w = mutable_values(variable);
+  float* vel = mutable_values(slot("velocity", index));
+  float* mom = momentum_ > 0 ? mutable_values(slot("momentum", index)) : nullptr;
+  float* avg = centered_ ? mutable_values(slot("average_gradient", index)) : nullptr;
+#pragma omp parallel for if (n > kRmspropParallelThreshold) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    vel[i] = rho * vel[i] + one_minus_rho * (g[i] * g[i]);
+    float denominator;
+    if (avg != nullptr) {
+      avg[i] = rho * avg[i] + one_minus_rho * g[i];
+      denominator = vel[i] - avg[i] * avg[i] + eps;
+    } else {
+      denominator = vel[i] + eps;
+    }
+    const float increment = (lr * g[i]) / std::sqrt(denominator);
+    if (mom != nullptr) {
+      mom[i] = mu * mom[i] + increment;
+      w[i] -= mom[i];
+    } else {
+      w[i] -= increment;
+    }
+  }
+}
+
+json RMSprop::get_config() const {
+  json config = Optimizer::get_config();
+  config["rho"] = rho_;
+  config["momentum"] = momentum_;
+  config["epsilon"] = epsilon_;
+  config["centered"] = centered_;
+  return config;
+}
+
+RMSprop RMSprop::from_config(const json& config) {
+  detail::ConfigFields f(config, "RMSprop");
+  RMSpropOptions o;
+  detail::read_optimizer_options(f, o);
+  o.rho = f.number("rho", 0.9);
+  o.momentum = f.number("momentum", 0.0);
+  o.epsilon = f.number("epsilon", 1e-7);
+  o.centered = f.boolean("centered", false);
+  f.reject_unread();
+  return RMSprop(o);
+}
+
+}  // namespace minidl::optim

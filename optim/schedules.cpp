@@ -1,0 +1,259 @@
+#include "minidl/optim/schedules.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <numbers>
+
+#include "minidl/core/error.h"
+#include "minidl/optim/detail/config_fields.h"
+
+namespace minidl::optim {
+namespace {
+
+constexpr const char* kSchedulesModule = "keras.optimizers.schedules";
+
+struct ScheduleEntry {
+  ScheduleFactory factory;
+  bool builtin = false;
+};
+
+// Built-ins are listed here rather than registered from static initialisers, so they are
+// found however the library is linked.
+std::map<std::string, ScheduleEntry>& schedule_table(std::unique_lock<std::mutex>& lock) {
+  static std::mutex mutex;
+  static std::map<std::string, ScheduleEntry> table{
+      {"ExponentialDecay",
+       {[](const json& c) { return std::make_shared<ExponentialDecay>(ExponentialDecay::from_config(c)); }, true}},
+      {"CosineDecay", {[](const json& c) { return std::make_shared<CosineDecay>(CosineDecay::from_config(c)); }, true}},
+      {"PiecewiseConstantDecay",
+       {[](const json& c) {
+          return std::make_shared<PiecewiseConstantDecay>(PiecewiseConstantDecay::from_config(c));
+        },
+        true}},
+  };
+  lock = std::unique_lock<std::mutex>(mutex);
+  return table;
+}
+
+double schedule_required(const std::optional<double>& value, const char* class_name, const char* key) {
+  if (!value) {
+    throw ValueError(fmt::format("{} requires `{}` (a float); it was not set.", class_name, key));
+  }
+  return *value;
+}
+
+void schedule_check_decay_steps(int64_t decay_steps) {
+  if (decay_steps <= 0) {
+    throw ValueError(fmt::format("Argument `decay_steps` must be > 0. Received: decay_steps={}", decay_steps));
+  }
+}
+
+}  // namespace
+
+json LearningRateSchedule::get_config() const {
+  throw NotImplementedError(fmt::format(
+      "Learning rate schedule '{}' must override `get_config()` in order to be serializable.", class_name_));
+}
+
+// ---------------------------------------------------------------------------------------------
+// ExponentialDecay
+
+ExponentialDecay::ExponentialDecay(const ExponentialDecayOptions& options)
+    : LearningRateSchedule("ExponentialDecay"),
+      initial_learning_rate_(
+          schedule_required(options.initial_learning_rate, "ExponentialDecay", "initial_learning_rate")),
+      decay_steps_(options.decay_steps),
+      decay_rate_(schedule_required(options.decay_rate, "ExponentialDecay", "decay_rate")),
+      staircase_(options.staircase),
+      name_(options.name) {
+  schedule_check_decay_steps(decay_steps_);
+}
+
+double ExponentialDecay::operator()(int64_t step) const {
+  double p = static_cast<double>(step) / static_cast<double>(decay_steps_);
+  if (staircase_) p = std::floor(p);
+  return initial_learning_rate_ * std::pow(decay_rate_, p);
+}
+
+json ExponentialDecay::get_config() const {
+  return json{{"initial_learning_rate", initial_learning_rate_},
+              {"decay_steps", decay_steps_},
+              {"decay_rate", decay_rate_},
+              {"staircase", staircase_},
+              {"name", name_}};
+}
+
+ExponentialDecay ExponentialDecay::from_config(const json& config) {
+  detail::ConfigFields f(config, "ExponentialDecay");
+  ExponentialDecayOptions o;
+  o.initial_learning_rate = f.required_number("initial_learning_rate");
+  o.decay_steps = f.required_integer("decay_steps");
+  o.decay_rate = f.required_number("decay_rate");
+  o.staircase = f.boolean("staircase", false);
+  o.name = f.string("name", "ExponentialDecay");
+  f.reject_unread();
+  return ExponentialDecay(o);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CosineDecay
+
+CosineDecay::CosineDecay(const CosineDecayOptions& options)
+    : LearningRateSchedule("CosineDecay"),
+      initial_learning_rate_(schedule_required(options.initial_learning_rate, "CosineDecay", "initial_learning_rate")),
+      decay_steps_(options.decay_steps),
+      alpha_(options.alpha),
+      name_(options.name),
+      warmup_target_(options.warmup_target),
+      warmup_steps_(options.warmup_steps) {
+  schedule_check_decay_steps(decay_steps_);
+}
+
+double CosineDecay::decay(double step, double decay_from) const {
+  const double completed_fraction = step / static_cast<double>(decay_steps_);
+  const double cosine_decayed = 0.5 * (1.0 + std::cos(std::numbers::pi * completed_fraction));
+  return decay_from * ((1.0 - alpha_) * cosine_decayed + alpha_);
+}
+
+double CosineDecay::operator()(int64_t step_count) const {
+  const double step = static_cast<double>(step_count);
+  const double decay_steps = static_cast<double>(decay_steps_);
+  if (!warmup_target_) return decay(std::min(step, decay_steps), initial_learning_rate_);
+  const double warmup_steps = static_cast<double>(warmup_steps_);
+  const double clamped = std::min(step, decay_steps + warmup_steps);
+  if (clamped < warmup_steps) {
+    return (*warmup_target_ - initial_learning_rate_) * (clamped / warmup_steps) + initial_learning_rate_;
+  }
+  return decay(clamped - warmup_steps, *warmup_target_);
+}
+
+json CosineDecay::get_config() const {
+  return json{{"initial_learning_rate", initial_learning_rate_},
+              {"decay_steps", decay_steps_},
+              {"alpha", alpha_},
+              {"name", name_},
+              {"warmup_target", warmup_target_ ? json(*warmup_target_) : json(nullptr)},
+              {"warmup_steps", warmup_steps_}};
+}
+
+CosineDecay CosineDecay::from_config(const json& config) {
+  detail::ConfigFields f(config, "CosineDecay");
+  CosineDecayOptions o;
+  o.initial_learning_rate = f.required_number("initial_learning_rate");
+  o.decay_steps = f.required_integer("decay_steps");
+  o.alpha = f.number("alpha", 0.0);
+  o.name = f.string("name", "CosineDecay");
+  o.warmup_target = f.maybe_number("warmup_target");
+  o.warmup_steps = f.integer("warmup_steps", 0);
+  f.reject_unread();
+  return CosineDecay(o);
+}
+
+// ---------------------------------------------------------------------------------------------
+// PiecewiseConstantDecay
+
+PiecewiseConstantDecay::PiecewiseConstantDecay(const PiecewiseConstantDecayOptions& options)
+    : LearningRateSchedule("PiecewiseConstantDecay"),
+      boundaries_(options.boundaries),
+      values_(options.values),
+      name_(options.name) {
+  if (boundaries_.size() + 1 != values_.size()) {
+    throw ValueError(fmt::format(
+        "The length of boundaries should be 1 less than the length of values. Received: boundaries={} of length "
+        "{}, and values={} of length {}.",
+        detail::python_repr(json(boundaries_)), boundaries_.size(), detail::python_repr(json(values_)),
+        values_.size()));
+  }
+}
+
+double PiecewiseConstantDecay::operator()(int64_t step) const {
+  // Keras's sum of indicators: values[0] for step <= b[0], values[-1] for step > b[-1], and
+  // values[i] for b[i-1] < step <= b[i].
+  if (boundaries_.empty()) return values_.front();
+  double result = 0.0;
+  if (step <= boundaries_.front()) result += values_.front();
+  if (step > boundaries_.back()) result += values_.back();
+  for (size_t i = 1; i < boundaries_.size(); ++i) {
+    if (step > boundaries_[i - 1] && step <= boundaries_[i]) result += values_[i];
+  }
+  return result;
+}
+
+json PiecewiseConstantDecay::get_config() const {
+  return json{{"boundaries", boundaries_}, {"values", values_}, {"name", name_}};
+}
+
+PiecewiseConstantDecay PiecewiseConstantDecay::from_config(const json& config) {
+  detail::ConfigFields f(config, "PiecewiseConstantDecay");
+  PiecewiseConstantDecayOptions o;
+  for (const json& b : f.required_array("boundaries")) o.boundaries.push_back(f.as_integer("boundaries", b));
+  for (const json& v : f.required_array("values")) {
+    if (!v.is_number()) f.throw_mistyped("values", "a list of numbers", f.required_array("values"));
+    o.values.push_back(v.get<double>());
+  }
+  o.name = f.string("name", "PiecewiseConstant");
+  f.reject_unread();
+  return PiecewiseConstantDecay(o);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialization
+
+json serialize(const LearningRateSchedule& schedule) {
+  std::unique_lock<std::mutex> lock;
+  const auto& table = schedule_table(lock);
+  auto it = table.find(schedule.class_name());
+  const bool builtin = it != table.end() && it->second.builtin;
+  const bool registered = it != table.end() && !it->second.builtin;
+  lock.unlock();
+  json out;
+  out["module"] = builtin ? kSchedulesModule : "minidl.custom";
+  out["class_name"] = schedule.class_name();
+  out["config"] = schedule.get_config();
+  out["registered_name"] =
+      builtin ? json(nullptr) : json(registered ? "Custom>" + schedule.class_name() : schedule.class_name());
+  return out;
+}
+
+std::shared_ptr<LearningRateSchedule> deserialize_schedule(const json& object) {
+  if (!object.is_object() || !object.contains("class_name") || !object["class_name"].is_string()) {
+    throw ValueError(fmt::format(
+        "A learning rate schedule must be serialized as an object with a string 'class_name' and a 'config'; "
+        "received {}.",
+        object.dump()));
+  }
+  std::string name = object["class_name"].get<std::string>();
+  if (auto it = object.find("registered_name"); it != object.end() && it->is_string()) {
+    // "Custom>Name" resolves to the class registered as Name.
+    const std::string registered = it->get<std::string>();
+    const auto sep = registered.find('>');
+    if (sep != std::string::npos) name = registered.substr(sep + 1);
+  }
+  ScheduleFactory factory;
+  {
+    std::unique_lock<std::mutex> lock;
+    const auto& table = schedule_table(lock);
+    auto it = table.find(name);
+    if (it == table.end()) {
+      throw ValueError(fmt::format(
+          "Could not locate class '{}'. Make sure custom classes are decorated with "
+          "`@keras.saving.register_keras_serializable()`. Full object config: {}",
+          name, object.dump()));
+    }
+    factory = it->second.factory;
+  }
+  const json config = object.contains("config") && !object["config"].is_null() ? object["config"] : json::object();
+  return factory(config);
+}
+
+void register_schedule(const std::string& class_name, ScheduleFactory factory) {
+  std::unique_lock<std::mutex> lock;
+  auto& table = schedule_table(lock);
+  table[class_name] = ScheduleEntry{std::move(factory), false};
+}
+
+}  // namespace minidl::optim
