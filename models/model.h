@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "minidl/layers/layer.h"
+#include "minidl/models/training.h"
 
 namespace minidl {
 
@@ -45,6 +46,31 @@ class Model : public Layer {
   // Graphviz DOT text of the graph (Keras's model_to_dot); see md::plot_model to render it.
   std::string to_dot(bool show_shapes = true) const;
 
+  // ---- training (models/training.cpp) ------------------------------------------------------
+  // Sets the optimizer, loss and metrics (Keras's compile); compiling again replaces them.
+  void compile(const CompileOptions& options);
+  bool compiled() const;
+  // Trains for options.epochs over (x, y) in shuffled batches; returns the per-epoch logs.
+  // Throws ValueError for x/y sample counts that differ, an uncompiled model, labels the loss
+  // cannot take, and a NaN or infinite loss (naming the epoch and step).
+  History fit(const ModelInputs& x, const Tensor& y, const FitOptions& options = {});
+  // The loss and metrics over (x, y), in inference mode.
+  Logs evaluate(const ModelInputs& x, const Tensor& y, const EvaluateOptions& options = {});
+  // The model's (first) output over x, batch by batch, in inference mode.
+  Tensor predict(const ModelInputs& x, const PredictOptions& options = {});
+  // One optimizer step on one batch; the logs of that batch alone.
+  Logs train_on_batch(const ModelInputs& x, const Tensor& y);
+  Logs test_on_batch(const ModelInputs& x, const Tensor& y);
+  std::shared_ptr<optim::Optimizer> optimizer() const;
+  std::shared_ptr<losses::Loss> loss() const;
+  std::vector<std::shared_ptr<metrics::Metric>> metrics() const;
+  // A callback sets this to end fit() after the current epoch (Keras's model.stop_training).
+  void set_stop_training(bool stop);
+  bool stop_training() const;
+  // {"optimizer", "loss", "loss_weights", "metrics", "weighted_metrics", "run_eagerly",
+  // "steps_per_execution", "jit_compile"} as Keras's get_compile_config; null when not compiled.
+  json get_compile_config() const;
+
   json get_config() const override;
   json get_build_config() const override;
   std::string module() const override { return "keras.src.models.functional"; }
@@ -65,6 +91,13 @@ class Model : public Layer {
 
   struct Graph;
   std::shared_ptr<Graph> graph_;
+  // Compile state and the stop flag; copies of a model share it, as they share the graph.
+  struct Training;
+  static std::shared_ptr<Training> make_training();
+  std::shared_ptr<Training> training_ = make_training();
+  // One step on a batch (training or not): the loss value, metrics updated.
+  double run_batch(const std::vector<Tensor>& x, const Tensor& y, bool training, const std::string& where);
+  void check_compiled(const std::string& method) const;
 };
 
 }  // namespace minidl

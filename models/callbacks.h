@@ -1,0 +1,137 @@
+#pragma once
+// Callbacks: hooks fit() and evaluate() call around epochs and batches (Keras's
+// keras.callbacks). A user callback is one subclass overriding the hooks it needs:
+//
+//   struct StopAtLoss : md::Callback {
+//     void on_epoch_end(int epoch, const md::Logs& logs) override {
+//       if (logs.at("loss") < 0.1) model().set_stop_training(true);
+//     }
+//   };
+//   model.fit(x, y, {.epochs = 50, .callbacks = {std::make_shared<StopAtLoss>(),
+//                                                std::make_shared<md::EarlyStopping>(
+//                                                    md::EarlyStoppingOptions{.patience = 3})}});
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "minidl/core/tensor.h"
+#include "minidl/models/training.h"
+
+namespace minidl {
+
+class Model;
+
+class Callback {
+ public:
+  virtual ~Callback() = default;
+
+  virtual void on_train_begin(const Logs& /*logs*/) {}
+  virtual void on_train_end(const Logs& /*logs*/) {}
+  virtual void on_epoch_begin(int /*epoch*/, const Logs& /*logs*/) {}
+  virtual void on_epoch_end(int /*epoch*/, const Logs& /*logs*/) {}
+  virtual void on_train_batch_begin(int64_t /*batch*/, const Logs& /*logs*/) {}
+  virtual void on_train_batch_end(int64_t /*batch*/, const Logs& /*logs*/) {}
+  virtual void on_test_begin(const Logs& /*logs*/) {}
+  virtual void on_test_end(const Logs& /*logs*/) {}
+  virtual void on_test_batch_end(int64_t /*batch*/, const Logs& /*logs*/) {}
+
+  // fit() and evaluate() set the model before the first hook.
+  void set_model(Model* model) { model_ = model; }
+  // Throws ValueError when the callback is not attached to a model.
+  Model& model() const;
+
+ private:
+  Model* model_ = nullptr;
+};
+
+// "min" for losses and errors, "max" for accuracies (Keras's mode="auto").
+std::string resolve_monitor_mode(const std::string& monitor, const std::string& mode);
+
+// Stops training when `monitor` stops improving (keras.callbacks.EarlyStopping).
+//   std::make_shared<md::EarlyStopping>(md::EarlyStoppingOptions{.monitor = "val_loss", .patience = 2})
+struct EarlyStoppingOptions {
+  std::string monitor = "val_loss";
+  double min_delta = 0.0;
+  int patience = 0;
+  int verbose = 0;
+  std::string mode = "auto";  // "auto", "min" or "max"
+  std::optional<double> baseline{};
+  bool restore_best_weights = false;
+  int start_from_epoch = 0;
+};
+
+class EarlyStopping : public Callback {
+ public:
+  explicit EarlyStopping(EarlyStoppingOptions options = {});
+  void on_train_begin(const Logs& logs) override;
+  void on_epoch_end(int epoch, const Logs& logs) override;
+  void on_train_end(const Logs& logs) override;
+  // The epoch training stopped after (0 when it ran to the end), as Keras's stopped_epoch.
+  int stopped_epoch() const { return stopped_epoch_; }
+  int best_epoch() const { return best_epoch_; }
+
+ private:
+  bool improved(double value, double reference) const;
+  EarlyStoppingOptions options_;
+  bool minimize_ = true;
+  int wait_ = 0;
+  int stopped_epoch_ = 0;
+  int best_epoch_ = 0;
+  std::optional<double> best_;
+  std::vector<Tensor> best_weights_;
+};
+
+// Saves the model's weights at the end of every epoch, or only when `monitor` improves
+// (keras.callbacks.ModelCheckpoint with save_weights_only). The file is replaced atomically.
+//   std::make_shared<md::ModelCheckpoint>(md::ModelCheckpointOptions{
+//       .filepath = "best.weights.h5", .monitor = "val_accuracy", .save_best_only = true})
+struct ModelCheckpointOptions {
+  std::string filepath;  // "{epoch}" is replaced by the 1-based epoch number (Keras's format)
+  std::string monitor = "val_loss";
+  int verbose = 0;
+  bool save_best_only = false;
+  std::string mode = "auto";
+};
+
+class ModelCheckpoint : public Callback {
+ public:
+  explicit ModelCheckpoint(ModelCheckpointOptions options);
+  void on_epoch_end(int epoch, const Logs& logs) override;
+  std::optional<double> best() const { return best_; }
+
+ private:
+  ModelCheckpointOptions options_;
+  bool minimize_ = true;
+  std::optional<double> best_;
+};
+
+// Streams epoch results to a CSV file: "epoch" then the log names sorted, as Keras writes.
+//   std::make_shared<md::CSVLogger>("training.csv")
+class CSVLogger : public Callback {
+ public:
+  explicit CSVLogger(std::string filename, std::string separator = ",", bool append = false);
+  void on_train_begin(const Logs& logs) override;
+  void on_epoch_end(int epoch, const Logs& logs) override;
+
+ private:
+  std::string filename_, separator_;
+  bool append_;
+  std::vector<std::string> keys_;
+  bool header_written_ = false;
+};
+
+// Sets the optimizer's learning rate at the start of every epoch from schedule(epoch, lr).
+//   std::make_shared<md::LearningRateScheduler>([](int epoch, double lr) { return epoch < 5 ? lr : lr * 0.9; })
+class LearningRateScheduler : public Callback {
+ public:
+  explicit LearningRateScheduler(std::function<double(int epoch, double lr)> schedule, int verbose = 0);
+  void on_epoch_begin(int epoch, const Logs& logs) override;
+
+ private:
+  std::function<double(int, double)> schedule_;
+  int verbose_;
+};
+
+}  // namespace minidl

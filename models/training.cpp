@@ -1,0 +1,471 @@
+// Model::compile / fit / evaluate / predict: Keras 3's training loop (keras/src/trainers/
+// trainer.py and the TensorFlow trainer's epoch iterator), eagerly, one batch at a time.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "minidl/autograd/tape.h"
+#include "minidl/core/error.h"
+#include "minidl/core/random.h"
+#include "minidl/models/callbacks.h"
+#include "minidl/models/model.h"
+#include "minidl/models/progbar.h"
+#include "minidl/optim/registry.h"
+
+namespace minidl {
+
+// ---- argument forms ----------------------------------------------------------------------------
+
+OptimizerArg::OptimizerArg(const char* name) : optimizer(optim::get(std::string(name))) {}
+OptimizerArg::OptimizerArg(const std::string& name) : optimizer(optim::get(name)) {}
+OptimizerArg::OptimizerArg(std::shared_ptr<optim::Optimizer> opt) : optimizer(std::move(opt)) {
+  if (!optimizer) throw ValueError("compile() got a null optimizer.");
+}
+OptimizerArg::OptimizerArg(const optim::Optimizer& opt) : optimizer(opt.clone()) {}
+
+LossArg::LossArg(const char* name) : LossArg(std::string(name)) {}
+LossArg::LossArg(const std::string& name) : loss(losses::get(name)), identifier(name) {}
+LossArg::LossArg(std::shared_ptr<losses::Loss> l) : loss(std::move(l)) {
+  if (!loss) throw ValueError("compile() got a null loss.");
+  identifier = loss->class_name();
+}
+LossArg::LossArg(const losses::Loss& l) : loss(l.clone()), identifier(l.class_name()) {}
+
+MetricArg::MetricArg(const char* n) : name(n) {}
+MetricArg::MetricArg(const std::string& n) : name(n) {}
+MetricArg::MetricArg(std::shared_ptr<metrics::Metric> m) : metric(std::move(m)) {
+  if (!metric) throw ValueError("compile() got a null metric.");
+  name = metric->name();
+}
+MetricArg::MetricArg(const metrics::Metric& m) : name(m.name()), metric(m.clone()) {}
+
+// ---- Logs and History --------------------------------------------------------------------------
+
+void Logs::set(const std::string& name, double value) {
+  for (auto& [key, v] : items_) {
+    if (key == name) {
+      v = value;
+      return;
+    }
+  }
+  items_.emplace_back(name, value);
+}
+
+std::optional<double> Logs::find(const std::string& name) const {
+  for (const auto& [key, v] : items_) {
+    if (key == name) return v;
+  }
+  return std::nullopt;
+}
+
+double Logs::at(const std::string& name) const {
+  if (auto v = find(name)) return *v;
+  std::vector<std::string> keys;
+  for (const auto& item : items_) keys.push_back(item.first);
+  throw ValueError(fmt::format("No log named '{}'. Available: [{}].", name, fmt::join(keys, ", ")));
+}
+
+json Logs::to_json() const {
+  json out = json::object();
+  for (const auto& [key, v] : items_) out[key] = v;
+  return out;
+}
+
+const std::vector<double>& History::operator[](const std::string& name) const {
+  for (const auto& [key, values] : history) {
+    if (key == name) return values;
+  }
+  throw ValueError(fmt::format("History has no '{}'. Available: [{}].", name, fmt::join(keys(), ", ")));
+}
+
+std::vector<std::string> History::keys() const {
+  std::vector<std::string> out;
+  for (const auto& item : history) out.push_back(item.first);
+  return out;
+}
+
+void History::append(int epoch_index, const Logs& logs) {
+  epoch.push_back(epoch_index);
+  for (const auto& [key, value] : logs.items()) {
+    auto it = std::find_if(history.begin(), history.end(), [&](const auto& h) { return h.first == key; });
+    if (it == history.end()) {
+      history.emplace_back(key, std::vector<double>{});
+      it = history.end() - 1;
+    }
+    it->second.push_back(value);
+  }
+}
+
+// ---- compile state -----------------------------------------------------------------------------
+
+struct Model::Training {
+  bool compiled = false;
+  bool stop = false;
+  std::shared_ptr<optim::Optimizer> optimizer;
+  LossArg loss;
+  std::vector<MetricArg> metric_args;
+  // Resolved on the first batch, where "accuracy" learns from the shapes which one it means.
+  std::vector<std::shared_ptr<metrics::Metric>> metrics;
+  bool metrics_resolved = false;
+  metrics::Mean loss_tracker{{.name = "loss"}};
+};
+
+std::shared_ptr<Model::Training> Model::make_training() { return std::make_shared<Training>(); }
+
+void Model::compile(const CompileOptions& options) {
+  if (!options.loss.loss) {
+    throw ValueError("compile() needs a loss, e.g. model.compile({.optimizer = \"adam\", .loss = \"mse\"}).");
+  }
+  // Names are checked now, so that a typo fails at compile and not at the first batch.
+  for (const MetricArg& m : options.metrics) {
+    if (!m.metric && m.name != "accuracy" && m.name != "acc") metrics::get(m.name);
+  }
+  Training& t = *training_;
+  t.optimizer = options.optimizer.optimizer;
+  t.loss = options.loss;
+  t.metric_args = options.metrics;
+  t.metrics.clear();
+  t.metrics_resolved = false;
+  t.loss_tracker.reset_state();
+  t.compiled = true;
+}
+
+bool Model::compiled() const { return training_->compiled; }
+std::shared_ptr<optim::Optimizer> Model::optimizer() const { return training_->optimizer; }
+std::shared_ptr<losses::Loss> Model::loss() const { return training_->loss.loss; }
+std::vector<std::shared_ptr<metrics::Metric>> Model::metrics() const { return training_->metrics; }
+void Model::set_stop_training(bool stop) { training_->stop = stop; }
+bool Model::stop_training() const { return training_->stop; }
+
+void Model::check_compiled(const std::string& method) const {
+  if (!training_->compiled) {
+    throw ValueError(fmt::format("You must call `compile()` before using the model: {}() needs an optimizer and a "
+                                 "loss.",
+                                 method));
+  }
+}
+
+json Model::get_compile_config() const {
+  const Training& t = *training_;
+  if (!t.compiled) return nullptr;
+  json metrics_config = json::array();
+  for (const MetricArg& m : t.metric_args) metrics_config.push_back(m.metric ? metrics::serialize(*m.metric) : json(m.name));
+  const bool loss_by_name = t.loss.identifier != t.loss.loss->class_name();
+  return json{{"optimizer", optim::serialize(*t.optimizer)},
+              {"loss", loss_by_name ? json(t.loss.identifier) : losses::serialize(*t.loss.loss)},
+              {"loss_weights", nullptr},
+              {"metrics", metrics_config.empty() ? json(nullptr) : metrics_config},
+              {"weighted_metrics", nullptr},
+              {"run_eagerly", false},
+              {"steps_per_execution", 1},
+              {"jit_compile", false}};
+}
+
+// ---- batching ----------------------------------------------------------------------------------
+
+namespace {
+
+int64_t row_count(const Tensor& t) { return t.ndim() == 0 ? 1 : t.dim(0); }
+
+int64_t sample_count(const std::vector<Tensor>& x, const Tensor& y, const std::string& where) {
+  if (x.empty()) throw ValueError(fmt::format("{}: x holds no tensors.", where));
+  std::vector<int64_t> x_sizes;
+  for (const Tensor& t : x) {
+    if (!t.is_concrete()) throw ValueError(fmt::format("{}: x must be concrete tensors, not symbolic ones.", where));
+    if (t.ndim() == 0) throw ValueError(fmt::format("{}: x must have a batch axis; received a scalar.", where));
+    x_sizes.push_back(t.dim(0));
+  }
+  const bool x_agree = std::all_of(x_sizes.begin(), x_sizes.end(), [&](int64_t n) { return n == x_sizes[0]; });
+  if (!x_agree || (y.defined() && row_count(y) != x_sizes[0])) {
+    // Keras's data_adapter_utils.check_data_cardinality message.
+    std::string msg = "Data cardinality is ambiguous. Make sure all arrays contain the same number of samples.";
+    msg += fmt::format("'x' sizes: {}\n", fmt::join(x_sizes, ", "));
+    if (y.defined()) msg += fmt::format("'y' sizes: {}\n", row_count(y));
+    throw ValueError(msg);
+  }
+  return x_sizes[0];
+}
+
+// Rows `order[begin:end)` of t, copied into a new tensor.
+Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& order, int64_t begin, int64_t end) {
+  Shape shape = t.shape();
+  shape[0] = end - begin;
+  Tensor out = Tensor::empty(shape, t.dtype());
+  const int64_t row = t.dim(0) == 0 ? 0 : t.size() / t.dim(0);
+  const float* src = t.data();
+  float* dst = out.mutable_data();
+  for (int64_t i = begin; i < end; ++i) {
+    std::memcpy(dst + (i - begin) * row, src + order[static_cast<size_t>(i)] * row, sizeof(float) * row);
+  }
+  return out;
+}
+
+Tensor slice_rows(const Tensor& t, int64_t begin, int64_t end) {
+  std::vector<int64_t> order(static_cast<size_t>(end));
+  std::iota(order.begin(), order.end(), 0);
+  return gather_rows(t, order, begin, end);
+}
+
+std::vector<Tensor> gather_all(const std::vector<Tensor>& xs, const std::vector<int64_t>& order, int64_t begin,
+                               int64_t end) {
+  std::vector<Tensor> out;
+  for (const Tensor& x : xs) out.push_back(gather_rows(x, order, begin, end));
+  return out;
+}
+
+// A permutation of [0, n) fixed by `seed` (argsort of seeded uniforms: the same on every machine).
+std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
+  const std::vector<float> keys = random::uniform({n}, 0.0f, 1.0f, seed).to_vector();
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return keys[a] < keys[b]; });
+  return order;
+}
+
+std::vector<int64_t> identity_order(int64_t n) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  return order;
+}
+
+// verbose "auto" is 1; 1 renders as 2 (one line per epoch) when stdout is not a terminal.
+int effective_verbose(int verbose) {
+  if (verbose < 0) verbose = 1;
+  if (verbose == 1 && !stdout_is_terminal()) verbose = 2;
+  return verbose;
+}
+
+int64_t steps_for(int64_t n, int64_t batch_size) { return (n + batch_size - 1) / batch_size; }
+
+void check_batch_size(int64_t batch_size, const std::string& where) {
+  if (batch_size <= 0) throw ValueError(fmt::format("{}: batch_size must be positive; received {}.", where, batch_size));
+}
+
+}  // namespace
+
+// ---- one batch ---------------------------------------------------------------------------------
+
+double Model::run_batch(const std::vector<Tensor>& x, const Tensor& y, bool training, const std::string& where) {
+  Training& t = *training_;
+  const CallOptions call_options{.training = training};
+  std::vector<Tensor> outputs;
+  Tensor loss_value;
+  std::vector<Tensor> grads;
+  const std::vector<Variable> variables = training ? trainable_variables() : std::vector<Variable>{};
+  {
+    GradientTape tape;
+    outputs = x.size() == 1 ? call_all(x[0], call_options) : call_all(x, call_options);
+    if (outputs.size() != 1) {
+      throw ValueError(fmt::format("compile() takes one loss, but model '{}' has {} outputs; train a model with "
+                                   "one output.",
+                                   name(), outputs.size()));
+    }
+    loss_value = (*t.loss.loss)(y, outputs[0]);
+    const double value = loss_value.item();
+    if (!std::isfinite(value)) {
+      throw ValueError(fmt::format("The loss became {} at {}: training stopped. Check the inputs for NaN or "
+                                   "infinite values, or lower the learning rate.",
+                                   std::isnan(value) ? "NaN" : "infinite", where));
+    }
+    if (training && !variables.empty()) grads = tape.gradient(loss_value, variables);
+  }
+  if (training && !variables.empty()) t.optimizer->apply(grads, variables);
+
+  if (!t.metrics_resolved) {
+    for (const MetricArg& m : t.metric_args) {
+      if (m.metric) {
+        t.metrics.push_back(m.metric);
+      } else if (m.name == "accuracy" || m.name == "acc") {
+        t.metrics.push_back(metrics::resolve_metric(m.name, y.shape(), outputs[0].shape()));
+      } else {
+        auto metric = metrics::get(m.name);
+        metric->set_name(m.name);
+        t.metrics.push_back(metric);
+      }
+    }
+    t.metrics_resolved = true;
+  }
+  const double loss = loss_value.item();
+  t.loss_tracker.update_state(loss, static_cast<double>(row_count(x[0])));
+  for (const auto& metric : t.metrics) metric->update_state(y, outputs[0]);
+  return loss;
+}
+
+namespace {
+
+Logs current_logs(const metrics::Mean& loss_tracker, const std::vector<std::shared_ptr<metrics::Metric>>& ms,
+                  const std::string& prefix = "") {
+  Logs logs;
+  logs.set(prefix + "loss", loss_tracker.result());
+  for (const auto& m : ms) logs.set(prefix + m->name(), m->result());
+  return logs;
+}
+
+}  // namespace
+
+// ---- fit ---------------------------------------------------------------------------------------
+
+History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions& options) {
+  check_compiled("fit");
+  check_batch_size(options.batch_size, "fit");
+  if (!(options.validation_split >= 0.0 && options.validation_split < 1.0)) {
+    throw ValueError(fmt::format("`validation_split` must be in [0, 1); received {}.", options.validation_split));
+  }
+  if (options.epochs < 0) throw ValueError(fmt::format("`epochs` must be >= 0; received {}.", options.epochs));
+  const int64_t n = sample_count(x_in.tensors, y_in, "fit");
+
+  // validation_split takes the last samples, before any shuffling (Keras).
+  std::vector<Tensor> x = x_in.tensors;
+  Tensor y = y_in;
+  std::optional<std::pair<std::vector<Tensor>, Tensor>> validation;
+  if (options.validation_data) {
+    const auto& [vx, vy] = *options.validation_data;
+    sample_count(vx.tensors, vy, "fit (validation_data)");
+    validation.emplace(vx.tensors, vy);
+  } else if (options.validation_split > 0.0) {
+    const auto split = static_cast<int64_t>(std::floor(double(n) * (1.0 - options.validation_split)));
+    if (split <= 0 || split >= n) {
+      throw ValueError(fmt::format("validation_split={} leaves no samples for {} ({} samples in all).",
+                                   options.validation_split, split <= 0 ? "training" : "validation", n));
+    }
+    std::vector<Tensor> vx;
+    for (const Tensor& t : x) vx.push_back(slice_rows(t, split, n));
+    validation.emplace(vx, slice_rows(y, split, n));
+    for (Tensor& t : x) t = slice_rows(t, 0, split);
+    y = slice_rows(y, 0, split);
+  }
+  const int64_t n_train = row_count(y);
+  const int64_t steps = steps_for(n_train, options.batch_size);
+  const int verbose = effective_verbose(options.verbose);
+  random::SeedGenerator shuffle_seeds(options.seed);
+
+  Training& t = *training_;
+  t.stop = false;
+  for (const auto& cb : options.callbacks) cb->set_model(this);
+  for (const auto& cb : options.callbacks) cb->on_train_begin({});
+
+  History history;
+  for (int epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
+    t.loss_tracker.reset_state();
+    for (const auto& m : t.metrics) m->reset_state();
+    for (const auto& cb : options.callbacks) cb->on_epoch_begin(epoch, {});
+    if (verbose && options.epochs > 1) fmt::print("Epoch {}/{}\n", epoch + 1, options.epochs);
+    Progbar bar(steps, {.verbose = verbose});
+    const uint64_t epoch_seed = shuffle_seeds.next();
+    const std::vector<int64_t> order = options.shuffle ? permutation(n_train, epoch_seed) : identity_order(n_train);
+    for (int64_t step = 0; step < steps; ++step) {
+      const int64_t begin = step * options.batch_size;
+      const int64_t end = std::min(n_train, begin + options.batch_size);
+      for (const auto& cb : options.callbacks) cb->on_train_batch_begin(step, {});
+      run_batch(gather_all(x, order, begin, end), gather_rows(y, order, begin, end), /*training=*/true,
+                fmt::format("epoch {}/{}, step {}/{}", epoch + 1, options.epochs, step + 1, steps));
+      const Logs logs = current_logs(t.loss_tracker, t.metrics);
+      for (const auto& cb : options.callbacks) cb->on_train_batch_end(step, logs);
+      if (step + 1 < steps) bar.update(step + 1, logs.items(), /*finalize=*/false);
+    }
+    Logs epoch_logs = current_logs(t.loss_tracker, t.metrics);
+    if (validation) {
+      const Logs val = evaluate(validation->first, validation->second,
+                                {.batch_size = options.batch_size, .verbose = 0});
+      for (const auto& [key, value] : val.items()) epoch_logs.set("val_" + key, value);
+    }
+    bar.update(steps, epoch_logs.items(), /*finalize=*/true);
+    for (const auto& cb : options.callbacks) cb->on_epoch_end(epoch, epoch_logs);
+    history.append(epoch, epoch_logs);
+    if (t.stop) break;
+  }
+  Logs last;
+  if (!history.epoch.empty()) {
+    for (const auto& [key, values] : history.history) last.set(key, values.back());
+  }
+  for (const auto& cb : options.callbacks) cb->on_train_end(last);
+  return history;
+}
+
+// ---- evaluate / predict / single batches ----------------------------------------------------------
+
+Logs Model::evaluate(const ModelInputs& x, const Tensor& y, const EvaluateOptions& options) {
+  check_compiled("evaluate");
+  check_batch_size(options.batch_size, "evaluate");
+  const int64_t n = sample_count(x.tensors, y, "evaluate");
+  const int64_t steps = steps_for(n, options.batch_size);
+  const int verbose = effective_verbose(options.verbose);
+  Training& t = *training_;
+  // Validation inside fit() must not disturb the training metrics' running state.
+  const metrics::Mean saved_tracker = t.loss_tracker;
+  std::vector<std::shared_ptr<metrics::Metric>> saved_metrics;
+  for (const auto& m : t.metrics) saved_metrics.push_back(m->clone());
+
+  for (const auto& cb : options.callbacks) cb->set_model(this);
+  for (const auto& cb : options.callbacks) cb->on_test_begin({});
+  t.loss_tracker.reset_state();
+  for (const auto& m : t.metrics) m->reset_state();
+  Progbar bar(steps, {.verbose = verbose});
+  const std::vector<int64_t> order = identity_order(n);
+  for (int64_t step = 0; step < steps; ++step) {
+    const int64_t begin = step * options.batch_size;
+    const int64_t end = std::min(n, begin + options.batch_size);
+    run_batch(gather_all(x.tensors, order, begin, end), gather_rows(y, order, begin, end), /*training=*/false,
+              fmt::format("evaluation step {}/{}", step + 1, steps));
+    const Logs logs = current_logs(t.loss_tracker, t.metrics);
+    for (const auto& cb : options.callbacks) cb->on_test_batch_end(step, logs);
+    if (step + 1 < steps) bar.update(step + 1, logs.items(), /*finalize=*/false);
+  }
+  const Logs logs = current_logs(t.loss_tracker, t.metrics);
+  bar.update(steps, logs.items(), /*finalize=*/true);
+  for (const auto& cb : options.callbacks) cb->on_test_end(logs);
+
+  // Metrics resolved during this call (a first batch) stay resolved; restore the states.
+  t.loss_tracker = saved_tracker;
+  for (size_t i = 0; i < saved_metrics.size(); ++i) t.metrics[i] = saved_metrics[i];
+  return logs;
+}
+
+Tensor Model::predict(const ModelInputs& x, const PredictOptions& options) {
+  check_batch_size(options.batch_size, "predict");
+  const int64_t n = sample_count(x.tensors, Tensor(), "predict");
+  const int64_t steps = steps_for(n, options.batch_size);
+  Progbar bar(steps, {.verbose = effective_verbose(options.verbose)});
+  const std::vector<int64_t> order = identity_order(n);
+  Tensor result;
+  for (int64_t step = 0; step < steps; ++step) {
+    const int64_t begin = step * options.batch_size;
+    const int64_t end = std::min(n, begin + options.batch_size);
+    const std::vector<Tensor> xb = gather_all(x.tensors, order, begin, end);
+    const Tensor out = (xb.size() == 1 ? call_all(xb[0], {.training = false}) : call_all(xb, {.training = false})).at(0);
+    if (!result.defined()) {
+      Shape shape = out.shape();
+      shape[0] = n;
+      result = Tensor::empty(shape);
+    }
+    const int64_t row = out.size() / (end - begin);
+    std::memcpy(result.mutable_data() + begin * row, out.data(), sizeof(float) * out.size());
+    bar.update(step + 1, {}, step + 1 == steps);
+  }
+  return result;
+}
+
+Logs Model::train_on_batch(const ModelInputs& x, const Tensor& y) {
+  check_compiled("train_on_batch");
+  sample_count(x.tensors, y, "train_on_batch");
+  Training& t = *training_;
+  t.loss_tracker.reset_state();
+  for (const auto& m : t.metrics) m->reset_state();
+  run_batch(x.tensors, y, /*training=*/true, "train_on_batch");
+  return current_logs(t.loss_tracker, t.metrics);
+}
+
+Logs Model::test_on_batch(const ModelInputs& x, const Tensor& y) {
+  check_compiled("test_on_batch");
+  sample_count(x.tensors, y, "test_on_batch");
+  Training& t = *training_;
+  t.loss_tracker.reset_state();
+  for (const auto& m : t.metrics) m->reset_state();
+  run_batch(x.tensors, y, /*training=*/false, "test_on_batch");
+  return current_logs(t.loss_tracker, t.metrics);
+}
+
+}  // namespace minidl

@@ -1,0 +1,297 @@
+// Model::compile / fit / evaluate / predict / train_on_batch, the callbacks and the bad inputs.
+#include <minidl/minidl.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace md = minidl;
+using md::layers::Dense;
+
+namespace {
+
+// y = 2 x0 - 3 x1 + 1 with a little noise: a linear model learns it.
+struct TrainRegression {
+  md::Tensor x, y;
+};
+
+TrainRegression train_regression_data(int64_t n) {
+  TrainRegression d;
+  d.x = md::random::normal({n, 2}, 0.0f, 1.0f, 1);
+  const std::vector<float> xv = d.x.to_vector();
+  const std::vector<float> noise = md::random::normal({n}, 0.0f, 0.01f, 2).to_vector();
+  std::vector<float> yv(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) yv[i] = 2 * xv[2 * i] - 3 * xv[2 * i + 1] + 1 + noise[i];
+  d.y = md::Tensor::from_vector(yv, {n, 1});
+  return d;
+}
+
+// Three separable classes in 2-D: the class is which of three centres a point is near.
+TrainRegression train_classes_data(int64_t n) {
+  TrainRegression d;
+  const std::vector<float> r = md::random::normal({n, 2}, 0.0f, 0.3f, 3).to_vector();
+  std::vector<float> xv(static_cast<size_t>(2 * n)), yv(static_cast<size_t>(n));
+  const float centres[3][2] = {{2, 0}, {-2, 1}, {0, -2}};
+  for (int64_t i = 0; i < n; ++i) {
+    const int c = static_cast<int>(i % 3);
+    xv[2 * i] = centres[c][0] + r[2 * i];
+    xv[2 * i + 1] = centres[c][1] + r[2 * i + 1];
+    yv[i] = static_cast<float>(c);
+  }
+  d.x = md::Tensor::from_vector(xv, {n, 2});
+  d.y = md::Tensor::from_vector(yv, {n});
+  return d;
+}
+
+md::Model train_linear_model(int64_t inputs = 2, int64_t outputs = 1) {
+  const md::Tensor in = md::Input({inputs});
+  return md::Model(in, Dense({.units = outputs})(in));
+}
+
+md::Model train_classifier() {
+  const md::Tensor in = md::Input({2});
+  const md::Tensor h = Dense({.units = 8, .activation = "tanh"})(in);
+  return md::Model(in, Dense({.units = 3})(h));
+}
+
+// Records which hooks ran, in order.
+struct TrainRecorder : md::Callback {
+  std::vector<std::string> events;
+  int64_t batches = 0;
+  void on_train_begin(const md::Logs&) override { events.push_back("train_begin"); }
+  void on_train_end(const md::Logs&) override { events.push_back("train_end"); }
+  void on_epoch_begin(int e, const md::Logs&) override { events.push_back("epoch_begin " + std::to_string(e)); }
+  void on_epoch_end(int e, const md::Logs& logs) override {
+    events.push_back("epoch_end " + std::to_string(e));
+    CHECK(logs.contains("loss"));
+  }
+  void on_train_batch_end(int64_t, const md::Logs&) override { ++batches; }
+};
+
+}  // namespace
+
+TEST_CASE("fit trains a linear regression to the generating weights", "[models][training]") {
+  const TrainRegression d = train_regression_data(256);
+  md::Model model = train_linear_model();
+  model.compile({.optimizer = md::optim::SGD({.learning_rate = 0.1f}), .loss = "mse", .metrics = {"mae"}});
+  const md::History h = model.fit(d.x, d.y, {.epochs = 20, .batch_size = 32, .verbose = 0, .seed = 7});
+  REQUIRE(h.epoch.size() == 20);
+  CHECK(h.keys() == std::vector<std::string>{"loss", "mae"});
+  CHECK(h["loss"].back() < 1e-3);
+  CHECK(h["loss"].back() < h["loss"].front());
+  const std::vector<float> w = model.get_weights()[0].to_vector();
+  CHECK(w[0] == Approx(2.0f).margin(0.02));
+  CHECK(w[1] == Approx(-3.0f).margin(0.02));
+  CHECK(model.get_weights()[1].item() == Approx(1.0f).margin(0.02));
+  CHECK(model.optimizer()->iterations() == 20 * 8);
+}
+
+TEST_CASE("fit with sparse categorical crossentropy and accuracy, Keras's log names", "[models][training]") {
+  const TrainRegression d = train_classes_data(300);
+  md::Model model = train_classifier();
+  model.compile({.optimizer = md::optim::Adam({.learning_rate = 0.05f}),
+                 .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true}),
+                 .metrics = {"accuracy"}});
+  const md::History h = model.fit(d.x, d.y, {.epochs = 8, .batch_size = 30, .verbose = 0,
+                                             .validation_split = 0.2, .seed = 1});
+  CHECK(h.keys() == std::vector<std::string>{"loss", "accuracy", "val_loss", "val_accuracy"});
+  CHECK(h["accuracy"].back() > 0.95);
+  CHECK(h["val_accuracy"].back() > 0.95);
+  // "accuracy" became SparseCategoricalAccuracy, keeping the name it was given.
+  REQUIRE(model.metrics().size() == 1);
+  CHECK(model.metrics()[0]->class_name() == "SparseCategoricalAccuracy");
+  CHECK(model.metrics()[0]->name() == "accuracy");
+  // The validation rows are the last 20%, before shuffling: evaluate on them gives the last
+  // epoch's val_ logs.
+  const md::Tensor vx = md::ops::slice(d.x, 0, 240, 300);
+  const md::Tensor vy = md::ops::slice(d.y, 0, 240, 300);
+  const md::Logs logs = model.evaluate(vx, vy, {.verbose = 0});
+  CHECK(logs.at("loss") == Approx(h["val_loss"].back()).epsilon(1e-5));
+  CHECK(logs.at("accuracy") == Approx(h["val_accuracy"].back()));
+}
+
+TEST_CASE("fit shuffles reproducibly from the seed", "[models][training]") {
+  const TrainRegression d = train_regression_data(100);
+  auto train = [&](uint64_t seed, bool shuffle) {
+    md::Model model = train_linear_model();
+    model.set_weights({md::Tensor::from_vector({0.5f, -0.5f}, {2, 1}), md::Tensor::zeros({1})});
+    model.compile({.optimizer = "sgd", .loss = "mse"});
+    model.fit(d.x, d.y, {.epochs = 2, .batch_size = 16, .verbose = 0, .shuffle = shuffle, .seed = seed});
+    return model.get_weights()[0].to_vector();
+  };
+  CHECK(train(3, true) == train(3, true));
+  CHECK(train(3, true) != train(4, true));
+  CHECK(train(3, false) == train(4, false));
+}
+
+TEST_CASE("fit passes training=true down; evaluate and predict run in inference mode", "[models][training]") {
+  const md::Tensor in = md::Input({4});
+  const md::Tensor out = Dense({.units = 1})(md::layers::Dropout({.rate = 0.5})(in));
+  md::Model model(in, out);
+  model.compile({.optimizer = md::optim::SGD({.learning_rate = 0.0f}), .loss = "mse"});
+  const md::Tensor x = md::random::normal({64, 4}, 0.0f, 1.0f, 5);
+  const md::Tensor y = md::Tensor::zeros({64, 1});
+  const md::History h = model.fit(x, y, {.epochs = 1, .batch_size = 64, .verbose = 0, .shuffle = false});
+  const md::Logs eval = model.evaluate(x, y, {.batch_size = 64, .verbose = 0});
+  CHECK(h["loss"][0] != Approx(eval.at("loss")));  // dropout acted in fit only
+  CHECK(model.predict(x).to_vector() == model.predict(x).to_vector());
+  CHECK(model.predict(x, {.batch_size = 10}).to_vector() == model(x).to_vector());
+}
+
+TEST_CASE("fit takes several inputs and validation_data", "[models][training]") {
+  const md::Tensor q = md::Input({3, 4});
+  const md::Tensor v = md::Input({5, 4});
+  const md::Tensor a = md::layers::AdditiveAttention()({q, v});
+  const md::Tensor y = Dense({.units = 2})(md::layers::GlobalAveragePooling1D()(a));
+  md::Model model({q, v}, {y});
+  model.compile({.optimizer = "adam", .loss = "mse"});
+  const md::Tensor xq = md::random::normal({20, 3, 4}, 0.0f, 1.0f, 1);
+  const md::Tensor xv = md::random::normal({20, 5, 4}, 0.0f, 1.0f, 2);
+  const md::Tensor yy = md::random::normal({20, 2}, 0.0f, 1.0f, 3);
+  const md::History h = model.fit({xq, xv}, yy, {.epochs = 2, .batch_size = 8, .verbose = 0,
+                                                 .validation_data = std::make_pair(md::ModelInputs{xq, xv}, yy)});
+  CHECK(h.keys() == std::vector<std::string>{"loss", "val_loss"});
+  CHECK(model.predict({xq, xv}).shape() == md::Shape{20, 2});
+}
+
+TEST_CASE("train_on_batch and test_on_batch report that batch", "[models][training]") {
+  const TrainRegression d = train_regression_data(16);
+  md::Model model = train_linear_model();
+  model.compile({.optimizer = md::optim::SGD({.learning_rate = 0.1f}), .loss = "mse", .metrics = {"mae"}});
+  const md::Logs before = model.test_on_batch(d.x, d.y);
+  const md::Logs step = model.train_on_batch(d.x, d.y);
+  CHECK(step.at("loss") == Approx(before.at("loss")));  // the loss before the update
+  CHECK(model.test_on_batch(d.x, d.y).at("loss") < before.at("loss"));
+  CHECK(model.optimizer()->iterations() == 1);
+}
+
+TEST_CASE("training errors are clear", "[models][training]") {
+  md::Model model = train_classifier();
+  const md::Tensor x = md::Tensor::zeros({10, 2});
+  CHECK_THROWS_WITH(model.fit(x, md::Tensor::zeros({10})),
+                    "You must call `compile()` before using the model: fit() needs an optimizer and a loss.");
+  CHECK_THROWS_WITH(model.evaluate(x, md::Tensor::zeros({10})), Catch::Contains("before using the model"));
+  model.compile({.optimizer = "adam", .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true})});
+  CHECK_THROWS_WITH(model.fit(x, md::Tensor::zeros({9}), {.verbose = 0}),
+                    "Data cardinality is ambiguous. Make sure all arrays contain the same number of samples.'x' "
+                    "sizes: 10\n'y' sizes: 9\n");
+  CHECK_THROWS_AS(model.fit(x, md::Tensor::full({10}, 3.0f), {.verbose = 0}), md::ValueError);
+  CHECK_THROWS_WITH(model.fit(x, md::Tensor::full({10}, 3.0f), {.verbose = 0}), Catch::Contains("3"));
+  CHECK_THROWS_WITH(model.fit(x, md::Tensor::zeros({10}), {.verbose = 0, .validation_split = 1.5}),
+                    "`validation_split` must be in [0, 1); received 1.5.");
+  CHECK_THROWS_WITH(model.fit(x, md::Tensor::zeros({10}), {.batch_size = 0, .verbose = 0}),
+                    "fit: batch_size must be positive; received 0.");
+  CHECK_THROWS_WITH(md::Model(train_classifier()).compile({.optimizer = "adam", .loss = "no_such_loss"}),
+                    Catch::Contains("no_such_loss"));
+  CHECK_THROWS_WITH(model.compile({.optimizer = "adam", .loss = "mse", .metrics = {"no_such_metric"}}),
+                    Catch::Contains("no_such_metric"));
+}
+
+TEST_CASE("a NaN loss stops fit with the epoch and step", "[models][training]") {
+  md::Model model = train_linear_model();
+  model.compile({.optimizer = "sgd", .loss = "mse"});
+  std::vector<float> xv(20, 1.0f);
+  xv[13] = std::nanf("");
+  const md::Tensor x = md::Tensor::from_vector(xv, {10, 2});
+  CHECK_THROWS_WITH(model.fit(x, md::Tensor::zeros({10, 1}), {.epochs = 3, .batch_size = 4, .verbose = 0,
+                                                              .shuffle = false}),
+                    "The loss became NaN at epoch 1/3, step 2/3: training stopped. Check the inputs for NaN or "
+                    "infinite values, or lower the learning rate.");
+}
+
+TEST_CASE("callbacks: hooks in order, user stop, EarlyStopping, CSVLogger, LearningRateScheduler",
+          "[models][training][callbacks]") {
+  const TrainRegression d = train_regression_data(64);
+  SECTION("hook order and a user callback that stops training") {
+    md::Model model = train_linear_model();
+    model.compile({.optimizer = "sgd", .loss = "mse"});
+    auto recorder = std::make_shared<TrainRecorder>();
+    struct StopAfterTwo : md::Callback {
+      void on_epoch_end(int epoch, const md::Logs&) override {
+        if (epoch == 1) model().set_stop_training(true);
+      }
+    };
+    const md::History h = model.fit(d.x, d.y, {.epochs = 5, .batch_size = 32, .verbose = 0,
+                                               .callbacks = {recorder, std::make_shared<StopAfterTwo>()}});
+    CHECK(h.epoch == std::vector<int>{0, 1});
+    CHECK(recorder->batches == 4);
+    CHECK(recorder->events == std::vector<std::string>{"train_begin", "epoch_begin 0", "epoch_end 0",
+                                                       "epoch_begin 1", "epoch_end 1", "train_end"});
+  }
+  SECTION("EarlyStopping with patience and restore_best_weights") {
+    md::Model model = train_linear_model();
+    // A rate this large diverges: the loss grows every epoch after the first.
+    model.compile({.optimizer = md::optim::SGD({.learning_rate = 1.2f}), .loss = "mse"});
+    auto stop = std::make_shared<md::EarlyStopping>(
+        md::EarlyStoppingOptions{.monitor = "loss", .patience = 2, .restore_best_weights = true});
+    struct WeightsEachEpoch : md::Callback {
+      std::vector<std::vector<md::Tensor>> weights;
+      void on_epoch_end(int, const md::Logs&) override {
+        std::vector<md::Tensor> w;
+        for (const md::Tensor& t : model().get_weights()) w.push_back(t.clone());
+        weights.push_back(w);
+      }
+    };
+    auto snapshots = std::make_shared<WeightsEachEpoch>();
+    const md::History h = model.fit(d.x, d.y, {.epochs = 20, .batch_size = 64, .verbose = 0,
+                                               .callbacks = {snapshots, stop}, .shuffle = false});
+    const std::vector<double>& loss = h["loss"];
+    const auto best = static_cast<size_t>(std::min_element(loss.begin(), loss.end()) - loss.begin());
+    CHECK(stop->best_epoch() == static_cast<int>(best));
+    CHECK(h.epoch.size() == best + 3);  // two epochs of patience after the best
+    CHECK(stop->stopped_epoch() == static_cast<int>(best + 2));
+    CHECK(model.get_weights()[0].to_vector() == snapshots->weights[best][0].to_vector());
+  }
+  SECTION("EarlyStopping cannot guess the direction of an unknown metric (Keras's text)") {
+    CHECK_THROWS_WITH(md::EarlyStopping({.monitor = "val_something"}),
+                      Catch::StartsWith("EarlyStopping callback received monitor=val_something but Keras isn't able "
+                                        "to automatically determine"));
+  }
+  SECTION("CSVLogger writes epoch then the sorted log names") {
+    const std::string path = (std::filesystem::temp_directory_path() / "minidl_training_log.csv").string();
+    md::Model model = train_linear_model();
+    model.compile({.optimizer = "sgd", .loss = "mse", .metrics = {"mae"}});
+    model.fit(d.x, d.y, {.epochs = 2, .batch_size = 32, .verbose = 0,
+                         .callbacks = {std::make_shared<md::CSVLogger>(path)}, .validation_split = 0.25});
+    std::ifstream in(path);
+    std::string header, row0, row1, extra;
+    std::getline(in, header);
+    std::getline(in, row0);
+    std::getline(in, row1);
+    CHECK(header == "epoch,loss,mae,val_loss,val_mae");
+    CHECK(row0.rfind("0,", 0) == 0);
+    CHECK(row1.rfind("1,", 0) == 0);
+    CHECK(!std::getline(in, extra));
+    std::filesystem::remove(path);
+  }
+  SECTION("LearningRateScheduler sets the rate each epoch") {
+    md::Model model = train_linear_model();
+    model.compile({.optimizer = md::optim::SGD({.learning_rate = 0.1f}), .loss = "mse"});
+    std::vector<double> seen;
+    auto scheduler = std::make_shared<md::LearningRateScheduler>([&](int epoch, double lr) {
+      seen.push_back(lr);
+      return 0.1 / (epoch + 1);
+    });
+    model.fit(d.x, d.y, {.epochs = 3, .batch_size = 64, .verbose = 0, .callbacks = {scheduler}});
+    REQUIRE(seen.size() == 3);
+    CHECK(seen[1] == Approx(0.1));
+    CHECK(seen[2] == Approx(0.05));
+    CHECK(model.optimizer()->learning_rate() == Approx(0.1f / 3));
+  }
+}
+
+TEST_CASE("get_compile_config has Keras's keys", "[models][training]") {
+  md::Model model = train_classifier();
+  CHECK(model.get_compile_config().is_null());
+  model.compile({.optimizer = "adam", .loss = "sparse_categorical_crossentropy", .metrics = {"accuracy"}});
+  const md::json c = model.get_compile_config();
+  std::vector<std::string> keys;
+  for (const auto& item : c.items()) keys.push_back(item.key());
+  CHECK(keys == std::vector<std::string>{"optimizer", "loss", "loss_weights", "metrics", "weighted_metrics",
+                                         "run_eagerly", "steps_per_execution", "jit_compile"});
+  CHECK(c.at("optimizer").at("class_name") == "Adam");
+  CHECK(c.at("loss") == "sparse_categorical_crossentropy");
+  CHECK(c.at("metrics").dump() == R"(["accuracy"])");
+}
