@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what minidl needs from Debian's archive, and nothing when it is all there already.
 #   scripts/setup.sh                 # build and test dependencies
-#   scripts/setup.sh --demo          # ... plus what the demo uses (dataset, graphviz)
+#   scripts/setup.sh --demo          # the same (the demo's dataset is already in the base list)
 #   scripts/setup.sh --bench         # ... plus the benchmark peers (PyTorch)
 set -euo pipefail
 
@@ -11,12 +11,14 @@ packages=(
   libopenblas-dev                          # OpenBLAS (pinned to one thread at run time)
   libfmt-dev catch2 nlohmann-json3-dev     # formatting, tests, configs
   zlib1g-dev                               # gzip'd dataset files
+  libhdf5-dev                              # Keras-layout .weights.h5 files (HDF5 C API)
   graphviz                                 # md::plot_model renders graphs with `dot`
+  dataset-fashion-mnist                    # the demo and tests/datasets (30 MB of IDX .gz files)
   libbenchmark-dev                         # bench/ (Google Benchmark)
 )
 for arg in "$@"; do
   case "$arg" in
-    --demo) packages+=(dataset-fashion-mnist) ;;
+    --demo) ;;
     --bench) packages+=(python3-torch python3-numpy) ;;
     *) echo "setup.sh: unknown option '$arg' (use --demo or --bench)" >&2; exit 2 ;;
   esac

@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""The PyTorch 1.13 peer of examples/fashion_mnist_attention.cpp and examples/mlp_fashion_mnist.cpp.
+
+Same architectures, initialisers (Keras's glorot-uniform kernels, zero biases), optimizer
+(Adam, Keras's epsilon 1e-7), learning-rate schedule, batch size, validation split (the last
+10% of the training set) and thread count. Prints seconds per epoch and test accuracy.
+
+  /usr/bin/python3 bench/peer_pytorch_fashion.py --model attention --epochs 10 --threads 2
+  /usr/bin/python3 bench/peer_pytorch_fashion.py --model mlp --epochs 10 --threads 2
+"""
+import argparse
+import gzip
+import math
+import os
+import struct
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+DATA_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic, count = struct.unpack(">II", data[:8])
+    if magic == 2051:
+        rows, cols = struct.unpack(">II", data[8:16])
+        return np.frombuffer(data, np.uint8, offset=16).reshape(count, rows, cols)
+    return np.frombuffer(data, np.uint8, offset=8)
+
+
+def load(data_dir):
+    def part(name):
+        return read_idx(os.path.join(data_dir, name))
+
+    return (part("train-images-idx3-ubyte.gz"), part("train-labels-idx1-ubyte.gz"),
+            part("t10k-images-idx3-ubyte.gz"), part("t10k-labels-idx1-ubyte.gz"))
+
+
+def dense(n_in, n_out):
+    layer = nn.Linear(n_in, n_out)
+    nn.init.xavier_uniform_(layer.weight)  # Keras's glorot_uniform
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class AdditiveAttention(nn.Module):
+    """keras.layers.AdditiveAttention(use_scale=True) on [query, value] (key = value)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        limit = math.sqrt(6.0 / (dim + dim))  # glorot_uniform of a (dim,) weight
+        self.scale = nn.Parameter(torch.empty(dim).uniform_(-limit, limit))
+
+    def forward(self, query, value):
+        scores = (self.scale * torch.tanh(query.unsqueeze(-2) + value.unsqueeze(-3))).sum(-1)
+        return torch.softmax(scores, dim=-1) @ value
+
+
+class AttentionModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.row_projection = dense(28, 128)
+        self.row_position = nn.Parameter(torch.randn(28, 128) * 0.02)
+        self.attention = AdditiveAttention(128)
+        self.norm = nn.LayerNorm(128, eps=1e-3)
+        self.token_mlp = dense(128, 128)
+        self.logits = dense(128, 10)
+
+    def forward(self, rows):
+        h = torch.relu(self.row_projection(rows) + self.row_position)
+        h = self.norm(h + self.attention(h, h))
+        h = torch.relu(self.token_mlp(h)).mean(dim=1)
+        return self.logits(h)
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), dense(784, 256), nn.ReLU(), dense(256, 128), nn.ReLU(),
+                                 dense(128, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=["attention", "mlp"], default="attention")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--data", default=DATA_DIR)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1337)
+
+    x_train, y_train, x_test, y_test = load(args.data)
+    x_train = torch.tensor(x_train, dtype=torch.float32) / 255.0
+    x_test = torch.tensor(x_test, dtype=torch.float32) / 255.0
+    y_train = torch.tensor(y_train, dtype=torch.int64)
+    y_test = torch.tensor(y_test, dtype=torch.int64)
+    split = int(math.floor(len(x_train) * 0.9))  # Keras's validation_split=0.1: the last 10%
+    x_val, y_val = x_train[split:], y_train[split:]
+    x_train, y_train = x_train[:split], y_train[:split]
+
+    model = AttentionModel() if args.model == "attention" else MLP()
+    steps = (len(x_train) + args.batch_size - 1) // args.batch_size
+    if args.model == "attention":
+        optimizer = torch.optim.Adam(model.parameters(), lr=2e-3, eps=1e-7)
+        total = max(1, args.epochs * steps)
+        # Keras's CosineDecay(2e-3, total, alpha=0.05), stepped every batch.
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: (1 - 0.05) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)) + 0.05)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+        schedule = None
+    loss_fn = nn.CrossEntropyLoss()
+
+    def accuracy(x, y):
+        model.eval()
+        with torch.no_grad():
+            correct = sum((model(x[i:i + 256]).argmax(-1) == y[i:i + 256]).sum().item() for i in range(0, len(x), 256))
+        model.train()
+        return correct / len(x)
+
+    generator = torch.Generator().manual_seed(42)
+    epoch_seconds = []
+    for epoch in range(args.epochs):
+        start = time.perf_counter()
+        order = torch.randperm(len(x_train), generator=generator)
+        total_loss = 0.0
+        for step in range(steps):
+            idx = order[step * args.batch_size:(step + 1) * args.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x_train[idx]), y_train[idx])
+            loss.backward()
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+            total_loss += loss.item() * len(idx)
+        seconds = time.perf_counter() - start
+        epoch_seconds.append(seconds)
+        print(f"epoch {epoch + 1}/{args.epochs}: {seconds:.1f} s, loss {total_loss / len(x_train):.4f}, "
+              f"val_accuracy {accuracy(x_val, y_val):.4f}", flush=True)
+    print(f"model: {args.model}, threads: {args.threads}, torch {torch.__version__}")
+    print(f"seconds_per_epoch: {sum(epoch_seconds) / len(epoch_seconds):.2f} (min {min(epoch_seconds):.2f})")
+    print(f"test_accuracy: {accuracy(x_test, y_test):.4f}")
+
+
+if __name__ == "__main__":
+    main()
