@@ -10,21 +10,6 @@
 namespace md = minidl;
 using md::layers::AdditiveAttention;
 
-namespace {
-
-md::Tensor t3(std::vector<float> v, md::Shape s) { return md::Tensor::from_vector(std::move(v), std::move(s)); }
-
-void require_close(const md::Tensor& actual, const std::vector<float>& expected, double atol) {
-  const std::vector<float> got = actual.to_vector();
-  REQUIRE(got.size() == expected.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == Approx(expected[i]).margin(atol).epsilon(1e-6));
-  }
-}
-
-}  // namespace
-
 TEST_CASE("AdditiveAttention passes run_layer_test (Keras test_attention_basics)", "[layers][attention]") {
   SECTION("use_scale=True, dropout=0.5") {
     lt::run_layer_test<AdditiveAttention>({.use_scale = true, .dropout = 0.5},
@@ -68,33 +53,33 @@ TEST_CASE("AdditiveAttention computes Keras's numbers (test_attention_correctnes
   // keras/src/layers/attention/additive_attention_test.py::test_attention_correctness; the
   // full-precision values are Keras's float32 results (keras-tests-k3.md 1.2), so the
   // tolerance is 1e-6 rather than the test's rounded 1e-3.
-  const md::Tensor query = t3({1, 0, 0, 1}, {1, 2, 2});
-  const md::Tensor key = t3({0, 1, 1, 0}, {1, 2, 2});
-  const md::Tensor value = t3({1, 2, 3, 4}, {1, 2, 2});
+  const md::Tensor query = md::Tensor::from_vector({1, 0, 0, 1}, {1, 2, 2});
+  const md::Tensor key = md::Tensor::from_vector({0, 1, 1, 0}, {1, 2, 2});
+  const md::Tensor value = md::Tensor::from_vector({1, 2, 3, 4}, {1, 2, 2});
   AdditiveAttention layer({.use_scale = false});
   auto [output, scores] = layer.call_with_scores({query, value, key});
-  require_close(scores, {0.636258328f, 0.363741672f, 0.363741672f, 0.636258328f}, 1e-6);
-  require_close(output, {1.72748334f, 2.72748334f, 2.27251666f, 3.27251666f}, 2e-6);
+  lt::check_values(scores, {0.636258328f, 0.363741672f, 0.363741672f, 0.636258328f}, 1e-6, "values");
+  lt::check_values(output, {1.72748334f, 2.72748334f, 2.27251666f, 3.27251666f}, 2e-6, "values");
 }
 
 TEST_CASE("AdditiveAttention applies query and value masks as Keras does (test_attention_with_mask)",
           "[layers][attention]") {
   // additive_attention_test.py::test_attention_with_mask (keras-tests-k3.md 1.3).
   AdditiveAttention layer({.use_scale = false});
-  const md::Tensor query = t3({1, 0, 0, 1}, {1, 2, 2});
-  const md::Tensor value = t3({1, 1, 1, 1}, {1, 2, 2});
+  const md::Tensor query = md::Tensor::from_vector({1, 0, 0, 1}, {1, 2, 2});
+  const md::Tensor value = md::Tensor::from_vector({1, 1, 1, 1}, {1, 2, 2});
   const md::Tensor query_mask = lt::bools({1, 0}, {1, 2});
   const md::Tensor value_mask = lt::bools({1, 0}, {1, 2});
   auto [output, scores] = layer.call_with_scores({query, value}, {.mask = {query_mask, value_mask}});
-  require_close(output, {1, 1, 0, 0}, 1e-6);
-  require_close(scores, {1, 0, 1, 0}, 1e-6);
+  lt::check_values(output, {1, 1, 0, 0}, 1e-6, "values");
+  lt::check_values(scores, {1, 0, 1, 0}, 1e-6, "values");
 }
 
 TEST_CASE("AdditiveAttention input and mask errors carry Keras's texts (test_attention_errors)",
           "[layers][attention]") {
   // additive_attention_test.py::test_attention_errors: one layer reused for all four calls.
   AdditiveAttention layer;
-  const md::Tensor tensor = t3({1, 1, 1, 1}, {1, 2, 2});
+  const md::Tensor tensor = md::Tensor::from_vector({1, 1, 1, 1}, {1, 2, 2});
   CHECK_THROWS_WITH(layer(tensor), "AdditiveAttention layer must be called on a list of inputs, namely [query, value] "
                                    "or [query, value, key]. Received: inputs=(1, 2, 2).");
   CHECK_THROWS_WITH(layer({tensor, tensor, tensor, tensor}),

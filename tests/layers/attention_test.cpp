@@ -11,17 +11,6 @@ using md::layers::Attention;
 
 namespace {
 
-md::Tensor attn_t(std::vector<float> v, md::Shape s) { return md::Tensor::from_vector(std::move(v), std::move(s)); }
-
-void attn_require_close(const md::Tensor& actual, const std::vector<float>& expected, double atol) {
-  const std::vector<float> got = actual.to_vector();
-  REQUIRE(got.size() == expected.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == Approx(expected[i]).margin(atol).epsilon(1e-6));
-  }
-}
-
 // A subclass that exposes the protected score function (Keras's _calculate_scores test).
 class ScoresProbe : public Attention {
  public:
@@ -77,20 +66,20 @@ TEST_CASE("Attention: seed is kept in the config (Keras 3.15 test_attention_seed
 
 TEST_CASE("Attention computes Keras's numbers (test_attention_correctness)", "[layers][attention]") {
   // attention_test.py::test_attention_correctness (keras-tests-k3.md 2.3), full precision.
-  const md::Tensor query = attn_t({1, 0, 0, 1}, {1, 2, 2});
-  const md::Tensor key = attn_t({0, 1, 1, 0}, {1, 2, 2});
-  const md::Tensor value = attn_t({1, 2, 3, 4}, {1, 2, 2});
+  const md::Tensor query = md::Tensor::from_vector({1, 0, 0, 1}, {1, 2, 2});
+  const md::Tensor key = md::Tensor::from_vector({0, 1, 1, 0}, {1, 2, 2});
+  const md::Tensor value = md::Tensor::from_vector({1, 2, 3, 4}, {1, 2, 2});
   SECTION("dot") {
     Attention layer({.score_mode = "dot"});
     auto [output, scores] = layer.call_with_scores({query, value, key});
-    attn_require_close(scores, {0.268941421f, 0.731058579f, 0.731058579f, 0.268941421f}, 1e-6);
-    attn_require_close(output, {2.46211716f, 3.46211716f, 1.53788284f, 2.53788284f}, 2e-6);
+    lt::check_values(scores, {0.268941421f, 0.731058579f, 0.731058579f, 0.268941421f}, 1e-6, "values");
+    lt::check_values(output, {2.46211716f, 3.46211716f, 1.53788284f, 2.53788284f}, 2e-6, "values");
   }
   SECTION("concat (equal to AdditiveAttention without scale)") {
     Attention layer({.score_mode = "concat"});
     auto [output, scores] = layer.call_with_scores({query, value, key});
-    attn_require_close(scores, {0.636258328f, 0.363741672f, 0.363741672f, 0.636258328f}, 1e-6);
-    attn_require_close(output, {1.72748334f, 2.72748334f, 2.27251666f, 3.27251666f}, 2e-6);
+    lt::check_values(scores, {0.636258328f, 0.363741672f, 0.363741672f, 0.636258328f}, 1e-6, "values");
+    lt::check_values(output, {1.72748334f, 2.72748334f, 2.27251666f, 3.27251666f}, 2e-6, "values");
   }
   SECTION("concat with use_scale and trained weights: the fused path equals Keras's formula") {
     Attention layer({.use_scale = true, .score_mode = "concat"});
@@ -101,18 +90,18 @@ TEST_CASE("Attention computes Keras's numbers (test_attention_correctness)", "[l
     const double s = 0.7, c = -1.3;
     const double s00 = c * 2 * std::tanh(s), s01 = c * std::tanh(2 * s);
     const double w00 = 1.0 / (1.0 + std::exp(s01 - s00));
-    attn_require_close(scores, {float(w00), float(1 - w00), float(1 - w00), float(w00)}, 1e-6);
+    lt::check_values(scores, {float(w00), float(1 - w00), float(1 - w00), float(w00)}, 1e-6, "values");
   }
 }
 
 TEST_CASE("Attention applies masks as Keras does (test_attention_with_mask)", "[layers][attention]") {
   Attention layer;
-  const md::Tensor query = attn_t({1, 0, 0, 1}, {1, 2, 2});
-  const md::Tensor value = attn_t({1, 1, 1, 1}, {1, 2, 2});
+  const md::Tensor query = md::Tensor::from_vector({1, 0, 0, 1}, {1, 2, 2});
+  const md::Tensor value = md::Tensor::from_vector({1, 1, 1, 1}, {1, 2, 2});
   auto [output, scores] =
       layer.call_with_scores({query, value}, {.mask = {lt::bools({1, 0}, {1, 2}), lt::bools({1, 0}, {1, 2})}});
-  attn_require_close(output, {1, 1, 0, 0}, 1e-6);
-  attn_require_close(scores, {1, 0, 1, 0}, 1e-6);
+  lt::check_values(output, {1, 1, 0, 0}, 1e-6, "values");
+  lt::check_values(scores, {1, 0, 1, 0}, 1e-6, "values");
 }
 
 TEST_CASE("Attention applies a 2-D value mask per batch element (Keras 3.12 test_attention_2D_mask_shape_mismatch)",
@@ -140,7 +129,7 @@ TEST_CASE("Attention applies a 2-D value mask per batch element (Keras 3.12 test
 
 TEST_CASE("Attention input and mask errors carry Keras's texts (test_attention_errors)", "[layers][attention]") {
   Attention layer;
-  const md::Tensor tensor = attn_t({1, 1, 1, 1}, {1, 2, 2});
+  const md::Tensor tensor = md::Tensor::from_vector({1, 1, 1, 1}, {1, 2, 2});
   CHECK_THROWS_WITH(layer(tensor), "Attention layer must be called on a list of inputs, namely [query, value] or "
                                    "[query, value, key]. Received: inputs=(1, 2, 2).");
   CHECK_THROWS_WITH(layer({tensor, tensor, tensor, tensor}),
@@ -157,14 +146,14 @@ TEST_CASE("Attention input and mask errors carry Keras's texts (test_attention_e
 
 TEST_CASE("Attention with dropout differs from without in training (test_attention_with_dropout)",
           "[layers][attention]") {
-  const md::Tensor query = attn_t({1, 0, 0, 1}, {1, 2, 2});
-  const md::Tensor value = attn_t({1, 1, 1, 1}, {1, 2, 2});
+  const md::Tensor query = md::Tensor::from_vector({1, 0, 0, 1}, {1, 2, 2});
+  const md::Tensor value = md::Tensor::from_vector({1, 1, 1, 1}, {1, 2, 2});
   Attention dropping({.dropout = 0.2});
   Attention plain;
   auto [o1, s1] = dropping.call_with_scores({query, value}, {.training = true});
   auto [o2, s2] = plain.call_with_scores({query, value}, {.training = true});
-  attn_require_close(s2, {0.5, 0.5, 0.5, 0.5}, 1e-6);
-  attn_require_close(o2, {1, 1, 1, 1}, 1e-6);
+  lt::check_values(s2, {0.5, 0.5, 0.5, 0.5}, 1e-6, "values");
+  lt::check_values(o2, {1, 1, 1, 1}, 1e-6, "values");
   CHECK(s1.to_vector() != s2.to_vector());
   CHECK(o1.to_vector() != o2.to_vector());
   for (float w : s1.to_vector()) CHECK((w == 0.0f || w == Approx(0.625f)));  // 0.5 / 0.8
@@ -183,7 +172,7 @@ TEST_CASE("Attention dot scores with use_scale (test_attention_calculate_scores_
   const md::Tensor q = md::random::normal({2, 3, 4}, 0.0f, 1.0f, 3);
   const md::Tensor k = md::random::normal({2, 4, 4}, 0.0f, 1.0f, 4);
   const md::Tensor expected = md::ops::multiply(md::ops::matmul(q, md::ops::swapaxes(k, 1, 2)), layer.scale().value());
-  attn_require_close(layer.scores(q, k), expected.to_vector(), 1e-6);
+  lt::check_values(layer.scores(q, k), expected.to_vector(), 1e-6, "values");
 }
 
 TEST_CASE("score_keep_mask reproduces Keras's _calculate_score_mask", "[layers][attention]") {
