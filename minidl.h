@@ -61,4 +61,5 @@
 #include "minidl/models/progbar.h"
 #include "minidl/models/sequential.h"
 #include "minidl/models/training.h"
+#include "minidl/models/weights_h5.h"
 #include "minidl/datasets/fashion_mnist.h"

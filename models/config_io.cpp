@@ -1,6 +1,7 @@
 #include "minidl/models/config_io.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -22,6 +23,10 @@ void write_file_atomically(const std::string& path, const std::string& contents)
   std::string temp = (dir / ("." + target.filename().string() + ".tmpXXXXXX")).string();
   const int fd = mkstemp(temp.data());
   if (fd < 0) throw IOError(fmt::format("Cannot write '{}': {}", path, std::strerror(errno)));
+  // mkstemp creates the file 0600; give it the mode a plain open() would (0666 less the umask).
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, 0666 & ~mask);
   size_t written = 0;
   while (written < contents.size()) {
     const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);

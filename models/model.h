@@ -64,6 +64,9 @@ class Model : public Layer {
   std::shared_ptr<optim::Optimizer> optimizer() const;
   std::shared_ptr<losses::Loss> loss() const;
   std::vector<std::shared_ptr<metrics::Metric>> metrics() const;
+  // Keras-layout weights files (models/weights_h5.h): "<name>.weights.h5".
+  void save_weights(const std::string& path) const;
+  void load_weights(const std::string& path);
   // A callback sets this to end fit() after the current epoch (Keras's model.stop_training).
   void set_stop_training(bool stop);
   bool stop_training() const;

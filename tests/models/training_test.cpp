@@ -351,3 +351,34 @@ TEST_CASE("fit learns a task that needs attention: the value of the flagged toke
   CHECK(again["loss"] == with["loss"]);
   CHECK(again["val_accuracy"] == with["val_accuracy"]);
 }
+
+TEST_CASE("ModelCheckpoint keeps the best epoch's weights in a .weights.h5 file", "[models][training][callbacks]") {
+  const TrainRegression d = train_regression_data(64);
+  const std::string path = (std::filesystem::temp_directory_path() / "minidl_best.weights.h5").string();
+  std::filesystem::remove(path);
+  md::Model model = train_linear_model();
+  // A rate this large diverges after the first epochs, so the best epoch is an early one.
+  model.compile({.optimizer = md::optim::SGD({.learning_rate = 1.2f}), .loss = "mse"});
+  auto checkpoint = std::make_shared<md::ModelCheckpoint>(
+      md::ModelCheckpointOptions{.filepath = path, .monitor = "loss", .save_best_only = true});
+  struct KeepWeights : md::Callback {
+    std::vector<std::vector<float>> kernels;
+    void on_epoch_end(int, const md::Logs&) override { kernels.push_back(model().get_weights()[0].to_vector()); }
+  };
+  auto kept = std::make_shared<KeepWeights>();
+  const md::History h = model.fit(d.x, d.y, {.epochs = 6, .batch_size = 64, .verbose = 0,
+                                             .callbacks = {kept, checkpoint}, .shuffle = false});
+  const std::vector<double>& loss = h["loss"];
+  const auto best = static_cast<size_t>(std::min_element(loss.begin(), loss.end()) - loss.begin());
+  REQUIRE(checkpoint->best().has_value());
+  CHECK(*checkpoint->best() == loss[best]);
+  md::Model fresh = train_linear_model();
+  fresh.load_weights(path);
+  CHECK(fresh.get_weights()[0].to_vector() == kept->kernels[best]);
+  CHECK((std::filesystem::status(path).permissions() & std::filesystem::perms::others_read) !=
+        std::filesystem::perms::none);  // saved with the usual 0644, not mkstemp's 0600
+  std::filesystem::remove(path);
+  CHECK_THROWS_WITH(md::ModelCheckpoint({.filepath = "best.h5"}),
+                    "When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must end in "
+                    "`.weights.h5` (Keras weights format). Received: filepath=best.h5");
+}

@@ -1,0 +1,57 @@
+// ModelCheckpoint (keras/src/callbacks/model_checkpoint.py, save_weights_only=True): saves the
+// weights through md::save_weights, which replaces the file atomically.
+#include <fmt/format.h>
+
+#include "minidl/core/error.h"
+#include "minidl/models/callbacks.h"
+#include "minidl/models/model.h"
+#include "minidl/models/weights_h5.h"
+
+namespace minidl {
+
+ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options) : options_(std::move(options)) {
+  if (options_.filepath.empty()) throw ValueError("ModelCheckpoint needs a filepath, e.g. \"best.weights.h5\".");
+  const std::string suffix = ".weights.h5";
+  if (options_.filepath.size() < suffix.size() ||
+      options_.filepath.compare(options_.filepath.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    // Keras's message for save_weights_only=True.
+    throw ValueError(fmt::format("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided "
+                                 "must end in `.weights.h5` (Keras weights format). Received: filepath={}",
+                                 options_.filepath));
+  }
+  minimize_ = resolve_monitor_mode(options_.monitor, options_.mode) == "min";
+}
+
+void ModelCheckpoint::on_epoch_end(int epoch, const Logs& logs) {
+  std::string path = options_.filepath;
+  for (size_t at = path.find("{epoch}"); at != std::string::npos; at = path.find("{epoch}")) {
+    path.replace(at, 7, std::to_string(epoch + 1));
+  }
+  if (options_.save_best_only) {
+    const std::optional<double> current = logs.find(options_.monitor);
+    if (!current) {
+      fmt::print(stderr, "Warning: can save best model only with {} available, skipping.\n", options_.monitor);
+      return;
+    }
+    const bool better = !best_ || (minimize_ ? *current < *best_ : *current > *best_);
+    if (!better) {
+      if (options_.verbose > 0) {
+        fmt::print("\nEpoch {}: {} did not improve from {:.5f}\n", epoch + 1, options_.monitor, *best_);
+      }
+      return;
+    }
+    if (options_.verbose > 0) {
+      fmt::print("\nEpoch {}: {} improved from {} to {:.5f}, saving model to {}\n", epoch + 1, options_.monitor,
+                 best_ ? fmt::format("{:.5f}", *best_) : std::string("inf"), *current, path);
+    }
+    best_ = *current;
+  } else if (options_.verbose > 0) {
+    fmt::print("\nEpoch {}: saving model to {}\n", epoch + 1, path);
+  }
+  save_weights(model(), path);
+}
+
+void Model::save_weights(const std::string& path) const { minidl::save_weights(*this, path); }
+void Model::load_weights(const std::string& path) { minidl::load_weights(*this, path); }
+
+}  // namespace minidl
