@@ -6,6 +6,11 @@
 //            primitive vs a plain serial C++ loop
 //   eltwise  md::backend::eltwise_forward (tanh, exp, relu) vs a raw oneDNN eltwise primitive
 //            vs a plain serial C++ loop (std::tanh, std::exp, std::max)
+//   softmax  md::backend::softmax_forward along the last axis vs a raw oneDNN softmax_v2
+//            primitive vs a plain serial loop (max, exp, sum, divide per row)
+//   reduce   md::backend::reduce (sum and max over the last axis, sum over the first) vs a raw
+//            oneDNN reduction primitive (last axis only: over the first axis oneDNN 2.6 has only
+//            ref:any) vs a plain serial loop
 //
 // Every case runs at each thread count of --threads (default 1,2) through md::set_num_threads.
 // The VM is noisy, so each case is repeated (default 5 repetitions, randomly interleaved) and
@@ -463,6 +468,163 @@ void eltwise_loop(benchmark::State& state, EltwiseCase e, int threads) {
   set_bandwidth(state, e.bytes(), static_cast<double>(n));
 }
 
+// ---- softmax and reductions ----------------------------------------------------------------
+
+struct Matrix {
+  int64_t rows, cols;
+  std::string name() const { return std::to_string(rows) + "x" + std::to_string(cols); }
+  double elements() const { return static_cast<double>(rows * cols); }
+};
+
+void softmax_wrapper(benchmark::State& state, Matrix m, int threads) {
+  if (!apply_threads(state, threads)) return;
+  Buffer x(m.rows * m.cols, -3.0f, 3.0f), y(m.rows * m.cols);
+  const backend::Dims shape{m.rows, m.cols};
+  backend::softmax_forward(x.data(), y.data(), shape, 1, false);  // warm-up
+  const Watch watch(threads);
+  for (auto _ : state) {
+    backend::softmax_forward(x.data(), y.data(), shape, 1, false);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  watch.report(state);
+  set_bandwidth(state, 8.0 * m.elements(), m.elements());
+}
+
+// The wrapper's primitive (softmax_v2, accurate, forward_training, last axis), created once.
+void softmax_dnnl(benchmark::State& state, Matrix m, int threads) {
+  if (!apply_threads(state, threads)) return;
+  Buffer x(m.rows * m.cols, -3.0f, 3.0f), y(m.rows * m.cols);
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  const dnnl::memory::desc desc({m.rows, m.cols}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
+  const dnnl::softmax_v2_forward::primitive_desc pd(
+      dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::softmax_accurate, desc, desc,
+                                     1),
+      engine);
+  const dnnl::softmax_v2_forward primitive(pd);
+  const std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, dnnl::memory(desc, engine, x.data())},
+                                                      {DNNL_ARG_DST, dnnl::memory(desc, engine, y.data())}};
+  primitive.execute(stream, args);  // warm-up
+  stream.wait();
+  const Watch watch(threads);
+  for (auto _ : state) {
+    primitive.execute(stream, args);
+    stream.wait();
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  watch.report(state);
+  set_bandwidth(state, 8.0 * m.elements(), m.elements());
+  state.SetLabel(pd.impl_info_str());
+}
+
+void softmax_loop(benchmark::State& state, Matrix m, int threads) {
+  if (!apply_threads(state, threads)) return;
+  Buffer x(m.rows * m.cols, -3.0f, 3.0f), y(m.rows * m.cols);
+  const Watch watch(1);  // single-threaded at any setting
+  for (auto _ : state) {
+    for (int64_t r = 0; r < m.rows; ++r) {
+      const float* px = x.data() + r * m.cols;
+      float* py = y.data() + r * m.cols;
+      float mx = px[0];
+      for (int64_t j = 1; j < m.cols; ++j) mx = std::max(mx, px[j]);
+      float sum = 0.0f;
+      for (int64_t j = 0; j < m.cols; ++j) sum += (py[j] = std::exp(px[j] - mx));
+      const float inv = 1.0f / sum;
+      for (int64_t j = 0; j < m.cols; ++j) py[j] *= inv;
+    }
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  watch.report(state);
+  set_bandwidth(state, 8.0 * m.elements(), m.elements());
+}
+
+// reduce(op) over axis 1 (last) or axis 0 (first) of a (rows, cols) matrix.
+struct ReduceCase {
+  backend::ReduceOp op;
+  int axis;
+  Matrix m;
+  std::string group() const {
+    return std::string("reduce_") + backend::reduce_op_name(op) + (axis == 1 ? "_last" : "_first");
+  }
+  std::string name() const { return m.name(); }
+  int64_t out_size() const { return axis == 1 ? m.rows : m.cols; }
+};
+
+void reduce_wrapper(benchmark::State& state, ReduceCase c, int threads) {
+  if (!apply_threads(state, threads)) return;
+  Buffer x(c.m.rows * c.m.cols), y(c.out_size());
+  const backend::Dims shape{c.m.rows, c.m.cols};
+  backend::reduce(c.op, x.data(), shape, {c.axis}, y.data());  // warm-up
+  const Watch watch(threads);
+  for (auto _ : state) {
+    backend::reduce(c.op, x.data(), shape, {c.axis}, y.data());
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  watch.report(state);
+  set_bandwidth(state, 4.0 * c.m.elements(), c.m.elements());
+}
+
+void reduce_dnnl(benchmark::State& state, ReduceCase c, int threads) {
+  if (!apply_threads(state, threads)) return;
+  Buffer x(c.m.rows * c.m.cols), y(c.out_size());
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  const dnnl::memory::desc src({c.m.rows, c.m.cols}, dt::f32, tag::ab);
+  const dnnl::memory::desc dst(c.axis == 1 ? dnnl::memory::dims{c.m.rows, 1} : dnnl::memory::dims{1, c.m.cols},
+                               dt::f32, tag::ab);
+  const auto algorithm = c.op == backend::ReduceOp::max ? dnnl::algorithm::reduction_max
+                                                        : dnnl::algorithm::reduction_sum;
+  const dnnl::reduction::primitive_desc pd(dnnl::reduction::desc(algorithm, src, dst, 0.0f, 0.0f), engine);
+  const dnnl::reduction primitive(pd);
+  const std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, dnnl::memory(src, engine, x.data())},
+                                                      {DNNL_ARG_DST, dnnl::memory(dst, engine, y.data())}};
+  primitive.execute(stream, args);  // warm-up
+  stream.wait();
+  const Watch watch(threads);
+  for (auto _ : state) {
+    primitive.execute(stream, args);
+    stream.wait();
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  watch.report(state);
+  set_bandwidth(state, 4.0 * c.m.elements(), c.m.elements());
+  state.SetLabel(pd.impl_info_str());
+}
+
+void reduce_loop(benchmark::State& state, ReduceCase c, int threads) {
+  if (!apply_threads(state, threads)) return;
+  Buffer x(c.m.rows * c.m.cols), y(c.out_size());
+  const int64_t rows = c.m.rows, cols = c.m.cols;
+  const float* px = x.data();
+  float* py = y.data();
+  const bool is_max = c.op == backend::ReduceOp::max;
+  const Watch watch(1);  // single-threaded at any setting
+  for (auto _ : state) {
+    if (c.axis == 1) {
+      for (int64_t r = 0; r < rows; ++r) {
+        float acc = is_max ? px[r * cols] : 0.0f;
+        for (int64_t j = 0; j < cols; ++j) acc = is_max ? std::max(acc, px[r * cols + j]) : acc + px[r * cols + j];
+        py[r] = acc;
+      }
+    } else {
+      for (int64_t j = 0; j < cols; ++j) py[j] = is_max ? px[j] : 0.0f;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < cols; ++j) py[j] = is_max ? std::max(py[j], px[r * cols + j]) : py[j] + px[r * cols + j];
+    }
+    benchmark::DoNotOptimize(py);
+    benchmark::ClobberMemory();
+  }
+  watch.report(state);
+  set_bandwidth(state, 4.0 * c.m.elements(), c.m.elements());
+}
+
 // ---- the case lists ------------------------------------------------------------------------
 
 const std::vector<Gemm> kSquare = {{64, 64, 64}, {128, 128, 128}, {256, 256, 256}, {512, 512, 512},
@@ -473,6 +635,17 @@ const std::vector<Gemm> kSmall = {{16, 16, 16}, {24, 24, 24}, {32, 32, 32}, {40,
                                   {56, 56, 56}, {72, 72, 72}, {80, 80, 80}, {96, 96, 96}, {16, 128, 64},
                                   {32, 64, 64}, {128, 64, 32}, {64, 128, 32}, {32, 128, 64}};
 const std::vector<int64_t> kElementCounts = {1 << 10, 1 << 16, 1 << 20};
+// Softmax rows x cols: the MLP's logits, and the attention weights (B*Tq, Tv) of bench/attention_bench.
+const std::vector<Matrix> kSoftmax = {{64, 10}, {2048, 64}, {2048, 128}, {2048, 512}, {1024, 1024}};
+std::vector<ReduceCase> reduce_cases() {
+  std::vector<ReduceCase> out;
+  for (const Matrix& m : std::vector<Matrix>{{64, 256}, {4096, 256}, {256, 4096}}) {
+    out.push_back({backend::ReduceOp::sum, 1, m});
+    out.push_back({backend::ReduceOp::max, 1, m});
+    out.push_back({backend::ReduceOp::sum, 0, m});  // a Dense layer's bias gradient
+  }
+  return out;
+}
 
 struct Names {
   std::string group, shape, impl;
@@ -525,6 +698,20 @@ void register_all(const std::vector<int>& thread_counts) {
         add(group, "dnnl", eltwise_dnnl, e, t);
         add(group, "loop", eltwise_loop, e, t);
       }
+    }
+  }
+  for (const Matrix& m : kSoftmax) {
+    for (int t : thread_counts) {
+      add("softmax", "wrapper", softmax_wrapper, m, t);
+      add("softmax", "dnnl", softmax_dnnl, m, t);
+      add("softmax", "loop", softmax_loop, m, t);
+    }
+  }
+  for (const ReduceCase& c : reduce_cases()) {
+    for (int t : thread_counts) {
+      add(c.group(), "wrapper", reduce_wrapper, c, t);
+      if (c.axis == 1) add(c.group(), "dnnl", reduce_dnnl, c, t);
+      add(c.group(), "loop", reduce_loop, c, t);
     }
   }
 }
@@ -643,6 +830,13 @@ void print_summary(const std::vector<int>& thread_counts) {
   }
   print_elementwise_table("binary (bytes = 4 x (a + b + out) elements)", binary_rows, thread_counts);
   print_elementwise_table("eltwise forward (bytes = 4 x (x + y) elements)", eltwise_rows, thread_counts);
+  std::vector<std::tuple<std::string, std::string, double, double>> softmax_rows, reduce_rows;
+  for (const Matrix& m : kSoftmax) softmax_rows.emplace_back("softmax", m.name(), 8.0 * m.elements(), m.elements());
+  for (const ReduceCase& c : reduce_cases())
+    reduce_rows.emplace_back(c.group(), c.name(), 4.0 * c.m.elements(), c.m.elements());
+  print_elementwise_table("softmax forward, last axis (bytes = 4 x (x + y) elements)", softmax_rows, thread_counts);
+  print_elementwise_table("reductions (bytes = 4 x input elements; dnnl only over the last axis)", reduce_rows,
+                          thread_counts);
 
   int quiet = 0, total = 0;
   for (const auto& [name, record] : g_best) {

@@ -1,0 +1,143 @@
+// One SGD training step (forward, tape gradient, update) of two MLPs, in minidl and, in the
+// same run, in PyTorch 1.13 (bench/peer_pytorch_mlp.py under /usr/bin/python3) at the same
+// thread count. Prints min and median step times and the speed-up over PyTorch.
+//
+//   ./build/bench/autograd_bench [--threads N] [--steps N] [--no-peer]
+#include <minidl/minidl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace md = minidl;
+
+namespace {
+
+struct Timing {
+  double min_ms = 0, median_ms = 0;
+};
+
+struct Mlp {
+  std::vector<md::Variable> weights, biases;
+  Mlp(const std::vector<int64_t>& sizes, uint64_t seed) {
+    for (size_t i = 0; i + 1 < sizes.size(); ++i) {
+      const float limit = std::sqrt(1.0f / static_cast<float>(sizes[i]));  // PyTorch's Linear init range
+      weights.emplace_back(md::random::uniform({sizes[i], sizes[i + 1]}, -limit, limit, seed + i), "kernel");
+      biases.emplace_back(md::random::uniform({sizes[i + 1]}, -limit, limit, seed + 100 + i), "bias");
+    }
+  }
+  md::Tensor forward(md::Tensor h) const {
+    for (size_t i = 0; i < weights.size(); ++i) {
+      h = md::ops::matmul(h, weights[i].value()) + biases[i].value();
+      if (i + 1 < weights.size()) h = md::ops::relu(h);
+    }
+    return h;
+  }
+  std::vector<md::Variable> variables() const {
+    std::vector<md::Variable> all;
+    for (size_t i = 0; i < weights.size(); ++i) {
+      all.push_back(weights[i]);
+      all.push_back(biases[i]);
+    }
+    return all;
+  }
+};
+
+Timing run(const std::vector<int64_t>& sizes, int64_t batch, bool classification, int steps) {
+  Mlp mlp(sizes, 1);
+  const md::Tensor x = md::random::normal({batch, sizes.front()}, 0, 1, 7);
+  md::Tensor y;
+  if (classification) {
+    const md::Tensor labels = md::ops::cast(md::ops::multiply(md::random::uniform({batch}, 0.0f, 1.0f, 8),
+                                                              static_cast<float>(sizes.back())),
+                                            md::DType::int32);
+    y = md::ops::one_hot(labels, sizes.back());
+  } else {
+    y = md::random::normal({batch, sizes.back()}, 0, 1, 8);
+  }
+  const std::vector<md::Variable> vars = mlp.variables();
+  const float learning_rate = 0.01f;
+  auto step = [&] {
+    md::GradientTape tape;
+    const md::Tensor out = mlp.forward(x);
+    const md::Tensor loss = classification
+                                ? md::ops::negative(md::ops::mean(md::ops::sum(y * md::ops::log_softmax(out), {-1})))
+                                : md::ops::mean(md::ops::square(out - y));
+    const std::vector<md::Tensor> grads = tape.gradient(loss, vars);
+    for (size_t i = 0; i < vars.size(); ++i) vars[i].assign_sub(grads[i] * learning_rate);
+  };
+  for (int i = 0; i < 50; ++i) step();
+  std::vector<double> times;
+  times.reserve(steps);
+  for (int i = 0; i < steps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  return {times.front(), times[times.size() / 2]};
+}
+
+std::map<std::string, Timing> run_peer(int threads, int steps) {
+  std::map<std::string, Timing> out;
+  const std::string script = std::string(MINIDL_BENCH_DIR) + "/peer_pytorch_mlp.py";
+  const std::string command =
+      "/usr/bin/python3 " + script + " --threads " + std::to_string(threads) + " --steps " + std::to_string(steps);
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return out;
+  char line[4096];
+  while (fgets(line, sizeof(line), pipe)) {
+    try {
+      const auto j = nlohmann::json::parse(line);
+      out[j.at("model").get<std::string>()] = {j.at("min_ms").get<double>(), j.at("median_ms").get<double>()};
+    } catch (const std::exception&) {
+      fmt::print(stderr, "peer: {}", line);
+    }
+  }
+  pclose(pipe);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = md::get_num_threads(), steps = 2000;
+  bool peer = true;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--no-peer")) peer = false;
+  }
+  md::set_num_threads(threads);
+  struct Case {
+    const char* name;
+    std::vector<int64_t> sizes;
+    int64_t batch;
+    bool classification;
+  };
+  const std::vector<Case> cases = {{"mlp_784_256_10_b64", {784, 256, 10}, 64, true},
+                                   {"mlp_32_32_1_b8", {32, 32, 1}, 8, false}};
+  std::map<std::string, Timing> mine;
+  for (const Case& c : cases) mine[c.name] = run(c.sizes, c.batch, c.classification, steps);
+  const auto theirs = peer ? run_peer(threads, steps) : std::map<std::string, Timing>{};
+
+  fmt::print("autograd_bench: one SGD training step, {} thread(s), {} timed steps (after 50 warm-up)\n", threads, steps);
+  fmt::print("{:<22} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}\n", "model", "minidl min", "minidl med", "torch min",
+             "torch med", "x (min)", "x (med)");
+  for (const Case& c : cases) {
+    const Timing m = mine[c.name];
+    auto it = theirs.find(c.name);
+    if (it == theirs.end()) {
+      fmt::print("{:<22} {:>10.4f}ms {:>10.4f}ms {:>12} {:>12}\n", c.name, m.min_ms, m.median_ms, "-", "-");
+      continue;
+    }
+    const Timing t = it->second;
+    fmt::print("{:<22} {:>10.4f}ms {:>10.4f}ms {:>10.4f}ms {:>10.4f}ms {:>9.2f}x {:>9.2f}x\n", c.name, m.min_ms,
+               m.median_ms, t.min_ms, t.median_ms, t.min_ms / m.min_ms, t.median_ms / m.median_ms);
+  }
+  return 0;
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/python3
+"""PyTorch 1.13 peer for bench/autograd_bench: one SGD training step of the same MLPs.
+
+Prints one JSON line per model: {"model", "threads", "min_ms", "median_ms", "steps"}.
+Run with Debian's interpreter (/usr/bin/python3), which has python3-torch.
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def mlp_step(sizes, batch, classification, steps, warmup):
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)]
+    params = [p for layer in layers for p in layer.parameters()]
+    opt = torch.optim.SGD(params, lr=0.01)
+    x = torch.randn(batch, sizes[0])
+    if classification:
+        y = torch.randint(0, sizes[-1], (batch,))
+    else:
+        y = torch.randn(batch, sizes[-1])
+
+    def step():
+        h = x
+        for i, layer in enumerate(layers):
+            h = layer(h)
+            if i + 1 < len(layers):
+                h = torch.relu(h)
+        loss = F.cross_entropy(h, y) if classification else F.mse_loss(h, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return min(times) * 1e3, statistics.median(times) * 1e3
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=2000)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)  # Debian's build defaults to 1 thread on this VM
+    for name, sizes, batch, classification in [("mlp_784_256_10_b64", [784, 256, 10], 64, True),
+                                               ("mlp_32_32_1_b8", [32, 32, 1], 8, False)]:
+        mn, med = mlp_step(sizes, batch, classification, args.steps, warmup=50)
+        print(json.dumps({"model": name, "threads": args.threads, "min_ms": mn, "median_ms": med,
+                          "steps": args.steps, "torch": torch.__version__}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
