@@ -208,7 +208,7 @@ TEST_CASE("Attention::compute_mask returns the query mask unchanged (Keras's com
   CHECK(layer.compute_mask(odd, {m, lt::bools({0, 1, 0}, {3})}).to_vector() == m.to_vector());
 }
 
-TEST_CASE("Attention output shape is (*query[:-1], value[-1]) (test_attention_compute_output_shape)",
+TEST_CASE("Attention output shape is the query shape with the value feature size (test_attention_compute_output_shape)",
           "[layers][attention]") {
   Attention layer;
   const md::Tensor q = md::random::normal({2, 3, 4}, 0.0f, 1.0f, 1);

@@ -54,7 +54,7 @@ TEST_CASE("CosineDecay matches the cosine closed form, with and without warmup",
   CHECK(target_only(2) == Approx(1.0));
 }
 
-TEST_CASE("PiecewiseConstantDecay: values[i] on (b[i-1], b[i]]", "[optim][schedules]") {
+TEST_CASE("PiecewiseConstantDecay: value i applies after boundary i-1 up to boundary i", "[optim][schedules]") {
   const md::optim::PiecewiseConstantDecay pc({.boundaries = {10, 20}, .values = {1.0, 0.5, 0.1}});
   CHECK(pc(0) == 1.0);
   CHECK(pc(10) == 1.0);
