@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 
 #include "minidl/autograd/tape.h"
 #include "minidl/core/error.h"
@@ -256,7 +257,9 @@ double Model::run_batch(const std::vector<Tensor>& x, const Tensor& y, bool trai
   std::vector<Tensor> grads;
   const std::vector<Variable> variables = training ? trainable_variables() : std::vector<Variable>{};
   {
-    GradientTape tape;
+    // Only a training step records: evaluation must not pay for (or hold) a tape.
+    std::optional<GradientTape> tape;
+    if (training) tape.emplace();
     outputs = x.size() == 1 ? call_all(x[0], call_options) : call_all(x, call_options);
     if (outputs.size() != 1) {
       throw ValueError(fmt::format("compile() takes one loss, but model '{}' has {} outputs; train a model with "
@@ -270,7 +273,7 @@ double Model::run_batch(const std::vector<Tensor>& x, const Tensor& y, bool trai
                                    "infinite values, or lower the learning rate.",
                                    std::isnan(value) ? "NaN" : "infinite", where));
     }
-    if (training && !variables.empty()) grads = tape.gradient(loss_value, variables);
+    if (training && !variables.empty()) grads = tape->gradient(loss_value, variables);
   }
   if (training && !variables.empty()) t.optimizer->apply(grads, variables);
 
