@@ -86,6 +86,7 @@ void binary_loop(BinaryOp op, const float* a, const Dims& a_dims, const float* b
 // src0 must have out's (collapsed) shape here; src1 may broadcast.
 void binary_full_src0(BinaryOp op, const float* a, const float* b, const Dims& b_dims, float* out,
                       const Dims& out_dims) {
+  const detail::OneThreadScope one_thread(detail::product(out_dims) <= detail::kSingleThreadElements);
   const std::string key = detail::KeyBuilder("binary").add(binary_op_name(op)).add(out_dims).add(b_dims).str();
   const auto& entry = detail::cached_primitive(key, [&] {
     dnnl::binary::desc desc(to_dnnl(op), detail::dense_desc(out_dims), detail::dense_desc(b_dims),

@@ -87,6 +87,7 @@ bool eltwise_backward_uses_output(EltwiseOp op) {
 void eltwise_forward(EltwiseOp op, const float* x, float* y, int64_t n, float alpha, float beta) {
   detail::ensure_initialized();
   if (n <= 0) return;
+  const detail::OneThreadScope one_thread(n <= detail::kSingleThreadElements);
   const std::string key =
       detail::KeyBuilder("eltwise_fwd").add(eltwise_op_name(op)).add(n).add_float(alpha).add_float(beta).str();
   const auto& entry = detail::cached_primitive(key, [&] { return forward_desc(op, n, alpha, beta); });
@@ -100,6 +101,7 @@ void eltwise_backward(EltwiseOp op, const float* x, const float* y, const float*
                       float alpha, float beta) {
   detail::ensure_initialized();
   if (n <= 0) return;
+  const detail::OneThreadScope one_thread(n <= detail::kSingleThreadElements);
   const std::string key =
       detail::KeyBuilder("eltwise_bwd").add(eltwise_op_name(op)).add(n).add_float(alpha).add_float(beta).str();
   const auto& entry = detail::cached_primitive(key, [&] {

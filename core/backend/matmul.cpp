@@ -22,22 +22,6 @@ constexpr int64_t kSmallGemmWork = 40 * 40 * 40;
 // two were slower than cblas_sgemm up to 72^3); from 128^3 two threads win.
 constexpr int64_t kSingleThreadGemmWork = 100 * 100 * 100;
 
-// Lowers the calling thread's OpenMP thread count to one for a scope, when asked.
-class OneThreadScope {
- public:
-  explicit OneThreadScope(bool active) : saved_(active ? omp_get_max_threads() : 0) {
-    if (saved_ > 1) omp_set_num_threads(1);
-  }
-  ~OneThreadScope() {
-    if (saved_ > 1) omp_set_num_threads(saved_);
-  }
-  OneThreadScope(const OneThreadScope&) = delete;
-  OneThreadScope& operator=(const OneThreadScope&) = delete;
-
- private:
-  int saved_;
-};
-
 struct Operand {
   Dims dims;     // logical (batch..., rows, cols) after the optional transpose
   Dims strides;  // element strides into the stored buffer
@@ -130,7 +114,7 @@ void matmul(const float* a, const Dims& a_shape, bool transpose_a, const float* 
     return;
   }
   // The primitive cache is keyed by thread count, so this one has its own one-thread entry.
-  const OneThreadScope one_thread(detail::product(c_shape) * k <= kSingleThreadGemmWork);
+  const detail::OneThreadScope one_thread(detail::product(c_shape) * k <= kSingleThreadGemmWork);
   const std::string key = detail::KeyBuilder("matmul")
                               .add(A.dims)
                               .add(A.strides)

@@ -54,6 +54,7 @@ dnnl::algorithm to_dnnl(ReduceOp op) {
 // (rows, length) -> (rows): the innermost axis, which oneDNN reduces with a JIT kernel.
 void reduce_inner(ReduceOp op, const float* x, int64_t rows, int64_t length, float* out) {
   const Dims src = {rows, length}, dst = {rows, 1};
+  const detail::OneThreadScope one_thread(rows * length <= detail::kSingleThreadElements);
   const std::string key = detail::KeyBuilder("reduction").add(reduce_op_name(op)).add(src).str();
   const auto& entry = detail::cached_primitive(key, [&] {
     dnnl::reduction::desc desc(to_dnnl(op), detail::dense_desc(src), detail::dense_desc(dst), 0.0f, 0.0f);

@@ -100,6 +100,7 @@ void softmax_forward(const float* x, float* y, const Dims& shape, int axis, bool
     return;
   }
   const Dims dims = {s.outer, s.axis};
+  const detail::OneThreadScope one_thread(detail::product(dims) <= detail::kSingleThreadElements);
   const std::string key = detail::KeyBuilder("softmax_fwd").add(log ? "log" : "accurate").add(dims).str();
   const auto& entry = detail::cached_primitive(key, [&] { return forward_desc(dims, log); });
   if (entry.is_reference()) {
@@ -122,6 +123,7 @@ void softmax_backward(const float* y, const float* dy, float* dx, const Dims& sh
     return;
   }
   const Dims dims = {s.outer, s.axis};
+  const detail::OneThreadScope one_thread(detail::product(dims) <= detail::kSingleThreadElements);
   const std::string key = detail::KeyBuilder("softmax_bwd").add(log ? "log" : "accurate").add(dims).str();
   const auto& entry = detail::cached_primitive(key, [&] {
     const auto md = detail::dense_desc(dims);

@@ -1,5 +1,7 @@
 #pragma once
 // Private to core/backend: the process's oneDNN engine and stream, and the primitive cache.
+#include <omp.h>
+
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <string>
@@ -9,6 +11,28 @@
 #include "minidl/core/backend/backend.h"
 
 namespace minidl::backend::detail {
+
+// Up to this many elements an elementwise, softmax or reduction primitive runs on one thread:
+// a 2-thread OpenMP region costs about 3.5 us on the 2-vCPU VM (bench/RESULTS.md), more than
+// the whole op below this size, and a small training step runs ~30 of them (32-32-1 MLP step:
+// 0.12 ms at 2 threads against 0.05 ms at 1).
+inline constexpr int64_t kSingleThreadElements = 1 << 14;
+
+// Lowers the calling thread's OpenMP thread count to one for a scope, when asked.
+class OneThreadScope {
+ public:
+  explicit OneThreadScope(bool active) : saved_(active ? omp_get_max_threads() : 0) {
+    if (saved_ > 1) omp_set_num_threads(1);
+  }
+  ~OneThreadScope() {
+    if (saved_ > 1) omp_set_num_threads(saved_);
+  }
+  OneThreadScope(const OneThreadScope&) = delete;
+  OneThreadScope& operator=(const OneThreadScope&) = delete;
+
+ private:
+  int saved_;
+};
 
 // Pins OpenBLAS to one thread on first use; called by every public entry point.
 void ensure_initialized();
