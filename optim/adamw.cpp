@@ -27,11 +27,7 @@ AdamW::AdamW(const AdamWOptions& options) : Adam("AdamW", adamw_as_adam_options(
 AdamW AdamW::from_config(const json& config) {
   detail::ConfigFields f(config, "AdamW");
   AdamWOptions o;
-  detail::read_optimizer_options(f, o);
-  o.beta_1 = f.number("beta_1", 0.9);
-  o.beta_2 = f.number("beta_2", 0.999);
-  o.epsilon = f.number("epsilon", 1e-7);
-  o.amsgrad = f.boolean("amsgrad", false);
+  detail::read_adam_options(f, o);
   f.reject_unread();
   return AdamW(o);
 }

@@ -9,6 +9,7 @@
 
 #include "minidl/core/error.h"
 #include "minidl/optim/adagrad.h"
+#include "minidl/optim/detail/config_fields.h"
 #include "minidl/optim/adam.h"
 #include "minidl/optim/adamw.h"
 #include "minidl/optim/rmsprop.h"
@@ -94,12 +95,7 @@ std::shared_ptr<Optimizer> deserialize(const json& object) {
         "An optimizer must be serialized as an object with a string 'class_name' and a 'config'; received {}.",
         object.dump()));
   }
-  std::string name = object["class_name"].get<std::string>();
-  if (auto it = object.find("registered_name"); it != object.end() && it->is_string()) {
-    const std::string registered = it->get<std::string>();
-    const auto sep = registered.find('>');
-    if (sep != std::string::npos) name = registered.substr(sep + 1);
-  }
+  const std::string name = detail::serialized_class_name(object);
   OptimizerFactory factory;
   {
     std::unique_lock<std::mutex> lock;

@@ -226,13 +226,7 @@ std::shared_ptr<LearningRateSchedule> deserialize_schedule(const json& object) {
         "received {}.",
         object.dump()));
   }
-  std::string name = object["class_name"].get<std::string>();
-  if (auto it = object.find("registered_name"); it != object.end() && it->is_string()) {
-    // "Custom>Name" resolves to the class registered as Name.
-    const std::string registered = it->get<std::string>();
-    const auto sep = registered.find('>');
-    if (sep != std::string::npos) name = registered.substr(sep + 1);
-  }
+  const std::string name = detail::serialized_class_name(object);
   ScheduleFactory factory;
   {
     std::unique_lock<std::mutex> lock;

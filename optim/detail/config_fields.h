@@ -21,6 +21,18 @@ namespace minidl::optim::detail {
 
 // Python's repr of a float as Keras's messages print it: 1.0, 0.5, 1e-07 (nlohmann's shortest
 // round-trip form coincides with Python's for these), None when unset.
+// The class a serialized object names: "Custom>Name" in registered_name resolves to Name,
+// else class_name (which the caller has checked is a string).
+inline std::string serialized_class_name(const json& object) {
+  std::string name = object.at("class_name").get<std::string>();
+  if (auto it = object.find("registered_name"); it != object.end() && it->is_string()) {
+    const std::string registered = it->get<std::string>();
+    const auto sep = registered.find('>');
+    if (sep != std::string::npos) name = registered.substr(sep + 1);
+  }
+  return name;
+}
+
 inline std::string python_repr(std::optional<double> value) {
   if (!value) return "None";
   return json(*value).dump();

@@ -39,4 +39,14 @@ void read_optimizer_options(ConfigFields& fields, Options& o) {
   o.name = base.name;
 }
 
+// Adam's own keys, which AdamW shares.
+template <class Options>
+void read_adam_options(ConfigFields& fields, Options& o) {
+  read_optimizer_options(fields, o);
+  o.beta_1 = fields.number("beta_1", 0.9);
+  o.beta_2 = fields.number("beta_2", 0.999);
+  o.epsilon = fields.number("epsilon", 1e-7);
+  o.amsgrad = fields.boolean("amsgrad", false);
+}
+
 }  // namespace minidl::optim::detail
