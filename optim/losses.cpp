@@ -10,6 +10,7 @@
 
 #include "minidl/autograd/ops.h"
 #include "minidl/core/error.h"
+#include "minidl/optim/detail/config_fields.h"
 
 namespace minidl::losses {
 
@@ -631,21 +632,12 @@ std::shared_ptr<Loss> get(const json& identifier) {
 
 json serialize(const Loss& loss) {
   const bool builtin = loss_from_class(loss.class_name(), json::object()) != nullptr;
-  return json{{"module", builtin ? "keras.losses" : "minidl.custom"},
-              {"class_name", loss.class_name()},
-              {"config", loss.get_config()},
-              {"registered_name", builtin ? json(nullptr) : json("Custom>" + loss.class_name())}};
+  return optim::detail::keras_envelope("keras.losses", builtin, loss.class_name(), loss.get_config());
 }
 
 std::shared_ptr<Loss> deserialize(const json& object) {
-  if (!object.is_object() || !object.contains("class_name") || !object.at("class_name").is_string()) {
-    throw ValueError(
-        fmt::format("A serialized loss must be an object with a string 'class_name' (and a 'config'); received {}.",
-                    object.dump()));
-  }
+  const json config = optim::detail::envelope_config(object, "loss");
   const std::string class_name = object.at("class_name").get<std::string>();
-  const json config =
-      object.contains("config") && !object.at("config").is_null() ? object.at("config") : json::object();
   if (auto loss = loss_from_class(class_name, config)) return loss;
   throw ValueError(fmt::format(
       "Could not locate class '{}'. minidl's built-in losses: MeanSquaredError, MeanAbsoluteError, "

@@ -12,6 +12,7 @@
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/tape.h"
 #include "minidl/core/error.h"
+#include "minidl/optim/detail/config_fields.h"
 #include "minidl/optim/losses.h"
 
 namespace minidl::metrics {
@@ -425,21 +426,12 @@ std::shared_ptr<Metric> resolve_metric(const std::string& identifier, const Shap
 
 json serialize(const Metric& metric) {
   const bool builtin = metric_from_class(metric.class_name(), json::object()) != nullptr;
-  return json{{"module", builtin ? "keras.metrics" : "minidl.custom"},
-              {"class_name", metric.class_name()},
-              {"config", metric.get_config()},
-              {"registered_name", builtin ? json(nullptr) : json("Custom>" + metric.class_name())}};
+  return optim::detail::keras_envelope("keras.metrics", builtin, metric.class_name(), metric.get_config());
 }
 
 std::shared_ptr<Metric> deserialize(const json& object) {
-  if (!object.is_object() || !object.contains("class_name") || !object.at("class_name").is_string()) {
-    throw ValueError(
-        fmt::format("A serialized metric must be an object with a string 'class_name' (and a 'config'); received {}.",
-                    object.dump()));
-  }
+  const json config = optim::detail::envelope_config(object, "metric");
   const std::string class_name = object.at("class_name").get<std::string>();
-  const json config =
-      object.contains("config") && !object.at("config").is_null() ? object.at("config") : json::object();
   if (auto metric = metric_from_class(class_name, config)) return metric;
   throw ValueError(fmt::format(
       "Could not locate class '{}'. minidl's built-in metrics: Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, "

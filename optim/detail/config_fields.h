@@ -33,6 +33,27 @@ inline std::string serialized_class_name(const json& object) {
   return name;
 }
 
+// Keras's envelope: a built-in object names its Keras module and has a null registered_name;
+// a user class is written under "minidl.custom" as "Custom>Name".
+inline json keras_envelope(const std::string& builtin_module, bool builtin, const std::string& class_name,
+                           json config) {
+  return json{{"module", builtin ? builtin_module : std::string("minidl.custom")},
+              {"class_name", class_name},
+              {"config", std::move(config)},
+              {"registered_name", builtin ? json(nullptr) : json("Custom>" + class_name)}};
+}
+
+// The config of a serialized `what` ("loss", "metric"), after checking that it names a class;
+// a missing or null config reads as {}.
+inline json envelope_config(const json& object, const std::string& what) {
+  if (!object.is_object() || !object.contains("class_name") || !object.at("class_name").is_string()) {
+    throw ValueError(fmt::format("A serialized {} must be an object with a string 'class_name' (and a 'config'); "
+                                 "received {}.",
+                                 what, object.dump()));
+  }
+  return object.contains("config") && !object.at("config").is_null() ? object.at("config") : json::object();
+}
+
 inline std::string python_repr(std::optional<double> value) {
   if (!value) return "None";
   return json(*value).dump();
