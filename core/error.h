@@ -56,4 +56,11 @@ class IOError : public Error {
   using Error::Error;
 };
 
+// A tensor's buffer could not be allocated (Python's MemoryError): usually a shape far larger
+// than intended, e.g. from a damaged config.
+class MemoryError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace minidl

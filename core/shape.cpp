@@ -15,9 +15,17 @@ int64_t shape_size(const Shape& shape) {
       throw ValueError(fmt::format("Cannot count the elements of shape {}: it has an unknown dimension.",
                                    shape_to_string(shape)));
     }
-    n *= d;
+    n = multiply_sizes(n, d);
   }
   return n;
+}
+
+int64_t multiply_sizes(int64_t a, int64_t b) {
+  int64_t out = 0;
+  if (__builtin_mul_overflow(a, b, &out)) {
+    throw ValueError(fmt::format("A tensor of {} x {} elements is too large to count (more than 2^63).", a, b));
+  }
+  return out;
 }
 
 bool is_fully_defined(const Shape& shape) {
@@ -89,7 +97,7 @@ std::vector<int64_t> contiguous_strides(const Shape& shape) {
   int64_t s = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     strides[i] = s;
-    s *= std::max<int64_t>(shape[i], 1);
+    s = multiply_sizes(s, std::max<int64_t>(shape[i], 1));
   }
   return strides;
 }

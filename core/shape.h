@@ -15,8 +15,12 @@ using Shape = std::vector<int64_t>;
 // An unknown dimension, as Python's None in a Keras shape.
 inline constexpr int64_t None = -1;
 
-// Number of elements; 1 for a scalar shape (). Throws ValueError if a dimension is unknown.
+// Number of elements; 1 for a scalar shape (). Throws ValueError if a dimension is unknown or
+// the count does not fit in int64 (a corrupt or hostile config, not a real tensor).
 int64_t shape_size(const Shape& shape);
+
+// a * b for non-negative sizes; ValueError instead of overflowing int64.
+int64_t multiply_sizes(int64_t a, int64_t b);
 
 // True when no dimension is None.
 bool is_fully_defined(const Shape& shape);

@@ -134,7 +134,7 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
     } else if (resolved[i] < 0) {
       throw ShapeError("Cannot reshape to " + requested_shape_string(new_shape) + ": dimensions must be non-negative.");
     } else {
-      known *= resolved[i];
+      known = multiply_sizes(known, resolved[i]);
     }
   }
   if (is_symbolic() && !is_fully_defined(impl.shape)) {

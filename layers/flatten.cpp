@@ -15,7 +15,7 @@ int64_t flattened_dim(const Shape& shape) {
   int64_t n = 1;
   for (size_t i = 1; i < shape.size(); ++i) {
     if (shape[i] == None) return None;
-    n *= shape[i];
+    n = multiply_sizes(n, shape[i]);
   }
   return n;
 }

@@ -34,9 +34,14 @@ InputLayer::InputLayer(const InputLayerOptions& options) : Layer("InputLayer", o
 
 std::shared_ptr<InputLayer> InputLayer::create(const InputLayerOptions& options) {
   auto layer = std::make_shared<InputLayer>(options);
-  std::vector<Tensor> outputs = {Tensor::symbolic(layer->batch_shape_, layer->dtype_)};
-  layer->record_node(CallArgs(), outputs);
+  layer->attach_output();
   return layer;
+}
+
+void InputLayer::attach_output() {
+  if (!inbound_nodes().empty()) return;
+  std::vector<Tensor> outputs = {Tensor::symbolic(batch_shape_, dtype_)};
+  record_node(CallArgs(), outputs);
 }
 
 std::shared_ptr<InputLayer> InputLayer::from_config(const json& config) {

@@ -38,6 +38,9 @@ class InputLayer : public Layer {
   json get_build_config() const override { return nullptr; }
 
   explicit InputLayer(const InputLayerOptions& options);  // prefer create()
+  // Gives a layer made with the constructor its output tensor, as create() does; Sequential
+  // calls it so that Sequential({InputLayer({.shape = {4}}), ...}) works as in Keras.
+  void attach_output();
 
  protected:
   std::vector<Tensor> call(const CallArgs& args, const CallContext& ctx) override;

@@ -42,10 +42,10 @@ Shape reshape_output_shape(const Shape& input_shape, const Shape& target) {
   const auto unknown = std::find(target.begin(), target.end(), -1);
   if (!is_fully_defined(input_shape)) return target;  // -1 stays unknown (None)
   int64_t input_size = 1;
-  for (int64_t d : input_shape) input_size *= d;
+  for (int64_t d : input_shape) input_size = multiply_sizes(input_size, d);
   if (unknown == target.end()) {
     int64_t size = 1;
-    for (int64_t d : target) size *= d;
+    for (int64_t d : target) size = multiply_sizes(size, d);
     if (size != input_size) {
       throw ValueError(fmt::format(
           "The total size of the tensor must be unchanged. Received: input_shape={}, target_shape={}",
@@ -55,7 +55,7 @@ Shape reshape_output_shape(const Shape& input_shape, const Shape& target) {
   }
   int64_t known = 1;
   for (int64_t d : target) {
-    if (d != -1) known *= d;
+    if (d != -1) known = multiply_sizes(known, d);
   }
   if (known == 0 || input_size % known != 0) {
     throw ValueError(fmt::format(

@@ -83,16 +83,19 @@ class EarlyStopping : public Callback {
   std::vector<Tensor> best_weights_;
 };
 
-// Saves the model's weights at the end of every epoch, or only when `monitor` improves
-// (keras.callbacks.ModelCheckpoint with save_weights_only). The file is replaced atomically.
+// Saves the model (or only its weights) at the end of every epoch, or only when `monitor`
+// improves (keras.callbacks.ModelCheckpoint). The file is replaced atomically.
 //   std::make_shared<md::ModelCheckpoint>(md::ModelCheckpointOptions{
-//       .filepath = "best.weights.h5", .monitor = "val_accuracy", .save_best_only = true})
+//       .filepath = "best.keras", .monitor = "val_accuracy", .save_best_only = true})
 struct ModelCheckpointOptions {
   std::string filepath;  // "{epoch}" is replaced by the 1-based epoch number (Keras's format)
   std::string monitor = "val_loss";
   int verbose = 0;
   bool save_best_only = false;
   std::string mode = "auto";
+  // Keras's default: the whole model as a `.keras` file (md::save_model); true writes only the
+  // weights, to a `.weights.h5` file (md::save_weights). Both replace the file atomically.
+  bool save_weights_only = false;
 };
 
 class ModelCheckpoint : public Callback {

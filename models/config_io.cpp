@@ -61,7 +61,10 @@ json read_json_file(const std::string& path) {
   if (!in) throw IOError(fmt::format("Cannot open '{}': {}", path, std::strerror(errno)));
   std::stringstream buffer;
   buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  return parse_json_text(buffer.str(), "'" + path + "'");
+}
+
+json parse_json_text(const std::string& text, const std::string& source) {
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {
@@ -77,7 +80,7 @@ json read_json_file(const std::string& path) {
     }
     std::string reason = e.what();
     if (auto pos = reason.find("syntax error"); pos != std::string::npos) reason = reason.substr(pos);
-    throw ValueError(fmt::format("Malformed JSON in '{}' at line {}, column {}: {}", path, line, column, reason));
+    throw ValueError(fmt::format("Malformed JSON in {} at line {}, column {}: {}", source, line, column, reason));
   }
 }
 

@@ -21,6 +21,9 @@ Model model_from_config(const json& object);
 
 // Reads a JSON file; a parse error names the file, line and column.
 json read_json_file(const std::string& path);
+// Parses JSON text; a parse error names `source` (e.g. "'model.keras'/config.json"), the line
+// and the column.
+json parse_json_text(const std::string& text, const std::string& source);
 // Writes text to `path` atomically (temporary file, fsync, rename).
 void write_file_atomically(const std::string& path, const std::string& contents);
 

@@ -73,6 +73,15 @@ class Model : public Layer {
   // {"optimizer", "loss", "loss_weights", "metrics", "weighted_metrics", "run_eagerly",
   // "steps_per_execution", "jit_compile"} as Keras's get_compile_config; null when not compiled.
   json get_compile_config() const;
+  // Compiles from such a config (Keras's compile_from_config, used by md::load_model): the
+  // optimizer, loss and metrics are deserialized, and the optimizer is built on the model's
+  // trainable variables so that saved optimizer state can be loaded into it. ValueError for
+  // what minidl cannot compile (loss_weights, weighted_metrics, per-output metrics).
+  //   model.compile_from_config(other.get_compile_config());
+  void compile_from_config(const json& config);
+  // The whole model as a Keras 3 `.keras` archive (models/keras_file.h): config, compile
+  // config, weights and optimizer state. md::load_model reads it back.
+  void save(const std::string& path) const;
 
   json get_config() const override;
   json get_build_config() const override;

@@ -1,9 +1,11 @@
-// ModelCheckpoint (keras/src/callbacks/model_checkpoint.py, save_weights_only=True): saves the
-// weights through md::save_weights, which replaces the file atomically.
+// ModelCheckpoint (keras/src/callbacks/model_checkpoint.py): saves the model through
+// md::save_model (`.keras`) or the weights through md::save_weights (save_weights_only), both of
+// which replace the file atomically.
 #include <fmt/format.h>
 
 #include "minidl/core/error.h"
 #include "minidl/models/callbacks.h"
+#include "minidl/models/keras_file.h"
 #include "minidl/models/model.h"
 #include "minidl/models/weights_h5.h"
 
@@ -11,12 +13,19 @@ namespace minidl {
 
 ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options) : options_(std::move(options)) {
   if (options_.filepath.empty()) throw ValueError("ModelCheckpoint needs a filepath, e.g. \"best.weights.h5\".");
-  const std::string suffix = ".weights.h5";
-  if (options_.filepath.size() < suffix.size() ||
-      options_.filepath.compare(options_.filepath.size() - suffix.size(), suffix.size(), suffix) != 0) {
-    // Keras's message for save_weights_only=True.
+  const auto ends_with = [&](const std::string& suffix) {
+    const std::string& p = options_.filepath;
+    return p.size() >= suffix.size() && p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  // Keras's messages (ModelCheckpoint.__init__).
+  if (options_.save_weights_only && !ends_with(".weights.h5")) {
     throw ValueError(fmt::format("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided "
                                  "must end in `.weights.h5` (Keras weights format). Received: filepath={}",
+                                 options_.filepath));
+  }
+  if (!options_.save_weights_only && !ends_with(".keras")) {
+    throw ValueError(fmt::format("The filepath provided must end in `.keras` (Keras model format). Received: "
+                                 "filepath={}",
                                  options_.filepath));
   }
   minimize_ = resolve_monitor_mode(options_.monitor, options_.mode) == "min";
@@ -48,7 +57,11 @@ void ModelCheckpoint::on_epoch_end(int epoch, const Logs& logs) {
   } else if (options_.verbose > 0) {
     fmt::print("\nEpoch {}: saving model to {}\n", epoch + 1, path);
   }
-  save_weights(model(), path);
+  if (options_.save_weights_only) {
+    save_weights(model(), path);
+  } else {
+    save_model(model(), path);
+  }
 }
 
 void Model::save_weights(const std::string& path) const { minidl::save_weights(*this, path); }

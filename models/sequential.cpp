@@ -41,6 +41,7 @@ Sequential::Sequential(const std::vector<LayerRef>& layer_list, const std::strin
 
 void Sequential::add(const LayerRef& ref) {
   const std::shared_ptr<Layer>& layer = ref.get();
+  if (auto input = std::dynamic_pointer_cast<layers::InputLayer>(layer)) input->attach_output();
   if (is_input_layer(layer) && !stack_->layers.empty() && is_input_layer(stack_->layers.front())) {
     const auto& existing = std::static_pointer_cast<layers::InputLayer>(stack_->layers.front());
     throw ValueError(fmt::format(

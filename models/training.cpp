@@ -165,6 +165,55 @@ json Model::get_compile_config() const {
               {"jit_compile", false}};
 }
 
+void Model::compile_from_config(const json& config) {
+  if (!config.is_object()) {
+    throw ValueError(fmt::format("compile_from_config expects a JSON object (get_compile_config()); received {}",
+                                 config.dump()));
+  }
+  for (const char* unsupported : {"loss_weights", "weighted_metrics"}) {
+    if (auto it = config.find(unsupported); it != config.end() && !it->is_null()) {
+      throw ValueError(fmt::format("The compile config sets '{}' ({}), which minidl's compile() does not support.",
+                                   unsupported, it->dump()));
+    }
+  }
+  const auto field = [&](const char* key) -> const json& {
+    static const json null_value;
+    auto it = config.find(key);
+    return it == config.end() ? null_value : *it;
+  };
+  CompileOptions options;
+  if (const json& opt = field("optimizer"); !opt.is_null()) options.optimizer = OptimizerArg(optim::get(opt));
+  const json& loss = field("loss");
+  if (loss.is_string()) {
+    options.loss = LossArg(loss.get<std::string>());
+  } else if (loss.is_object()) {
+    options.loss = LossArg(losses::deserialize(loss));
+  } else {
+    throw ValueError(fmt::format("The compile config's 'loss' must be a name or a serialized loss; received {}.",
+                                 loss.dump()));
+  }
+  if (const json& metric_list = field("metrics"); !metric_list.is_null()) {
+    if (!metric_list.is_array()) {
+      throw ValueError(fmt::format("The compile config's 'metrics' must be a list; received {}.", metric_list.dump()));
+    }
+    for (const json& m : metric_list) {
+      if (m.is_string()) {
+        options.metrics.emplace_back(m.get<std::string>());
+      } else if (m.is_object()) {
+        options.metrics.emplace_back(metrics::deserialize(m));
+      } else {
+        throw ValueError(fmt::format("The compile config's metric {} is neither a name nor a serialized metric "
+                                     "(minidl models have one output, so per-output lists do not apply).",
+                                     m.dump()));
+      }
+    }
+  }
+  compile(options);
+  // Keras's compile_from_config builds the optimizer when the model is built, so that the
+  // optimizer variables of a saved file have slots to load into.
+  if (built()) training_->optimizer->build(trainable_variables());
+}
+
 // ---- batching ----------------------------------------------------------------------------------
 
 namespace {

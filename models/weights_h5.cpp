@@ -21,6 +21,7 @@
 #include "minidl/core/error.h"
 #include "minidl/core/naming.h"
 #include "minidl/models/config_io.h"
+#include "minidl/models/detail/weights_image.h"
 #include "minidl/models/model.h"
 #include "minidl/models/sequential.h"
 
@@ -346,6 +347,21 @@ std::string build_image(const std::vector<Entry>& entries, const std::vector<Var
   return image;
 }
 
+void check_optimizer_variables(const std::vector<Variable>* optimizer_variables, const std::string& prefix,
+                               const std::string& empty_context) {
+  if (!optimizer_variables) return;
+  if (optimizer_variables->empty()) {
+    throw ValueError(prefix + empty_context +
+                     "optimizer_variables is empty; pass the optimizer's variables() (iteration, learning_rate, "
+                     "slots).");
+  }
+  for (size_t i = 0; i < optimizer_variables->size(); ++i) {
+    if (!(*optimizer_variables)[i].defined()) {
+      throw ValueError(fmt::format("{}optimizer variable {} is undefined.", prefix, i));
+    }
+  }
+}
+
 void save(const Layer& layer, const std::string& path, const std::vector<Variable>* optimizer_variables) {
   if (!has_extension(path)) {
     throw ValueError(fmt::format("The filename must end in `.weights.h5`. Received: filepath={}", path));
@@ -357,18 +373,7 @@ void save(const Layer& layer, const std::string& path, const std::vector<Variabl
         "data or by using `build()`. (layer '{}')",
         prefix, layer.name()));
   }
-  if (optimizer_variables) {
-    if (optimizer_variables->empty()) {
-      throw ValueError(prefix +
-                       "include_optimizer_variables is set but optimizer_variables is empty; pass the optimizer's "
-                       "variables() (iteration, learning_rate, slots).");
-    }
-    for (size_t i = 0; i < optimizer_variables->size(); ++i) {
-      if (!(*optimizer_variables)[i].defined()) {
-        throw ValueError(fmt::format("{}optimizer variable {} is undefined.", prefix, i));
-      }
-    }
-  }
+  check_optimizer_variables(optimizer_variables, prefix, "include_optimizer_variables is set but ");
   silence_errors();
   write_file_atomically(path, build_image(walk(layer), optimizer_variables, prefix));
 }
@@ -638,6 +643,39 @@ Id open_file(const std::string& path, const std::string& prefix) {
                  "the file is truncated or corrupted");
 }
 
+// Opens a file image held in memory (a `.keras` archive's model.weights.h5) read-only.
+Id open_image(const std::string& image, const std::string& prefix) {
+  static constexpr char kSignature[] = "\x89HDF\r\n\x1a\n";
+  if (image.size() < 8 || image.compare(0, 8, kSignature, 8) != 0) {
+    throw IOError(prefix + "not an HDF5 file (no HDF5 signature found).");
+  }
+  static std::atomic<uint64_t> counter{0};
+  const Id fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, prefix, "cannot create file properties");
+  check(H5Pset_fapl_core(fapl.get(), size_t{1} << 20, /*backing_store=*/0), prefix, "cannot set up an in-memory file");
+  check(H5Pset_file_image(fapl.get(), const_cast<char*>(image.data()), image.size()), prefix,
+        "cannot set up an in-memory file");
+  const std::string name = fmt::format("minidl-weights-read-{}-{}.h5", ::getpid(), counter++);
+  return checked(H5Fopen(name.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose, prefix,
+                 "the file is truncated or corrupted");
+}
+
+// Reads and checks every dataset the layer (and the optimizer) needs, then assigns them all.
+void load_from(Id file, Layer& layer, const std::vector<Variable>* optimizer_variables, const std::string& prefix) {
+  const std::vector<Entry> entries = walk(layer);
+  std::vector<Pending> pending;
+  std::vector<Failure> failures;
+  for (const Entry& entry : entries) {
+    if (auto error = read_entry(file.get(), entry, pending, prefix)) {
+      failures.push_back({layer_repr(*entry.layer), *error});
+    }
+  }
+  if (!failures.empty()) throw ValueError(prefix + loading_failure(failures));
+  if (optimizer_variables) read_optimizer(file.get(), *optimizer_variables, pending, prefix);
+  file.reset();
+  // Every dataset was read and checked: the assignments below cannot fail halfway.
+  for (const Pending& p : pending) p.variable.assign(p.value);
+}
+
 void load(Layer& layer, const std::string& path, const std::vector<Variable>* optimizer_variables) {
   if (!has_extension(path)) {
     // saving_api.load_weights' text, for the one format minidl reads.
@@ -653,31 +691,10 @@ void load(Layer& layer, const std::string& path, const std::vector<Variable>* op
         "it on some data or by using `build()`. (layer '{}')",
         prefix, layer.name()));
   }
-  if (optimizer_variables) {
-    if (optimizer_variables->empty()) throw ValueError(prefix + "optimizer_variables is empty.");
-    for (size_t i = 0; i < optimizer_variables->size(); ++i) {
-      if (!(*optimizer_variables)[i].defined()) {
-        throw ValueError(fmt::format("{}optimizer variable {} is undefined.", prefix, i));
-      }
-    }
-  }
+  check_optimizer_variables(optimizer_variables, prefix, "");
   check_readable(path, prefix);
-  const std::vector<Entry> entries = walk(layer);
-  std::vector<Pending> pending;
-  std::vector<Failure> failures;
   silence_errors();
-  {
-    const Id file = open_file(path, prefix);
-    for (const Entry& entry : entries) {
-      if (auto error = read_entry(file.get(), entry, pending, prefix)) {
-        failures.push_back({layer_repr(*entry.layer), *error});
-      }
-    }
-    if (!failures.empty()) throw ValueError(prefix + loading_failure(failures));
-    if (optimizer_variables) read_optimizer(file.get(), *optimizer_variables, pending, prefix);
-  }
-  // Every dataset was read and checked: the assignments below cannot fail halfway.
-  for (const Pending& p : pending) p.variable.assign(p.value);
+  load_from(open_file(path, prefix), layer, optimizer_variables, prefix);
 }
 
 // ---- listing -------------------------------------------------------------------------------------
@@ -782,5 +799,36 @@ void load_weights(Layer& layer_or_model, const std::string& path, const std::vec
 }
 
 std::vector<WeightsFileItem> list_weights_file(const std::string& path) { return h5w::list(path); }
+
+namespace detail {
+
+std::string weights_file_image(const Layer& layer_or_model, const std::vector<Variable>* optimizer_variables,
+                               const std::string& error_prefix) {
+  h5w::check_optimizer_variables(optimizer_variables, error_prefix, "");
+  h5w::silence_errors();
+  return h5w::build_image(h5w::walk(layer_or_model), optimizer_variables, error_prefix);
+}
+
+void load_weights_file_image(Layer& layer_or_model, const std::string& image,
+                             const std::vector<Variable>* optimizer_variables, const std::string& error_prefix) {
+  h5w::check_optimizer_variables(optimizer_variables, error_prefix, "");
+  h5w::silence_errors();
+  h5w::load_from(h5w::open_image(image, error_prefix), layer_or_model, optimizer_variables, error_prefix);
+}
+
+std::optional<size_t> weights_file_image_optimizer_count(const std::string& image, const std::string& error_prefix) {
+  h5w::silence_errors();
+  const h5w::Id file = h5w::open_image(image, error_prefix);
+  h5w::Id group;
+  std::string missing;
+  if (h5w::open_group_path(file.get(), "optimizer/vars", group, missing, error_prefix) == h5w::Found::no) {
+    return std::nullopt;
+  }
+  H5G_info_t info;
+  h5w::check(H5Gget_info(group.get(), &info), error_prefix, "cannot read group 'optimizer/vars'");
+  return static_cast<size_t>(info.nlinks);
+}
+
+}  // namespace detail
 
 }  // namespace minidl

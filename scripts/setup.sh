@@ -12,6 +12,7 @@ packages=(
   libfmt-dev catch2 nlohmann-json3-dev     # formatting, tests, configs
   zlib1g-dev                               # gzip'd dataset files
   libhdf5-dev                              # Keras-layout .weights.h5 files (HDF5 C API)
+  libzip-dev pkg-config                    # .keras model archives (zip; found through pkg-config)
   graphviz                                 # md::plot_model renders graphs with `dot`
   dataset-fashion-mnist                    # the demo and tests/datasets (30 MB of IDX .gz files)
   libbenchmark-dev                         # bench/ (Google Benchmark)

@@ -88,4 +88,56 @@ std::string error_message(F&& f) {
   return {};
 }
 
+// A functional model used as one layer of everything().
+inline md::Model block() {
+  const md::Tensor x = md::Input({48}, "block_in");
+  const md::Tensor h = md::layers::Dense({.units = 4, .activation = "relu", .name = "block_dense"})(x);
+  return md::Model(x, h, "block");
+}
+
+// Every layer type in layers/ (InputLayer, Embedding, LayerNormalization, Dense, AdditiveAttention,
+// Attention with score_mode="concat" and use_scale, Add, Dropout, Reshape, Flatten,
+// GlobalAveragePooling1D, a nested Functional, Concatenate, Activation) in one graph.
+inline md::Model everything() {
+  const md::Tensor ids = md::Input({6}, "ids", md::DType::int32);
+  md::Tensor e = md::layers::Embedding({.input_dim = 20, .output_dim = 8, .name = "embed"})(ids);
+  e = md::layers::LayerNormalization({.name = "norm"})(e);
+  const md::Tensor q = md::layers::Dense({.units = 8, .name = "query"})(e);
+  const md::Tensor v = md::layers::Dense({.units = 8, .name = "value"})(e);
+  const md::Tensor additive = md::layers::AdditiveAttention({.name = "additive"})({q, v});
+  const md::Tensor concat =
+      md::layers::Attention({.use_scale = true, .score_mode = "concat", .name = "concat_attention"})({q, v});
+  md::Tensor s = md::layers::Add({.name = "sum"})({additive, concat});
+  s = md::layers::Dropout({.rate = 0.25, .name = "drop"})(s);
+  const md::Tensor flat =
+      md::layers::Flatten({.name = "flat"})(md::layers::Reshape({.target_shape = {8, 6}, .name = "regroup"})(s));
+  const md::Tensor pooled = md::layers::GlobalAveragePooling1D({.name = "pool"})(s);
+  md::Model nested = block();
+  const md::Tensor merged = md::layers::Concatenate({.name = "merge"})({pooled, nested(flat)});
+  const md::Tensor squashed = md::layers::Activation({.activation = "tanh", .name = "squash"})(merged);
+  const md::Tensor out = md::layers::Dense({.units = 3, .name = "logits"})(squashed);
+  return md::Model(ids, out, "everything");
+}
+
+inline md::Tensor token_batch() {
+  std::vector<float> ids(18);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<float>((i * 7 + 3) % 20);
+  return md::Tensor::from_vector(ids, {3, 6}, md::DType::int32);
+}
+
+// Distinct, reproducible values for every weight (initializers would give ones and zeros).
+inline void fill_weights(md::Layer& layer, uint64_t seed) {
+  std::vector<md::Tensor> values;
+  for (const md::Variable& w : layer.weights()) values.push_back(md::random::normal(w.shape(), 0.0f, 0.5f, seed++));
+  layer.set_weights(values);
+}
+
+inline bool same_weights(const std::vector<md::Tensor>& a, const std::vector<md::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!mt::same_bits(a[i], b[i])) return false;
+  }
+  return true;
+}
+
 }  // namespace mt

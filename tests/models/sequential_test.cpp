@@ -236,3 +236,12 @@ TEST_CASE("sequential: load_config of a Sequential file gives the functional mod
   CHECK_THAT(mt::error_message([&] { md::load_config(dir.file("later.json")); }),
              Catch::Matchers::Contains("Sequential model 'later' that was never built"));
 }
+
+TEST_CASE("sequential: an InputLayer made with its constructor starts the stack, as in keras.Sequential",
+          "[models][sequential]") {
+  md::Sequential seq({md::layers::InputLayer({.shape = {4}, .name = "features"}),
+                      md::layers::Dense({.units = 3, .name = "d"})});
+  REQUIRE(seq.built());
+  CHECK(seq.graph_inputs().at(0).shape() == md::Shape{md::None, 4});
+  CHECK(seq(md::Tensor::ones({2, 4})).shape() == md::Shape{2, 3});
+}

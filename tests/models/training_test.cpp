@@ -360,7 +360,8 @@ TEST_CASE("ModelCheckpoint keeps the best epoch's weights in a .weights.h5 file"
   // A rate this large diverges after the first epochs, so the best epoch is an early one.
   model.compile({.optimizer = md::optim::SGD({.learning_rate = 1.2f}), .loss = "mse"});
   auto checkpoint = std::make_shared<md::ModelCheckpoint>(
-      md::ModelCheckpointOptions{.filepath = path, .monitor = "loss", .save_best_only = true});
+      md::ModelCheckpointOptions{
+          .filepath = path, .monitor = "loss", .save_best_only = true, .save_weights_only = true});
   struct KeepWeights : md::Callback {
     std::vector<std::vector<float>> kernels;
     void on_epoch_end(int, const md::Logs&) override { kernels.push_back(model().get_weights()[0].to_vector()); }
@@ -378,7 +379,10 @@ TEST_CASE("ModelCheckpoint keeps the best epoch's weights in a .weights.h5 file"
   CHECK((std::filesystem::status(path).permissions() & std::filesystem::perms::others_read) !=
         std::filesystem::perms::none);  // saved with the usual 0644, not mkstemp's 0600
   std::filesystem::remove(path);
-  CHECK_THROWS_WITH(md::ModelCheckpoint({.filepath = "best.h5"}),
+  CHECK_THROWS_WITH(md::ModelCheckpoint({.filepath = "best.h5", .save_weights_only = true}),
                     "When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must end in "
                     "`.weights.h5` (Keras weights format). Received: filepath=best.h5");
+  CHECK_THROWS_WITH(md::ModelCheckpoint({.filepath = "best.weights.h5"}),
+                    "The filepath provided must end in `.keras` (Keras model format). Received: "
+                    "filepath=best.weights.h5");
 }

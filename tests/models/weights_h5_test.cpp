@@ -33,58 +33,6 @@ namespace wh5 {
 
 using Kind = md::WeightsFileItem::Kind;
 
-// A functional model used as one layer of everything().
-md::Model block() {
-  const md::Tensor x = md::Input({48}, "block_in");
-  const md::Tensor h = md::layers::Dense({.units = 4, .activation = "relu", .name = "block_dense"})(x);
-  return md::Model(x, h, "block");
-}
-
-// Every layer type in layers/ (InputLayer, Embedding, LayerNormalization, Dense, AdditiveAttention,
-// Attention with score_mode="concat" and use_scale, Add, Dropout, Reshape, Flatten,
-// GlobalAveragePooling1D, a nested Functional, Concatenate, Activation) in one graph.
-md::Model everything() {
-  const md::Tensor ids = md::Input({6}, "ids", md::DType::int32);
-  md::Tensor e = md::layers::Embedding({.input_dim = 20, .output_dim = 8, .name = "embed"})(ids);
-  e = md::layers::LayerNormalization({.name = "norm"})(e);
-  const md::Tensor q = md::layers::Dense({.units = 8, .name = "query"})(e);
-  const md::Tensor v = md::layers::Dense({.units = 8, .name = "value"})(e);
-  const md::Tensor additive = md::layers::AdditiveAttention({.name = "additive"})({q, v});
-  const md::Tensor concat =
-      md::layers::Attention({.use_scale = true, .score_mode = "concat", .name = "concat_attention"})({q, v});
-  md::Tensor s = md::layers::Add({.name = "sum"})({additive, concat});
-  s = md::layers::Dropout({.rate = 0.25, .name = "drop"})(s);
-  const md::Tensor flat =
-      md::layers::Flatten({.name = "flat"})(md::layers::Reshape({.target_shape = {8, 6}, .name = "regroup"})(s));
-  const md::Tensor pooled = md::layers::GlobalAveragePooling1D({.name = "pool"})(s);
-  md::Model nested = block();
-  const md::Tensor merged = md::layers::Concatenate({.name = "merge"})({pooled, nested(flat)});
-  const md::Tensor squashed = md::layers::Activation({.activation = "tanh", .name = "squash"})(merged);
-  const md::Tensor out = md::layers::Dense({.units = 3, .name = "logits"})(squashed);
-  return md::Model(ids, out, "everything");
-}
-
-md::Tensor token_batch() {
-  std::vector<float> ids(18);
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<float>((i * 7 + 3) % 20);
-  return md::Tensor::from_vector(ids, {3, 6}, md::DType::int32);
-}
-
-// Distinct, reproducible values for every weight (initializers would give ones and zeros).
-void fill_weights(md::Layer& layer, uint64_t seed) {
-  std::vector<md::Tensor> values;
-  for (const md::Variable& w : layer.weights()) values.push_back(md::random::normal(w.shape(), 0.0f, 0.5f, seed++));
-  layer.set_weights(values);
-}
-
-bool same_weights(const std::vector<md::Tensor>& a, const std::vector<md::Tensor>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!mt::same_bits(a[i], b[i])) return false;
-  }
-  return true;
-}
-
 // One line per entry of a weights file: "group <path> name=<attr>" or "dataset <path> <dtype> <shape>".
 std::vector<std::string> describe(const std::vector<md::WeightsFileItem>& items) {
   std::vector<std::string> out;
@@ -330,17 +278,17 @@ std::vector<md::Tensor> values_of(const std::vector<md::Variable>& variables) {
 TEST_CASE("weights_h5: every layer type round-trips bit for bit into a fresh model", "[models][weights_h5]") {
   mt::TempDir dir;
   const std::string path = dir.file("everything.weights.h5");
-  md::Model saved = wh5::everything();
-  wh5::fill_weights(saved, 100);
-  const md::Tensor x = wh5::token_batch();
+  md::Model saved = mt::everything();
+  mt::fill_weights(saved, 100);
+  const md::Tensor x = mt::token_batch();
   const md::Tensor expected = saved(x);
   md::save_weights(saved, path);
 
-  md::Model fresh = wh5::everything();
-  wh5::fill_weights(fresh, 900);
+  md::Model fresh = mt::everything();
+  mt::fill_weights(fresh, 900);
   REQUIRE_FALSE(mt::same_bits(fresh(x), expected));
   md::load_weights(fresh, path);
-  CHECK(wh5::same_weights(fresh.get_weights(), saved.get_weights()));
+  CHECK(mt::same_weights(fresh.get_weights(), saved.get_weights()));
   CHECK(mt::same_bits(fresh(x), expected));
 }
 
@@ -348,7 +296,7 @@ TEST_CASE("weights_h5: the file holds exactly the groups, datasets, shapes and d
           "[models][weights_h5]") {
   mt::TempDir dir;
   const std::string path = dir.file("everything.weights.h5");
-  md::Model model = wh5::everything();
+  md::Model model = mt::everything();
   // Keras's model.layers order for this graph (function.py map_graph: decreasing depth, ties in
   // the pre-order of the walk from the outputs); the group names follow it.
   REQUIRE(mt::names_of(model.layers()) == std::vector<std::string>{"ids", "embed", "norm", "query", "value", "additive",
@@ -400,7 +348,7 @@ TEST_CASE("weights_h5: Sequential models, a nested Sequential and a lone layer",
                             "stack");
     };
     md::Sequential model = make();
-    wh5::fill_weights(model, 5);
+    mt::fill_weights(model, 5);
     md::save_weights(model, dir.file("stack.weights.h5"));
     CHECK(wh5::describe(md::list_weights_file(dir.file("stack.weights.h5"))) ==
           wh5::keras_listing({{"", "stack"},
@@ -408,7 +356,7 @@ TEST_CASE("weights_h5: Sequential models, a nested Sequential and a lone layer",
                               {"layers/dense_1", "second", {{f32, {3, 2}}, {f32, {2}}}}}));
     md::Sequential again = make();
     md::load_weights(again, dir.file("stack.weights.h5"));
-    CHECK(wh5::same_weights(again.get_weights(), model.get_weights()));
+    CHECK(mt::same_weights(again.get_weights(), model.get_weights()));
   }
   SECTION("a Sequential inside a functional model nests under layers/sequential") {
     const auto make = [] {
@@ -417,7 +365,7 @@ TEST_CASE("weights_h5: Sequential models, a nested Sequential and a lone layer",
       return md::Model(x, inner(x), "outer");
     };
     md::Model model = make();
-    wh5::fill_weights(model, 9);
+    mt::fill_weights(model, 9);
     md::save_weights(model, dir.file("outer.weights.h5"));
     CHECK(wh5::describe(md::list_weights_file(dir.file("outer.weights.h5"))) ==
           wh5::keras_listing({{"", "outer"},
@@ -426,19 +374,19 @@ TEST_CASE("weights_h5: Sequential models, a nested Sequential and a lone layer",
                               {"layers/sequential/layers/dense", "inner_dense", {{f32, {3, 2}}, {f32, {2}}}}}));
     md::Model again = make();
     md::load_weights(again, dir.file("outer.weights.h5"));
-    CHECK(wh5::same_weights(again.get_weights(), model.get_weights()));
+    CHECK(mt::same_weights(again.get_weights(), model.get_weights()));
   }
   SECTION("a lone layer keeps its own variables in /vars") {
     md::layers::Dense dense({.units = 2, .name = "solo"});
     dense(md::random::normal({1, 3}, 0.0f, 1.0f, 1));
-    wh5::fill_weights(dense, 3);
+    mt::fill_weights(dense, 3);
     md::save_weights(dense, dir.file("solo.weights.h5"));
     CHECK(wh5::describe(md::list_weights_file(dir.file("solo.weights.h5"))) ==
           wh5::keras_listing({{"", "solo", {{f32, {3, 2}}, {f32, {2}}}}}));
     md::layers::Dense other({.units = 2, .name = "other"});
     other(md::random::normal({1, 3}, 0.0f, 1.0f, 2));
     md::load_weights(other, dir.file("solo.weights.h5"));
-    CHECK(wh5::same_weights(other.get_weights(), dense.get_weights()));
+    CHECK(mt::same_weights(other.get_weights(), dense.get_weights()));
   }
 }
 
@@ -474,7 +422,7 @@ TEST_CASE("weights_h5: a file written the way Keras writes it loads", "[models][
                                           {"layers/dense_1", "head", {{f32, {2, 1}}, {f32, {1}}}}}));
   md::Model again = wh5::keras_small();
   md::load_weights(again, ours);
-  CHECK(wh5::same_weights(again.get_weights(), w));
+  CHECK(mt::same_weights(again.get_weights(), w));
 
   // tf.keras 2.13+ named the layer list _layer_checkpoint_dependencies; Keras 3 still reads it.
   const std::string legacy = dir.file("legacy.weights.h5");
@@ -490,7 +438,7 @@ TEST_CASE("weights_h5: optimizer variables under /optimizer/vars", "[models][wei
   mt::TempDir dir;
   const std::string path = dir.file("ckpt.weights.h5");
   md::Model model = wh5::tiny();
-  wh5::fill_weights(model, 11);
+  mt::fill_weights(model, 11);
   const std::vector<md::Variable> state = wh5::adam_like_state(model, 0.0f);
   md::save_weights(model, path, {.include_optimizer_variables = true, .optimizer_variables = state});
 
@@ -506,11 +454,11 @@ TEST_CASE("weights_h5: optimizer variables under /optimizer/vars", "[models][wei
 
   // Restored into another model and optimizer state.
   md::Model other = wh5::tiny();
-  wh5::fill_weights(other, 12);
+  mt::fill_weights(other, 12);
   const std::vector<md::Variable> restored = wh5::adam_like_state(other, 3.0f);
   md::load_weights(other, path, restored);
-  CHECK(wh5::same_weights(other.get_weights(), model.get_weights()));
-  CHECK(wh5::same_weights(wh5::values_of(restored), wh5::values_of(state)));
+  CHECK(mt::same_weights(other.get_weights(), model.get_weights()));
+  CHECK(mt::same_weights(wh5::values_of(restored), wh5::values_of(state)));
   CHECK(restored[0].value().dtype() == md::DType::int32);
   CHECK(restored[0].value().item() == 7.0f);
 
@@ -520,11 +468,11 @@ TEST_CASE("weights_h5: optimizer variables under /optimizer/vars", "[models][wei
         wh5::describe(md::list_weights_file(path)));
   md::Model plain = wh5::tiny();
   md::load_weights(plain, path);
-  CHECK(wh5::same_weights(plain.get_weights(), model.get_weights()));
+  CHECK(mt::same_weights(plain.get_weights(), model.get_weights()));
 
   SECTION("an optimizer that was not built yet: Keras's count message, nothing assigned") {
     md::Model target = wh5::tiny();
-    wh5::fill_weights(target, 13);
+    mt::fill_weights(target, 13);
     const auto before = target.get_weights();
     const std::vector<md::Variable> unbuilt(restored.begin(), restored.begin() + 2);
     const auto unbuilt_before = wh5::values_of(unbuilt);
@@ -533,8 +481,8 @@ TEST_CASE("weights_h5: optimizer variables under /optimizer/vars", "[models][wei
                             "': Skipping variable loading for optimizer 'adam', because it has 2 variables whereas "
                             "the saved optimizer has 6 variables.",
                         0) == 0);
-    CHECK(wh5::same_weights(target.get_weights(), before));
-    CHECK(wh5::same_weights(wh5::values_of(unbuilt), unbuilt_before));
+    CHECK(mt::same_weights(target.get_weights(), before));
+    CHECK(mt::same_weights(wh5::values_of(unbuilt), unbuilt_before));
   }
   SECTION("a file without optimizer state") {
     md::save_weights(model, dir.file("weights_only.weights.h5"));
@@ -554,11 +502,11 @@ TEST_CASE("weights_h5: bad files and mismatched models raise clear errors and ch
           "[models][weights_h5][errors]") {
   mt::TempDir dir;
   md::Model model = wh5::tiny();
-  wh5::fill_weights(model, 21);
+  mt::fill_weights(model, 21);
   const std::vector<md::Tensor> before = model.get_weights();
   const std::string good = dir.file("good.weights.h5");
   md::save_weights(model, good);
-  const auto unchanged = [&] { return wh5::same_weights(model.get_weights(), before); };
+  const auto unchanged = [&] { return mt::same_weights(model.get_weights(), before); };
 
   SECTION("wrong extension: Keras's messages") {
     const std::string h5 = dir.file("model.h5");
@@ -597,7 +545,7 @@ TEST_CASE("weights_h5: bad files and mismatched models raise clear errors and ch
       return md::Model(x, md::layers::Dense({.units = 2, .name = "extra"})(h), "deeper");
     };
     md::Model deeper = make_deeper();
-    wh5::fill_weights(deeper, 22);
+    mt::fill_weights(deeper, 22);
     const auto deeper_before = deeper.get_weights();
     CHECK_THROWS_AS(md::load_weights(deeper, good), md::ValueError);
     CHECK(mt::error_message([&] { md::load_weights(deeper, good); }) ==
@@ -607,7 +555,7 @@ TEST_CASE("weights_h5: bad files and mismatched models raise clear errors and ch
               "but received 0 variables during loading. Expected: ['kernel', 'bias']\n\nList of objects that could "
               "not be loaded:\n[<Dense name=extra, built=True>]");
     // Layer "dense" matched the file, but nothing is assigned when any layer fails.
-    CHECK(wh5::same_weights(deeper.get_weights(), deeper_before));
+    CHECK(mt::same_weights(deeper.get_weights(), deeper_before));
   }
   SECTION("a weight count mismatch: Keras's text") {
     md::Model no_bias = wh5::tiny(2, /*use_bias=*/false);
@@ -676,15 +624,15 @@ TEST_CASE("weights_h5: bad files and mismatched models raise clear errors and ch
 TEST_CASE("weights_h5: truncated and byte-flipped files fail cleanly and leave the weights unchanged",
           "[models][weights_h5][errors]") {
   mt::TempDir dir;
-  md::Model source = wh5::everything();
-  wh5::fill_weights(source, 31);
+  md::Model source = mt::everything();
+  mt::fill_weights(source, 31);
   const std::string good = dir.file("good.weights.h5");
   md::save_weights(source, good);
   const std::string bytes = wh5::read_bytes(good);
   REQUIRE(bytes.size() > 1000);
 
-  md::Model target = wh5::everything();
-  wh5::fill_weights(target, 32);
+  md::Model target = mt::everything();
+  mt::fill_weights(target, 32);
   const std::vector<md::Tensor> before = target.get_weights();
   const std::string bad = dir.file("bad.weights.h5");
   const std::string prefix = "Cannot load weights from '" + bad + "': ";
@@ -697,7 +645,7 @@ TEST_CASE("weights_h5: truncated and byte-flipped files fail cleanly and leave t
       const std::string message = mt::error_message([&] { md::load_weights(target, bad); });
       CHECK(message.rfind(prefix, 0) == 0);
       if (keep > 47) CHECK(message.find("the file is truncated or corrupted") != std::string::npos);
-      CHECK(wh5::same_weights(target.get_weights(), before));
+      CHECK(mt::same_weights(target.get_weights(), before));
     }
   }
   SECTION("a damaged signature and a damaged superblock") {
@@ -711,7 +659,7 @@ TEST_CASE("weights_h5: truncated and byte-flipped files fail cleanly and leave t
     wh5::write_bytes(bad, flipped);
     const std::string message = mt::error_message([&] { md::load_weights(target, bad); });
     CHECK(message.rfind(prefix + "the file is truncated or corrupted", 0) == 0);
-    CHECK(wh5::same_weights(target.get_weights(), before));
+    CHECK(mt::same_weights(target.get_weights(), before));
   }
 }
 
@@ -724,12 +672,12 @@ TEST_CASE("weights_h5: flipped bytes in minidl's and Keras's files never crash o
   // bytes, but must still fail cleanly or load, never crash or load half.
   mt::TempDir dir;
   md::Model target = wh5::keras_small();
-  wh5::fill_weights(target, 61);
+  mt::fill_weights(target, 61);
   const std::vector<md::Tensor> before = target.get_weights();
   const std::string bad = dir.file("bad.weights.h5");
 
   md::Model source = wh5::keras_small();
-  wh5::fill_weights(source, 62);
+  mt::fill_weights(source, 62);
   md::save_weights(source, dir.file("ours.weights.h5"));
   const std::string keras_bytes = wh5::decode_fixture(wh5::kKerasSmall);
   wh5::write_bytes(dir.file("keras.weights.h5"), keras_bytes);
@@ -767,7 +715,7 @@ TEST_CASE("weights_h5: flipped bytes in minidl's and Keras's files never crash o
         if (std::string(e.what()).rfind("Cannot load weights from '" + bad + "': ", 0) != 0) {
           FAIL_CHECK(c.name << ": byte " << pos << ": " << e.what());
         }
-        if (!wh5::same_weights(target.get_weights(), before)) {
+        if (!mt::same_weights(target.get_weights(), before)) {
           FAIL_CHECK(c.name << ": a failed load changed the weights (byte " << pos << ")");
         }
       }
@@ -782,15 +730,15 @@ TEST_CASE("weights_h5: saving replaces the file atomically and leaves no tempora
   mt::TempDir dir;
   const std::string path = dir.file("model.weights.h5");
   md::Model model = wh5::tiny();
-  wh5::fill_weights(model, 41);
+  mt::fill_weights(model, 41);
   md::save_weights(model, path);
   const std::string first = wh5::read_bytes(path);
-  wh5::fill_weights(model, 42);
+  mt::fill_weights(model, 42);
   md::save_weights(model, path);  // over an existing file
   CHECK(wh5::read_bytes(path) != first);
   md::Model check = wh5::tiny();
   md::load_weights(check, path);
-  CHECK(wh5::same_weights(check.get_weights(), model.get_weights()));
+  CHECK(mt::same_weights(check.get_weights(), model.get_weights()));
 
   // A save that fails leaves the old file as it was.
   const std::string second = wh5::read_bytes(path);

@@ -1,0 +1,177 @@
+#include "minidl/models/keras_file.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "minidl/core/error.h"
+#include "minidl/layers/serialization.h"
+#include "minidl/models/config_io.h"
+#include "minidl/models/detail/weights_image.h"
+#include "minidl/models/detail/zip_archive.h"
+
+namespace minidl {
+namespace {
+
+constexpr const char* kConfigMember = "config.json";
+constexpr const char* kMetadataMember = "metadata.json";
+constexpr const char* kWeightsMember = "model.weights.h5";
+// The format version written to metadata.json: the Keras release whose saving_lib this file
+// layout follows.
+constexpr const char* kKerasFormatVersion = "3.16.0";
+
+bool has_keras_extension(const std::string& path) {
+  const std::string ext = ".keras";
+  return path.size() >= ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0;
+}
+
+std::string read_whole_file(const std::string& path, const std::string& prefix) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw IOError(prefix + "it is a directory; minidl reads `.keras` zip files, not unzipped model folders.");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IOError(prefix + std::strerror(errno));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) throw IOError(prefix + "read error.");
+  return buffer.str();
+}
+
+const detail::ZipMember* find_member(const std::vector<detail::ZipMember>& members, const std::string& name) {
+  for (const detail::ZipMember& m : members) {
+    if (m.name == name) return &m;
+  }
+  return nullptr;
+}
+
+std::string member_names(const std::vector<detail::ZipMember>& members) {
+  std::vector<std::string> names;
+  for (const detail::ZipMember& m : members) names.push_back("'" + m.name + "'");
+  return "[" + fmt::format("{}", fmt::join(names, ", ")) + "]";
+}
+
+// The optimizer's saved state, once it has been built (before, Keras writes iteration and
+// learning rate only, which a fresh optimizer already holds).
+std::vector<Variable> optimizer_state(const Model& model) {
+  if (!model.compiled() || !model.optimizer() || model.optimizer()->built_variables().empty()) return {};
+  return model.optimizer()->variables();
+}
+
+}  // namespace
+
+void save_model(const Model& model, const std::string& path) {
+  if (!has_keras_extension(path)) {
+    // saving_api.save_model's text; minidl writes no legacy `.h5` files.
+    throw ValueError(fmt::format(
+        "Invalid filepath extension for saving. Please add a `.keras` extension for the native Keras format (minidl "
+        "does not write legacy `.h5` files; md::save_weights writes `.weights.h5`). Received: filepath={}.",
+        path));
+  }
+  const std::string prefix = fmt::format("Cannot save model to '{}': ", path);
+  if (!model.built()) {
+    fmt::print(stderr,
+               "Warning: You are saving a model that has not yet been built. It might not contain any weights yet. "
+               "Consider building the model first by calling it on some data.\n");
+  }
+  json config = serialize(model);
+  if (model.compiled()) config["compile_config"] = model.get_compile_config();
+  const json metadata{{"keras_version", kKerasFormatVersion},
+                      {"date_saved", fmt::format("{:%Y-%m-%d@%H:%M:%S}", fmt::localtime(std::time(nullptr)))},
+                      {"producer", "minidl"}};
+  const std::vector<Variable> optimizer_variables = optimizer_state(model);
+  std::vector<detail::ZipMember> members;
+  members.push_back({kMetadataMember, metadata.dump()});
+  members.push_back({kConfigMember, config.dump()});
+  members.push_back({kWeightsMember, detail::weights_file_image(
+                                         model, optimizer_variables.empty() ? nullptr : &optimizer_variables, prefix)});
+  write_file_atomically(path, detail::write_zip(members, prefix));
+}
+
+void Model::save(const std::string& path) const { save_model(*this, path); }
+
+Model load_model(const std::string& path, const LoadModelOptions& options) {
+  if (!has_keras_extension(path)) {
+    // saving_api.load_model's text, for the one format minidl reads.
+    throw ValueError(fmt::format(
+        "File format not supported: filepath={}. md::load_model only supports `.keras` files (Keras 3 also reads "
+        "legacy `.h5` files and Orbax checkpoints; md::load_weights reads `.weights.h5` files).",
+        path));
+  }
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw ValueError(fmt::format(
+        "File not found: filepath={}. Please ensure the file is an accessible `.keras` zip file.", path));
+  }
+  const std::string prefix = fmt::format("Cannot load model from '{}': ", path);
+  const std::string bytes = read_whole_file(path, prefix);
+  const std::vector<detail::ZipMember> members = detail::read_zip(bytes, prefix);
+
+  const detail::ZipMember* config_member = find_member(members, kConfigMember);
+  if (!config_member) {
+    throw ValueError(fmt::format("{}the archive has no {} (it holds {}).", prefix, kConfigMember,
+                                 member_names(members)));
+  }
+  const detail::ZipMember* weights_member = find_member(members, kWeightsMember);
+  if (!weights_member) {
+    if (find_member(members, "model.weights.npz")) {
+      throw ValueError(prefix + "its weights are in model.weights.npz, which minidl does not read; save it with "
+                                "Keras's default weights_format='h5'.");
+    }
+    // saving_lib._load_model_from_fileobj's text.
+    throw ValueError(fmt::format("{}Expected a model.weights.h5 or model.weights.npz file (the archive holds {}).",
+                                 prefix, member_names(members)));
+  }
+
+  const json config = parse_json_text(config_member->data, fmt::format("'{}'/{}", path, kConfigMember));
+  // Everything below builds a new model; nothing escapes until it is complete, so an error
+  // never leaves a half-loaded model behind.
+  Model model = [&] {
+    try {
+      return model_from_config(config);
+    } catch (const Error& e) {
+      throw ValueError(prefix + "its config.json does not describe a model minidl can build: " + e.what());
+    } catch (const json::exception& e) {
+      throw ValueError(prefix + "its config.json does not describe a model minidl can build: " + e.what());
+    }
+  }();
+  const json* compile_config = nullptr;
+  if (auto it = config.find("compile_config"); it != config.end() && !it->is_null()) compile_config = &*it;
+  if (options.compile && compile_config) {
+    try {
+      model.compile_from_config(*compile_config);
+    } catch (const Error& e) {
+      throw ValueError(prefix + "its compile_config cannot be compiled: " + e.what());
+    } catch (const json::exception& e) {
+      throw ValueError(prefix + "its compile_config cannot be compiled: " + e.what());
+    }
+  }
+  const std::string weights_prefix = fmt::format("{}{}: ", prefix, kWeightsMember);
+  std::vector<Variable> optimizer_variables;
+  if (model.compiled()) {
+    const std::optional<size_t> saved = detail::weights_file_image_optimizer_count(weights_member->data, weights_prefix);
+    optimizer_variables = optimizer_state(model);
+    if (saved && *saved != optimizer_variables.size()) {
+      // Keras warns and goes on with a fresh optimizer, e.g. for a model saved compiled but
+      // untrained (its optimizer then holds only iteration and learning rate).
+      fmt::print(stderr,
+                 "Warning: Skipping variable loading for optimizer '{}', because it has {} variables whereas the "
+                 "saved optimizer has {} variables (file '{}').\n",
+                 model.optimizer()->name(), optimizer_variables.size(), *saved, path);
+      optimizer_variables.clear();
+    } else if (!saved) {
+      optimizer_variables.clear();
+    }
+  }
+  detail::load_weights_file_image(model, weights_member->data,
+                                  optimizer_variables.empty() ? nullptr : &optimizer_variables, weights_prefix);
+  return model;
+}
+
+}  // namespace minidl
