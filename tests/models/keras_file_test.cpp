@@ -160,17 +160,23 @@ TEST_CASE("keras_file: a trained model comes back compiled with its optimizer st
   mt::TempDir dir;
   const kf::Data d = kf::classes(96, 21);
   const md::FitOptions epoch = {.epochs = 2, .batch_size = 16, .verbose = 0, .shuffle = false};
-  for (const bool schedule : {false, true}) {
-    CAPTURE(schedule);
+  // Every optimizer with its slots in use, and a learning-rate schedule.
+  const std::vector<std::pair<std::string, md::OptimizerArg>> optimizers = {
+      {"adam_amsgrad", md::optim::Adam({.learning_rate = 0.01f, .amsgrad = true})},
+      {"adam_cosine", md::optim::Adam({.learning_rate = md::optim::CosineDecay(
+                                           {.initial_learning_rate = 0.01, .decay_steps = 40})})},
+      {"adamw", md::optim::AdamW({.learning_rate = 0.01f})},
+      {"sgd_nesterov", md::optim::SGD({.learning_rate = 0.05f, .momentum = 0.9, .nesterov = true})},
+      {"rmsprop_centered", md::optim::RMSprop({.learning_rate = 0.01f, .momentum = 0.5, .centered = true})},
+      {"adagrad", md::optim::Adagrad({.learning_rate = 0.05f})}};
+  for (const auto& [label, optimizer] : optimizers) {
+    CAPTURE(label);
     md::Model original = kf::classifier();
-    md::optim::Adam adam = schedule ? md::optim::Adam({.learning_rate = md::optim::CosineDecay(
-                                                           {.initial_learning_rate = 0.01, .decay_steps = 40})})
-                                    : md::optim::Adam({.learning_rate = 0.01f, .amsgrad = true});
-    original.compile({.optimizer = adam,
+    original.compile({.optimizer = optimizer,
                       .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true}),
                       .metrics = {"accuracy"}});
     original.fit(d.x, d.y, epoch);
-    const std::string path = dir.file(schedule ? "scheduled.keras" : "adam.keras");
+    const std::string path = dir.file(label + ".keras");
     original.save(path);
 
     md::Model loaded = md::load_model(path);
