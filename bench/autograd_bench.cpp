@@ -2,7 +2,9 @@
 // same run, in PyTorch 1.13 (bench/peer_pytorch_mlp.py under /usr/bin/python3) at the same
 // thread count. Prints min and median step times and the speed-up over PyTorch.
 //
-//   ./build/bench/autograd_bench [--threads N] [--steps N] [--no-peer]
+//   ./build/bench/autograd_bench [--threads N] [--steps N] [--no-peer] [--model NAME]
+//
+// --model runs one case only (e.g. mlp_32_32_1_b8), so that a profile shows that model alone.
 #include <minidl/minidl.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace md = minidl;
 
@@ -107,10 +110,12 @@ std::map<std::string, Timing> run_peer(int threads, int steps) {
 int main(int argc, char** argv) {
   int threads = md::get_num_threads(), steps = 2000;
   bool peer = true;
+  std::string only_model;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--no-peer")) peer = false;
+    else if (!std::strcmp(argv[i], "--model") && i + 1 < argc) only_model = argv[++i];
   }
   md::set_num_threads(threads);
   struct Case {
@@ -119,8 +124,15 @@ int main(int argc, char** argv) {
     int64_t batch;
     bool classification;
   };
-  const std::vector<Case> cases = {{"mlp_784_256_10_b64", {784, 256, 10}, 64, true},
-                                   {"mlp_32_32_1_b8", {32, 32, 1}, 8, false}};
+  std::vector<Case> cases = {{"mlp_784_256_10_b64", {784, 256, 10}, 64, true},
+                             {"mlp_32_32_1_b8", {32, 32, 1}, 8, false}};
+  if (!only_model.empty()) {
+    std::erase_if(cases, [&](const Case& c) { return c.name != only_model; });
+    if (cases.empty()) {
+      fmt::print(stderr, "autograd_bench: unknown --model {}\n", only_model);
+      return 2;
+    }
+  }
   std::map<std::string, Timing> mine;
   for (const Case& c : cases) mine[c.name] = run(c.sizes, c.batch, c.classification, steps);
   const auto theirs = peer ? run_peer(threads, steps) : std::map<std::string, Timing>{};

@@ -4,15 +4,11 @@
 
 #include <malloc.h>
 
-#include <cstdlib>
-#include <new>
-
+#include "minidl/core/detail/buffer_cache.h"
 #include "minidl/core/error.h"
 
 namespace minidl {
 namespace {
-
-constexpr size_t kAlignment = 64;
 
 std::atomic<int64_t> g_live_buffers{0};
 std::atomic<int64_t> g_live_bytes{0};
@@ -43,9 +39,12 @@ Storage::Storage(int64_t num_elements) : size_(num_elements) {
   if (num_elements < 0) throw ValueError(fmt::format("Cannot allocate {} elements.", num_elements));
   const size_t bytes = static_cast<size_t>(num_elements) * sizeof(float);
   if (bytes > 0) {
-    const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-    data_ = static_cast<float*>(std::aligned_alloc(kAlignment, rounded));
-    if (data_ == nullptr) throw std::bad_alloc();
+    // 2^62 elements and up overflow the byte count; the system refuses far less than that.
+    data_ = num_elements < (int64_t{1} << 60) ? static_cast<float*>(detail::acquire_buffer(bytes)) : nullptr;
+    if (data_ == nullptr) {
+      throw MemoryError(fmt::format("Cannot allocate a tensor of {} elements ({:.1f} GiB): out of memory.",
+                                    num_elements, static_cast<double>(num_elements) * sizeof(float) / (1 << 30)));
+    }
   }
   g_live_buffers.fetch_add(1, std::memory_order_relaxed);
   raise_peak(g_live_bytes.fetch_add(static_cast<int64_t>(bytes), std::memory_order_relaxed) +
@@ -54,7 +53,7 @@ Storage::Storage(int64_t num_elements) : size_(num_elements) {
 }
 
 Storage::~Storage() {
-  std::free(data_);
+  detail::release_buffer(data_, static_cast<size_t>(size_) * sizeof(float));
   g_live_buffers.fetch_sub(1, std::memory_order_relaxed);
   g_live_bytes.fetch_sub(size_ * static_cast<int64_t>(sizeof(float)), std::memory_order_relaxed);
 }

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -88,20 +89,102 @@ void binary_full_src0(BinaryOp op, const float* a, const float* b, const Dims& b
                       const Dims& out_dims) {
   const detail::OneThreadScope one_thread(detail::product(out_dims) <= detail::kSingleThreadElements);
   const std::string key = detail::KeyBuilder("binary").add(binary_op_name(op)).add(out_dims).add(b_dims).str();
-  const auto& entry = detail::cached_primitive(key, [&] {
-    dnnl::binary::desc desc(to_dnnl(op), detail::dense_desc(out_dims), detail::dense_desc(b_dims),
-                            detail::dense_desc(out_dims));
-    return dnnl::binary::primitive_desc(desc, detail::engine());
-  });
+  const auto& entry = detail::thread_primitive(
+      key,
+      [&] {
+        dnnl::binary::desc desc(to_dnnl(op), detail::dense_desc(out_dims), detail::dense_desc(b_dims),
+                                detail::dense_desc(out_dims));
+        return dnnl::binary::primitive_desc(desc, detail::engine());
+      },
+      [&] {
+        return std::vector<detail::ArgumentDesc>{{DNNL_ARG_SRC_0, detail::dense_desc(out_dims)},
+                                                 {DNNL_ARG_SRC_1, detail::dense_desc(b_dims)},
+                                                 {DNNL_ARG_DST, detail::dense_desc(out_dims)}};
+      });
   if (entry.is_reference()) {
     detail::mark_unused(key);
     binary_loop(op, a, out_dims, b, b_dims, out, out_dims);
     return;
   }
-  entry.primitive.execute(detail::stream(), {{DNNL_ARG_SRC_0, detail::make_memory(detail::dense_desc(out_dims), a)},
-                                             {DNNL_ARG_SRC_1, detail::make_memory(detail::dense_desc(b_dims), b)},
-                                             {DNNL_ARG_DST, detail::make_memory(detail::dense_desc(out_dims), out)}});
-  detail::stream().wait();
+  entry.run({a, b, out});
+}
+
+// Up to this many output elements, add/sub/mul/div run in small_binary instead of oneDNN: one
+// primitive execute costs 4-5K instructions (argument map, scratchpad, a parallel region; callgrind
+// on the 32-32-1 MLP step of bench/autograd_bench), about what our loop needs for 4K elements.
+constexpr int64_t kSmallBinaryElements = 1 << 12;
+// Collapsed ranks small_binary handles (broadcast patterns alternate, so 2-3 is typical).
+constexpr size_t kSmallBinaryMaxRank = 8;
+
+bool small_arithmetic(BinaryOp op, const Dims& out_dims) {
+  const bool arithmetic = op == BinaryOp::add || op == BinaryOp::sub || op == BinaryOp::mul || op == BinaryOp::div;
+  return arithmetic && out_dims.size() <= kSmallBinaryMaxRank && detail::product(out_dims) <= kSmallBinaryElements;
+}
+
+// One innermost row: each operand either runs along it (step 1) or repeats one value (step 0).
+template <class Combine>
+void combine_row(const float* a, int64_t a_step, const float* b, int64_t b_step, float* out, int64_t n,
+                 Combine combine) {
+  if (a_step == 1 && b_step == 1) {
+    for (int64_t j = 0; j < n; ++j) out[j] = combine(a[j], b[j]);
+  } else if (a_step == 1) {
+    const float bv = b[0];
+    for (int64_t j = 0; j < n; ++j) out[j] = combine(a[j], bv);
+  } else if (b_step == 1) {
+    const float av = a[0];
+    for (int64_t j = 0; j < n; ++j) out[j] = combine(av, b[j]);
+  } else {
+    const float value = combine(a[0], b[0]);
+    for (int64_t j = 0; j < n; ++j) out[j] = value;
+  }
+}
+
+// Walks the rows of `out_dims` (collapsed: no size-1 axes) on the calling thread, with no
+// OpenMP region and no allocation.
+template <class Combine>
+void combine_rows(const float* a, const Dims& a_dims, const float* b, const Dims& b_dims, float* out,
+                  const Dims& out_dims, Combine combine) {
+  const size_t rank = out_dims.size();
+  std::array<int64_t, kSmallBinaryMaxRank> a_strides{}, b_strides{}, index{};
+  for (int64_t i = static_cast<int64_t>(rank) - 1, a_stride = 1, b_stride = 1; i >= 0; --i) {
+    a_strides[i] = a_dims[i] == 1 ? 0 : a_stride;
+    b_strides[i] = b_dims[i] == 1 ? 0 : b_stride;
+    a_stride *= a_dims[i];
+    b_stride *= b_dims[i];
+  }
+  const int64_t n = out_dims[rank - 1];
+  const int64_t rows = detail::product(out_dims) / n;
+  int64_t a_offset = 0, b_offset = 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    combine_row(a + a_offset, a_strides[rank - 1], b + b_offset, b_strides[rank - 1], out + row * n, n, combine);
+    for (size_t d = rank - 1; d-- > 0;) {  // next row: an odometer over the outer axes
+      a_offset += a_strides[d];
+      b_offset += b_strides[d];
+      if (++index[d] < out_dims[d]) break;
+      a_offset -= a_strides[d] * out_dims[d];
+      b_offset -= b_strides[d] * out_dims[d];
+      index[d] = 0;
+    }
+  }
+}
+
+// a (op) b for a small add/sub/mul/div, either operand broadcasting. Each element is one IEEE
+// operation, exactly what oneDNN's kernel computes, so the results are bit-identical. `out` may
+// alias an operand of out's shape: every element reads only its own position of that operand.
+void small_binary(BinaryOp op, const float* a, const Dims& a_dims, const float* b, const Dims& b_dims, float* out,
+                  const Dims& out_dims) {
+  switch (op) {
+    case BinaryOp::add:
+      return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x + y; });
+    case BinaryOp::sub:
+      return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x - y; });
+    case BinaryOp::mul:
+      return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x * y; });
+    case BinaryOp::div:
+      return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x / y; });
+    default:
+      break;
+  }
 }
 
 }  // namespace
@@ -140,14 +223,17 @@ void binary(BinaryOp op, const float* a, const Dims& a_shape, const float* b, co
             const Dims& out_shape) {
   detail::ensure_initialized();
   if (detail::product(out_shape) == 0) return;
-  Collapsed c = detail::collapse_broadcast(
-      out_shape, {detail::align_rank(a_shape, out_shape.size()), detail::align_rank(b_shape, out_shape.size())});
+  Collapsed c = detail::collapse_broadcast(out_shape, {a_shape, b_shape});
   if (c.out.empty()) {  // every axis has size 1: a single element
     out[0] = detail::apply_binary(op, a[0], b[0]);
     return;
   }
-  Dims a_dims = c.inputs[0];
-  Dims b_dims = c.inputs[1];
+  Dims a_dims = std::move(c.inputs[0]);
+  Dims b_dims = std::move(c.inputs[1]);
+  if (small_arithmetic(op, c.out)) {
+    small_binary(op, a, a_dims, b, b_dims, out, c.out);
+    return;
+  }
   // oneDNN 2.6 only broadcasts src1 quickly; a src0 broadcast runs ref:any (40-75x slower).
   BinaryOp swapped;
   if (a_dims != c.out && b_dims == c.out && swapped_op(op, &swapped)) {
@@ -173,7 +259,7 @@ void binary(BinaryOp op, const float* a, const Dims& a_shape, const float* b, co
 void broadcast_to(const float* x, const Dims& x_shape, float* out, const Dims& out_shape) {
   detail::ensure_initialized();
   if (detail::product(out_shape) == 0) return;
-  Collapsed c = detail::collapse_broadcast(out_shape, {detail::align_rank(x_shape, out_shape.size())});
+  Collapsed c = detail::collapse_broadcast(out_shape, {x_shape});
   if (c.out.empty()) {
     out[0] = x[0];
     return;
@@ -199,10 +285,7 @@ void where(const float* cond, const Dims& cond_shape, const float* a, const Dims
            const Dims& b_shape, float* out, const Dims& out_shape) {
   detail::ensure_initialized();
   if (detail::product(out_shape) == 0) return;
-  const size_t ndim = out_shape.size();
-  Collapsed c = detail::collapse_broadcast(out_shape, {detail::align_rank(cond_shape, ndim),
-                                                       detail::align_rank(a_shape, ndim),
-                                                       detail::align_rank(b_shape, ndim)});
+  Collapsed c = detail::collapse_broadcast(out_shape, {cond_shape, a_shape, b_shape});
   const std::array<Dims, 3> strides = {detail::broadcast_strides(c.inputs[0], c.out),
                                        detail::broadcast_strides(c.inputs[1], c.out),
                                        detail::broadcast_strides(c.inputs[2], c.out)};

@@ -3,11 +3,14 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <array>
+#include <atomic>
 #include <bit>
 #include <charconv>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <unordered_map>
 
 namespace minidl::backend::detail {
@@ -25,14 +28,45 @@ struct Entry {
 struct Cache {
   std::mutex mutex;
   std::map<int, std::unordered_map<std::string, Entry>> entries;
-  int64_t hits = 0;
+  std::atomic<int64_t> hits{0};  // also counted by threads' own lookups, outside the mutex
   int64_t misses = 0;
+  // Bumped by clear_primitive_cache: threads then drop their ThreadPrimitives, which point
+  // into `entries`.
+  std::atomic<uint64_t> generation{0};
 };
 
 Cache& cache() {
   static Cache instance;
   return instance;
 }
+
+// One thread's ThreadPrimitives, keyed like the shared cache: thread count, then key. A
+// thread's first lookup of a key goes through the shared cache and its mutex; the later ones
+// only touch this thread's map.
+struct ThreadEntries {
+  uint64_t generation = 0;
+  std::vector<std::pair<int, std::unordered_map<std::string, ThreadPrimitive>>> by_threads;
+
+  std::unordered_map<std::string, ThreadPrimitive>& level(int threads) {
+    const uint64_t current = cache().generation.load(std::memory_order_acquire);
+    if (generation != current) {
+      by_threads.clear();
+      generation = current;
+    }
+    for (auto& [count, entries] : by_threads) {
+      if (count == threads) return entries;
+    }
+    return by_threads.emplace_back(threads, std::unordered_map<std::string, ThreadPrimitive>{}).second;
+  }
+};
+
+ThreadEntries& thread_entries() {
+  thread_local ThreadEntries instance;
+  return instance;
+}
+
+// Arguments per primitive: matmul and the backward primitives have three.
+constexpr size_t kMaxArguments = 4;
 
 }  // namespace
 
@@ -84,7 +118,7 @@ const CachedPrimitive* find_primitive(const std::string& key) {
   if (level != c.entries.end()) {
     auto it = level->second.find(key);
     if (it != level->second.end()) {
-      ++c.hits;
+      c.hits.fetch_add(1, std::memory_order_relaxed);
       return it->second.primitive.get();
     }
   }
@@ -101,6 +135,45 @@ const CachedPrimitive& insert_primitive(const std::string& key, const dnnl::prim
   std::lock_guard<std::mutex> lock(c.mutex);
   auto [it, inserted] = c.entries[threads].try_emplace(key, Entry{std::move(entry), true});
   return *it->second.primitive;
+}
+
+ThreadPrimitive::ThreadPrimitive(const CachedPrimitive& shared, const std::vector<ArgumentDesc>& arguments)
+    : shared_(&shared), reference_(shared.is_reference()) {
+  if (arguments.size() > kMaxArguments) throw std::logic_error("ThreadPrimitive: too many arguments");
+  for (const ArgumentDesc& argument : arguments) {
+    ids_.push_back(argument.id);
+    memories_.push_back(make_memory(argument.desc, nullptr));
+  }
+}
+
+void ThreadPrimitive::run(std::initializer_list<const float*> buffers) const {
+  if (buffers.size() != ids_.size()) throw std::logic_error("ThreadPrimitive::run: wrong number of buffers");
+  std::array<dnnl_exec_arg_t, kMaxArguments> args{};
+  size_t i = 0;
+  for (const float* buffer : buffers) {
+    memories_[i].set_data_handle(const_cast<float*>(buffer));
+    args[i] = {ids_[i], memories_[i].get()};
+    ++i;
+  }
+  // The C call takes the arguments as an array; the C++ one wants an unordered_map per call.
+  dnnl::error::wrap_c_api(
+      dnnl_primitive_execute(shared_->primitive.get(), stream().get(), static_cast<int>(i), args.data()),
+      "could not execute a primitive");
+  stream().wait();
+}
+
+ThreadPrimitive* find_thread_primitive(const std::string& key) {
+  auto& entries = thread_entries().level(omp_get_max_threads());
+  auto it = entries.find(key);
+  if (it == entries.end()) return nullptr;
+  cache().hits.fetch_add(1, std::memory_order_relaxed);
+  return &it->second;
+}
+
+ThreadPrimitive& insert_thread_primitive(const std::string& key, const CachedPrimitive& shared,
+                                         const std::vector<ArgumentDesc>& arguments) {
+  auto& entries = thread_entries().level(omp_get_max_threads());
+  return entries.try_emplace(key, shared, arguments).first->second;
 }
 
 void mark_unused(const std::string& key) {
@@ -185,6 +258,7 @@ void clear_primitive_cache() {
   c.entries.clear();
   c.hits = 0;
   c.misses = 0;
+  c.generation.fetch_add(1, std::memory_order_release);
 }
 
 }  // namespace minidl::backend

@@ -90,11 +90,13 @@ void eltwise_forward(EltwiseOp op, const float* x, float* y, int64_t n, float al
   const detail::OneThreadScope one_thread(n <= detail::kSingleThreadElements);
   const std::string key =
       detail::KeyBuilder("eltwise_fwd").add(eltwise_op_name(op)).add(n).add_float(alpha).add_float(beta).str();
-  const auto& entry = detail::cached_primitive(key, [&] { return forward_desc(op, n, alpha, beta); });
-  const auto desc = detail::dense_desc({n});
-  entry.primitive.execute(detail::stream(),
-                          {{DNNL_ARG_SRC, detail::make_memory(desc, x)}, {DNNL_ARG_DST, detail::make_memory(desc, y)}});
-  detail::stream().wait();
+  const auto& entry = detail::thread_primitive(
+      key, [&] { return forward_desc(op, n, alpha, beta); },
+      [&] {
+        const auto desc = detail::dense_desc({n});
+        return std::vector<detail::ArgumentDesc>{{DNNL_ARG_SRC, desc}, {DNNL_ARG_DST, desc}};
+      });
+  entry.run({x, y});
 }
 
 void eltwise_backward(EltwiseOp op, const float* x, const float* y, const float* dy, float* dx, int64_t n,
@@ -104,18 +106,20 @@ void eltwise_backward(EltwiseOp op, const float* x, const float* y, const float*
   const detail::OneThreadScope one_thread(n <= detail::kSingleThreadElements);
   const std::string key =
       detail::KeyBuilder("eltwise_bwd").add(eltwise_op_name(op)).add(n).add_float(alpha).add_float(beta).str();
-  const auto& entry = detail::cached_primitive(key, [&] {
-    const auto desc = detail::dense_desc({n});
-    dnnl::eltwise_backward::desc bwd(forward_algorithm(op), desc, desc, alpha, beta);
-    return dnnl::eltwise_backward::primitive_desc(bwd, detail::engine(), forward_desc(op, n, alpha, beta));
-  });
-  const auto desc = detail::dense_desc({n});
   const bool uses_output = eltwise_backward_uses_output(op);
-  entry.primitive.execute(detail::stream(), {{uses_output ? DNNL_ARG_DST : DNNL_ARG_SRC,
-                                              detail::make_memory(desc, uses_output ? y : x)},
-                                             {DNNL_ARG_DIFF_DST, detail::make_memory(desc, dy)},
-                                             {DNNL_ARG_DIFF_SRC, detail::make_memory(desc, dx)}});
-  detail::stream().wait();
+  const auto& entry = detail::thread_primitive(
+      key,
+      [&] {
+        const auto desc = detail::dense_desc({n});
+        dnnl::eltwise_backward::desc bwd(forward_algorithm(op), desc, desc, alpha, beta);
+        return dnnl::eltwise_backward::primitive_desc(bwd, detail::engine(), forward_desc(op, n, alpha, beta));
+      },
+      [&] {
+        const auto desc = detail::dense_desc({n});
+        return std::vector<detail::ArgumentDesc>{
+            {uses_output ? DNNL_ARG_DST : DNNL_ARG_SRC, desc}, {DNNL_ARG_DIFF_DST, desc}, {DNNL_ARG_DIFF_SRC, desc}};
+      });
+  entry.run({uses_output ? y : x, dy, dx});
 }
 
 }  // namespace minidl::backend

@@ -4,35 +4,37 @@
 
 namespace minidl::backend::detail {
 
-Dims align_rank(const Dims& shape, size_t ndim) {
-  Dims out(ndim, 1);
-  const size_t offset = ndim - shape.size();
-  for (size_t i = 0; i < shape.size(); ++i) out[offset + i] = shape[i];
-  return out;
-}
-
-Collapsed collapse_broadcast(const Dims& out, const std::vector<Dims>& inputs) {
+Collapsed collapse_broadcast(const Dims& out, std::initializer_list<std::reference_wrapper<const Dims>> inputs) {
+  const size_t rank = out.size();
   Collapsed result;
+  result.out.reserve(rank);
   result.inputs.resize(inputs.size());
+  for (Dims& dims : result.inputs) dims.reserve(rank);
+  // Size of input k along out's axis, counting missing leading axes as 1.
+  auto input_dim = [&](size_t k, size_t axis) {
+    const Dims& shape = inputs.begin()[k].get();
+    const size_t missing = rank - shape.size();
+    return axis < missing ? int64_t{1} : shape[axis - missing];
+  };
   // Pattern of one axis: which inputs repeat along it.
   auto pattern = [&](size_t axis) {
     uint64_t bits = 0;
     for (size_t k = 0; k < inputs.size(); ++k) {
-      if (inputs[k][axis] == 1) bits |= uint64_t{1} << k;
+      if (input_dim(k, axis) == 1) bits |= uint64_t{1} << k;
     }
     return bits;
   };
   bool have_last = false;
   uint64_t last_pattern = 0;
-  for (size_t axis = 0; axis < out.size(); ++axis) {
+  for (size_t axis = 0; axis < rank; ++axis) {
     if (out[axis] == 1) continue;
     const uint64_t p = pattern(axis);
     if (have_last && p == last_pattern) {
       result.out.back() *= out[axis];
-      for (size_t k = 0; k < inputs.size(); ++k) result.inputs[k].back() *= inputs[k][axis];
+      for (size_t k = 0; k < inputs.size(); ++k) result.inputs[k].back() *= input_dim(k, axis);
     } else {
       result.out.push_back(out[axis]);
-      for (size_t k = 0; k < inputs.size(); ++k) result.inputs[k].push_back(inputs[k][axis]);
+      for (size_t k = 0; k < inputs.size(); ++k) result.inputs[k].push_back(input_dim(k, axis));
       last_pattern = p;
       have_last = true;
     }

@@ -2,7 +2,6 @@
 #include <omp.h>
 
 #include <string>
-#include <unordered_map>
 
 #include "minidl/core/backend/backend.h"
 #include "minidl/core/backend/detail/dnnl_context.h"
@@ -73,27 +72,6 @@ void small_gemm_loop(const float* a, const Operand& A, bool ta, const float* b, 
   }
 }
 
-// The three dnnl::memory objects of one cached matmul, kept per thread and re-pointed with
-// set_data_handle: creating them (and their descriptors) on every call was most of the
-// wrapper's fixed cost (bench/backend_bench). Per thread, so concurrent calls never share one;
-// keyed by the primitive's key, which fixes the descriptors.
-struct Memories {
-  dnnl::memory a, b, c;
-};
-
-Memories& memories(const std::string& key, const Operand& A, const Operand& B, const Dims& c_shape) {
-  thread_local std::unordered_map<std::string, Memories> by_key;
-  auto it = by_key.find(key);
-  if (it == by_key.end()) {
-    it = by_key
-             .emplace(key, Memories{detail::make_memory(detail::strided_desc(A.dims, A.strides), nullptr),
-                                    detail::make_memory(detail::strided_desc(B.dims, B.strides), nullptr),
-                                    detail::make_memory(detail::dense_desc(c_shape), nullptr)})
-             .first;
-  }
-  return it->second;
-}
-
 }  // namespace
 
 void matmul(const float* a, const Dims& a_shape, bool transpose_a, const float* b, const Dims& b_shape,
@@ -101,6 +79,18 @@ void matmul(const float* a, const Dims& a_shape, bool transpose_a, const float* 
   detail::ensure_initialized();
   const size_t rank = c_shape.size();
   const int64_t m = c_shape[rank - 2], n = c_shape[rank - 1];
+  if (rank == 2 && a_shape.size() == 2 && b_shape.size() == 2) {
+    // A small unbatched product is one cblas_sgemm on the stored matrices (the same call
+    // small_gemm_loop makes), without building the strided views; the row lengths of the
+    // stored matrices are the leading dimensions.
+    const int64_t k = transpose_a ? a_shape[0] : a_shape[1];
+    if (m * n > 0 && k > 0 && m * n * k <= kSmallGemmWork) {
+      cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans,
+                  static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(a_shape[1]),
+                  b, static_cast<int>(b_shape[1]), accumulate ? 1.0f : 0.0f, c, static_cast<int>(n));
+      return;
+    }
+  }
   const Operand A = view(a_shape, transpose_a, rank - 2);
   const Operand B = view(b_shape, transpose_b, rank - 2);
   const int64_t k = A.dims[rank - 1];
@@ -123,28 +113,30 @@ void matmul(const float* a, const Dims& a_shape, bool transpose_a, const float* 
                               .add(c_shape)
                               .add(accumulate ? "accumulate" : "overwrite")
                               .str();
-  const auto& entry = detail::cached_primitive(key, [&] {
-    dnnl::matmul::desc desc(detail::strided_desc(A.dims, A.strides), detail::strided_desc(B.dims, B.strides),
-                            detail::dense_desc(c_shape));
-    dnnl::primitive_attr attr;
-    if (accumulate) {
-      dnnl::post_ops ops;
-      ops.append_sum(1.0f);
-      attr.set_post_ops(ops);
-    }
-    return dnnl::matmul::primitive_desc(desc, attr, detail::engine());
-  });
+  const auto& entry = detail::thread_primitive(
+      key,
+      [&] {
+        dnnl::matmul::desc desc(detail::strided_desc(A.dims, A.strides), detail::strided_desc(B.dims, B.strides),
+                                detail::dense_desc(c_shape));
+        dnnl::primitive_attr attr;
+        if (accumulate) {
+          dnnl::post_ops ops;
+          ops.append_sum(1.0f);
+          attr.set_post_ops(ops);
+        }
+        return dnnl::matmul::primitive_desc(desc, attr, detail::engine());
+      },
+      [&] {
+        return std::vector<detail::ArgumentDesc>{{DNNL_ARG_SRC, detail::strided_desc(A.dims, A.strides)},
+                                                 {DNNL_ARG_WEIGHTS, detail::strided_desc(B.dims, B.strides)},
+                                                 {DNNL_ARG_DST, detail::dense_desc(c_shape)}};
+      });
   if (entry.is_reference()) {
     detail::mark_unused(key);
     small_gemm_loop(a, A, transpose_a, b, B, transpose_b, c, c_shape, accumulate);
     return;
   }
-  Memories& mem = memories(key, A, B, c_shape);
-  mem.a.set_data_handle(const_cast<float*>(a));
-  mem.b.set_data_handle(const_cast<float*>(b));
-  mem.c.set_data_handle(c);
-  entry.primitive.execute(detail::stream(), {{DNNL_ARG_SRC, mem.a}, {DNNL_ARG_WEIGHTS, mem.b}, {DNNL_ARG_DST, mem.c}});
-  detail::stream().wait();
+  entry.run({a, b, c});
 }
 
 }  // namespace minidl::backend

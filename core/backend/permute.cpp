@@ -31,14 +31,18 @@ void permute(const float* x, const Dims& shape, const std::vector<int>& perm, fl
     return;
   }
   const std::string key = detail::KeyBuilder("reorder").add(dims).add(strides).str();
-  const auto& entry = detail::cached_primitive(key, [&] {
-    return dnnl::reorder::primitive_desc(detail::engine(), detail::strided_desc(dims, strides), detail::engine(),
-                                         detail::dense_desc(dims));
-  });
+  const auto& entry = detail::thread_primitive(
+      key,
+      [&] {
+        return dnnl::reorder::primitive_desc(detail::engine(), detail::strided_desc(dims, strides), detail::engine(),
+                                             detail::dense_desc(dims));
+      },
+      [&] {
+        return std::vector<detail::ArgumentDesc>{{DNNL_ARG_FROM, detail::strided_desc(dims, strides)},
+                                                 {DNNL_ARG_TO, detail::dense_desc(dims)}};
+      });
   if (!entry.is_reference()) {
-    entry.primitive.execute(detail::stream(), {{DNNL_ARG_FROM, detail::make_memory(detail::strided_desc(dims, strides), x)},
-                                               {DNNL_ARG_TO, detail::make_memory(detail::dense_desc(dims), out)}});
-    detail::stream().wait();
+    entry.run({x, out});
     return;
   }
   detail::mark_unused(key);

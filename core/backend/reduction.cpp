@@ -56,14 +56,18 @@ void reduce_inner(ReduceOp op, const float* x, int64_t rows, int64_t length, flo
   const Dims src = {rows, length}, dst = {rows, 1};
   const detail::OneThreadScope one_thread(rows * length <= detail::kSingleThreadElements);
   const std::string key = detail::KeyBuilder("reduction").add(reduce_op_name(op)).add(src).str();
-  const auto& entry = detail::cached_primitive(key, [&] {
-    dnnl::reduction::desc desc(to_dnnl(op), detail::dense_desc(src), detail::dense_desc(dst), 0.0f, 0.0f);
-    return dnnl::reduction::primitive_desc(desc, detail::engine());
-  });
+  const auto& entry = detail::thread_primitive(
+      key,
+      [&] {
+        dnnl::reduction::desc desc(to_dnnl(op), detail::dense_desc(src), detail::dense_desc(dst), 0.0f, 0.0f);
+        return dnnl::reduction::primitive_desc(desc, detail::engine());
+      },
+      [&] {
+        return std::vector<detail::ArgumentDesc>{{DNNL_ARG_SRC, detail::dense_desc(src)},
+                                                 {DNNL_ARG_DST, detail::dense_desc(dst)}};
+      });
   if (!entry.is_reference()) {
-    entry.primitive.execute(detail::stream(), {{DNNL_ARG_SRC, detail::make_memory(detail::dense_desc(src), x)},
-                                               {DNNL_ARG_DST, detail::make_memory(detail::dense_desc(dst), out)}});
-    detail::stream().wait();
+    entry.run({x, out});
     return;
   }
   detail::mark_unused(key);

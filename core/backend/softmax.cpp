@@ -102,16 +102,18 @@ void softmax_forward(const float* x, float* y, const Dims& shape, int axis, bool
   const Dims dims = {s.outer, s.axis};
   const detail::OneThreadScope one_thread(detail::product(dims) <= detail::kSingleThreadElements);
   const std::string key = detail::KeyBuilder("softmax_fwd").add(log ? "log" : "accurate").add(dims).str();
-  const auto& entry = detail::cached_primitive(key, [&] { return forward_desc(dims, log); });
+  const auto& entry = detail::thread_primitive(
+      key, [&] { return forward_desc(dims, log); },
+      [&] {
+        const auto md = detail::dense_desc(dims);
+        return std::vector<detail::ArgumentDesc>{{DNNL_ARG_SRC, md}, {DNNL_ARG_DST, md}};
+      });
   if (entry.is_reference()) {
     detail::mark_unused(key);
     forward_loop(x, y, s, log);
     return;
   }
-  const auto md = detail::dense_desc(dims);
-  entry.primitive.execute(detail::stream(),
-                          {{DNNL_ARG_SRC, detail::make_memory(md, x)}, {DNNL_ARG_DST, detail::make_memory(md, y)}});
-  detail::stream().wait();
+  entry.run({x, y});
 }
 
 void softmax_backward(const float* y, const float* dy, float* dx, const Dims& shape, int axis, bool log) {
@@ -125,21 +127,23 @@ void softmax_backward(const float* y, const float* dy, float* dx, const Dims& sh
   const Dims dims = {s.outer, s.axis};
   const detail::OneThreadScope one_thread(detail::product(dims) <= detail::kSingleThreadElements);
   const std::string key = detail::KeyBuilder("softmax_bwd").add(log ? "log" : "accurate").add(dims).str();
-  const auto& entry = detail::cached_primitive(key, [&] {
-    const auto md = detail::dense_desc(dims);
-    dnnl::softmax_v2_backward::desc desc(algorithm(log), md, md, md, 1);
-    return dnnl::softmax_v2_backward::primitive_desc(desc, detail::engine(), forward_desc(dims, log));
-  });
+  const auto& entry = detail::thread_primitive(
+      key,
+      [&] {
+        const auto md = detail::dense_desc(dims);
+        dnnl::softmax_v2_backward::desc desc(algorithm(log), md, md, md, 1);
+        return dnnl::softmax_v2_backward::primitive_desc(desc, detail::engine(), forward_desc(dims, log));
+      },
+      [&] {
+        const auto md = detail::dense_desc(dims);
+        return std::vector<detail::ArgumentDesc>{{DNNL_ARG_DST, md}, {DNNL_ARG_DIFF_DST, md}, {DNNL_ARG_DIFF_SRC, md}};
+      });
   if (entry.is_reference()) {
     detail::mark_unused(key);
     backward_loop(y, dy, dx, s, log);
     return;
   }
-  const auto md = detail::dense_desc(dims);
-  entry.primitive.execute(detail::stream(), {{DNNL_ARG_DST, detail::make_memory(md, y)},
-                                             {DNNL_ARG_DIFF_DST, detail::make_memory(md, dy)},
-                                             {DNNL_ARG_DIFF_SRC, detail::make_memory(md, dx)}});
-  detail::stream().wait();
+  entry.run({y, dy, dx});
 }
 
 }  // namespace minidl::backend

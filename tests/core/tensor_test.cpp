@@ -1,7 +1,9 @@
 #include <minidl/minidl.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -214,4 +216,23 @@ TEST_CASE("reshape to the wrong size names both shapes", "[tensor][errors]") {
   CHECK_THROWS_AS(a.reshape({-2, 3}), md::ShapeError);
   CHECK_THROWS_WITH(a.reshape({-2, 3}), Catch::Contains("(-2, 3)"));
   CHECK_THROWS_AS(md::Tensor::zeros({0, 3}).reshape({0, -1}), md::ShapeError);
+}
+
+TEST_CASE("buffers reused after a tensor is freed stay 64-byte aligned and distinct", "[tensor][memory]") {
+  // Storage keeps small freed buffers per thread and hands them out again.
+  for (int round = 0; round < 3; ++round) {
+    std::vector<md::Tensor> live;
+    std::vector<float> fills;
+    for (int64_t n : {1, 3, 16, 17, 255, 1000, 4096, 70000}) {
+      for (float sign : {1.0f, -1.0f}) {
+        fills.push_back(sign * static_cast<float>(n + round));
+        live.push_back(md::Tensor::full({n}, fills.back()));
+      }
+    }
+    for (size_t i = 0; i < live.size(); ++i) {
+      CHECK(reinterpret_cast<uintptr_t>(live[i].data()) % 64 == 0);
+      const std::vector<float> values = live[i].to_vector();
+      CHECK(std::all_of(values.begin(), values.end(), [&](float v) { return v == fills[i]; }));
+    }
+  }
 }

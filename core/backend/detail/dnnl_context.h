@@ -4,6 +4,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,15 +69,58 @@ const CachedPrimitive& cached_primitive(const std::string& key, MakeDesc&& make)
 // Marks a cached entry as not used (a ref:* primitive that our own loop replaces).
 void mark_unused(const std::string& key);
 
+// One argument of a primitive: its DNNL_ARG_* id and its memory descriptor.
+struct ArgumentDesc {
+  int id;
+  dnnl::memory::desc desc;
+};
+
+// A cached primitive as one thread runs it: the shared primitive plus one dnnl::memory per
+// argument, made once and re-pointed at each call's buffers. Making the memories (descriptor,
+// dnnl_memory_create, an unordered_map of arguments) on every call cost more than a small op
+// itself (callgrind, 32-32-1 MLP step of bench/autograd_bench).
+class ThreadPrimitive {
+ public:
+  ThreadPrimitive(const CachedPrimitive& shared, const std::vector<ArgumentDesc>& arguments);
+  bool is_reference() const { return reference_; }
+  // Runs the primitive on the stream with buffers[i] as argument i (in the order given at
+  // creation) and waits for it.
+  void run(std::initializer_list<const float*> buffers) const;
+
+ private:
+  const CachedPrimitive* shared_;
+  bool reference_;
+  std::vector<int> ids_;
+  std::vector<dnnl::memory> memories_;
+};
+
+// This thread's entry for `key` (counted as a cache hit), or nullptr.
+ThreadPrimitive* find_thread_primitive(const std::string& key);
+ThreadPrimitive& insert_thread_primitive(const std::string& key, const CachedPrimitive& shared,
+                                         const std::vector<ArgumentDesc>& arguments);
+
+// This thread's ThreadPrimitive for `key`. On its first use on a thread it comes from the
+// shared cache (created from make_desc() on a miss there) with memories for make_arguments().
+template <class MakeDesc, class MakeArguments>
+ThreadPrimitive& thread_primitive(const std::string& key, MakeDesc&& make_desc, MakeArguments&& make_arguments) {
+  if (ThreadPrimitive* hit = find_thread_primitive(key)) return *hit;
+  return insert_thread_primitive(key, cached_primitive(key, make_desc), make_arguments());
+}
+
 // Builds cache keys such as "binary add 64x256 1x256".
 class KeyBuilder {
  public:
-  explicit KeyBuilder(std::string_view kind) : key_(kind) {}
+  // Room for a typical key up front: one allocation per key instead of several.
+  explicit KeyBuilder(std::string_view kind) {
+    key_.reserve(96);
+    key_ = kind;
+  }
   KeyBuilder& add(std::string_view word);
   KeyBuilder& add(int64_t value);
   KeyBuilder& add_float(float value);  // exact: the bit pattern
   KeyBuilder& add(const Dims& dims);
-  std::string str() const { return key_; }
+  // Moves the key out (no copy); the builder is done afterwards.
+  std::string str() { return std::move(key_); }
 
  private:
   std::string key_;

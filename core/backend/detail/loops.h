@@ -3,6 +3,8 @@
 // slow ref:* kernels (PERF-RESEARCH.md, section 0), and shape helpers shared by the wrappers.
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 
 #include "minidl/core/backend/backend.h"
 
@@ -11,16 +13,14 @@ namespace minidl::backend::detail {
 // Below this many elements a loop runs on the calling thread: an OpenMP region costs more.
 inline constexpr int64_t kParallelGrain = 1 << 14;
 
-// Right-aligns `shape` to `ndim` dims by prepending ones.
-Dims align_rank(const Dims& shape, size_t ndim);
-
 // Shapes of an elementwise call after merging adjacent axes that broadcast the same way and
-// dropping axes of size 1. `inputs` are aligned to out's rank. Every result has equal rank.
+// dropping axes of size 1. `inputs` are right-aligned to out's rank (missing leading axes count
+// as size 1), which spares a padded copy of each. Every result has equal rank.
 struct Collapsed {
   Dims out;
   std::vector<Dims> inputs;
 };
-Collapsed collapse_broadcast(const Dims& out, const std::vector<Dims>& inputs);
+Collapsed collapse_broadcast(const Dims& out, std::initializer_list<std::reference_wrapper<const Dims>> inputs);
 
 // Element strides of `shape` inside a broadcast to `out` of the same rank: 0 where it repeats.
 Dims broadcast_strides(const Dims& shape, const Dims& out);
