@@ -1,5 +1,9 @@
 #include "minidl/layers/additive_attention.h"
 
+#include <fmt/format.h>
+
+#include "minidl/core/error.h"
+
 #include "minidl/autograd/attention.h"
 #include "minidl/autograd/ops.h"
 #include "minidl/layers/config_reader.h"
@@ -19,7 +23,13 @@ AdditiveAttention::AdditiveAttention(const AdditiveAttentionOptions& options)
 void AdditiveAttention::build_weights(const ShapeSpec& input_shape) {
   validate_input_shapes(input_shape);
   // Keras 3 sizes the scale by the query's last dim (Keras 2 used the value's).
-  const int64_t dim = input_shape.shapes()[0].back();
+  const Shape& query_shape = input_shape.shapes()[0];
+  if (query_shape.empty() || query_shape.back() < 0) {
+    throw ValueError(fmt::format("{} needs a query whose last dimension (the features) is known to build its scale; "
+                                 "received query shape {}.",
+                                 class_name(), shape_to_string(query_shape)));
+  }
+  const int64_t dim = query_shape.back();
   if (options_.use_scale) weights_.scale = add_weight("scale", {dim}, "glorot_uniform");
 }
 

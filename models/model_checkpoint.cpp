@@ -12,7 +12,10 @@
 namespace minidl {
 
 ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options) : options_(std::move(options)) {
-  if (options_.filepath.empty()) throw ValueError("ModelCheckpoint needs a filepath, e.g. \"best.weights.h5\".");
+  if (options_.filepath.empty()) {
+    throw ValueError(
+        "ModelCheckpoint needs a filepath, e.g. \"best.keras\" (or \"best.weights.h5\" with save_weights_only).");
+  }
   const auto ends_with = [&](const std::string& suffix) {
     const std::string& p = options_.filepath;
     return p.size() >= suffix.size() && p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0;
