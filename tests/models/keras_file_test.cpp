@@ -409,9 +409,19 @@ TEST_CASE("keras_file: a writer killed with SIGKILL at random moments always lea
   const std::string path = dir.file("looped.keras");
   const md::Model shape_of = slm::model();
   std::mt19937 rng(2026);
-  // One save takes a few milliseconds (more on a busy machine): kills land before, during and
-  // after writes of several versions.
+  // Even rounds kill after a random delay: one save takes milliseconds (more on a busy machine or
+  // under sanitizers), so these land anywhere in the loop, mostly while a version is being built
+  // in memory. Odd rounds wait until the child's temporary file appears and kill within 200 us,
+  // so that they land while a version is being written to disk.
   std::uniform_int_distribution<int> delay_us(0, 40000);
+  std::uniform_int_distribution<int> write_delay_us(0, 200);
+  const auto temp_files = [&] {
+    std::vector<std::filesystem::path> found;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+      if (entry.path().filename().string().rfind(".looped.keras.tmp", 0) == 0) found.push_back(entry.path());
+    }
+    return found;
+  };
   constexpr int kKills = 60;
   int mid_write = 0;
   int64_t highest = -1;
@@ -438,7 +448,14 @@ TEST_CASE("keras_file: a writer killed with SIGKILL at random moments always lea
     }
     ::close(ready[0]);
     REQUIRE(got == 6);  // "ready\n": the child saved version 0 at least
-    std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
+    if (kill_no % 2 == 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
+    } else {
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (temp_files().empty() && std::chrono::steady_clock::now() < give_up) {
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(write_delay_us(rng)));
+    }
     ::kill(child, SIGKILL);
     int status = 0;
     ::waitpid(child, &status, 0);
@@ -451,11 +468,9 @@ TEST_CASE("keras_file: a writer killed with SIGKILL at random moments always lea
     CHECK(mt::same_weights(loaded.get_weights(), slm::version_weights(shape_of, v)));
     CHECK(loaded.optimizer()->iterations() == 1);
     // A temporary file left behind means the kill landed while a new version was being written.
-    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-      if (entry.path().filename().string().rfind(".looped.keras.tmp", 0) == 0) {
-        ++mid_write;
-        std::filesystem::remove(entry.path());
-      }
+    for (const auto& temp : temp_files()) {
+      ++mid_write;
+      std::filesystem::remove(temp);
     }
   }
   INFO("kills: " << kKills << ", during a write: " << mid_write << ", highest version seen: " << highest);
