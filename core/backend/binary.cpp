@@ -71,17 +71,55 @@ bool swapped_op(BinaryOp op, BinaryOp* out) {
   }
 }
 
-void binary_loop(BinaryOp op, const float* a, const Dims& a_dims, const float* b, const Dims& b_dims, float* out,
-                 const Dims& out_dims) {
+// One innermost row: out[j] = combine(a[j * a_step], b[j * b_step]). The steps are 1 or 0 (an
+// operand that repeats one value) on collapsed shapes; those cases get loops the compiler
+// vectorises.
+template <class Combine>
+void combine_row(const float* a, int64_t a_step, const float* b, int64_t b_step, float* out, int64_t n,
+                 Combine combine) {
+  if (a_step == 1 && b_step == 1) {
+    for (int64_t j = 0; j < n; ++j) out[j] = combine(a[j], b[j]);
+  } else if (a_step == 1 && b_step == 0) {
+    const float bv = b[0];
+    for (int64_t j = 0; j < n; ++j) out[j] = combine(a[j], bv);
+  } else if (a_step == 0 && b_step == 1) {
+    const float av = a[0];
+    for (int64_t j = 0; j < n; ++j) out[j] = combine(av, b[j]);
+  } else {
+    for (int64_t j = 0; j < n; ++j) out[j] = combine(a[j * a_step], b[j * b_step]);
+  }
+}
+
+template <class Combine>
+void combine_rows(const float* a, const Dims& a_dims, const float* b, const Dims& b_dims, float* out,
+                  const Dims& out_dims, Combine combine) {
   const std::array<Dims, 2> strides = {detail::broadcast_strides(a_dims, out_dims),
                                        detail::broadcast_strides(b_dims, out_dims)};
   detail::for_each_row<2>(out_dims, strides, [&](int64_t o, const std::array<int64_t, 2>& in, int64_t count,
                                                  const std::array<int64_t, 2>& inner) {
-    const float* pa = a + in[0];
-    const float* pb = b + in[1];
-    float* po = out + o;
-    for (int64_t j = 0; j < count; ++j) po[j] = detail::apply_binary(op, pa[j * inner[0]], pb[j * inner[1]]);
+    combine_row(a + in[0], inner[0], b + in[1], inner[1], out + o, count, combine);
   });
+}
+
+// a (op) b on our own loop, either operand broadcasting: small add/sub/mul/div (below) and the
+// cases oneDNN would run on ref:any. Each element is one IEEE operation, what oneDNN's kernel
+// computes, so the results are bit-identical. `out` may alias an operand of out's shape: every
+// element reads only its own position of that operand.
+void binary_loop(BinaryOp op, const float* a, const Dims& a_dims, const float* b, const Dims& b_dims, float* out,
+                 const Dims& out_dims) {
+  switch (op) {
+    case BinaryOp::add:
+      return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x + y; });
+    case BinaryOp::sub:
+      return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x - y; });
+    case BinaryOp::mul:
+      return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x * y; });
+    case BinaryOp::div:
+      return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x / y; });
+    default:
+      return combine_rows(a, a_dims, b, b_dims, out, out_dims,
+                          [op](float x, float y) { return detail::apply_binary(op, x, y); });
+  }
 }
 
 // src0 must have out's (collapsed) shape here; src1 may broadcast.
@@ -109,82 +147,14 @@ void binary_full_src0(BinaryOp op, const float* a, const float* b, const Dims& b
   entry.run({a, b, out});
 }
 
-// Up to this many output elements, add/sub/mul/div run in small_binary instead of oneDNN: one
+// Up to this many output elements, add/sub/mul/div run in binary_loop instead of oneDNN: one
 // primitive execute costs 4-5K instructions (argument map, scratchpad, a parallel region; callgrind
 // on the 32-32-1 MLP step of bench/autograd_bench), about what our loop needs for 4K elements.
 constexpr int64_t kSmallBinaryElements = 1 << 12;
-// Collapsed ranks small_binary handles (broadcast patterns alternate, so 2-3 is typical).
-constexpr size_t kSmallBinaryMaxRank = 8;
 
 bool small_arithmetic(BinaryOp op, const Dims& out_dims) {
   const bool arithmetic = op == BinaryOp::add || op == BinaryOp::sub || op == BinaryOp::mul || op == BinaryOp::div;
-  return arithmetic && out_dims.size() <= kSmallBinaryMaxRank && detail::product(out_dims) <= kSmallBinaryElements;
-}
-
-// One innermost row: each operand either runs along it (step 1) or repeats one value (step 0).
-template <class Combine>
-void combine_row(const float* a, int64_t a_step, const float* b, int64_t b_step, float* out, int64_t n,
-                 Combine combine) {
-  if (a_step == 1 && b_step == 1) {
-    for (int64_t j = 0; j < n; ++j) out[j] = combine(a[j], b[j]);
-  } else if (a_step == 1) {
-    const float bv = b[0];
-    for (int64_t j = 0; j < n; ++j) out[j] = combine(a[j], bv);
-  } else if (b_step == 1) {
-    const float av = a[0];
-    for (int64_t j = 0; j < n; ++j) out[j] = combine(av, b[j]);
-  } else {
-    const float value = combine(a[0], b[0]);
-    for (int64_t j = 0; j < n; ++j) out[j] = value;
-  }
-}
-
-// Walks the rows of `out_dims` (collapsed: no size-1 axes) on the calling thread, with no
-// OpenMP region and no allocation.
-template <class Combine>
-void combine_rows(const float* a, const Dims& a_dims, const float* b, const Dims& b_dims, float* out,
-                  const Dims& out_dims, Combine combine) {
-  const size_t rank = out_dims.size();
-  std::array<int64_t, kSmallBinaryMaxRank> a_strides{}, b_strides{}, index{};
-  for (int64_t i = static_cast<int64_t>(rank) - 1, a_stride = 1, b_stride = 1; i >= 0; --i) {
-    a_strides[i] = a_dims[i] == 1 ? 0 : a_stride;
-    b_strides[i] = b_dims[i] == 1 ? 0 : b_stride;
-    a_stride *= a_dims[i];
-    b_stride *= b_dims[i];
-  }
-  const int64_t n = out_dims[rank - 1];
-  const int64_t rows = detail::product(out_dims) / n;
-  int64_t a_offset = 0, b_offset = 0;
-  for (int64_t row = 0; row < rows; ++row) {
-    combine_row(a + a_offset, a_strides[rank - 1], b + b_offset, b_strides[rank - 1], out + row * n, n, combine);
-    for (size_t d = rank - 1; d-- > 0;) {  // next row: an odometer over the outer axes
-      a_offset += a_strides[d];
-      b_offset += b_strides[d];
-      if (++index[d] < out_dims[d]) break;
-      a_offset -= a_strides[d] * out_dims[d];
-      b_offset -= b_strides[d] * out_dims[d];
-      index[d] = 0;
-    }
-  }
-}
-
-// a (op) b for a small add/sub/mul/div, either operand broadcasting. Each element is one IEEE
-// operation, exactly what oneDNN's kernel computes, so the results are bit-identical. `out` may
-// alias an operand of out's shape: every element reads only its own position of that operand.
-void small_binary(BinaryOp op, const float* a, const Dims& a_dims, const float* b, const Dims& b_dims, float* out,
-                  const Dims& out_dims) {
-  switch (op) {
-    case BinaryOp::add:
-      return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x + y; });
-    case BinaryOp::sub:
-      return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x - y; });
-    case BinaryOp::mul:
-      return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x * y; });
-    case BinaryOp::div:
-      return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x / y; });
-    default:
-      break;
-  }
+  return arithmetic && detail::product(out_dims) <= kSmallBinaryElements;
 }
 
 }  // namespace
@@ -231,7 +201,7 @@ void binary(BinaryOp op, const float* a, const Dims& a_shape, const float* b, co
   Dims a_dims = std::move(c.inputs[0]);
   Dims b_dims = std::move(c.inputs[1]);
   if (small_arithmetic(op, c.out)) {
-    small_binary(op, a, a_dims, b, b_dims, out, c.out);
+    binary_loop(op, a, a_dims, b, b_dims, out, c.out);
     return;
   }
   // oneDNN 2.6 only broadcasts src1 quickly; a src0 broadcast runs ref:any (40-75x slower).

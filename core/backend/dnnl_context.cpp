@@ -138,7 +138,7 @@ const CachedPrimitive& insert_primitive(const std::string& key, const dnnl::prim
 }
 
 ThreadPrimitive::ThreadPrimitive(const CachedPrimitive& shared, const std::vector<ArgumentDesc>& arguments)
-    : shared_(&shared), reference_(shared.is_reference()) {
+    : shared_(&shared) {
   if (arguments.size() > kMaxArguments) throw std::logic_error("ThreadPrimitive: too many arguments");
   for (const ArgumentDesc& argument : arguments) {
     ids_.push_back(argument.id);

@@ -82,14 +82,13 @@ struct ArgumentDesc {
 class ThreadPrimitive {
  public:
   ThreadPrimitive(const CachedPrimitive& shared, const std::vector<ArgumentDesc>& arguments);
-  bool is_reference() const { return reference_; }
+  bool is_reference() const { return shared_->is_reference(); }
   // Runs the primitive on the stream with buffers[i] as argument i (in the order given at
   // creation) and waits for it.
   void run(std::initializer_list<const float*> buffers) const;
 
  private:
   const CachedPrimitive* shared_;
-  bool reference_;
   std::vector<int> ids_;
   std::vector<dnnl::memory> memories_;
 };

@@ -41,8 +41,7 @@ void for_each_row(const Dims& out, const std::array<Dims, N>& strides, Body&& bo
   for (size_t d = 0; d + 1 < ndim; ++d) rows *= out[d];
   std::array<int64_t, N> inner{};
   for (size_t k = 0; k < N; ++k) inner[k] = strides[k][ndim - 1];
-#pragma omp parallel for if (rows * inner_count > kParallelGrain && rows > 1) schedule(static)
-  for (int64_t row = 0; row < rows; ++row) {
+  const auto run_row = [&](int64_t row) {
     std::array<int64_t, N> offsets{};
     int64_t rest = row;
     for (size_t d = ndim - 1; d-- > 0;) {
@@ -51,7 +50,14 @@ void for_each_row(const Dims& out, const std::array<Dims, N>& strides, Body&& bo
       for (size_t k = 0; k < N; ++k) offsets[k] += index * strides[k][d];
     }
     body(row * inner_count, offsets, inner_count, inner);
+  };
+  // Small loops stay out of OpenMP altogether: even a region with if(false) costs microseconds.
+  if (rows * inner_count <= kParallelGrain || rows == 1) {
+    for (int64_t row = 0; row < rows; ++row) run_row(row);
+    return;
   }
+#pragma omp parallel for schedule(static)
+  for (int64_t row = 0; row < rows; ++row) run_row(row);
 }
 
 // The elementwise function of a binary op, for our own loops.
