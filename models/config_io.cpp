@@ -56,13 +56,16 @@ void write_file_atomically(const std::string& path, const std::string& contents)
   }
 }
 
-json read_json_file(const std::string& path) {
+std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IOError(fmt::format("Cannot open '{}': {}", path, std::strerror(errno)));
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return parse_json_text(buffer.str(), "'" + path + "'");
+  if (in.bad()) throw IOError(fmt::format("Cannot read '{}'.", path));
+  return buffer.str();
 }
+
+json read_json_file(const std::string& path) { return parse_json_text(read_file(path), "'" + path + "'"); }
 
 json parse_json_text(const std::string& text, const std::string& source) {
   try {

@@ -19,6 +19,8 @@ Model load_config(const std::string& path);
 // config gives the functional Model over its graph (use md::deserialize to get the Sequential).
 Model model_from_config(const json& object);
 
+// The whole file as bytes; IOError naming the file when it cannot be read.
+std::string read_file(const std::string& path);
 // Reads a JSON file; a parse error names the file, line and column.
 json read_json_file(const std::string& path);
 // Parses JSON text; a parse error names `source` (e.g. "'model.keras'/config.json"), the line

@@ -3,12 +3,8 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "minidl/core/error.h"
 #include "minidl/layers/serialization.h"
@@ -25,24 +21,6 @@ constexpr const char* kWeightsMember = "model.weights.h5";
 // The format version written to metadata.json: the Keras release whose saving_lib this file
 // layout follows.
 constexpr const char* kKerasFormatVersion = "3.16.0";
-
-bool has_keras_extension(const std::string& path) {
-  const std::string ext = ".keras";
-  return path.size() >= ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0;
-}
-
-std::string read_whole_file(const std::string& path, const std::string& prefix) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    throw IOError(prefix + "it is a directory; minidl reads `.keras` zip files, not unzipped model folders.");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IOError(prefix + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw IOError(prefix + "read error.");
-  return buffer.str();
-}
 
 const detail::ZipMember* find_member(const std::vector<detail::ZipMember>& members, const std::string& name) {
   for (const detail::ZipMember& m : members) {
@@ -67,7 +45,7 @@ std::vector<Variable> optimizer_state(const Model& model) {
 }  // namespace
 
 void save_model(const Model& model, const std::string& path) {
-  if (!has_keras_extension(path)) {
+  if (!path.ends_with(".keras")) {
     // saving_api.save_model's text; minidl writes no legacy `.h5` files.
     throw ValueError(fmt::format(
         "Invalid filepath extension for saving. Please add a `.keras` extension for the native Keras format (minidl "
@@ -97,7 +75,7 @@ void save_model(const Model& model, const std::string& path) {
 void Model::save(const std::string& path) const { save_model(*this, path); }
 
 Model load_model(const std::string& path, const LoadModelOptions& options) {
-  if (!has_keras_extension(path)) {
+  if (!path.ends_with(".keras")) {
     // saving_api.load_model's text, for the one format minidl reads.
     throw ValueError(fmt::format(
         "File format not supported: filepath={}. md::load_model only supports `.keras` files (Keras 3 also reads "
@@ -110,7 +88,10 @@ Model load_model(const std::string& path, const LoadModelOptions& options) {
         "File not found: filepath={}. Please ensure the file is an accessible `.keras` zip file.", path));
   }
   const std::string prefix = fmt::format("Cannot load model from '{}': ", path);
-  const std::string bytes = read_whole_file(path, prefix);
+  if (std::filesystem::is_directory(path, ec)) {
+    throw IOError(prefix + "it is a directory; minidl reads `.keras` zip files, not unzipped model folders.");
+  }
+  const std::string bytes = read_file(path);
   const std::vector<detail::ZipMember> members = detail::read_zip(bytes, prefix);
 
   const detail::ZipMember* config_member = find_member(members, kConfigMember);

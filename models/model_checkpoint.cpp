@@ -16,17 +16,13 @@ ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options) : options_(std:
     throw ValueError(
         "ModelCheckpoint needs a filepath, e.g. \"best.keras\" (or \"best.weights.h5\" with save_weights_only).");
   }
-  const auto ends_with = [&](const std::string& suffix) {
-    const std::string& p = options_.filepath;
-    return p.size() >= suffix.size() && p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
   // Keras's messages (ModelCheckpoint.__init__).
-  if (options_.save_weights_only && !ends_with(".weights.h5")) {
+  if (options_.save_weights_only && !options_.filepath.ends_with(".weights.h5")) {
     throw ValueError(fmt::format("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided "
                                  "must end in `.weights.h5` (Keras weights format). Received: filepath={}",
                                  options_.filepath));
   }
-  if (!options_.save_weights_only && !ends_with(".keras")) {
+  if (!options_.save_weights_only && !options_.filepath.ends_with(".keras")) {
     throw ValueError(fmt::format("The filepath provided must end in `.keras` (Keras model format). Received: "
                                  "filepath={}",
                                  options_.filepath));

@@ -33,11 +33,6 @@ namespace h5w {
 
 constexpr const char* kExtension = ".weights.h5";
 
-bool has_extension(const std::string& path) {
-  const std::string ext = kExtension;
-  return path.size() >= ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0;
-}
-
 // ---- HDF5 plumbing -----------------------------------------------------------------------------
 
 // HDF5 prints its error stack to stderr by default; minidl turns failures into exceptions
@@ -363,7 +358,7 @@ void check_optimizer_variables(const std::vector<Variable>* optimizer_variables,
 }
 
 void save(const Layer& layer, const std::string& path, const std::vector<Variable>* optimizer_variables) {
-  if (!has_extension(path)) {
+  if (!path.ends_with(kExtension)) {
     throw ValueError(fmt::format("The filename must end in `.weights.h5`. Received: filepath={}", path));
   }
   const std::string prefix = fmt::format("Cannot save weights to '{}': ", path);
@@ -677,7 +672,7 @@ void load_from(Id file, Layer& layer, const std::vector<Variable>* optimizer_var
 }
 
 void load(Layer& layer, const std::string& path, const std::vector<Variable>* optimizer_variables) {
-  if (!has_extension(path)) {
+  if (!path.ends_with(kExtension)) {
     // saving_api.load_weights' text, for the one format minidl reads.
     throw ValueError(fmt::format(
         "File format not supported: filepath={}. md::load_weights only supports `.weights.h5` files (Keras 3 also "

@@ -81,12 +81,6 @@ std::vector<md::Tensor> values_of(const std::vector<md::Variable>& variables) {
   return out;
 }
 
-std::string slurp(const std::string& path) { return mt::read_text(path); }
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
-
 const md::detail::ZipMember& member(const std::vector<md::detail::ZipMember>& members, const std::string& name) {
   for (const auto& m : members) {
     if (m.name == name) return m;
@@ -105,7 +99,7 @@ std::string trained_archive(const mt::TempDir& dir) {
   m.fit(d.x, d.y, {.epochs = 1, .batch_size = 16, .verbose = 0, .shuffle = false});
   const std::string path = dir.file("trained.keras");
   m.save(path);
-  return slurp(path);
+  return mt::read_text(path);
 }
 
 }  // namespace kf
@@ -229,7 +223,7 @@ TEST_CASE("keras_file: the archive holds metadata.json, config.json and model.we
 
   // The weights member is a `.weights.h5` file with the optimizer's state.
   const std::string weights_path = dir.file("member.weights.h5");
-  kf::write_bytes(weights_path, kf::member(members, "model.weights.h5").data);
+  mt::write_bytes(weights_path, kf::member(members, "model.weights.h5").data);
   std::vector<std::string> paths;
   for (const auto& item : md::list_weights_file(weights_path)) {
     if (item.kind == md::WeightsFileItem::Kind::dataset) paths.push_back(item.path + " " + item.dtype);
@@ -284,9 +278,9 @@ TEST_CASE("keras_file: an archive laid out as Keras 3 writes it loads and compil
   const std::string archive = md::detail::write_zip(
       {{"metadata.json", R"({"keras_version": "3.16.0", "date_saved": "2026-11-26@10:00:00"})"},
        {"config.json", config},
-       {"model.weights.h5", kf::slurp(dir.file("w.weights.h5"))}},
+       {"model.weights.h5", mt::read_text(dir.file("w.weights.h5"))}},
       "writing the test archive: ");
-  kf::write_bytes(dir.file("keras.keras"), archive);
+  mt::write_bytes(dir.file("keras.keras"), archive);
 
   md::Model loaded = md::load_model(dir.file("keras.keras"));
   REQUIRE(loaded.compiled());
@@ -319,14 +313,14 @@ TEST_CASE("keras_file: wrong extensions, missing files and damaged archives rais
   const std::string path = dir.file("bad.keras");
   const std::string prefix = "Cannot load model from '" + path + "': ";
   SECTION("not a zip archive") {
-    kf::write_bytes(path, "{\"this\": \"is json\"}");
+    mt::write_bytes(path, "{\"this\": \"is json\"}");
     CHECK_THROWS_AS(md::load_model(path), md::IOError);
     CHECK_THROWS_WITH(md::load_model(path), Catch::Matchers::StartsWith(prefix + "not a valid zip archive"));
   }
   SECTION("truncated anywhere") {
     for (size_t cut : {size_t{0}, size_t{10}, good.size() / 3, good.size() / 2, good.size() - 30, good.size() - 1}) {
       CAPTURE(cut);
-      kf::write_bytes(path, good.substr(0, cut));
+      mt::write_bytes(path, good.substr(0, cut));
       CHECK_THROWS_AS(md::load_model(path), md::Error);
       CHECK_THROWS_WITH(md::load_model(path), Catch::Matchers::StartsWith(prefix));
     }
@@ -338,26 +332,26 @@ TEST_CASE("keras_file: wrong extensions, missing files and damaged archives rais
     const size_t at = damaged.find(weights.substr(200, 64));
     REQUIRE(at != std::string::npos);
     damaged[at + 10] = static_cast<char>(damaged[at + 10] ^ 0x5a);
-    kf::write_bytes(path, damaged);
+    mt::write_bytes(path, damaged);
     CHECK_THROWS_AS(md::load_model(path), md::IOError);
     CHECK_THROWS_WITH(md::load_model(path),
                       prefix + "zip member 'model.weights.h5' is damaged: CRC error");
   }
   SECTION("missing members") {
     const std::vector<md::detail::ZipMember> members = md::detail::read_zip(good, "");
-    kf::write_bytes(path, md::detail::write_zip({kf::member(members, "metadata.json"),
+    mt::write_bytes(path, md::detail::write_zip({kf::member(members, "metadata.json"),
                                                  kf::member(members, "model.weights.h5")},
                                                 ""));
     CHECK_THROWS_WITH(md::load_model(path),
                       prefix + "the archive has no config.json (it holds ['metadata.json', 'model.weights.h5']).");
-    kf::write_bytes(path, md::detail::write_zip({kf::member(members, "config.json")}, ""));
+    mt::write_bytes(path, md::detail::write_zip({kf::member(members, "config.json")}, ""));
     CHECK_THROWS_WITH(md::load_model(path), prefix + "Expected a model.weights.h5 or model.weights.npz file (the "
                                                      "archive holds ['config.json']).");
   }
   SECTION("a config that is not JSON, or names an unknown layer") {
     const std::vector<md::detail::ZipMember> members = md::detail::read_zip(good, "");
     const std::string weights = kf::member(members, "model.weights.h5").data;
-    kf::write_bytes(path, md::detail::write_zip({{"config.json", "{\"module\": \n  oops}"},
+    mt::write_bytes(path, md::detail::write_zip({{"config.json", "{\"module\": \n  oops}"},
                                                  {"model.weights.h5", weights}},
                                                 ""));
     CHECK_THROWS_WITH(md::load_model(path),
@@ -366,7 +360,7 @@ TEST_CASE("keras_file: wrong extensions, missing files and damaged archives rais
     const size_t at = config.find("\"class_name\":\"Dense\"");
     REQUIRE(at != std::string::npos);
     config.replace(at, 20, "\"class_name\":\"Densest\"");
-    kf::write_bytes(path, md::detail::write_zip({{"config.json", config}, {"model.weights.h5", weights}}, ""));
+    mt::write_bytes(path, md::detail::write_zip({{"config.json", config}, {"model.weights.h5", weights}}, ""));
     CHECK_THROWS_WITH(md::load_model(path),
                       Catch::Matchers::StartsWith(prefix + "its config.json does not describe a model minidl can "
                                                            "build: ") &&
@@ -378,7 +372,7 @@ TEST_CASE("keras_file: wrong extensions, missing files and damaged archives rais
     const size_t at = config.find("\"units\":3");  // the last layer: nothing downstream to disagree
     REQUIRE(at != std::string::npos);
     config.replace(at, 9, "\"units\":4");
-    kf::write_bytes(path, md::detail::write_zip(
+    mt::write_bytes(path, md::detail::write_zip(
                               {{"config.json", config}, kf::member(members, "model.weights.h5")}, ""));
     CHECK_THROWS_AS(md::load_model(path), md::ValueError);
     CHECK_THROWS_WITH(md::load_model(path),
@@ -534,7 +528,7 @@ TEST_CASE("keras_file: mutated archives, configs and weights raise md::Errors an
   const md::Tensor x = mt::token_batch();
   base.train_on_batch(x, md::random::normal({3, 3}, 0.0f, 1.0f, 6));
   base.save(path);
-  const std::string good = kf::slurp(path);
+  const std::string good = mt::read_text(path);
   const std::vector<md::detail::ZipMember> members = md::detail::read_zip(good, "");
   const md::json config = md::json::parse(kf::member(members, "config.json").data);
 
@@ -575,7 +569,7 @@ TEST_CASE("keras_file: mutated archives, configs and weights raise md::Errors an
           "");
       what = "archive with damaged weights";
     }
-    kf::write_bytes(path, bytes);
+    mt::write_bytes(path, bytes);
     kf::load_and_run(path, x, what);
     ++runs;
   }

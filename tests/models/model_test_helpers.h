@@ -44,6 +44,13 @@ class TempDir {
 
 inline void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
+// Replaces the file with exactly these bytes.
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// The whole file, bytes as they are.
 inline std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream buffer;

@@ -80,12 +80,6 @@ std::vector<std::string> keras_listing(const std::vector<KerasGroup>& groups) {
   return out;
 }
 
-std::string read_bytes(const std::string& path) { return mt::read_text(path); }
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
 // The fixtures below are files as Keras 3.16 writes them: h5py (3.7, HDF5 1.10.8) with its
 // defaults, each saveable's group made by H5IOStore.make / _create_h5_group and filled by
 // H5IOStore.__setitem__, i.e. (Python)
@@ -393,7 +387,7 @@ TEST_CASE("weights_h5: Sequential models, a nested Sequential and a lone layer",
 TEST_CASE("weights_h5: a file written the way Keras writes it loads", "[models][weights_h5][compat]") {
   mt::TempDir dir;
   const std::string keras_file = dir.file("keras_small.weights.h5");
-  wh5::write_bytes(keras_file, wh5::decode_fixture(wh5::kKerasSmall));
+  mt::write_bytes(keras_file, wh5::decode_fixture(wh5::kKerasSmall));
   md::Model model = wh5::keras_small();
   md::load_weights(model, keras_file);
   const std::vector<md::Tensor> w = model.get_weights();
@@ -426,7 +420,7 @@ TEST_CASE("weights_h5: a file written the way Keras writes it loads", "[models][
 
   // tf.keras 2.13+ named the layer list _layer_checkpoint_dependencies; Keras 3 still reads it.
   const std::string legacy = dir.file("legacy.weights.h5");
-  wh5::write_bytes(legacy, wh5::decode_fixture(wh5::kTfKerasLegacy));
+  mt::write_bytes(legacy, wh5::decode_fixture(wh5::kTfKerasLegacy));
   md::Model tiny = wh5::tiny();
   md::load_weights(tiny, legacy);
   REQUIRE(tiny.get_weights().size() == 2);
@@ -579,7 +573,7 @@ TEST_CASE("weights_h5: bad files and mismatched models raise clear errors and ch
   }
   SECTION("a float64 dataset where float32 belongs") {
     const std::string f64 = dir.file("f64.weights.h5");
-    wh5::write_bytes(f64, wh5::decode_fixture(wh5::kKerasFloat64));
+    mt::write_bytes(f64, wh5::decode_fixture(wh5::kKerasFloat64));
     const std::string message = mt::error_message([&] { md::load_weights(model, f64); });
     CHECK(message.find("Dataset 'layers/dense/vars/0' has dtype float64, but variable <Variable path=dense/kernel, "
                        "shape=(3, 2), dtype=float32> needs float32.") != std::string::npos);
@@ -587,7 +581,7 @@ TEST_CASE("weights_h5: bad files and mismatched models raise clear errors and ch
   }
   SECTION("a soft link where a group belongs: Keras's refusal") {
     const std::string soft = dir.file("soft.weights.h5");
-    wh5::write_bytes(soft, wh5::decode_fixture(wh5::kSoftLink));
+    mt::write_bytes(soft, wh5::decode_fixture(wh5::kSoftLink));
     CHECK_THROWS_AS(md::load_weights(model, soft), md::ValueError);
     CHECK(mt::error_message([&] { md::load_weights(model, soft); }) ==
           "Cannot load weights from '" + soft + "': 'layers/dense' is a soft link: Not allowed: H5 file with SoftLink");
@@ -628,7 +622,7 @@ TEST_CASE("weights_h5: truncated and byte-flipped files fail cleanly and leave t
   mt::fill_weights(source, 31);
   const std::string good = dir.file("good.weights.h5");
   md::save_weights(source, good);
-  const std::string bytes = wh5::read_bytes(good);
+  const std::string bytes = mt::read_text(good);
   REQUIRE(bytes.size() > 1000);
 
   md::Model target = mt::everything();
@@ -640,7 +634,7 @@ TEST_CASE("weights_h5: truncated and byte-flipped files fail cleanly and leave t
   SECTION("truncated copies") {
     for (size_t keep : {size_t{8}, size_t{47}, size_t{200}, bytes.size() / 3, bytes.size() / 2, bytes.size() - 1}) {
       INFO("kept " << keep << " of " << bytes.size() << " bytes");
-      wh5::write_bytes(bad, bytes.substr(0, keep));
+      mt::write_bytes(bad, bytes.substr(0, keep));
       CHECK_THROWS_AS(md::load_weights(target, bad), md::IOError);
       const std::string message = mt::error_message([&] { md::load_weights(target, bad); });
       CHECK(message.rfind(prefix, 0) == 0);
@@ -651,12 +645,12 @@ TEST_CASE("weights_h5: truncated and byte-flipped files fail cleanly and leave t
   SECTION("a damaged signature and a damaged superblock") {
     std::string flipped = bytes;
     flipped[0] = static_cast<char>(flipped[0] ^ 0xff);
-    wh5::write_bytes(bad, flipped);
+    mt::write_bytes(bad, flipped);
     CHECK(mt::error_message([&] { md::load_weights(target, bad); }) ==
           prefix + "not an HDF5 file (no HDF5 signature found).");
     flipped = bytes;
     flipped[20] = static_cast<char>(flipped[20] ^ 0x10);  // the base address, under the superblock's checksum
-    wh5::write_bytes(bad, flipped);
+    mt::write_bytes(bad, flipped);
     const std::string message = mt::error_message([&] { md::load_weights(target, bad); });
     CHECK(message.rfind(prefix + "the file is truncated or corrupted", 0) == 0);
     CHECK(mt::same_weights(target.get_weights(), before));
@@ -680,7 +674,7 @@ TEST_CASE("weights_h5: flipped bytes in minidl's and Keras's files never crash o
   mt::fill_weights(source, 62);
   md::save_weights(source, dir.file("ours.weights.h5"));
   const std::string keras_bytes = wh5::decode_fixture(wh5::kKerasSmall);
-  wh5::write_bytes(dir.file("keras.weights.h5"), keras_bytes);
+  mt::write_bytes(dir.file("keras.weights.h5"), keras_bytes);
   md::Model keras_values = wh5::keras_small();
   md::load_weights(keras_values, dir.file("keras.weights.h5"));
 
@@ -690,14 +684,14 @@ TEST_CASE("weights_h5: flipped bytes in minidl's and Keras's files never crash o
     size_t stride;
     bool checksummed;
   };
-  for (const Case& c : {Case{"minidl", wh5::read_bytes(dir.file("ours.weights.h5")), source.get_weights(), 13, true},
+  for (const Case& c : {Case{"minidl", mt::read_text(dir.file("ours.weights.h5")), source.get_weights(), 13, true},
                         Case{"keras", keras_bytes, keras_values.get_weights(), 37, false}}) {
     size_t failed = 0, loaded = 0;
     // Every byte of the superblock and the root group's header, then a sample.
     for (size_t pos = 0; pos < c.bytes.size(); pos += pos < 512 ? 1 : c.stride) {
       std::string flipped = c.bytes;
       flipped[pos] = static_cast<char>(flipped[pos] ^ 0x5a);
-      wh5::write_bytes(bad, flipped);
+      mt::write_bytes(bad, flipped);
       try {
         md::load_weights(target, bad);
         ++loaded;
@@ -732,19 +726,19 @@ TEST_CASE("weights_h5: saving replaces the file atomically and leaves no tempora
   md::Model model = wh5::tiny();
   mt::fill_weights(model, 41);
   md::save_weights(model, path);
-  const std::string first = wh5::read_bytes(path);
+  const std::string first = mt::read_text(path);
   mt::fill_weights(model, 42);
   md::save_weights(model, path);  // over an existing file
-  CHECK(wh5::read_bytes(path) != first);
+  CHECK(mt::read_text(path) != first);
   md::Model check = wh5::tiny();
   md::load_weights(check, path);
   CHECK(mt::same_weights(check.get_weights(), model.get_weights()));
 
   // A save that fails leaves the old file as it was.
-  const std::string second = wh5::read_bytes(path);
+  const std::string second = mt::read_text(path);
   md::Sequential lazy({md::layers::Dense({.units = 2})});
   CHECK_THROWS_AS(md::save_weights(lazy, path), md::ValueError);
-  CHECK(wh5::read_bytes(path) == second);
+  CHECK(mt::read_text(path) == second);
   const std::string nowhere = dir.file("no_such_dir/model.weights.h5");
   CHECK_THROWS_AS(md::save_weights(model, nowhere), md::IOError);
   CHECK(mt::error_message([&] { md::save_weights(model, nowhere); }).find(nowhere) != std::string::npos);
