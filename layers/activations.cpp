@@ -50,12 +50,14 @@ const std::map<std::string, Fn>& table() {
       {"hard_silu", [](const Tensor& x) { return multiply(x, clip(add(divide(x, 6.0f), 0.5f), 0.0f, 1.0f)); }},
       {"hard_swish", [](const Tensor& x) { return multiply(x, clip(add(divide(x, 6.0f), 0.5f), 0.0f, 1.0f)); }},
       {"hard_tanh", [](const Tensor& x) { return clip(x, -1.0f, 1.0f); }},
+      // The shrink functions test for the zero band, not for its outside, so that a NaN (which
+      // fails every comparison) takes the branch that carries it through.
       {"hard_shrink",  // threshold = 0.5
-       [](const Tensor& x) { return where(greater(abs(x), Tensor::scalar(0.5f)), x, Tensor::scalar(0.0f)); }},
+       [](const Tensor& x) { return where(less_equal(abs(x), Tensor::scalar(0.5f)), Tensor::scalar(0.0f), x); }},
       {"soft_shrink",  // threshold = 0.5
        [](const Tensor& x) {
-         return where(greater(x, Tensor::scalar(0.5f)), subtract(x, 0.5f),
-                      where(less(x, Tensor::scalar(-0.5f)), add(x, 0.5f), Tensor::scalar(0.0f)));
+         return where(less_equal(abs(x), Tensor::scalar(0.5f)), Tensor::scalar(0.0f),
+                      where(greater(x, Tensor::scalar(0.5f)), subtract(x, 0.5f), add(x, 0.5f)));
        }},
       {"tanh_shrink", [](const Tensor& x) { return subtract(x, tanh(x)); }},
       {"squareplus",  // b = 4: (x + sqrt(x^2 + b)) / 2

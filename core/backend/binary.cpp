@@ -157,6 +157,10 @@ bool small_arithmetic(BinaryOp op, const Dims& out_dims) {
   return arithmetic && detail::product(out_dims) <= kSmallBinaryElements;
 }
 
+// oneDNN 2.6's binary_max/min return the other operand where one is NaN (the SIMD max
+// instructions do); NumPy, PyTorch and TensorFlow return NaN. Our loop does, at any size.
+bool propagates_nan_only_in_our_loop(BinaryOp op) { return op == BinaryOp::max || op == BinaryOp::min; }
+
 }  // namespace
 
 const char* binary_op_name(BinaryOp op) {
@@ -200,7 +204,7 @@ void binary(BinaryOp op, const float* a, const Dims& a_shape, const float* b, co
   }
   Dims a_dims = std::move(c.inputs[0]);
   Dims b_dims = std::move(c.inputs[1]);
-  if (small_arithmetic(op, c.out)) {
+  if (small_arithmetic(op, c.out) || propagates_nan_only_in_our_loop(op)) {
     binary_loop(op, a, a_dims, b, b_dims, out, c.out);
     return;
   }

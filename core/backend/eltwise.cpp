@@ -1,5 +1,8 @@
+#include <cmath>
+
 #include "minidl/core/backend/backend.h"
 #include "minidl/core/backend/detail/dnnl_context.h"
+#include "minidl/core/backend/detail/loops.h"
 
 namespace minidl::backend {
 namespace {
@@ -84,9 +87,40 @@ bool eltwise_backward_uses_output(EltwiseOp op) {
   return op == EltwiseOp::tanh || op == EltwiseOp::exp || op == EltwiseOp::sigmoid || op == EltwiseOp::sqrt;
 }
 
+namespace {
+
+// relu and clip in our own loop: oneDNN 2.6's kernels compute them with SIMD max/min, which map a
+// NaN input to 0 or to a bound. Written so that a NaN fails every comparison and passes
+// through, as in PyTorch and TensorFlow; one pass, vectorised, as fast as oneDNN's.
+template <class F>
+void map_elements(const float* x, float* y, int64_t n, F f) {
+#pragma omp parallel for if (n > detail::kParallelGrain) schedule(static)
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+bool forward_in_our_loop(EltwiseOp op, const float* x, float* y, int64_t n, float alpha, float beta) {
+  if (op == EltwiseOp::relu && alpha == 0.0f) {
+    map_elements(x, y, n, [](float v) { return v <= 0.0f ? 0.0f : v; });
+    return true;
+  }
+  if (op == EltwiseOp::clip) {
+    map_elements(x, y, n, [alpha, beta](float v) { return v < alpha ? alpha : (v > beta ? beta : v); });
+    return true;
+  }
+  // oneDNN's exp clamps its input with SIMD min/max first, so exp(NaN) comes out as +inf.
+  if (op == EltwiseOp::exp && detail::any_nan(x, n)) {
+    map_elements(x, y, n, [](float v) { return std::exp(v); });
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void eltwise_forward(EltwiseOp op, const float* x, float* y, int64_t n, float alpha, float beta) {
   detail::ensure_initialized();
   if (n <= 0) return;
+  if (forward_in_our_loop(op, x, y, n, alpha, beta)) return;
   const detail::OneThreadScope one_thread(n <= detail::kSingleThreadElements);
   const std::string key =
       detail::KeyBuilder("eltwise_fwd").add(eltwise_op_name(op)).add(n).add_float(alpha).add_float(beta).str();

@@ -63,9 +63,9 @@ float apply_binary(BinaryOp op, float a, float b) {
     case BinaryOp::div:
       return a / b;
     case BinaryOp::max:
-      return std::fmax(a, b);
+      return nan_max(a, b);
     case BinaryOp::min:
-      return std::fmin(a, b);
+      return nan_min(a, b);
     case BinaryOp::eq:
       return a == b ? 1.0f : 0.0f;
     case BinaryOp::ne:
@@ -80,6 +80,13 @@ float apply_binary(BinaryOp op, float a, float b) {
       return a >= b ? 1.0f : 0.0f;
   }
   return 0.0f;
+}
+
+bool any_nan(const float* x, int64_t n) {
+  int found = 0;  // an int with |, not a bool with ||, so that the loop vectorises
+#pragma omp parallel for reduction(| : found) if (n > kParallelGrain) schedule(static)
+  for (int64_t i = 0; i < n; ++i) found |= static_cast<int>(x[i] != x[i]);
+  return found != 0;
 }
 
 }  // namespace minidl::backend::detail

@@ -30,9 +30,9 @@ float identity(ReduceOp op) {
 float combine(ReduceOp op, float acc, float v) {
   switch (op) {
     case ReduceOp::max:
-      return std::max(acc, v);
+      return detail::nan_max(acc, v);
     case ReduceOp::min:
-      return std::min(acc, v);
+      return detail::nan_min(acc, v);
     default:
       return acc + v;
   }
@@ -66,11 +66,13 @@ void reduce_inner(ReduceOp op, const float* x, int64_t rows, int64_t length, flo
         return std::vector<detail::ArgumentDesc>{{DNNL_ARG_SRC, detail::dense_desc(src)},
                                                  {DNNL_ARG_DST, detail::dense_desc(dst)}};
       });
-  if (!entry.is_reference()) {
+  // oneDNN's max/min drop NaNs (see detail::nan_max); a row holding one goes to our loop.
+  const bool nan_matters = op == ReduceOp::max || op == ReduceOp::min;
+  if (!entry.is_reference() && !(nan_matters && detail::any_nan(x, rows * length))) {
     entry.run({x, out});
     return;
   }
-  detail::mark_unused(key);
+  if (entry.is_reference()) detail::mark_unused(key);
 #pragma omp parallel for if (rows * length > detail::kParallelGrain) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * length;
@@ -97,10 +99,10 @@ void reduce_middle(ReduceOp op, const float* x, int64_t outer, int64_t length, i
         const float* row = src + r * inner;
         switch (op) {
           case ReduceOp::max:
-            for (int64_t j = 0; j < count; ++j) dst[j] = std::max(dst[j], row[j]);
+            for (int64_t j = 0; j < count; ++j) dst[j] = detail::nan_max(dst[j], row[j]);
             break;
           case ReduceOp::min:
-            for (int64_t j = 0; j < count; ++j) dst[j] = std::min(dst[j], row[j]);
+            for (int64_t j = 0; j < count; ++j) dst[j] = detail::nan_min(dst[j], row[j]);
             break;
           default:
             for (int64_t j = 0; j < count; ++j) dst[j] += row[j];

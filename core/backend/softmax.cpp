@@ -95,7 +95,10 @@ void softmax_forward(const float* x, float* y, const Dims& shape, int axis, bool
   detail::ensure_initialized();
   const AxisSplit s = split_at(shape, axis);
   if (s.outer * s.axis * s.inner == 0) return;
-  if (s.inner != 1) {
+  // oneDNN's softmax takes the row maximum and clamps its exp input with SIMD max/min, which
+  // skip NaNs: a row holding a NaN came out finite. Our loop gives NaN for the whole row, as
+  // PyTorch and TensorFlow do.
+  if (s.inner != 1 || detail::any_nan(x, s.outer * s.axis)) {
     forward_loop(x, y, s, log);
     return;
   }

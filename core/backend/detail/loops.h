@@ -63,4 +63,13 @@ void for_each_row(const Dims& out, const std::array<Dims, N>& strides, Body&& bo
 // The elementwise function of a binary op, for our own loops.
 float apply_binary(BinaryOp op, float a, float b);
 
+// max and min that return NaN when either operand is NaN, as NumPy's maximum/minimum, PyTorch
+// and TensorFlow do. std::max, std::fmax and the SIMD max instructions that oneDNN 2.6 uses all
+// return the other operand instead, which turns a NaN input into a finite result.
+inline float nan_max(float a, float b) { return (a > b || a != a) ? a : b; }
+inline float nan_min(float a, float b) { return (a < b || a != a) ? a : b; }
+
+// Whether x[0:n) holds a NaN (vectorised; parallel for large n).
+bool any_nan(const float* x, int64_t n);
+
 }  // namespace minidl::backend::detail
