@@ -66,6 +66,17 @@ Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape,
   return t;
 }
 
+float Tensor::exact_float(int64_t value, size_t index) {
+  constexpr int64_t kExact = int64_t{1} << 24;  // the largest run of integers a float holds exactly
+  if (value > kExact || value < -kExact) {
+    throw ValueError(fmt::format(
+        "Tensor::from_vector: value {} at index {} cannot be held exactly: minidl stores every dtype as float32, "
+        "which holds integers only up to 2^24 = 16777216 in magnitude.",
+        value, index));
+  }
+  return static_cast<float>(value);
+}
+
 Tensor Tensor::arange(int64_t n, DType dtype) {
   Tensor t = empty({n}, dtype);
   float* p = t.impl_->storage->data();

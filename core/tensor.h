@@ -9,6 +9,7 @@
 //   fmt::print("{}\n", a);                 // Tensor(shape=(2, 3), dtype=float32, [[1, 2, 3], ...])
 #include <fmt/format.h>
 
+#include <concepts>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -48,6 +49,17 @@ class Tensor {
   // Throws ShapeError when values.size() differs from the shape's element count.
   static Tensor from_vector(const std::vector<float>& values, const Shape& shape,
                             DType dtype = DType::float32);
+  // Integer data, e.g. token ids for an Embedding; int32 unless `dtype` says otherwise.
+  //   std::vector<int> ids = {4, 2, 7, 0};
+  //   md::Tensor t = md::Tensor::from_vector(ids, {2, 2});   // dtype int32
+  // minidl holds every dtype in float32 storage, so each value must lie within +-2^24 (held
+  // exactly); ValueError otherwise. (A braced list, from_vector({1, 2}, ...), is float data.)
+  template <std::integral T>
+  static Tensor from_vector(const std::vector<T>& values, const Shape& shape, DType dtype = DType::int32) {
+    std::vector<float> converted(values.size());
+    for (size_t i = 0; i < values.size(); ++i) converted[i] = exact_float(static_cast<int64_t>(values[i]), i);
+    return from_vector(converted, shape, dtype);
+  }
   // 0, 1, ..., n-1 as a 1-D tensor.
   static Tensor arange(int64_t n, DType dtype = DType::float32);
   // A placeholder with a shape (None allowed) and a dtype but no values; see md::Input.
@@ -94,6 +106,8 @@ class Tensor {
 
  private:
   const detail::TensorImpl& checked() const;
+  // `value` as a float when that is exact (|value| <= 2^24), else ValueError naming `index`.
+  static float exact_float(int64_t value, size_t index);
   std::shared_ptr<detail::TensorImpl> impl_;
 };
 

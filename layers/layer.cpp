@@ -117,13 +117,10 @@ std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> trai
     outputs = call(args, ctx);
   }
   if (supports_masking()) {
-    Tensor mask;
-    if (symbolic) {
-      symbolic::ShapeInferenceScope no_nodes;
-      mask = compute_mask(args, ctx.masks);
-    } else {
-      mask = compute_mask(args, ctx.masks);
-    }
+    // On symbolic inputs the ops inside compute_mask record their own graph nodes, as in Keras:
+    // the mask is then a graph tensor like any other, and can be passed on explicitly
+    // (layer({h, h}, {.mask = {h.keras_mask(), ...}})) inside a functional model.
+    const Tensor mask = compute_mask(args, ctx.masks);
     if (mask.defined()) {
       for (const Tensor& out : outputs) {
         if (out.defined()) out.set_keras_mask(mask);
@@ -209,9 +206,9 @@ void Layer::check_input_spec(const CallArgs& args) const {
     if (!x.defined()) continue;
     const int64_t ndim = x.ndim();
     const std::string shape = shape_to_string(x.shape());
-    // Keras 3.13+ wording; an InputSpec in minidl has no name, which Keras prints as 'None'.
-    const std::string where =
-        fmt::format("Input {} with name 'None' of layer '{}' is incompatible with the layer: ", i, name());
+    // Keras 3's wording, less its "with name 'None'": a layer's InputSpec has no input name (a
+    // functional model names its inputs, see Model::checked_input).
+    const std::string where = fmt::format("Input {} of layer '{}' is incompatible with the layer: ", i, name());
     if (spec.ndim && ndim != *spec.ndim) {
       throw ValueError(where + fmt::format("expected ndim={}, found ndim={}. Full shape received: {}", *spec.ndim,
                                            ndim, shape));

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "minidl/autograd/ops.h"
 #include "minidl/core/error.h"
 #include "minidl/core/registry.h"
 #include "minidl/layers/config_reader.h"
@@ -32,6 +33,18 @@ const SymbolicHistory& history_of(const Tensor& t, const char* what) {
     throw ValueError(fmt::format(
         "All `{}` values must be symbolic tensors produced by md::Input or by layers called on them. Received: {}",
         what, to_string(t)));
+  }
+  return *t.impl()->history;
+}
+
+// The history of a tensor that `consumer` (a node inside the graph) took as an argument.
+const SymbolicHistory& argument_history(const Tensor& t, const Operation& consumer) {
+  if (!t.impl()->history) {
+    throw ValueError(fmt::format(
+        "Operation '{}' was called on a symbolic tensor that no md::Input, layer or op produced: {}. Tensors passed "
+        "to a layer inside a model (inputs, masks, other arguments) must come from the graph, e.g. from md::Input, "
+        "a layer's output or its keras_mask().",
+        consumer.name(), to_string(t)));
   }
   return *t.impl()->history;
 }
@@ -73,7 +86,10 @@ struct GraphWalk {
     operation_indices.try_emplace(h.operation.get(), static_cast<int>(operation_indices.size()));
     in_progress.insert(node.get());
     if (!node->is_input()) {
-      for (const Tensor& x : node->input_tensors()) visit(x);
+      for (const Tensor& x : node->input_tensors()) {
+        argument_history(x, *h.operation);
+        visit(x);
+      }
     }
     finished.insert(node.get());
     in_progress.erase(node.get());
@@ -272,8 +288,8 @@ std::vector<Tensor> Model::call(const CallArgs& args, const CallContext& ctx) {
   }
   std::unordered_map<uint64_t, Tensor> values;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    Tensor x = inputs[i];
-    if (!x.defined()) throw ValueError(fmt::format("Model '{}': input {} is undefined.", name(), i));
+    if (!inputs[i].defined()) throw ValueError(fmt::format("Model '{}': input {} is undefined.", name(), i));
+    Tensor x = checked_input(i, inputs[i]);
     const Tensor mask = i < ctx.masks.size() ? ctx.masks[i] : Tensor();
     if (mask.defined()) {
       x = x.reshape(x.shape());  // a new handle, so the caller's tensor keeps no mask
@@ -312,6 +328,36 @@ std::vector<Tensor> Model::call(const CallArgs& args, const CallContext& ctx) {
     result.push_back(found->second);
   }
   return result;
+}
+
+Tensor Model::checked_input(size_t index, const Tensor& x) const {
+  const Tensor& reference = graph_->inputs[index];
+  const Shape& expected = reference.shape();
+  const std::string input_name = reference.impl()->history->operation->name();
+  Tensor adjusted = x;
+  // Keras's Functional._adjust_input_rank: a trailing axis of size 1 may be added or dropped.
+  const auto rank = static_cast<int64_t>(expected.size());
+  if (x.ndim() == rank + 1 && x.shape().back() == 1) {
+    adjusted = ops::squeeze(x, -1);
+  } else if (x.ndim() + 1 == rank && expected.back() == 1) {
+    adjusted = ops::expand_dims(x, -1);
+  } else if (x.ndim() != rank) {
+    throw ValueError(fmt::format("Invalid input shape for input {} with name '{}'. Expected shape {}, but input has "
+                                 "incompatible shape {}",
+                                 index, input_name, shape_to_string(expected), shape_to_string(x.shape())));
+  }
+  // Keras's input_spec check: every known dimension of the Input must match; None stays free.
+  for (size_t d = 0; d < expected.size(); ++d) {
+    const int64_t want = expected[d], got = adjusted.shape()[d];
+    if (want != None && got != None && want != got) {
+      throw ValueError(fmt::format("Input {} with name '{}' of layer '{}' is incompatible with the layer: expected "
+                                   "shape={}, found shape={}",
+                                   index, input_name, name(), shape_to_string(expected),
+                                   shape_to_string(adjusted.shape())));
+    }
+  }
+  if (adjusted.id() != x.id() && x.keras_mask().defined()) adjusted.set_keras_mask(x.keras_mask());
+  return adjusted;
 }
 
 json Model::get_build_config() const { return json{{"input_shape", nullptr}}; }

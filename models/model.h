@@ -100,6 +100,10 @@ class Model : public Layer {
   // test (one node per depth, each with at most one input tensor, no layer called twice).
   bool owns_node(const Node& node) const;
   bool sequential_like() const;
+  // Input `index` checked against the graph's Input shape (Keras's input_spec: known dims must
+  // match, None dims are free) after Keras's rank adjustment (a trailing axis of size 1 may be
+  // added or dropped). Throws ValueError naming the input, the model and both shapes.
+  Tensor checked_input(size_t index, const Tensor& x) const;
 
   struct Graph;
   std::shared_ptr<Graph> graph_;

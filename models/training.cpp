@@ -230,11 +230,17 @@ int64_t sample_count(const std::vector<Tensor>& x, const Tensor& y, const std::s
   }
   const bool x_agree = std::all_of(x_sizes.begin(), x_sizes.end(), [&](int64_t n) { return n == x_sizes[0]; });
   if (!x_agree || (y.defined() && row_count(y) != x_sizes[0])) {
-    // Keras's data_adapter_utils.check_data_cardinality message.
-    std::string msg = "Data cardinality is ambiguous. Make sure all arrays contain the same number of samples.";
+    // Keras's data_adapter_utils.check_data_cardinality message (with the space Keras's string
+    // lacks before the sizes).
+    std::string msg = "Data cardinality is ambiguous. Make sure all arrays contain the same number of samples. ";
     msg += fmt::format("'x' sizes: {}\n", fmt::join(x_sizes, ", "));
     if (y.defined()) msg += fmt::format("'y' sizes: {}\n", row_count(y));
     throw ValueError(msg);
+  }
+  if (x_sizes[0] == 0) {
+    // Keras's data adapter: "Expected input data to be non-empty."
+    throw ValueError(fmt::format("{}: `x` holds 0 samples (shape {}). Expected input data to be non-empty.", where,
+                                 shape_to_string(x[0].shape())));
   }
   return x_sizes[0];
 }

@@ -47,6 +47,23 @@ TEST_CASE("factories: zeros, ones, full, scalar, arange, empty shapes", "[tensor
   CHECK_THROWS_AS(t.dim(-4), md::IndexError);
 }
 
+TEST_CASE("from_vector takes integer data for ids, int32 by default", "[tensor]") {
+  const std::vector<int> ids = {4, 2, 7, 0};
+  const md::Tensor t = md::Tensor::from_vector(ids, {2, 2});
+  CHECK(t.dtype() == md::DType::int32);
+  CHECK(t.to_vector() == std::vector<float>{4, 2, 7, 0});
+  const std::vector<int64_t> wide = {-3, 16777216};
+  CHECK(md::Tensor::from_vector(wide, {2}).to_vector() == std::vector<float>{-3, 16777216});
+  CHECK(md::Tensor::from_vector(std::vector<uint8_t>{1, 0}, {2}, md::DType::bool_).dtype() == md::DType::bool_);
+  CHECK(md::Tensor::from_vector(ids, {4}, md::DType::float32).dtype() == md::DType::float32);
+  // Braced lists stay float data, as before.
+  CHECK(md::Tensor::from_vector({1, 2}, {2}).dtype() == md::DType::float32);
+  CHECK_THROWS_WITH(md::Tensor::from_vector(std::vector<int64_t>{1, 16777217}, {2}),
+                    "Tensor::from_vector: value 16777217 at index 1 cannot be held exactly: minidl stores every dtype "
+                    "as float32, which holds integers only up to 2^24 = 16777216 in magnitude.");
+  CHECK_THROWS_AS(md::Tensor::from_vector(ids, {3}), md::ShapeError);
+}
+
 TEST_CASE("reshape is a view: same storage, writes visible, -1 inferred", "[tensor]") {
   const md::Tensor a = md::Tensor::arange(12);
   const md::Tensor b = a.reshape({3, -1});

@@ -56,7 +56,7 @@ TEST_CASE("Flatten errors", "[layers][flatten][errors]") {
   md::clear_session();
   Flatten flat;
   CHECK_THROWS_WITH(flat(md::Tensor::scalar(1.0f)),
-                    "Input 0 with name 'None' of layer 'flatten' is incompatible with the layer: expected min_ndim=1, found ndim=0. "
+                    "Input 0 of layer 'flatten' is incompatible with the layer: expected min_ndim=1, found ndim=0. "
                     "Full shape received: ()");
 }
 

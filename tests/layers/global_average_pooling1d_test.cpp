@@ -92,7 +92,7 @@ TEST_CASE("GlobalAveragePooling1D needs 3-D inputs", "[layers][pooling][errors]"
   md::clear_session();
   GlobalAveragePooling1D pool;
   CHECK_THROWS_WITH(pool(md::Tensor::ones({2, 3})),
-                    "Input 0 with name 'None' of layer 'global_average_pooling1d' is incompatible with the layer: expected ndim=3, "
+                    "Input 0 of layer 'global_average_pooling1d' is incompatible with the layer: expected ndim=3, "
                     "found ndim=2. Full shape received: (2, 3)");
   CHECK_THROWS_WITH(GlobalAveragePooling1D({.data_format = "NWC"}),
                     "The `data_format` argument must be one of {'channels_first', 'channels_last'}. Received: "

@@ -78,7 +78,7 @@ TEST_CASE("a layer called twice shares its weights", "[layers][base][weights]") 
   CHECK(dense.weights()[0].path() == dense.name() + "/kernel");
   // A shape the built layer does not accept fails its InputSpec.
   CHECK_THROWS_WITH(dense(md::Tensor::ones({2, 5})),
-                    "Input 0 with name 'None' of layer '" + dense.name() +
+                    "Input 0 of layer '" + dense.name() +
                         "' is incompatible with the layer: expected axis -1 of input shape to have value 4, but "
                         "received input with shape (2, 5)");
 }
@@ -166,7 +166,7 @@ TEST_CASE("InputSpec errors use Keras's texts", "[layers][base][input_spec]") {
   md::clear_session();
   Dense dense({.units = 2});
   CHECK_THROWS_WITH(dense(md::Tensor::from_vector({1, 2, 3}, {3})),
-                    "Input 0 with name 'None' of layer 'dense' is incompatible with the layer: expected min_ndim=2, found ndim=1. "
+                    "Input 0 of layer 'dense' is incompatible with the layer: expected min_ndim=2, found ndim=1. "
                     "Full shape received: (3,)");
   CHECK_FALSE(dense.built());  // the check runs before the build
   CHECK_THROWS_WITH(dense(md::Input(md::layers::InputLayerOptions{.batch_shape = md::Shape{4}})), Catch::Contains("expected min_ndim=2, found ndim=1"));

@@ -411,3 +411,74 @@ TEST_CASE("functional model: several outputs through call_all", "[models][functi
   REQUIRE(outs2.size() == 3);
   for (size_t i = 0; i < 3; ++i) CHECK(mt::same_bits(outs2[i], outs[i]));
 }
+
+TEST_CASE("functional model: inputs are checked against the Input shapes, None dims stay free",
+          "[models][functional][errors]") {
+  const md::Tensor tokens = md::Input({12}, "tokens");
+  md::Model model(tokens, md::layers::Dense({.units = 2})(tokens), "functional");
+  CHECK(model(md::Tensor::zeros({2, 12})).shape() == md::Shape{2, 2});
+  CHECK(model(md::Tensor::zeros({5, 12})).shape() == md::Shape{5, 2});  // the batch dim is None
+  // Keras's input_spec error, naming the input and the model.
+  CHECK_THROWS_WITH(model(md::Tensor::zeros({2, 10})),
+                    "Input 0 with name 'tokens' of layer 'functional' is incompatible with the layer: expected "
+                    "shape=(None, 12), found shape=(2, 10)");
+  CHECK_THROWS_WITH(model.predict(md::Tensor::zeros({3, 40})),
+                    Catch::Contains("expected shape=(None, 12), found shape=(3, 40)"));
+  model.compile({.optimizer = "sgd", .loss = "mse"});
+  CHECK_THROWS_WITH(model.fit(md::Tensor::zeros({4, 10}), md::Tensor::zeros({4, 2}), {.verbose = 0}),
+                    Catch::Contains("found shape=(4, 10)"));
+  // Symbolic calls are checked too.
+  CHECK_THROWS_WITH(model(md::Input({11})), Catch::Contains("found shape=(None, 11)"));
+  CHECK(model(md::Input({12})).shape() == md::Shape{md::None, 2});
+  // A rank that cannot be adjusted (Keras's _adjust_input_rank).
+  CHECK_THROWS_WITH(model(md::Tensor::zeros({2, 12, 3})),
+                    "Invalid input shape for input 0 with name 'tokens'. Expected shape (None, 12), but input has "
+                    "incompatible shape (2, 12, 3)");
+
+  // None dims inside the shape stay free; a trailing axis of size 1 is added or dropped.
+  const md::Tensor seq = md::Input({md::None, 1}, "sequence");
+  md::Model pooled(seq, md::layers::GlobalAveragePooling1D()(seq));
+  CHECK(pooled(md::Tensor::ones({2, 7, 1})).shape() == md::Shape{2, 1});
+  CHECK(pooled(md::Tensor::ones({2, 9})).shape() == md::Shape{2, 1});  // (2, 9) -> (2, 9, 1)
+  const md::Tensor flat = md::Input({4}, "flat");
+  md::Model squeezed(flat, md::layers::Dense({.units = 1})(flat));
+  CHECK(squeezed(md::Tensor::ones({3, 4, 1})).shape() == md::Shape{3, 1});  // (3, 4, 1) -> (3, 4)
+}
+
+TEST_CASE("functional model: a mask passed explicitly is a graph tensor like any other", "[models][functional][masks]") {
+  md::clear_session();
+  const md::Tensor ids = md::Input({6}, "ids", md::DType::int32);
+  md::layers::Embedding embedding({.input_dim = 10, .output_dim = 4, .mask_zero = true});
+  md::layers::AdditiveAttention attention;
+  const md::Tensor h = embedding(ids);
+  const md::Tensor mask = h.keras_mask();
+  REQUIRE(mask.is_symbolic());
+  // Explicit masks, and the same masks taken implicitly from h: one graph each, shared layers.
+  const md::Tensor explicit_out = attention({h, h}, {.mask = {mask, mask}});
+  const md::Tensor implicit_out = attention({h, h});
+  md::Model explicit_model(ids, md::layers::GlobalAveragePooling1D()(explicit_out), "explicit_masks");
+  md::Model implicit_model(ids, md::layers::GlobalAveragePooling1D()(implicit_out), "implicit_masks");
+  const md::Tensor x = md::Tensor::from_vector(std::vector<int>{1, 2, 3, 0, 0, 0, 4, 5, 0, 0, 0, 0}, {2, 6});
+  const std::vector<float> a = explicit_model(x).to_vector(), b = implicit_model(x).to_vector();
+  REQUIRE(a.size() == 8);
+  for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == Approx(b[i]).margin(1e-7));
+  // The mask's own op is part of the graph, and the config round-trips with it.
+  bool has_not_equal = false;
+  for (const auto& op : explicit_model.operations()) has_not_equal |= op->class_name() == "NotEqual";
+  CHECK(has_not_equal);
+  md::Model again = md::Model::from_config(explicit_model.get_config());
+  again.set_weights(explicit_model.get_weights());
+  const std::vector<float> c = again(x).to_vector();
+  for (size_t i = 0; i < a.size(); ++i) CHECK(c[i] == Approx(a[i]).margin(1e-7));
+}
+
+TEST_CASE("functional model: a stray symbolic argument is named as the cause", "[models][functional][errors]") {
+  const md::Tensor q = md::Input({6, 4}, "q");
+  // A symbolic tensor no layer produced, passed as a mask.
+  const md::Tensor stray = md::Tensor::symbolic({md::None, 6}, md::DType::bool_);
+  md::layers::AdditiveAttention attention({.name = "scored"});
+  const md::Tensor out = attention({q, q}, {.mask = {stray, stray}});
+  CHECK_THROWS_WITH(md::Model(q, out),
+                    Catch::StartsWith("Operation 'scored' was called on a symbolic tensor that no md::Input, layer or "
+                                      "op produced: Tensor(shape=(None, 6), dtype=bool, symbolic)."));
+}

@@ -175,7 +175,7 @@ TEST_CASE("training errors are clear", "[models][training]") {
   CHECK_THROWS_WITH(model.evaluate(x, md::Tensor::zeros({10})), Catch::Contains("before using the model"));
   model.compile({.optimizer = "adam", .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true})});
   CHECK_THROWS_WITH(model.fit(x, md::Tensor::zeros({9}), {.verbose = 0}),
-                    "Data cardinality is ambiguous. Make sure all arrays contain the same number of samples.'x' "
+                    "Data cardinality is ambiguous. Make sure all arrays contain the same number of samples. 'x' "
                     "sizes: 10\n'y' sizes: 9\n");
   CHECK_THROWS_AS(model.fit(x, md::Tensor::full({10}, 3.0f), {.verbose = 0}), md::ValueError);
   CHECK_THROWS_WITH(model.fit(x, md::Tensor::full({10}, 3.0f), {.verbose = 0}), Catch::Contains("3"));
@@ -385,4 +385,34 @@ TEST_CASE("ModelCheckpoint keeps the best epoch's weights in a .weights.h5 file"
   CHECK_THROWS_WITH(md::ModelCheckpoint({.filepath = "best.weights.h5"}),
                     "The filepath provided must end in `.keras` (Keras model format). Received: "
                     "filepath=best.weights.h5");
+}
+
+TEST_CASE("empty data is an error naming the argument, not a zero loss", "[models][training][errors]") {
+  md::Model model = train_classifier();
+  model.compile({.optimizer = "adam", .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true})});
+  const md::Tensor x = md::Tensor::zeros({0, 2}), y = md::Tensor::zeros({0});
+  CHECK_THROWS_WITH(model.fit(x, y, {.epochs = 2, .verbose = 0}),
+                    "fit: `x` holds 0 samples (shape (0, 2)). Expected input data to be non-empty.");
+  CHECK_THROWS_WITH(model.evaluate(x, y, {.verbose = 0}),
+                    "evaluate: `x` holds 0 samples (shape (0, 2)). Expected input data to be non-empty.");
+  CHECK_THROWS_WITH(model.predict(x),
+                    "predict: `x` holds 0 samples (shape (0, 2)). Expected input data to be non-empty.");
+  CHECK_THROWS_WITH(model.train_on_batch(x, y), Catch::StartsWith("train_on_batch: `x` holds 0 samples"));
+  CHECK_THROWS_WITH(model.test_on_batch(x, y), Catch::StartsWith("test_on_batch: `x` holds 0 samples"));
+  const md::Tensor some_x = md::Tensor::zeros({4, 2}), some_y = md::Tensor::zeros({4});
+  CHECK_THROWS_WITH(model.fit(some_x, some_y, {.verbose = 0, .validation_data = {{{x}, y}}}),
+                    Catch::StartsWith("fit (validation_data): `x` holds 0 samples"));
+  CHECK(model.optimizer()->iterations() == 0);  // nothing ran
+}
+
+TEST_CASE("a NaN input reaches the loss through a ReLU-first model and stops fit", "[models][training][nan]") {
+  const md::Tensor in = md::Input({3});
+  md::Model model(in, Dense({.units = 1})(Dense({.units = 4, .activation = "relu"})(in)));
+  model.compile({.optimizer = "sgd", .loss = "mse"});
+  std::vector<float> xv(8 * 3, 0.5f);
+  xv[4] = std::nanf("");
+  const md::Tensor x = md::Tensor::from_vector(xv, {8, 3});
+  CHECK_THROWS_WITH(model.fit(x, md::Tensor::zeros({8, 1}), {.batch_size = 8, .verbose = 0}),
+                    Catch::StartsWith("The loss became NaN at epoch 1/1, step 1/1"));
+  CHECK(std::isnan(model.predict(x).to_vector()[1]));
 }
