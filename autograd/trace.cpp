@@ -55,7 +55,7 @@ OpOperation::OpOperation(std::string class_name, std::string module, json config
     : Operation(std::move(class_name), std::move(name)), module_(std::move(module)), config_(std::move(config)),
       runner_(std::move(runner)) {}
 
-std::vector<Tensor> OpOperation::call(const CallArgs& args) { return runner_(config_, args); }
+std::vector<Tensor> OpOperation::run(const CallArgs& args) { return runner_(config_, args); }
 
 json OpOperation::get_config() const {
   json out = {{"name", name()}};

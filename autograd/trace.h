@@ -50,7 +50,7 @@ class OpOperation : public Operation {
   // An empty name is generated from the class name ("add", "add_1", ...).
   OpOperation(std::string class_name, std::string module, json config, OpRunner runner, std::string name = {});
   std::string module() const override { return module_; }
-  std::vector<Tensor> call(const CallArgs& args) override;
+  std::vector<Tensor> run(const CallArgs& args) override;
   json get_config() const override;
 
  private:

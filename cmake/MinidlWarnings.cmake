@@ -1,6 +1,8 @@
 # Warnings shared by the library, tests, examples and benchmarks.
 function(minidl_set_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
+  # -Woverloaded-virtual: a user's layer overriding call(args, ctx) must not hide anything
+  # (issue 19: user code compiled with common warning flags stays clean).
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Woverloaded-virtual)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_GREATER_EQUAL 12
      AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
     # GCC 12 reports -Wrestrict, -Wstringop-overflow and -Warray-bounds on ordinary std::string

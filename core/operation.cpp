@@ -54,13 +54,13 @@ Operation::Operation(std::string class_name, std::string name)
 const std::string& Operation::name() const { return op_state_->name; }
 
 std::vector<Tensor> Operation::invoke(const CallArgs& args) {
-  return args.any_symbolic() ? symbolic_call(args) : call(args);
+  return args.any_symbolic() ? symbolic_call(args) : run(args);
 }
 
-std::vector<Tensor> Operation::compute_output_spec(const CallArgs& args) {
+std::vector<Tensor> Operation::output_spec(const CallArgs& args) {
   symbolic::ShapeInferenceScope scope;
   try {
-    std::vector<Tensor> out = call(args);
+    std::vector<Tensor> out = run(args);
     for (Tensor& t : out) {
       // Shape inference may have produced concrete tensors (e.g. constants); keep specs only.
       if (t.defined() && !t.is_symbolic()) t = Tensor::symbolic(t.shape(), t.dtype());
@@ -76,7 +76,7 @@ std::vector<Tensor> Operation::compute_output_spec(const CallArgs& args) {
 }
 
 std::vector<Tensor> Operation::symbolic_call(const CallArgs& args) {
-  std::vector<Tensor> outputs = compute_output_spec(args);
+  std::vector<Tensor> outputs = output_spec(args);
   if (!symbolic::recording_disabled()) record_node(args, outputs);
   return outputs;
 }

@@ -66,10 +66,14 @@ class Operation : public std::enable_shared_from_this<Operation> {
   // Runs the operation: eagerly on concrete tensors, or as symbolic_call when any input is
   // symbolic. Graphs replay their nodes through here.
   virtual std::vector<Tensor> invoke(const CallArgs& args);
-  virtual std::vector<Tensor> call(const CallArgs& args) = 0;
-  // Output shapes and dtypes for symbolic inputs. The default runs call() on the symbolic
-  // tensors with node recording off, so any operation built from traceable ops gets it free.
-  virtual std::vector<Tensor> compute_output_spec(const CallArgs& args);
+  // The computation (Keras's Operation.call). Layers implement call(args, ctx) instead, which
+  // is why the names differ: a user layer's call would otherwise hide this one
+  // (-Woverloaded-virtual).
+  virtual std::vector<Tensor> run(const CallArgs& args) = 0;
+  // Output shapes and dtypes for symbolic inputs (Keras's Operation.compute_output_spec; layers
+  // override compute_output_spec(args, ctx)). The default runs run() on the symbolic tensors with
+  // node recording off, so any operation built from traceable ops gets it free.
+  virtual std::vector<Tensor> output_spec(const CallArgs& args);
   std::vector<Tensor> symbolic_call(const CallArgs& args);
 
   virtual json get_config() const;

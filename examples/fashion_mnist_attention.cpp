@@ -1,10 +1,12 @@
 // Fashion-MNIST with additive self-attention: each 28x28 image is a sequence of 28 rows.
 //
-//   rows (28, 28) -> Dense(64) + learned row positions -> AdditiveAttention([h, h]) + h
-//   -> LayerNormalization -> GlobalAveragePooling1D -> Dense(128, relu) -> Dense(10)
+//   rows (28, 28) -> Dense(128) -> + learned row positions -> relu = h
+//   -> AdditiveAttention([h, h]) + h -> LayerNormalization -> Dense(128, relu)
+//   -> GlobalAveragePooling1D -> Dense(10)
 //
 // Attention and average pooling ignore the order of the rows, so a learned position vector is
-// added to each projected row (the RowPosition layer below: a custom layer in ten lines).
+// added to each projected row (the RowPosition layer below: a custom layer in ten lines). About
+// 50 s of training at 2 threads on 2 cores (10 epochs of ~5 s), after a first build of ~2 min.
 //
 //   fashion_mnist_attention [--epochs N] [--batch-size N] [--data DIR] [--out DIR]
 // Reads Debian's dataset-fashion-mnist files (or DIR), prints the summary, trains with the

@@ -130,7 +130,7 @@ std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> trai
   return outputs;
 }
 
-std::vector<Tensor> Layer::call(const CallArgs& args) {
+std::vector<Tensor> Layer::run(const CallArgs& args) {
   bind_weights();
   return call(args, make_context(args, std::nullopt));
 }
@@ -235,7 +235,7 @@ void Layer::check_input_spec(const CallArgs& args) const {
 
 // ---- shapes and masks ---------------------------------------------------------------------
 
-std::vector<Tensor> Layer::compute_output_spec(const CallArgs& args) {
+std::vector<Tensor> Layer::output_spec(const CallArgs& args) {
   return compute_output_spec(args, make_context(args, std::nullopt));
 }
 
@@ -364,8 +364,11 @@ void Layer::set_weights(const std::vector<Tensor>& values) {
   }
   for (size_t i = 0; i < vars.size(); ++i) {
     if (vars[i].shape() != values[i].shape()) {
-      throw ValueError(fmt::format("Layer {} weight shape {} is not compatible with provided weight shape {}.", name(),
-                                   shape_to_string(vars[i].shape()), shape_to_string(values[i].shape())));
+      // Keras's words, naming the variable (Keras's message leaves the reader to guess which).
+      throw ValueError(fmt::format("Layer {} weight '{}' (index {}) shape {} is not compatible with provided weight "
+                                   "shape {}.",
+                                   name(), vars[i].path(), i, shape_to_string(vars[i].shape()),
+                                   shape_to_string(values[i].shape())));
     }
   }
   for (size_t i = 0; i < vars.size(); ++i) vars[i].assign(values[i]);

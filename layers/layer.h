@@ -92,7 +92,7 @@ class Layer : public Operation {
 
   // ---- shapes and masks ----------------------------------------------------------------------
   virtual ShapeSpec compute_output_shape(const ShapeSpec& input_shape);
-  std::vector<Tensor> compute_output_spec(const CallArgs& args) override;
+  std::vector<Tensor> output_spec(const CallArgs& args) final;
   virtual std::vector<Tensor> compute_output_spec(const CallArgs& args, const CallContext& ctx);
   virtual bool supports_masking() const { return false; }
   // The mask for the outputs; the default passes the first input's mask through when the layer
@@ -146,7 +146,7 @@ class Layer : public Operation {
   random::SeedGenerator& seed_generator(std::optional<uint64_t> seed);
 
  private:
-  std::vector<Tensor> call(const CallArgs& args) final;
+  std::vector<Tensor> run(const CallArgs& args) final;
   CallContext make_context(const CallArgs& args, std::optional<bool> training) const;
   // Runs build_weights() on this copy when another copy built the shared state (see above).
   void bind_weights();

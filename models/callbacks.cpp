@@ -47,15 +47,57 @@ std::string resolve_monitor_mode(const std::string& monitor, const std::string& 
       monitor));
 }
 
-// ---- EarlyStopping -------------------------------------------------------------------------------
+// ---- the monitored metric ------------------------------------------------------------------------
 
-EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(std::move(options)) {
-  minimize_ = resolve_monitor_mode(options_.monitor, options_.mode) == "min";
-  options_.min_delta = std::fabs(options_.min_delta);
+namespace detail {
+
+MetricMonitor::MetricMonitor(std::string callback, std::string monitor, std::string mode)
+    : callback_(std::move(callback)), monitor_(std::move(monitor)), mode_(std::move(mode)) {
+  if (mode_ != "auto" && mode_ != "min" && mode_ != "max") {
+    throw ValueError(fmt::format("mode must be one of 'auto', 'min' or 'max'; received mode={}.", mode_));
+  }
+  if (mode_ != "auto") minimize_ = mode_ == "min";
 }
 
-bool EarlyStopping::improved(double value, double reference) const {
-  return minimize_ ? value + options_.min_delta < reference : value - options_.min_delta > reference;
+std::optional<double> MetricMonitor::read(const Logs& logs) {
+  const std::optional<double> value = logs.find(monitor_);
+  if (!value) {
+    std::vector<std::string> names;
+    bool any_validation = false;
+    for (const auto& item : logs.items()) {
+      names.push_back(item.first);
+      any_validation = any_validation || item.first.starts_with("val_");
+    }
+    const bool needs_validation =
+        monitor_.starts_with("val_") && !any_validation && logs.contains(monitor_.substr(4));
+    if (!needs_validation) {
+      throw ValueError(fmt::format("{}: monitor='{}' is not a metric of this model. Available metrics are: {}.",
+                                   callback_, monitor_, fmt::join(names, ", ")));
+    }
+    if (!warned_) {
+      fmt::print(stderr,
+                 "Warning: {} monitors '{}', which needs validation data: pass validation_split or validation_data "
+                 "to fit(). Until then it does nothing. Available metrics are: {}.\n",
+                 callback_, monitor_, fmt::join(names, ", "));
+      warned_ = true;
+    }
+    return std::nullopt;
+  }
+  if (!minimize_) minimize_ = resolve_monitor_mode(monitor_, mode_) == "min";
+  return value;
+}
+
+bool MetricMonitor::improved(double value, double reference, double min_delta) const {
+  return minimize_.value_or(true) ? value + min_delta < reference : value - min_delta > reference;
+}
+
+}  // namespace detail
+
+// ---- EarlyStopping -------------------------------------------------------------------------------
+
+EarlyStopping::EarlyStopping(EarlyStoppingOptions options)
+    : options_(std::move(options)), monitor_("EarlyStopping", options_.monitor, options_.mode) {
+  options_.min_delta = std::fabs(options_.min_delta);
 }
 
 void EarlyStopping::on_train_begin(const Logs& /*logs*/) {
@@ -64,29 +106,24 @@ void EarlyStopping::on_train_begin(const Logs& /*logs*/) {
   best_epoch_ = 0;
   best_.reset();
   best_weights_.clear();
+  monitor_.reset();
 }
 
 void EarlyStopping::on_epoch_end(int epoch, const Logs& logs) {
-  const std::optional<double> current = logs.find(options_.monitor);
-  if (!current) {
-    std::vector<std::string> names;
-    for (const auto& item : logs.items()) names.push_back(item.first);
-    fmt::print(stderr, "Warning: early stopping conditioned on metric `{}` which is not available. Available metrics "
-               "are: {}\n", options_.monitor, fmt::join(names, ","));
-    return;
-  }
+  const std::optional<double> current = monitor_.read(logs);
+  if (!current) return;
   if (epoch < options_.start_from_epoch) return;
   if (options_.restore_best_weights && best_weights_.empty()) {
     best_weights_ = model().get_weights();
     best_epoch_ = epoch;
   }
   ++wait_;
-  if (!best_ || improved(*current, *best_)) {
+  if (!best_ || monitor_.improved(*current, *best_, options_.min_delta)) {
     best_ = *current;
     best_epoch_ = epoch;
     if (options_.restore_best_weights) best_weights_ = model().get_weights();
     // The wait restarts only when the baseline is beaten too.
-    if (!options_.baseline || improved(*current, *options_.baseline)) wait_ = 0;
+    if (!options_.baseline || monitor_.improved(*current, *options_.baseline, options_.min_delta)) wait_ = 0;
     return;
   }
   if (wait_ >= options_.patience && epoch > 0) {

@@ -49,6 +49,32 @@ class Callback {
 // "min" for losses and errors, "max" for accuracies (Keras's mode="auto").
 std::string resolve_monitor_mode(const std::string& monitor, const std::string& mode);
 
+namespace detail {
+
+// The metric a callback watches (EarlyStopping, ModelCheckpoint's save_best_only). It finds the
+// metric in an epoch's logs; says once per fit() when a val_ metric needs validation data that
+// fit() was not given; rejects a name that is not a log at all, listing the ones there are; and
+// settles mode="auto" from the name when it first sees it.
+class MetricMonitor {
+ public:
+  MetricMonitor(std::string callback, std::string monitor, std::string mode);
+  // A new fit(): the missing-validation warning may be given again.
+  void reset() { warned_ = false; }
+  // The monitored value, or nullopt when fit() has no validation data for a val_ metric.
+  // Throws ValueError for a name absent from the logs (and for an undecidable auto mode).
+  std::optional<double> read(const Logs& logs);
+  // Whether `value` beats `reference` by more than `min_delta` in the monitored direction.
+  bool improved(double value, double reference, double min_delta = 0.0) const;
+  const std::string& monitor() const { return monitor_; }
+
+ private:
+  std::string callback_, monitor_, mode_;
+  std::optional<bool> minimize_;
+  bool warned_ = false;
+};
+
+}  // namespace detail
+
 // Stops training when `monitor` stops improving (keras.callbacks.EarlyStopping).
 //   std::make_shared<md::EarlyStopping>(md::EarlyStoppingOptions{.monitor = "val_loss", .patience = 2})
 struct EarlyStoppingOptions {
@@ -73,9 +99,8 @@ class EarlyStopping : public Callback {
   int best_epoch() const { return best_epoch_; }
 
  private:
-  bool improved(double value, double reference) const;
   EarlyStoppingOptions options_;
-  bool minimize_ = true;
+  detail::MetricMonitor monitor_;
   int wait_ = 0;
   int stopped_epoch_ = 0;
   int best_epoch_ = 0;
@@ -101,12 +126,13 @@ struct ModelCheckpointOptions {
 class ModelCheckpoint : public Callback {
  public:
   explicit ModelCheckpoint(ModelCheckpointOptions options);
+  void on_train_begin(const Logs& logs) override;
   void on_epoch_end(int epoch, const Logs& logs) override;
   std::optional<double> best() const { return best_; }
 
  private:
   ModelCheckpointOptions options_;
-  bool minimize_ = true;
+  detail::MetricMonitor monitor_;
   std::optional<double> best_;
 };
 

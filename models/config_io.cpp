@@ -65,7 +65,21 @@ std::string read_file(const std::string& path) {
   return buffer.str();
 }
 
-json read_json_file(const std::string& path) { return parse_json_text(read_file(path), "'" + path + "'"); }
+json read_json_file(const std::string& path) {
+  const std::string text = read_file(path);
+  // The usual mix-up: a whole saved model where a config was expected. Say what the file is.
+  if (text.starts_with(std::string_view("PK\x03\x04", 4))) {
+    throw ValueError(fmt::format("'{}' is a zip archive (a `.keras` model file), not a JSON config: load it with "
+                                 "md::load_model(\"{}\").",
+                                 path, path));
+  }
+  if (text.starts_with(std::string_view("\x89HDF\r\n\x1a\n", 8))) {
+    throw ValueError(fmt::format("'{}' is an HDF5 file (saved weights), not a JSON config: load weights into a "
+                                 "model with md::load_weights(model, \"{}\").",
+                                 path, path));
+  }
+  return parse_json_text(text, "'" + path + "'");
+}
 
 json parse_json_text(const std::string& text, const std::string& source) {
   try {

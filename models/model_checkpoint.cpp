@@ -11,7 +11,8 @@
 
 namespace minidl {
 
-ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options) : options_(std::move(options)) {
+ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options)
+    : options_(std::move(options)), monitor_("ModelCheckpoint", options_.monitor, options_.mode) {
   if (options_.filepath.empty()) {
     throw ValueError(
         "ModelCheckpoint needs a filepath, e.g. \"best.keras\" (or \"best.weights.h5\" with save_weights_only).");
@@ -27,8 +28,9 @@ ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options) : options_(std:
                                  "filepath={}",
                                  options_.filepath));
   }
-  minimize_ = resolve_monitor_mode(options_.monitor, options_.mode) == "min";
 }
+
+void ModelCheckpoint::on_train_begin(const Logs& /*logs*/) { monitor_.reset(); }
 
 void ModelCheckpoint::on_epoch_end(int epoch, const Logs& logs) {
   std::string path = options_.filepath;
@@ -36,12 +38,9 @@ void ModelCheckpoint::on_epoch_end(int epoch, const Logs& logs) {
     path.replace(at, 7, std::to_string(epoch + 1));
   }
   if (options_.save_best_only) {
-    const std::optional<double> current = logs.find(options_.monitor);
-    if (!current) {
-      fmt::print(stderr, "Warning: can save best model only with {} available, skipping.\n", options_.monitor);
-      return;
-    }
-    const bool better = !best_ || (minimize_ ? *current < *best_ : *current > *best_);
+    const std::optional<double> current = monitor_.read(logs);
+    if (!current) return;  // no validation data: said once by the monitor
+    const bool better = !best_ || monitor_.improved(*current, *best_);
     if (!better) {
       if (options_.verbose > 0) {
         fmt::print("\nEpoch {}: {} did not improve from {:.5f}\n", epoch + 1, options_.monitor, *best_);

@@ -39,12 +39,13 @@ namespace minidl::optim {
 // An optimizer's learning_rate argument: a float, or a schedule evaluated at every step.
 //   .learning_rate = 1e-3f
 //   .learning_rate = md::optim::CosineDecay({.initial_learning_rate = 0.1, .decay_steps = 1000})
-// A float is kept as float32, as Keras keeps it in a float32 variable (its config then reads
-// 0.0010000000474974513). Integers are refused at compile time, as Keras refuses them at run
-// time.
+//   .learning_rate = 1           // any number: int, float or double (a variable too)
+// A number is kept as float32, as Keras keeps it in a float32 variable (its config then reads
+// 0.0010000000474974513).
 class LearningRate {
  public:
-  template <std::floating_point T>
+  template <class T>
+    requires std::is_arithmetic_v<T> && (!std::is_same_v<T, bool>)
   LearningRate(T value) : value_(static_cast<float>(value)) {}  // NOLINT: implicit on purpose
   template <class S>
     requires std::derived_from<S, LearningRateSchedule>

@@ -63,8 +63,20 @@ const OptimizerEntry* optimizer_find(const std::map<std::string, OptimizerEntry>
   return nullptr;
 }
 
+// Keras's message, with the names that would have worked (as the loss error lists its names).
+[[noreturn]] void optimizer_not_interpretable(const std::string& shown,
+                                              const std::map<std::string, OptimizerEntry>& table) {
+  std::vector<std::string> builtins, custom;
+  for (const auto& [key, entry] : table) (entry.builtin ? builtins : custom).push_back(entry.builtin ? optimizer_lower(key) : key);
+  std::string names = fmt::format("{} (in any case)", fmt::join(builtins, ", "));
+  if (!custom.empty()) names += fmt::format(", and the registered {}", fmt::join(custom, ", "));
+  throw ValueError(fmt::format("Could not interpret optimizer identifier: {}. Valid names: {}.", shown, names));
+}
+
 [[noreturn]] void optimizer_not_interpretable(const std::string& shown) {
-  throw ValueError("Could not interpret optimizer identifier: " + shown);
+  std::unique_lock<std::mutex> lock;
+  const auto& table = optimizer_table(lock);
+  optimizer_not_interpretable(shown, table);
 }
 
 }  // namespace
@@ -119,7 +131,7 @@ std::shared_ptr<Optimizer> get(const std::string& identifier) {
     std::unique_lock<std::mutex> lock;
     const auto& table = optimizer_table(lock);
     const OptimizerEntry* entry = optimizer_find(table, identifier);
-    if (entry == nullptr) optimizer_not_interpretable(identifier);
+    if (entry == nullptr) optimizer_not_interpretable(identifier, table);
     factory = entry->factory;
   }
   return factory(json::object());

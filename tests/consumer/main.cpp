@@ -1,10 +1,30 @@
 // Built against the installed minidl package by the test suite: includes the umbrella header,
-// links minidl::minidl, and checks that real work happens.
+// links minidl::minidl, and checks that real work happens. It is compiled with the warning flags
+// users commonly turn on (CMakeLists.txt), as errors, so the public headers stay clean for them,
+// and it defines a layer of its own, as a user would.
 #include <minidl/minidl.h>
 
 #include <cmath>
 
 namespace md = minidl;
+
+// A user layer in one class: y = x * factor, with a trainable factor per feature.
+class Scale : public md::Layer {
+ public:
+  explicit Scale(std::string name = {}) : md::Layer("Scale", std::move(name)) {}
+
+ protected:
+  void build_weights(const md::ShapeSpec& input_shape) override {
+    factor_ = add_weight("factor", {input_shape.shape().back()}, "ones");
+  }
+  std::vector<md::Tensor> call(const md::CallArgs& args, const md::CallContext&) override {
+    return {args.input() * factor_.value()};
+  }
+
+ private:
+  md::Variable factor_;
+};
+MINIDL_REGISTER_LAYER(Scale);
 
 int main() {
   md::Tensor a = md::Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
@@ -12,7 +32,7 @@ int main() {
   md::Tensor c = md::compute::matmul(a, b);  // [[4, 5], [10, 11]]
   fmt::print("{}\n", c);
   const std::vector<float> expected = {4, 5, 10, 11};
-  const std::vector<float> got = c.to_vector();
+  const std::vector<float> got = Scale()(c).to_vector();  // factor starts at ones
   for (size_t i = 0; i < expected.size(); ++i) {
     if (std::fabs(got[i] - expected[i]) > 1e-6f) return 1;
   }

@@ -149,7 +149,8 @@ TEST_CASE("set_weights, count_params and add_weight errors use Keras's texts", "
                     "You called `set_weights(weights)` on layer 'dense' with a weight list of length 1, but the layer "
                     "was expecting 2 weights.");
   CHECK_THROWS_WITH(dense.set_weights({md::Tensor::zeros({2, 2}), md::Tensor::zeros({2})}),
-                    "Layer dense weight shape (3, 2) is not compatible with provided weight shape (2, 2).");
+                    "Layer dense weight 'dense/kernel' (index 0) shape (3, 2) is not compatible with provided weight "
+                    "shape (2, 2).");
   dense.set_weights({md::Tensor::ones({3, 2}), md::Tensor::full({2}, 0.5f)});
   CHECK(dense(md::Tensor::ones({1, 3})).to_vector() == std::vector<float>{3.5f, 3.5f});
 

@@ -502,9 +502,9 @@ void check_weights_round_trip(const typename L::Options& options, const LayerTes
   md::Shape bad = wrong[0].shape();
   bad.push_back(2);
   wrong[0] = md::Tensor::zeros(bad);
-  CHECK_THROWS_WITH(layer->set_weights(wrong), "Layer " + layer->name() + " weight shape " +
-                                                   str(vars[0].shape()) + " is not compatible with provided weight shape " +
-                                                   str(bad) + ".");
+  CHECK_THROWS_WITH(layer->set_weights(wrong), "Layer " + layer->name() + " weight '" + vars[0].path() +
+                                                   "' (index 0) shape " + str(vars[0].shape()) +
+                                                   " is not compatible with provided weight shape " + str(bad) + ".");
 }
 
 // ---- the one call ------------------------------------------------------------------------

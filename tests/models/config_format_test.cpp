@@ -344,6 +344,19 @@ TEST_CASE("load_config: malformed files and broken configs give clear errors", "
                Catch::Matchers::StartsWith("Malformed JSON in '" + path + "' at line 1, column 1:"));
   }
 
+  SECTION("a saved model or weights file where a config was expected points to the right loader") {
+    const md::Tensor in = md::Input({3});
+    md::Model model(in, md::layers::Dense({.units = 2})(in));
+    const std::string archive = dir.file("m.keras"), weights = dir.file("m.weights.h5");
+    model.save(archive);
+    md::save_weights(model, weights);
+    CHECK_THROWS_WITH(md::load_config(archive), "'" + archive + "' is a zip archive (a `.keras` model file), not a "
+                                                "JSON config: load it with md::load_model(\"" + archive + "\").");
+    CHECK_THROWS_WITH(md::load_config(weights), "'" + weights + "' is an HDF5 file (saved weights), not a JSON config: "
+                                                "load weights into a model with md::load_weights(model, \"" + weights +
+                                                "\").");
+  }
+
   SECTION("a missing file") {
     const std::string path = dir.file("missing.json");
     CHECK_THAT(mt::error_message([&] { md::load_config(path); }),

@@ -3,9 +3,12 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <unistd.h>
 
 namespace md = minidl;
 using md::layers::Dense;
@@ -244,10 +247,45 @@ TEST_CASE("callbacks: hooks in order, user stop, EarlyStopping, CSVLogger, Learn
     CHECK(stop->stopped_epoch() == static_cast<int>(best + 2));
     CHECK(model.get_weights()[0].to_vector() == snapshots->weights[best][0].to_vector());
   }
-  SECTION("EarlyStopping cannot guess the direction of an unknown metric (Keras's text)") {
-    CHECK_THROWS_WITH(md::EarlyStopping({.monitor = "val_something"}),
-                      Catch::StartsWith("EarlyStopping callback received monitor=val_something but Keras isn't able "
+  SECTION("EarlyStopping cannot guess the direction of a metric it does not know (Keras's text)") {
+    md::Model model = train_linear_model();
+    model.compile({.optimizer = "sgd", .loss = "mse", .metrics = {md::metrics::MeanAbsoluteError({.name = "closeness"})}});
+    auto stop = std::make_shared<md::EarlyStopping>(md::EarlyStoppingOptions{.monitor = "closeness"});
+    CHECK_THROWS_WITH(model.fit(d.x, d.y, {.verbose = 0, .callbacks = {stop}}),
+                      Catch::StartsWith("EarlyStopping callback received monitor=closeness but Keras isn't able "
                                         "to automatically determine"));
+    // With a mode it works.
+    auto with_mode = std::make_shared<md::EarlyStopping>(md::EarlyStoppingOptions{.monitor = "closeness", .mode = "min"});
+    CHECK(model.fit(d.x, d.y, {.epochs = 2, .verbose = 0, .callbacks = {with_mode}}).epoch.size() == 2);
+    CHECK_THROWS_WITH(md::EarlyStopping({.mode = "lowest"}),
+                      "mode must be one of 'auto', 'min' or 'max'; received mode=lowest.");
+  }
+  SECTION("EarlyStopping names an unknown metric and warns once when validation data is missing") {
+    md::Model model = train_linear_model();
+    model.compile({.optimizer = "sgd", .loss = "mse", .metrics = {"mae"}});
+    auto typo = std::make_shared<md::EarlyStopping>(md::EarlyStoppingOptions{.monitor = "val_los"});
+    CHECK_THROWS_WITH(model.fit(d.x, d.y, {.verbose = 0, .callbacks = {typo}, .validation_split = 0.25}),
+                      "EarlyStopping: monitor='val_los' is not a metric of this model. Available metrics are: loss, "
+                      "mae, val_loss, val_mae.");
+    // val_loss without validation data: one warning on stderr for three epochs, and no stop.
+    auto no_validation = std::make_shared<md::EarlyStopping>(md::EarlyStoppingOptions{.monitor = "val_loss"});
+    const std::string log = (std::filesystem::temp_directory_path() / "minidl_early_stopping_stderr.txt").string();
+    std::fflush(stderr);
+    const int saved = ::dup(STDERR_FILENO);
+    FILE* sink = std::fopen(log.c_str(), "w");
+    REQUIRE(sink != nullptr);
+    ::dup2(::fileno(sink), STDERR_FILENO);
+    const md::History h = model.fit(d.x, d.y, {.epochs = 3, .verbose = 0, .callbacks = {no_validation}});
+    std::fflush(stderr);
+    ::dup2(saved, STDERR_FILENO);
+    ::close(saved);
+    std::fclose(sink);
+    CHECK(h.epoch.size() == 3);
+    std::ifstream in(log);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(text ==
+          "Warning: EarlyStopping monitors 'val_loss', which needs validation data: pass validation_split or "
+          "validation_data to fit(). Until then it does nothing. Available metrics are: loss, mae.\n");
   }
   SECTION("CSVLogger writes epoch then the sorted log names") {
     const std::string path = (std::filesystem::temp_directory_path() / "minidl_training_log.csv").string();

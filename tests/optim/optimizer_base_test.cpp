@@ -110,6 +110,24 @@ TEST_CASE("iterations, learning_rate and set_learning_rate", "[optim][lr]") {
                       "to be settable, you should instantiate the optimizer with a float `learning_rate` argument.");
 }
 
+TEST_CASE("learning_rate takes any number: int, float, double, literals and variables", "[optim][lr]") {
+  CHECK(md::optim::Adam({.learning_rate = 1}).learning_rate() == 1.0f);
+  CHECK(md::optim::SGD({.learning_rate = 0.5}).learning_rate() == 0.5f);
+  const double from_flags = 0.125;
+  const int64_t steps = 2;
+  CHECK(md::optim::RMSprop({.learning_rate = from_flags}).learning_rate() == 0.125f);
+  CHECK(md::optim::Adagrad({.learning_rate = steps}).learning_rate() == 2.0f);
+  md::optim::AdamW adamw({.learning_rate = 3, .weight_decay = 0});
+  adamw.set_learning_rate(2);
+  CHECK(adamw.learning_rate() == 2.0f);
+  CHECK(adamw.get_config()["learning_rate"] == 2.0);
+  // An int where Keras writes a float, through the model API too.
+  const md::Tensor in = md::Input({2});
+  md::Model model(in, md::layers::Dense({.units = 1})(in));
+  model.compile({.optimizer = md::optim::SGD({.learning_rate = 1, .momentum = 0}), .loss = "mse"});
+  CHECK(model.optimizer()->learning_rate() == 1.0f);
+}
+
 TEST_CASE("A schedule is evaluated at iterations before each step", "[optim][lr][schedules]") {
   // ExponentialDecay(0.1, decay_steps 1, rate 0.5): steps use 0.1, 0.05, 0.025.
   const auto schedule = std::make_shared<md::optim::ExponentialDecay>(
