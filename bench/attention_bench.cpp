@@ -3,7 +3,7 @@
 // /usr/bin/python3, same thread count, same run) and against minidl's own reference path
 // (md::ops::additive_attention_reference, built from generic ops, materialising (B,Tq,Tv,D)).
 //
-//   attention_bench [--threads 1,2] [--reps 5] [--shapes 0,1,2,3] [--path auto|avx512|portable]
+//   attention_bench [--threads 1,2] [--reps 5] [--shapes 0,1,2,3] [--path auto|avx512|avx2|portable]
 //                   [--no-peer] [--no-reference] [--no-rss] [--ref-limit-gib 4]
 //
 // Per (threads, shape, pass) the table shows the minimum over --reps timed calls (after one
@@ -524,6 +524,7 @@ int main(int argc, char** argv) {
     } else if (a == "--path" && has_value) {
       const std::string p = argv[++i];
       md::backend::set_kernel_path(p == "avx512"     ? md::backend::KernelPath::avx512
+                                   : p == "avx2"     ? md::backend::KernelPath::avx2
                                    : p == "portable" ? md::backend::KernelPath::portable
                                                      : md::backend::KernelPath::automatic);
     } else if (a == "--no-peer") {
@@ -534,7 +535,7 @@ int main(int argc, char** argv) {
       o.rss = false;
     } else {
       std::fprintf(stderr,
-                   "usage: attention_bench [--threads 1,2] [--reps 5] [--shapes 0,1,2,3] [--path auto|avx512|portable] "
+                   "usage: attention_bench [--threads 1,2] [--reps 5] [--shapes 0,1,2,3] [--path auto|avx512|avx2|portable] "
                    "[--no-peer] [--no-reference] [--no-rss] [--ref-limit-gib 4]\n");
       return 2;
     }
@@ -550,7 +551,7 @@ int main(int argc, char** argv) {
   std::strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
   const auto path = md::backend::active_kernel_path();
   std::printf("attention_bench: %s, load average %.2f %.2f %.2f, kernel path %s, threads", date, load[0], load[1],
-              load[2], path == md::backend::KernelPath::avx512 ? "avx512" : "portable");
+              load[2], md::backend::kernel_path_name(path));
   for (int t : o.threads) std::printf(" %d", t);
   std::printf(", min of %d\n", o.reps);
 

@@ -53,8 +53,14 @@ constexpr int64_t kBackwardTileFloats = 1 << 15;
 std::atomic<KernelPath> requested_path{KernelPath::automatic};
 
 const detail::AttentionRowKernels& row_kernels() {
-  return active_kernel_path() == KernelPath::avx512 ? detail::avx512_attention_row_kernels()
-                                                    : detail::portable_attention_row_kernels();
+  switch (active_kernel_path()) {
+    case KernelPath::avx512:
+      return detail::avx512_attention_row_kernels();
+    case KernelPath::avx2:
+      return detail::avx2_attention_row_kernels();
+    default:
+      return detail::portable_attention_row_kernels();
+  }
 }
 
 void validate(const AdditiveScoresProblem& p) {
@@ -210,9 +216,42 @@ bool cpu_has_avx512() {
   return has;
 }
 
+bool cpu_has_avx2_fma() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return has;
+}
+
+const char* kernel_path_name(KernelPath path) {
+  switch (path) {
+    case KernelPath::automatic:
+      return "automatic";
+    case KernelPath::avx512:
+      return "avx512";
+    case KernelPath::avx2:
+      return "avx2";
+    case KernelPath::portable:
+      return "portable";
+  }
+  return "?";
+}
+
+std::vector<KernelPath> supported_kernel_paths() {
+  std::vector<KernelPath> paths;
+  if (cpu_has_avx512()) paths.push_back(KernelPath::avx512);
+  if (cpu_has_avx2_fma()) paths.push_back(KernelPath::avx2);
+  paths.push_back(KernelPath::portable);
+  return paths;
+}
+
 void set_kernel_path(KernelPath path) {
   if (path == KernelPath::avx512 && !cpu_has_avx512()) {
     throw std::runtime_error("set_kernel_path(avx512): this CPU does not support AVX-512 F/DQ/BW/VL");
+  }
+  if (path == KernelPath::avx2 && !cpu_has_avx2_fma()) {
+    throw std::runtime_error("set_kernel_path(avx2): this CPU does not support AVX2 and FMA");
   }
   requested_path.store(path, std::memory_order_relaxed);
 }
@@ -220,7 +259,8 @@ void set_kernel_path(KernelPath path) {
 KernelPath active_kernel_path() {
   const KernelPath path = requested_path.load(std::memory_order_relaxed);
   if (path != KernelPath::automatic) return path;
-  return cpu_has_avx512() ? KernelPath::avx512 : KernelPath::portable;
+  static const KernelPath fastest = supported_kernel_paths().front();
+  return fastest;
 }
 
 void additive_scores_forward(const AdditiveScoresProblem& problem, float* scores) {

@@ -10,6 +10,7 @@
 //   md::backend::additive_scores_forward(p, scores);              // scores: (B, Tq, Tv)
 //   md::backend::additive_scores_backward(p, d_scores, dq, dk, ds);
 #include <cstdint>
+#include <vector>
 
 namespace minidl::backend {
 
@@ -38,10 +39,15 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
                               float* dscale);
 
 // Which implementation the fused kernels run. Tests and benchmarks pin one; `automatic` uses
-// AVX-512 when the CPU supports it, else the portable path.
-enum class KernelPath { automatic, avx512, portable };
-void set_kernel_path(KernelPath path);  // throws std::runtime_error for avx512 on a CPU without it
-KernelPath active_kernel_path();        // the resolved path: avx512 or portable
+// AVX-512 when the CPU supports it, else AVX2 + FMA when it has those, else the portable path.
+enum class KernelPath { automatic, avx512, avx2, portable };
+// Throws std::runtime_error for a path this CPU cannot run.
+void set_kernel_path(KernelPath path);
+KernelPath active_kernel_path();  // the resolved path: avx512, avx2 or portable
+const char* kernel_path_name(KernelPath path);  // "automatic", "avx512", "avx2", "portable"
 bool cpu_has_avx512();
+bool cpu_has_avx2_fma();
+// Every path this CPU can run, fastest first (what the tests run everything on).
+std::vector<KernelPath> supported_kernel_paths();
 
 }  // namespace minidl::backend

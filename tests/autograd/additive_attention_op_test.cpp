@@ -14,12 +14,8 @@ struct AttnShape {
   int64_t batch, tq, tv, dim, value_dim;
 };
 
-// Both paths on the machines that have AVX-512, the portable one everywhere.
-std::vector<be::KernelPath> attn_kernel_paths() {
-  std::vector<be::KernelPath> paths = {be::KernelPath::portable};
-  if (be::cpu_has_avx512()) paths.push_back(be::KernelPath::avx512);
-  return paths;
-}
+// Every path this CPU runs: AVX-512 and AVX2 where the CPU has them, the portable one everywhere.
+std::vector<be::KernelPath> attn_kernel_paths() { return be::supported_kernel_paths(); }
 
 struct PathGuard {
   explicit PathGuard(be::KernelPath p) { be::set_kernel_path(p); }
@@ -75,7 +71,7 @@ TEST_CASE("fused additive attention equals the reference over masks x causal x d
           for (bool dropout : {false, true}) {
             for (bool key_given : {true, false}) {
               if (!key_given && s.dim != s.value_dim) continue;  // key = value needs D == Dv
-              INFO("path " << (path == be::KernelPath::avx512 ? "avx512" : "portable") << ", shape (" << s.batch
+              INFO("path " << be::kernel_path_name(path) << ", shape (" << s.batch
                            << "," << s.tq << "," << s.tv << "," << s.dim << "," << s.value_dim << "), masks "
                            << masks_case << ", causal " << causal << ", dropout " << dropout << ", key given "
                            << key_given);

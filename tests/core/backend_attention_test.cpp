@@ -42,17 +42,15 @@ struct KernelStateGuard {
   }
 };
 
-// The paths under test: both when the CPU has AVX-512, else the portable one only, after
-// checking that asking for AVX-512 throws.
+// The paths under test: every one this CPU runs (the portable one everywhere), after checking
+// that asking for one it cannot run throws.
 std::vector<mb::KernelPath> paths_to_test() {
-  if (!mb::cpu_has_avx512()) {
-    CHECK_THROWS_AS(mb::set_kernel_path(mb::KernelPath::avx512), std::runtime_error);
-    return {mb::KernelPath::portable};
-  }
-  return {mb::KernelPath::avx512, mb::KernelPath::portable};
+  if (!mb::cpu_has_avx512()) CHECK_THROWS_AS(mb::set_kernel_path(mb::KernelPath::avx512), std::runtime_error);
+  if (!mb::cpu_has_avx2_fma()) CHECK_THROWS_AS(mb::set_kernel_path(mb::KernelPath::avx2), std::runtime_error);
+  return mb::supported_kernel_paths();
 }
 
-const char* path_name(mb::KernelPath p) { return p == mb::KernelPath::avx512 ? "avx512" : "portable"; }
+const char* path_name(mb::KernelPath p) { return mb::kernel_path_name(p); }
 
 struct Case {
   int64_t batch, tq, tv, dim;
@@ -470,11 +468,20 @@ TEST_CASE("kernel path selection", "[attention][backend]") {
   mb::set_kernel_path(mb::KernelPath::portable);
   CHECK(mb::active_kernel_path() == mb::KernelPath::portable);
   mb::set_kernel_path(mb::KernelPath::automatic);
-  CHECK(mb::active_kernel_path() == (mb::cpu_has_avx512() ? mb::KernelPath::avx512 : mb::KernelPath::portable));
-  if (mb::cpu_has_avx512()) {
-    mb::set_kernel_path(mb::KernelPath::avx512);
-    CHECK(mb::active_kernel_path() == mb::KernelPath::avx512);
-  } else {
-    CHECK_THROWS_AS(mb::set_kernel_path(mb::KernelPath::avx512), std::runtime_error);
+  const mb::KernelPath fastest = mb::cpu_has_avx512()     ? mb::KernelPath::avx512
+                                 : mb::cpu_has_avx2_fma() ? mb::KernelPath::avx2
+                                                          : mb::KernelPath::portable;
+  CHECK(mb::active_kernel_path() == fastest);
+  CHECK(mb::supported_kernel_paths().front() == fastest);
+  CHECK(mb::supported_kernel_paths().back() == mb::KernelPath::portable);
+  for (const auto& [path, supported] : {std::pair{mb::KernelPath::avx512, mb::cpu_has_avx512()},
+                                        std::pair{mb::KernelPath::avx2, mb::cpu_has_avx2_fma()}}) {
+    INFO(mb::kernel_path_name(path));
+    if (supported) {
+      mb::set_kernel_path(path);
+      CHECK(mb::active_kernel_path() == path);
+    } else {
+      CHECK_THROWS_AS(mb::set_kernel_path(path), std::runtime_error);
+    }
   }
 }

@@ -1,8 +1,10 @@
 #pragma once
 // Private to core/backend: the per-row kernels behind attention_kernels.h. The driver
-// (attention_kernels.cpp) plans masks and threads and calls one of two implementations for each
+// (attention_kernels.cpp) plans masks and threads and calls one of three implementations for each
 // (b, i) query row: attention_kernels_avx512.cpp (intrinsics, compiled for AVX-512 through
-// function target attributes) or attention_kernels_portable.cpp (plain C++ under `omp simd`).
+// function target attributes), or the plain C++ loops of attention_row_kernels_generic.inc under
+// `omp simd`, built for AVX2 + FMA (attention_kernels_avx2.cpp) and for baseline x86-64
+// (attention_kernels_portable.cpp).
 //
 // A row sees the keys of its batch element through an index list `keys[0..count)`, ascending,
 // without repeats; masked keys are simply not listed. Both files evaluate the same rational tanh,
@@ -33,6 +35,8 @@ struct AttentionRowKernels {
 
 // The AVX-512 kernels; call them only when the CPU has AVX-512 F/DQ/BW/VL.
 const AttentionRowKernels& avx512_attention_row_kernels();
+// The portable loops built for AVX2 + FMA; call them only when the CPU has both.
+const AttentionRowKernels& avx2_attention_row_kernels();
 const AttentionRowKernels& portable_attention_row_kernels();
 
 // tanh(x) ~= x * P(x^2) / Q(x^2) with P of degree 3 and Q of degree 4 in x^2, and |x| clamped to
