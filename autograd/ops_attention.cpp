@@ -6,7 +6,6 @@
 #include "minidl/autograd/record.h"
 #include "minidl/autograd/tape.h"
 #include "minidl/autograd/trace.h"
-#include "minidl/core/backend/attention_kernels.h"
 #include "minidl/core/compute.h"
 #include "minidl/core/error.h"
 #include "minidl/core/random.h"
@@ -64,17 +63,9 @@ Shape with_lead(const Shape& lead, std::initializer_list<int64_t> tail) {
   return s;
 }
 
-backend::AdditiveScoresProblem problem(const Dims3& d, const Tensor& q, const Tensor& k, const Tensor& scale,
-                                       const Tensor& value_mask, bool causal) {
-  return {.batch = d.batch,
-          .tq = d.tq,
-          .tv = d.tv,
-          .dim = d.dim,
-          .query = q.data(),
-          .key = k.data(),
-          .scale = scale.defined() ? scale.data() : nullptr,
-          .value_mask = value_mask.defined() ? value_mask.data() : nullptr,
-          .causal = causal};
+compute::AdditiveScores problem(const Tensor& q, const Tensor& k, const Tensor& scale, const Tensor& value_mask,
+                                bool causal) {
+  return {.query = q, .key = k, .scale = scale, .value_mask = value_mask, .causal = causal};
 }
 
 }  // namespace
@@ -99,8 +90,7 @@ std::pair<Tensor, Tensor> additive_attention(const Tensor& query, const Tensor& 
   const Tensor v = value.reshape({d.batch, d.tv, d.value_dim});
   const Tensor vmask = masks.value_mask.defined() ? masks.value_mask.reshape({d.batch, d.tv}) : Tensor();
 
-  Tensor scores = Tensor::empty({d.batch, d.tq, d.tv});
-  backend::additive_scores_forward(problem(d, q, k, scale, vmask, masks.causal), scores.mutable_data());
+  Tensor scores = compute::additive_scores(problem(q, k, scale, vmask, masks.causal));
   const Tensor weights = compute::softmax(scores, -1);
   scores = Tensor();  // free it early: peak memory stays O(B Tq Tv)
   Tensor drop_mask, used_weights = weights;
@@ -154,10 +144,7 @@ std::pair<Tensor, Tensor> additive_attention(const Tensor& query, const Tensor& 
             if (g.needs(0)) dq = Tensor::empty(query.shape());
             if (g.needs(1)) dk = Tensor::empty(key.shape());
             if (g.needs(3) && scale.defined()) dscale = Tensor::empty(scale.shape());
-            backend::additive_scores_backward(problem(d, q, k, scale, vmask, causal), d_scores.data(),
-                                              dq.defined() ? dq.mutable_data() : nullptr,
-                                              dk.defined() ? dk.mutable_data() : nullptr,
-                                              dscale.defined() ? dscale.mutable_data() : nullptr);
+            compute::additive_scores_backward(problem(q, k, scale, vmask, causal), d_scores, dq, dk, dscale);
           }
           return {dq, dk, dv, dscale};
         });

@@ -133,12 +133,11 @@ Tensor concatenate(const std::vector<Tensor>& tensors, int64_t axis) {
     return trace_op("Concatenate", {{"axis", axis}}, CallArgs::of(tensors), spec(out_shape, first.dtype()));
   }
   Tensor out = Tensor::empty(out_shape, first.dtype());
-  const backend::AxisView out_view = backend::axis_view(out_shape, a);
   std::vector<int64_t> offsets;
   int64_t offset = 0;
   for (const Tensor& t : tensors) {
     offsets.push_back(offset);
-    backend::slice_assign(t.data(), t.shape()[a], out.mutable_data(), out_view, offset, 1);
+    compute::slice_assign(t, out, a, offset, 1);
     offset += t.shape()[a];
   }
   if (autograd::should_record(tensors)) {
@@ -202,10 +201,7 @@ Tensor slice(const Tensor& x, int64_t axis, std::optional<int64_t> start, std::o
   };
   const int64_t begin = resolve(start, 0), end = resolve(stop, n);
   const int64_t count = end > begin ? (end - begin + step - 1) / step : 0;
-  Shape out_shape = x.shape();
-  out_shape[a] = count;
-  Tensor out = Tensor::empty(out_shape, x.dtype());
-  backend::slice_copy(x.data(), backend::axis_view(x.shape(), a), begin, step, out.mutable_data(), count);
+  Tensor out = compute::slice(x, a, begin, step, count);
   if (autograd::should_record(x)) {
     autograd::record("slice", {x}, {out}, {}, [shape = x.shape(), a, begin, step](const BackwardArgs& g) {
       return std::vector<Tensor>{detail::slice_grad(g.grad(), shape, a, begin, step)};
@@ -229,8 +225,7 @@ namespace detail {
 
 Tensor slice_grad(const Tensor& dy, const Shape& input_shape, int axis, int64_t start, int64_t step) {
   Tensor dx = Tensor::zeros(input_shape);
-  backend::slice_assign(dy.data(), dy.shape()[axis], dx.mutable_data(), backend::axis_view(input_shape, axis), start,
-                        step);
+  compute::slice_assign(dy, dx, axis, start, step);
   if (autograd::should_record(dy)) {
     const int64_t count = dy.shape()[axis];
     autograd::record("slice_grad", {dy}, {dx}, {}, [axis, start, step, count](const BackwardArgs& g) {
@@ -276,11 +271,7 @@ Tensor take(const Tensor& x, const Tensor& indices, int64_t axis) {
     return trace_op("Take", {{"axis", axis}}, CallArgs::positional({x, indices}), spec(shape, x.dtype()));
   }
   const Tensor idx = normalized_indices(indices, x.shape()[a], axis);
-  Shape out_shape(x.shape().begin(), x.shape().begin() + a);
-  out_shape.insert(out_shape.end(), indices.shape().begin(), indices.shape().end());
-  out_shape.insert(out_shape.end(), x.shape().begin() + a + 1, x.shape().end());
-  Tensor out = Tensor::empty(out_shape, x.dtype());
-  backend::gather(x.data(), backend::axis_view(x.shape(), a), idx.data(), idx.size(), out.mutable_data());
+  Tensor out = compute::gather(x, a, idx);
   if (autograd::should_record(x)) {
     autograd::record("take", {x, indices}, {out}, {idx}, [a, shape = x.shape()](const BackwardArgs& g) {
       return std::vector<Tensor>{detail::take_grad(g.grad(), g.saved[0], a, shape), Tensor()};
@@ -293,8 +284,7 @@ namespace detail {
 
 Tensor take_grad(const Tensor& dy, const Tensor& indices, int axis, const Shape& input_shape) {
   Tensor dx = Tensor::zeros(input_shape);
-  backend::scatter_add(dy.data(), indices.data(), indices.size(), dx.mutable_data(),
-                       backend::axis_view(input_shape, axis));
+  compute::scatter_add(dy, indices, dx, axis);
   if (autograd::should_record(dy)) {
     const Shape index_shape = indices.shape();
     autograd::record("take_grad", {dy}, {dx}, {indices}, [axis](const BackwardArgs& g) {

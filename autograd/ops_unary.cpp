@@ -25,7 +25,7 @@ Tensor traced_unary(const char* class_name, const Tensor& x, json config = json:
 Tensor unary(const char* name, EltwiseOp op, const Tensor& x, float alpha = 0.0f, float beta = 0.0f) {
   Tensor y = compute::eltwise(op, x, alpha, beta);
   if (autograd::should_record(x)) {
-    const bool from_output = backend::eltwise_backward_uses_output(op);
+    const bool from_output = compute::eltwise_backward_uses_output(op);
     autograd::record(name, {x}, {y}, {from_output ? y : x}, [op, alpha, beta](const BackwardArgs& g) {
       return std::vector<Tensor>{detail::eltwise_grad(op, g.saved[0], g.grad(), alpha, beta)};
     });
@@ -84,7 +84,7 @@ Tensor derivative_of_derivative(EltwiseOp op, const Tensor& s, float alpha, floa
 namespace detail {
 
 Tensor eltwise_grad(EltwiseOp op, const Tensor& saved, const Tensor& dy, float alpha, float beta) {
-  const bool from_output = backend::eltwise_backward_uses_output(op);
+  const bool from_output = compute::eltwise_backward_uses_output(op);
   Tensor dx = compute::eltwise_backward(op, from_output ? Tensor() : saved, from_output ? saved : Tensor(), dy, alpha,
                                         beta);
   if (autograd::should_record(saved, dy)) {
@@ -191,9 +191,7 @@ Tensor argmax(const Tensor& x, int64_t axis) {
   }
   if (x.shape()[a] == 0) throw ValueError("argmax: cannot take the argmax of an empty axis (shape " +
                                           shape_to_string(x.shape()) + ").");
-  Tensor out = Tensor::empty(out_shape, DType::int32);
-  backend::argmax(x.data(), backend::axis_view(x.shape(), a), out.mutable_data());
-  return out;
+  return compute::argmax(x, a);
 }
 
 // ---- the op table ----------------------------------------------------------------------------

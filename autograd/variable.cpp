@@ -2,7 +2,7 @@
 
 #include <atomic>
 
-#include "minidl/core/backend/backend.h"
+#include "minidl/core/compute.h"
 #include "minidl/core/error.h"
 
 namespace minidl {
@@ -66,23 +66,21 @@ void check_assignable(const Tensor& target, const Tensor& value, const std::stri
 void Variable::assign(const Tensor& value) const {
   const Impl& impl = checked();
   check_assignable(impl.value, value, impl.name, "assign");
-  backend::copy(value.data(), impl.value.mutable_data(), impl.value.size());
+  compute::copy_into(value, impl.value);
   impl.value.impl()->storage->bump_version();
 }
 
 void Variable::assign_add(const Tensor& delta) const {
   const Impl& impl = checked();
   check_assignable(impl.value, delta, impl.name, "add");
-  backend::binary(backend::BinaryOp::add, impl.value.data(), impl.value.shape(), delta.data(), delta.shape(),
-                  impl.value.mutable_data(), impl.value.shape());
+  compute::binary_into(compute::BinaryOp::add, impl.value, delta);
   impl.value.impl()->storage->bump_version();
 }
 
 void Variable::assign_sub(const Tensor& delta) const {
   const Impl& impl = checked();
   check_assignable(impl.value, delta, impl.name, "subtract");
-  backend::binary(backend::BinaryOp::sub, impl.value.data(), impl.value.shape(), delta.data(), delta.shape(),
-                  impl.value.mutable_data(), impl.value.shape());
+  compute::binary_into(compute::BinaryOp::sub, impl.value, delta);
   impl.value.impl()->storage->bump_version();
 }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "minidl/core/backend/attention_kernels.h"
+#include "minidl/core/backend/backend.h"
 #include "minidl/core/error.h"
 
 namespace minidl::compute {
@@ -197,6 +199,140 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(out_shape, a.dtype() == b.dtype() ? a.dtype() : DType::float32);
   backend::where(cond.data(), cond.shape(), a.data(), a.shape(), b.data(), b.shape(), out.mutable_data(), out_shape);
   return out;
+}
+
+bool eltwise_backward_uses_output(EltwiseOp op) { return backend::eltwise_backward_uses_output(op); }
+
+// ---- indexing ----------------------------------------------------------------------------------
+
+Tensor slice(const Tensor& x, int axis, int64_t start, int64_t step, int64_t count) {
+  Shape out_shape = x.shape();
+  out_shape[axis] = count;
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  backend::slice_copy(x.data(), backend::axis_view(x.shape(), axis), start, step, out.mutable_data(), count);
+  return out;
+}
+
+void slice_assign(const Tensor& src, const Tensor& out, int axis, int64_t start, int64_t step) {
+  backend::slice_assign(src.data(), src.shape()[axis], out.mutable_data(), backend::axis_view(out.shape(), axis),
+                        start, step);
+}
+
+Tensor gather(const Tensor& x, int axis, const Tensor& indices) {
+  Shape out_shape(x.shape().begin(), x.shape().begin() + axis);
+  out_shape.insert(out_shape.end(), indices.shape().begin(), indices.shape().end());
+  out_shape.insert(out_shape.end(), x.shape().begin() + axis + 1, x.shape().end());
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  backend::gather(x.data(), backend::axis_view(x.shape(), axis), indices.data(), indices.size(), out.mutable_data());
+  return out;
+}
+
+void scatter_add(const Tensor& src, const Tensor& indices, const Tensor& out, int axis) {
+  backend::scatter_add(src.data(), indices.data(), indices.size(), out.mutable_data(),
+                       backend::axis_view(out.shape(), axis));
+}
+
+Tensor argmax(const Tensor& x, int axis) {
+  Shape out_shape = x.shape();
+  out_shape.erase(out_shape.begin() + axis);
+  Tensor out = Tensor::empty(out_shape, DType::int32);
+  backend::argmax(x.data(), backend::axis_view(x.shape(), axis), out.mutable_data());
+  return out;
+}
+
+// ---- in-place updates ----------------------------------------------------------------------------
+
+void copy_into(const Tensor& src, const Tensor& dst) {
+  if (src.size() != dst.size()) {
+    throw ShapeError(fmt::format("copy_into: {} elements ({}) do not fit {} ({}).", src.size(),
+                                 shape_to_string(src.shape()), dst.size(), shape_to_string(dst.shape())));
+  }
+  backend::copy(src.data(), dst.mutable_data(), dst.size());
+}
+
+void binary_into(BinaryOp op, const Tensor& dst, const Tensor& src) {
+  if (broadcast_shapes(dst.shape(), src.shape()) != dst.shape()) {
+    throw ShapeError(fmt::format("Cannot broadcast a tensor of shape {} to shape {}.", shape_to_string(src.shape()),
+                                 shape_to_string(dst.shape())));
+  }
+  backend::binary(op, dst.data(), dst.shape(), src.data(), src.shape(), dst.mutable_data(), dst.shape());
+}
+
+// ---- fused additive-attention scores ---------------------------------------------------------------
+
+namespace {
+
+backend::AdditiveScoresProblem scores_problem(const AdditiveScores& p) {
+  return {.batch = p.query.dim(0),
+          .tq = p.query.dim(1),
+          .tv = p.key.dim(1),
+          .dim = p.query.dim(2),
+          .query = p.query.data(),
+          .key = p.key.data(),
+          .scale = p.scale.defined() ? p.scale.data() : nullptr,
+          .value_mask = p.value_mask.defined() ? p.value_mask.data() : nullptr,
+          .causal = p.causal};
+}
+
+}  // namespace
+
+Tensor additive_scores(const AdditiveScores& problem) {
+  Tensor scores = Tensor::empty({problem.query.dim(0), problem.query.dim(1), problem.key.dim(1)});
+  backend::additive_scores_forward(scores_problem(problem), scores.mutable_data());
+  return scores;
+}
+
+void additive_scores_backward(const AdditiveScores& problem, const Tensor& d_scores, const Tensor& dq,
+                              const Tensor& dk, const Tensor& dscale) {
+  backend::additive_scores_backward(scores_problem(problem), d_scores.data(),
+                                    dq.defined() ? dq.mutable_data() : nullptr,
+                                    dk.defined() ? dk.mutable_data() : nullptr,
+                                    dscale.defined() ? dscale.mutable_data() : nullptr);
+}
+
+// ---- optimizer updates -------------------------------------------------------------------------
+
+namespace {
+
+// The writable elements of an optimizer operand, after checking its size against the gradient.
+float* update_operand(const char* what, const Tensor& t, const Tensor& g) {
+  if (!t.defined()) return nullptr;
+  if (t.size() != g.size()) {
+    throw ShapeError(fmt::format("Optimizer update: the {} has {} elements ({}) but the gradient has {} ({}).", what,
+                                 t.size(), shape_to_string(t.shape()), g.size(), shape_to_string(g.shape())));
+  }
+  return t.mutable_data();
+}
+
+}  // namespace
+
+void sgd_update(const Tensor& w, const Tensor& momentum, const Tensor& g, float learning_rate, float mu,
+                bool nesterov) {
+  backend::sgd_update(update_operand("weight", w, g), update_operand("momentum", momentum, g), g.data(), g.size(),
+                      learning_rate, mu, nesterov);
+}
+
+void adam_update(const Tensor& w, const Tensor& m, const Tensor& v, const Tensor& v_hat, const Tensor& g,
+                 const AdamStep& step) {
+  backend::adam_update(update_operand("weight", w, g), update_operand("momentum", m, g),
+                       update_operand("velocity", v, g), update_operand("velocity_hat", v_hat, g), g.data(), g.size(),
+                       step);
+}
+
+void rmsprop_update(const Tensor& w, const Tensor& velocity, const Tensor& momentum, const Tensor& average,
+                    const Tensor& g, const RmspropStep& step) {
+  backend::rmsprop_update(update_operand("weight", w, g), update_operand("velocity", velocity, g),
+                          update_operand("momentum", momentum, g), update_operand("average_gradient", average, g),
+                          g.data(), g.size(), step);
+}
+
+void adagrad_update(const Tensor& w, const Tensor& accumulator, const Tensor& g, float learning_rate, float epsilon) {
+  backend::adagrad_update(update_operand("weight", w, g), update_operand("accumulator", accumulator, g), g.data(),
+                          g.size(), learning_rate, epsilon);
+}
+
+void decay_weights(const Tensor& w, float weight_decay, float learning_rate) {
+  backend::decay_weights(w.mutable_data(), w.size(), weight_decay, learning_rate);
 }
 
 }  // namespace minidl::compute

@@ -5,7 +5,7 @@
 //   md::Tensor s = md::compute::reduce(md::backend::ReduceOp::sum, c, {0}, /*keepdims=*/false);
 #include <vector>
 
-#include "minidl/core/backend/backend.h"
+#include "minidl/core/backend/kinds.h"
 #include "minidl/core/tensor.h"
 
 namespace minidl::compute {
@@ -28,6 +28,8 @@ Tensor eltwise(EltwiseOp op, const Tensor& x, float alpha = 0.0f, float beta = 0
 // dx = dy * f'(x), from the forward input x or output y (see backend::eltwise_backward).
 Tensor eltwise_backward(EltwiseOp op, const Tensor& x, const Tensor& y, const Tensor& dy, float alpha = 0.0f,
                         float beta = 0.0f);
+// True when eltwise_backward reads y (tanh, exp, sigmoid, sqrt) rather than x.
+bool eltwise_backward_uses_output(EltwiseOp op);
 
 Tensor softmax(const Tensor& x, int64_t axis, bool log = false);
 Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t axis, bool log = false);
@@ -48,5 +50,53 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape);
 
 // cond ? a : b elementwise with broadcasting.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// ---- indexing along one axis (the shape and gather ops of autograd/) ------------------------
+// x at positions start + i * step (i < count) along `axis` (0 <= axis < rank, step > 0).
+Tensor slice(const Tensor& x, int axis, int64_t start, int64_t step, int64_t count);
+// Writes src into `out` at positions start + i * step along `axis` (in place; src has out's
+// shape except along axis). The other positions of out keep their values.
+void slice_assign(const Tensor& src, const Tensor& out, int axis, int64_t start, int64_t step);
+// x gathered along `axis` at `indices` (non-negative, in range): shape x.shape[:axis] +
+// indices.shape + x.shape[axis+1:].
+Tensor gather(const Tensor& x, int axis, const Tensor& indices);
+// out (in place) += src scattered along `axis` at `indices` (the inverse of gather; repeats add).
+void scatter_add(const Tensor& src, const Tensor& indices, const Tensor& out, int axis);
+// The first index of the largest value along `axis` (int32, that axis removed).
+Tensor argmax(const Tensor& x, int axis);
+
+// ---- in-place updates of existing storage (Variable::assign and friends) ----------------------
+void copy_into(const Tensor& src, const Tensor& dst);  // same element count
+// dst = dst (op) src, src broadcasting to dst's shape.
+void binary_into(BinaryOp op, const Tensor& dst, const Tensor& src);
+
+// ---- fused additive-attention scores (core/backend/attention_kernels.h) ------------------------
+// scores (B, Tq, Tv) = sum_d scale[d] * tanh(q[b,i,d] + k[b,j,d]) for q (B, Tq, D), k (B, Tv, D),
+// with Keras's -1e9 where value_mask (B, Tv) is 0 or, when causal, where j > i. scale and
+// value_mask may be undefined (ones; no mask).
+struct AdditiveScores {
+  Tensor query, key, scale, value_mask;
+  bool causal = false;
+};
+Tensor additive_scores(const AdditiveScores& problem);
+// The gradients of additive_scores from d_scores (B, Tq, Tv), written into dq, dk and dscale
+// (each undefined when not wanted).
+void additive_scores_backward(const AdditiveScores& problem, const Tensor& d_scores, const Tensor& dq,
+                              const Tensor& dk, const Tensor& dscale);
+
+// ---- optimizer updates (optim/) ------------------------------------------------------------
+// In place, one pass: the weights `w`, their slots and the gradient `g` must hold the same
+// number of elements (ShapeError otherwise); an undefined slot is one the optimizer does not
+// keep. The formulas are in core/backend/backend.h. Callers bump the storage versions.
+using backend::AdamStep;
+using backend::RmspropStep;
+void sgd_update(const Tensor& w, const Tensor& momentum, const Tensor& g, float learning_rate, float mu,
+                bool nesterov);
+void adam_update(const Tensor& w, const Tensor& m, const Tensor& v, const Tensor& v_hat, const Tensor& g,
+                 const AdamStep& step);
+void rmsprop_update(const Tensor& w, const Tensor& velocity, const Tensor& momentum, const Tensor& average,
+                    const Tensor& g, const RmspropStep& step);
+void adagrad_update(const Tensor& w, const Tensor& accumulator, const Tensor& g, float learning_rate, float epsilon);
+void decay_weights(const Tensor& w, float weight_decay, float learning_rate);
 
 }  // namespace minidl::compute

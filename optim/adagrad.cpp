@@ -2,13 +2,10 @@
 
 #include <cmath>
 
+#include "minidl/core/compute.h"
 #include "minidl/optim/detail/optimizer_config.h"
 
 namespace minidl::optim {
-namespace {
-constexpr int64_t kAdagradParallelThreshold = int64_t{1} << 15;
-}  // namespace
-
 Adagrad::Adagrad(const AdagradOptions& options)
     : Optimizer("Adagrad", detail::base_options(options)),
       initial_accumulator_value_(options.initial_accumulator_value),
@@ -19,17 +16,8 @@ void Adagrad::build_slots(const std::vector<Variable>& variables) {
 }
 
 void Adagrad::update_step(const Tensor& gradient, const Variable& variable, float learning_rate) {
-  const float eps = static_cast<float>(epsilon_);
-  const float lr = learning_rate;
-  const float* g = gradient.data();
-  const int64_t n = gradient.size();
-  float* w = mutable_values(variable);
-  float* acc = mutable_values(slot("accumulator", variable_index(variable)));
-#pragma omp parallel for simd if (n > kAdagradParallelThreshold) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    acc[i] += g[i] * g[i];
-    w[i] -= (lr * g[i]) / std::sqrt(acc[i] + eps);
-  }
+  compute::adagrad_update(writable(variable), writable(slot("accumulator", variable_index(variable))), gradient,
+                          learning_rate, static_cast<float>(epsilon_));
 }
 
 json Adagrad::get_config() const {

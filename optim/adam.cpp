@@ -1,14 +1,11 @@
 #include "minidl/optim/adam.h"
 
-#include <algorithm>
 #include <cmath>
 
+#include "minidl/core/compute.h"
 #include "minidl/optim/detail/optimizer_config.h"
 
 namespace minidl::optim {
-namespace {
-constexpr int64_t kAdamParallelThreshold = int64_t{1} << 15;
-}  // namespace
 
 Adam::Adam(const AdamOptions& options) : Adam("Adam", options) {}
 
@@ -36,28 +33,10 @@ void Adam::update_step(const Tensor& gradient, const Variable& variable, float l
   const float eps = static_cast<float>(epsilon_);
 
   const size_t index = variable_index(variable);
-  const float* g = gradient.data();
-  const int64_t n = gradient.size();
-  float* w = mutable_values(variable);
-  float* m = mutable_values(slot("momentum", index));
-  float* v = mutable_values(slot("velocity", index));
-  if (amsgrad_) {
-    float* v_hat = mutable_values(slot("velocity_hat", index));
-#pragma omp parallel for simd if (n > kAdamParallelThreshold) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      m[i] += (g[i] - m[i]) * one_minus_beta_1;
-      v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2;
-      v_hat[i] = std::max(v_hat[i], v[i]);
-      w[i] -= (m[i] * alpha) / (std::sqrt(v_hat[i]) + eps);
-    }
-  } else {
-#pragma omp parallel for simd if (n > kAdamParallelThreshold) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      m[i] += (g[i] - m[i]) * one_minus_beta_1;
-      v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2;
-      w[i] -= (m[i] * alpha) / (std::sqrt(v[i]) + eps);
-    }
-  }
+  compute::adam_update(writable(variable), writable(slot("momentum", index)), writable(slot("velocity", index)),
+                       amsgrad_ ? writable(slot("velocity_hat", index)) : Tensor(), gradient,
+                       {.alpha = alpha, .one_minus_beta_1 = one_minus_beta_1, .one_minus_beta_2 = one_minus_beta_2,
+                        .epsilon = eps});
 }
 
 json Adam::get_config() const {

@@ -1,5 +1,7 @@
 #include "minidl/optim/optimizer.h"
 
+#include "minidl/core/compute.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -159,10 +161,12 @@ size_t Optimizer::variable_index(const Variable& variable) const {
   return it->second;
 }
 
-float* Optimizer::mutable_values(const Variable& variable) {
+float* Optimizer::mutable_values(const Variable& variable) { return writable(variable).mutable_data(); }
+
+const Tensor& Optimizer::writable(const Variable& variable) {
   const Tensor& value = variable.value();
   value.impl()->storage->bump_version();
-  return value.mutable_data();
+  return value;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,9 +339,7 @@ void Optimizer::apply_weight_decay(const std::vector<Variable>& variables, float
   const float wd = static_cast<float>(*weight_decay_);
   for (const Variable& variable : variables) {
     if (!uses_weight_decay(variable)) continue;
-    float* w = mutable_values(variable);
-    const int64_t n = variable.value().size();
-    for (int64_t i = 0; i < n; ++i) w[i] = w[i] - w[i] * wd * learning_rate;
+    compute::decay_weights(writable(variable), wd, learning_rate);
   }
 }
 

@@ -181,6 +181,8 @@ class Optimizer {
   // Writable elements of a variable or slot; bumps its storage version so that tapes that
   // saved the old value notice the change.
   static float* mutable_values(const Variable& variable);
+  // The same as a tensor handle, for the update kernels of core/compute.h (version bumped).
+  static const Tensor& writable(const Variable& variable);
 
  private:
   struct State;

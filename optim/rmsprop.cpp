@@ -2,13 +2,10 @@
 
 #include <cmath>
 
+#include "minidl/core/compute.h"
 #include "minidl/optim/detail/optimizer_config.h"
 
 namespace minidl::optim {
-namespace {
-constexpr int64_t kRmspropParallelThreshold = int64_t{1} << 15;
-}  // namespace
-
 RMSprop::RMSprop(const RMSpropOptions& options)
     : Optimizer("RMSprop", detail::base_options(options)),
       rho_(options.rho),
@@ -31,30 +28,11 @@ void RMSprop::update_step(const Tensor& gradient, const Variable& variable, floa
   const float lr = learning_rate;
 
   const size_t index = variable_index(variable);
-  const float* g = gradient.data();
-  const int64_t n = gradient.size();
-  float* w = mutable_values(variable);
-  float* vel = mutable_values(slot("velocity", index));
-  float* mom = momentum_ > 0 ? mutable_values(slot("momentum", index)) : nullptr;
-  float* avg = centered_ ? mutable_values(slot("average_gradient", index)) : nullptr;
-#pragma omp parallel for if (n > kRmspropParallelThreshold) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    vel[i] = rho * vel[i] + one_minus_rho * (g[i] * g[i]);
-    float denominator;
-    if (avg != nullptr) {
-      avg[i] = rho * avg[i] + one_minus_rho * g[i];
-      denominator = vel[i] - avg[i] * avg[i] + eps;
-    } else {
-      denominator = vel[i] + eps;
-    }
-    const float increment = (lr * g[i]) / std::sqrt(denominator);
-    if (mom != nullptr) {
-      mom[i] = mu * mom[i] + increment;
-      w[i] -= mom[i];
-    } else {
-      w[i] -= increment;
-    }
-  }
+  compute::rmsprop_update(writable(variable), writable(slot("velocity", index)),
+                          momentum_ > 0 ? writable(slot("momentum", index)) : Tensor(),
+                          centered_ ? writable(slot("average_gradient", index)) : Tensor(), gradient,
+                          {.learning_rate = lr, .rho = rho, .one_minus_rho = one_minus_rho, .momentum = mu,
+                           .epsilon = eps});
 }
 
 json RMSprop::get_config() const {

@@ -7,7 +7,7 @@
 namespace minidl::ops::detail {
 
 // dy * f'(s) for an eltwise op, where s is the forward input x or output y as
-// backend::eltwise_backward_uses_output(op) says. One oneDNN backward primitive.
+// compute::eltwise_backward_uses_output(op) says. One oneDNN backward primitive.
 Tensor eltwise_grad(compute::EltwiseOp op, const Tensor& saved, const Tensor& dy, float alpha = 0.0f,
                     float beta = 0.0f);
 

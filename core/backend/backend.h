@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "minidl/core/backend/kinds.h"
+
 namespace minidl::backend {
 
 using Dims = std::vector<int64_t>;
@@ -49,8 +51,6 @@ void matmul(const float* a, const Dims& a_shape, bool transpose_a, const float* 
             bool transpose_b, float* c, const Dims& c_shape, bool accumulate = false);
 
 // ---- binary ------------------------------------------------------------------------------
-enum class BinaryOp { add, sub, mul, div, max, min, eq, ne, lt, le, gt, ge };
-const char* binary_op_name(BinaryOp op);
 
 // out = a (op) b with NumPy broadcasting; comparisons give 1.0f / 0.0f. Shapes are
 // right-aligned; out_shape must be their broadcast. `out` may alias `a` when a has out's
@@ -66,23 +66,6 @@ void where(const float* cond, const Dims& cond_shape, const float* a, const Dims
            const Dims& b_shape, float* out, const Dims& out_shape);
 
 // ---- eltwise -----------------------------------------------------------------------------
-enum class EltwiseOp {
-  tanh,
-  exp,
-  log,
-  relu,       // alpha: slope for x < 0 (0 = plain ReLU)
-  sigmoid,
-  sqrt,
-  abs,
-  square,
-  gelu,       // exact (erf) form, Keras's and PyTorch's default
-  gelu_tanh,  // tanh approximation
-  soft_relu,  // softplus: log(1 + exp(x))
-  linear,     // alpha * x + beta
-  clip,       // min(max(x, alpha), beta)
-  pow,        // alpha * x^beta
-};
-const char* eltwise_op_name(EltwiseOp op);
 
 // y = f(x) over n elements. y may alias x.
 void eltwise_forward(EltwiseOp op, const float* x, float* y, int64_t n, float alpha = 0.0f, float beta = 0.0f);
@@ -101,8 +84,6 @@ void softmax_forward(const float* x, float* y, const Dims& shape, int axis, bool
 void softmax_backward(const float* y, const float* dy, float* dx, const Dims& shape, int axis, bool log);
 
 // ---- reductions --------------------------------------------------------------------------
-enum class ReduceOp { sum, mean, max, min };
-const char* reduce_op_name(ReduceOp op);
 
 // out = reduce(x) over `axes` (sorted, unique, each in [0, rank)); out holds the kept axes in
 // order (its element count is the product of the kept dims). An empty reduction gives
@@ -139,5 +120,30 @@ void argmax(const float* x, const AxisView& view, float* out);
 void copy(const float* x, float* out, int64_t n);
 // out[0:n] = value.
 void fill(float* out, int64_t n, float value);
+
+// ---- seeded random fills (core/random.h) -----------------------------------------------------
+// Element i depends only on (seed, i): the same values at any thread count.
+uint32_t philox_bits(uint64_t seed, uint64_t counter, uint32_t stream = 0);  // Philox-4x32-10
+void fill_normal(float* out, int64_t n, float mean, float stddev, uint64_t seed);
+void fill_uniform(float* out, int64_t n, float minval, float maxval, uint64_t seed);  // [minval, maxval)
+void fill_truncated_normal(float* out, int64_t n, float mean, float stddev, uint64_t seed);  // within 2 stddev
+void fill_dropout_mask(float* out, int64_t n, float rate, uint64_t seed);  // 0 or 1 / (1 - rate)
+
+// ---- optimizer updates (optim/, through core/compute.h) -----------------------------------------
+// In place, one pass over the weights `w`, their slots and the gradient `g` (n elements each),
+// in float32 as Keras computes them; a null slot is one the optimizer does not keep.
+// SGD: m = mu m - lr g; w += m (or, Nesterov, w += mu m - lr g). Without momentum: w -= lr g.
+void sgd_update(float* w, float* momentum, const float* g, int64_t n, float learning_rate, float mu, bool nesterov);
+// Adam: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); [v_hat = max(v_hat, v)];
+// w -= m alpha / (sqrt(v or v_hat) + eps), alpha the bias-corrected rate.
+void adam_update(float* w, float* m, float* v, float* v_hat, const float* g, int64_t n, const AdamStep& step);
+// RMSprop: vel = rho vel + (1 - rho) g^2; [avg = rho avg + (1 - rho) g];
+// step = lr g / sqrt(vel [- avg^2] + eps); [mom = mu mom + step]; w -= mom or step.
+void rmsprop_update(float* w, float* velocity, float* momentum, float* average, const float* g, int64_t n,
+                    const RmspropStep& step);
+// Adagrad: acc += g^2; w -= lr g / sqrt(acc + eps).
+void adagrad_update(float* w, float* accumulator, const float* g, int64_t n, float learning_rate, float epsilon);
+// Decoupled weight decay: w = w - w * weight_decay * learning_rate.
+void decay_weights(float* w, int64_t n, float weight_decay, float learning_rate);
 
 }  // namespace minidl::backend
