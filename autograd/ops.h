@@ -39,7 +39,10 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor softplus(const Tensor& x);                          // log(1 + exp(x))
-Tensor gelu(const Tensor& x, bool approximate = false);    // Keras's default: the exact erf form
+// keras.ops.gelu: the tanh approximation by default, as Keras's op (the default lives in the op's
+// definition, autograd/ops_unary.cpp); the "gelu" activation is the exact erf form, gelu(x, false).
+Tensor gelu(const Tensor& x);
+Tensor gelu(const Tensor& x, bool approximate);
 Tensor clip(const Tensor& x, float min_value, float max_value);
 
 // ---- comparisons and logic (not differentiable; bool results) ------------------------------

@@ -1,12 +1,14 @@
-// Unary elementwise ops on oneDNN eltwise primitives. The first derivative is one oneDNN
-// backward primitive (eltwise_grad); eltwise_grad's own rule gives the second derivative.
+// Unary ops. The elementwise ones run on oneDNN eltwise primitives: each is one OpDef (an entry
+// below), its first derivative one oneDNN backward primitive (detail::eltwise_grad), whose own
+// rule gives the second derivative. Adding an elementwise op: one OpDef and its one-line
+// function here, and its declaration in ops.h.
 #include <cmath>
 #include <numbers>
 
+#include "minidl/autograd/detail/grad_ops.h"
+#include "minidl/autograd/op_def.h"
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
-#include "minidl/autograd/detail/grad_ops.h"
-#include "minidl/autograd/trace.h"
 #include "minidl/core/compute.h"
 #include "minidl/core/error.h"
 
@@ -16,22 +18,6 @@ using autograd::BackwardArgs;
 using compute::EltwiseOp;
 
 namespace {
-
-// The graph node of a unary op on a symbolic tensor: same shape, float32.
-Tensor traced_unary(const char* class_name, const Tensor& x, json config = json::object()) {
-  return trace_op(class_name, config, CallArgs::positional({x}), spec(x.shape()));
-}
-
-Tensor unary(const char* name, EltwiseOp op, const Tensor& x, float alpha = 0.0f, float beta = 0.0f) {
-  Tensor y = compute::eltwise(op, x, alpha, beta);
-  if (autograd::should_record(x)) {
-    const bool from_output = compute::eltwise_backward_uses_output(op);
-    autograd::record(name, {x}, {y}, {from_output ? y : x}, [op, alpha, beta](const BackwardArgs& g) {
-      return std::vector<Tensor>{detail::eltwise_grad(op, g.saved[0], g.grad(), alpha, beta)};
-    });
-  }
-  return y;
-}
 
 // The standard normal density and distribution function, for gelu's derivatives.
 Tensor normal_pdf(const Tensor& x) {
@@ -103,116 +89,187 @@ Tensor eltwise_grad(EltwiseOp op, const Tensor& saved, const Tensor& dy, float a
 
 }  // namespace detail
 
-Tensor negative(const Tensor& x) {
-  if (symbolic::any(x)) return traced_unary("Negative", x);
-  return unary("negative", EltwiseOp::linear, x, -1.0f, 0.0f);
+// ---- the elementwise ops ---------------------------------------------------------------------
+namespace {
+
+// An elementwise op on one oneDNN eltwise kind: y = f(x) (float32, x's shape), saving x or y as
+// the backward primitive reads it.
+template <EltwiseOp kOp, float kAlpha = 0.0f, float kBeta = 0.0f>
+constexpr OpDef<> eltwise_op(const char* name, const char* module) {
+  return {.name = name,
+          .module = module,
+          .spec = float_spec<>,
+          .forward = [](OpInputs x, const NoAttrs&, OpSaved& saved) {
+            Tensor y = compute::eltwise(kOp, x[0], kAlpha, kBeta);
+            saved.push_back(compute::eltwise_backward_uses_output(kOp) ? y : x[0]);
+            return y;
+          },
+          .backward = [](const OpGrad& g, const NoAttrs&) {
+            return std::vector<Tensor>{detail::eltwise_grad(kOp, g.saved(0), g.grad(), kAlpha, kBeta)};
+          }};
 }
-Tensor square(const Tensor& x) {
-  if (symbolic::any(x)) return traced_unary("Square", x);
-  return unary("square", EltwiseOp::square, x);
-}
-Tensor sqrt(const Tensor& x) {
-  if (symbolic::any(x)) return traced_unary("Sqrt", x);
-  return unary("sqrt", EltwiseOp::sqrt, x);
-}
-Tensor exp(const Tensor& x) {
-  if (symbolic::any(x)) return traced_unary("Exp", x);
-  return unary("exp", EltwiseOp::exp, x);
-}
-Tensor log(const Tensor& x) {
-  if (symbolic::any(x)) return traced_unary("Log", x);
-  return unary("log", EltwiseOp::log, x);
-}
-Tensor abs(const Tensor& x) {
-  if (symbolic::any(x)) return traced_unary("Absolute", x);
-  return unary("abs", EltwiseOp::abs, x);
-}
-Tensor tanh(const Tensor& x) {
-  if (symbolic::any(x)) return traced_unary("Tanh", x);
-  return unary("tanh", EltwiseOp::tanh, x);
-}
-Tensor sigmoid(const Tensor& x) {
-  if (symbolic::any(x)) return traced_unary("Sigmoid", x);
-  return unary("sigmoid", EltwiseOp::sigmoid, x);
-}
-Tensor relu(const Tensor& x) {
-  if (symbolic::any(x)) return traced_unary("Relu", x);
-  return unary("relu", EltwiseOp::relu, x);
-}
-Tensor softplus(const Tensor& x) {
-  if (symbolic::any(x)) return traced_unary("Softplus", x);
-  return unary("softplus", EltwiseOp::soft_relu, x);
-}
-Tensor gelu(const Tensor& x, bool approximate) {
-  if (symbolic::any(x)) return traced_unary("Gelu", x, {{"approximate", approximate}});
-  return unary("gelu", approximate ? EltwiseOp::gelu_tanh : EltwiseOp::gelu, x);
-}
-Tensor power(const Tensor& x, float exponent) {
-  if (symbolic::any(x)) {
-    CallArgs args = CallArgs::positional({x});
-    args.args.push_back(exponent);
-    return trace_op("Power", json::object(), args, spec(x.shape()));
+
+//                                       oneDNN kind              Keras class  Keras module
+constexpr OpDef<> kNegative = eltwise_op<EltwiseOp::linear, -1.0f>("Negative", kNumpyModule);
+constexpr OpDef<> kSquare = eltwise_op<EltwiseOp::square>("Square", kNumpyModule);
+constexpr OpDef<> kSqrt = eltwise_op<EltwiseOp::sqrt>("Sqrt", kNumpyModule);
+constexpr OpDef<> kExp = eltwise_op<EltwiseOp::exp>("Exp", kNumpyModule);
+constexpr OpDef<> kLog = eltwise_op<EltwiseOp::log>("Log", kNumpyModule);
+constexpr OpDef<> kAbs = eltwise_op<EltwiseOp::abs>("Absolute", kNumpyModule);
+constexpr OpDef<> kTanh = eltwise_op<EltwiseOp::tanh>("Tanh", kNumpyModule);
+constexpr OpDef<> kSigmoid = eltwise_op<EltwiseOp::sigmoid>("Sigmoid", kNnModule);
+constexpr OpDef<> kRelu = eltwise_op<EltwiseOp::relu>("Relu", kNnModule);
+constexpr OpDef<> kSoftplus = eltwise_op<EltwiseOp::soft_relu>("Softplus", kNnModule);
+
+// keras.ops.gelu(x, approximate=True): the default here is the only one (ops::gelu(x) uses it);
+// keras.activations.gelu, the exact form, calls gelu(x, false).
+struct GeluAttrs {
+  bool approximate = true;
+  static constexpr auto fields() { return std::tuple{op_attr("approximate", &GeluAttrs::approximate)}; }
+};
+constexpr OpDef<GeluAttrs> kGelu{
+    .name = "Gelu",
+    .module = kNnModule,
+    .spec = float_spec<GeluAttrs>,
+    .forward = [](OpInputs x, const GeluAttrs& a, OpSaved& saved) {
+      saved.push_back(x[0]);
+      return compute::eltwise(a.approximate ? EltwiseOp::gelu_tanh : EltwiseOp::gelu, x[0]);
+    },
+    .backward = [](const OpGrad& g, const GeluAttrs& a) {
+      return std::vector<Tensor>{
+          detail::eltwise_grad(a.approximate ? EltwiseOp::gelu_tanh : EltwiseOp::gelu, g.saved(0), g.grad())};
+    }};
+
+// Keras records ops.power(x, 3.0) with the exponent as its second positional argument.
+struct PowerAttrs {
+  float exponent = 1.0f;
+  static constexpr auto fields() { return std::tuple{op_attr("exponent", &PowerAttrs::exponent, /*position=*/1)}; }
+};
+constexpr OpDef<PowerAttrs> kPower{
+    .name = "Power",
+    .module = kNumpyModule,
+    .spec = float_spec<PowerAttrs>,
+    .forward = [](OpInputs x, const PowerAttrs& a, OpSaved& saved) {
+      saved.push_back(x[0]);
+      return compute::eltwise(EltwiseOp::pow, x[0], 1.0f, a.exponent);
+    },
+    .backward = [](const OpGrad& g, const PowerAttrs& a) {
+      return std::vector<Tensor>{detail::eltwise_grad(EltwiseOp::pow, g.saved(0), g.grad(), 1.0f, a.exponent)};
+    }};
+
+struct ClipAttrs {
+  float x_min = 0.0f, x_max = 0.0f;
+  static constexpr auto fields() {
+    return std::tuple{op_attr("x_min", &ClipAttrs::x_min), op_attr("x_max", &ClipAttrs::x_max)};
   }
-  return unary("power", EltwiseOp::pow, x, 1.0f, exponent);
+};
+constexpr OpDef<ClipAttrs> kClip{
+    .name = "Clip",
+    .module = kNumpyModule,
+    .spec = float_spec<ClipAttrs>,
+    .forward = [](OpInputs x, const ClipAttrs& a, OpSaved& saved) {
+      saved.push_back(x[0]);
+      return compute::eltwise(EltwiseOp::clip, x[0], a.x_min, a.x_max);
+    },
+    .backward = [](const OpGrad& g, const ClipAttrs& a) {
+      // The gradient passes where min <= x <= max, bounds included (TensorFlow's rule).
+      const Tensor& x = g.saved(0);
+      const Tensor inside =
+          logical_and(greater_equal(x, Tensor::scalar(a.x_min)), less_equal(x, Tensor::scalar(a.x_max)));
+      return std::vector<Tensor>{where(inside, g.grad(), Tensor::scalar(0.0f))};
+    }};
+
+struct CastAttrs {
+  DType dtype = DType::float32;
+  static constexpr auto fields() { return std::tuple{op_attr("dtype", &CastAttrs::dtype)}; }
+};
+constexpr OpDef<CastAttrs> kCast{
+    .name = "Cast",
+    .module = "keras.src.ops.core",
+    .spec = [](OpInputs x, const CastAttrs& a) { return Tensor::symbolic(x[0].shape(), a.dtype); },
+    .forward = [](OpInputs x, const CastAttrs& a, OpSaved&) { return x[0].astype(a.dtype); }};
+
+struct ArgmaxAttrs {
+  int64_t axis = -1;
+  bool keepdims = false;
+  static constexpr auto fields() {
+    return std::tuple{op_attr("axis", &ArgmaxAttrs::axis), op_attr("keepdims", &ArgmaxAttrs::keepdims)};
+  }
+};
+// The input's shape without the axis, or with it as 1 (keepdims).
+Shape argmax_shape(const Shape& shape, int64_t axis, bool keepdims) {
+  Shape out = shape;
+  const int a = normalize_axis(axis, static_cast<int64_t>(shape.size()));
+  if (keepdims) {
+    out[a] = 1;
+  } else {
+    out.erase(out.begin() + a);
+  }
+  return out;
 }
+constexpr OpDef<ArgmaxAttrs> kArgmax{
+    .name = "Argmax",
+    .module = kNumpyModule,
+    .spec = [](OpInputs x, const ArgmaxAttrs& a) {
+      return Tensor::symbolic(argmax_shape(x[0].shape(), a.axis, a.keepdims), DType::int32);
+    },
+    .forward = [](OpInputs x, const ArgmaxAttrs& a, OpSaved&) {
+      const int axis = normalize_axis(a.axis, x[0].ndim());
+      if (x[0].shape()[axis] == 0) {
+        throw ValueError("argmax: cannot take the argmax of an empty axis (shape " + shape_to_string(x[0].shape()) +
+                         ").");
+      }
+      return compute::argmax(x[0], axis).reshape(argmax_shape(x[0].shape(), a.axis, a.keepdims));
+    }};
+
+}  // namespace
+
+MINIDL_DEFINE_OP(kNegative);
+MINIDL_DEFINE_OP(kSquare);
+MINIDL_DEFINE_OP(kSqrt);
+MINIDL_DEFINE_OP(kExp);
+MINIDL_DEFINE_OP(kLog);
+MINIDL_DEFINE_OP(kAbs);
+MINIDL_DEFINE_OP(kTanh);
+MINIDL_DEFINE_OP(kSigmoid);
+MINIDL_DEFINE_OP(kRelu);
+MINIDL_DEFINE_OP(kSoftplus);
+MINIDL_DEFINE_OP(kGelu);
+MINIDL_DEFINE_OP(kPower);
+MINIDL_DEFINE_OP(kClip);
+MINIDL_DEFINE_OP(kCast);
+MINIDL_DEFINE_OP(kArgmax);
+
+Tensor negative(const Tensor& x) { return apply(kNegative, {x}); }
+Tensor square(const Tensor& x) { return apply(kSquare, {x}); }
+Tensor sqrt(const Tensor& x) { return apply(kSqrt, {x}); }
+Tensor exp(const Tensor& x) { return apply(kExp, {x}); }
+Tensor log(const Tensor& x) { return apply(kLog, {x}); }
+Tensor abs(const Tensor& x) { return apply(kAbs, {x}); }
+Tensor tanh(const Tensor& x) { return apply(kTanh, {x}); }
+Tensor sigmoid(const Tensor& x) { return apply(kSigmoid, {x}); }
+Tensor relu(const Tensor& x) { return apply(kRelu, {x}); }
+Tensor softplus(const Tensor& x) { return apply(kSoftplus, {x}); }
+Tensor gelu(const Tensor& x) { return apply(kGelu, {x}, GeluAttrs{}); }
+Tensor gelu(const Tensor& x, bool approximate) { return apply(kGelu, {x}, {.approximate = approximate}); }
+Tensor power(const Tensor& x, float exponent) { return apply(kPower, {x}, {.exponent = exponent}); }
 
 Tensor clip(const Tensor& x, float min_value, float max_value) {
   if (min_value > max_value) {
     throw ValueError("clip: min_value (" + std::to_string(min_value) + ") must not exceed max_value (" +
                      std::to_string(max_value) + ").");
   }
-  if (symbolic::any(x)) return traced_unary("Clip", x, {{"x_min", min_value}, {"x_max", max_value}});
-  Tensor y = compute::eltwise(EltwiseOp::clip, x, min_value, max_value);
-  if (autograd::should_record(x)) {
-    // The gradient passes where min <= x <= max, bounds included (TensorFlow's rule).
-    Tensor inside = logical_and(greater_equal(x, Tensor::scalar(min_value)), less_equal(x, Tensor::scalar(max_value)));
-    autograd::record("clip", {x}, {y}, {inside}, [](const BackwardArgs& g) {
-      return std::vector<Tensor>{where(g.saved[0], g.grad(), Tensor::scalar(0.0f))};
-    });
-  }
-  return y;
+  return apply(kClip, {x}, {.x_min = min_value, .x_max = max_value});
 }
 
 Tensor cast(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
-  if (symbolic::any(x)) {
-    return trace_op("Cast", {{"dtype", dtype_name(dtype)}}, CallArgs::positional({x}), spec(x.shape(), dtype));
-  }
-  return x.astype(dtype);
+  return apply(kCast, {x}, {.dtype = dtype});
 }
 
 Tensor argmax(const Tensor& x, int64_t axis) {
-  const int a = normalize_axis(axis, x.ndim());
-  Shape out_shape = x.shape();
-  out_shape.erase(out_shape.begin() + a);
-  if (symbolic::any(x)) {
-    return trace_op("Argmax", {{"axis", axis}, {"keepdims", false}}, CallArgs::positional({x}),
-                    spec(out_shape, DType::int32));
-  }
-  if (x.shape()[a] == 0) throw ValueError("argmax: cannot take the argmax of an empty axis (shape " +
-                                          shape_to_string(x.shape()) + ").");
-  return compute::argmax(x, a);
+  normalize_axis(axis, x.ndim());  // the axis error before anything else
+  return apply(kArgmax, {x}, {.axis = axis});
 }
-
-// ---- the op table ----------------------------------------------------------------------------
-namespace {
-}  // namespace
-MINIDL_REGISTER_OP(Negative, kNumpyModule, { return {negative(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Square, kNumpyModule, { return {square(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Sqrt, kNumpyModule, { return {sqrt(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Exp, kNumpyModule, { return {exp(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Log, kNumpyModule, { return {log(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Absolute, kNumpyModule, { return {abs(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Tanh, kNumpyModule, { return {tanh(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Power, kNumpyModule, { return {power(arg(a, 0), a.args.at(1).get<float>())}; });
-MINIDL_REGISTER_OP(Clip, kNumpyModule,
-                   { return {clip(arg(a, 0), config.at("x_min").get<float>(), config.at("x_max").get<float>())}; });
-MINIDL_REGISTER_OP(Argmax, kNumpyModule, { return {argmax(arg(a, 0), config.value("axis", int64_t{-1}))}; });
-MINIDL_REGISTER_OP(Sigmoid, kNnModule, { return {sigmoid(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Relu, kNnModule, { return {relu(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Softplus, kNnModule, { return {softplus(arg(a, 0))}; });
-MINIDL_REGISTER_OP(Gelu, kNnModule, { return {gelu(arg(a, 0), config.value("approximate", true))}; });
-MINIDL_REGISTER_OP(Cast, "keras.src.ops.core",
-                   { return {cast(arg(a, 0), dtype_from_name(config.at("dtype").get<std::string>()))}; });
 
 }  // namespace minidl::ops

@@ -14,6 +14,7 @@
 //     return y;
 //   }
 #include <functional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -44,13 +45,14 @@ template <class... Tensors>
 bool should_record(const Tensors&... inputs) {
   return detail::any_tape_active() && (detail::is_watched_by_any_tape(inputs) || ...);
 }
-inline bool should_record(const std::vector<Tensor>& inputs) {
+inline bool should_record(std::span<const Tensor> inputs) {
   if (!detail::any_tape_active()) return false;
   for (const Tensor& t : inputs) {
     if (detail::is_watched_by_any_tape(t)) return true;
   }
   return false;
 }
+inline bool should_record(const std::vector<Tensor>& inputs) { return should_record(std::span<const Tensor>(inputs)); }
 
 // Appends a record to every active tape that watches one of `inputs`. `saved` tensors are
 // handed back to `backward`; if one is modified in place (Variable::assign) before the

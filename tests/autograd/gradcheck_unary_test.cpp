@@ -40,7 +40,7 @@ TEST_CASE("gradcheck: unary elementwise ops on random shapes", "[autograd][gradc
       {"sigmoid", [](const md::Tensor& x) { return md::ops::sigmoid(x); }, -3.0f, 3.0f, {}, true},
       {"relu", [](const md::Tensor& x) { return md::ops::relu(x); }, -2.0f, 2.0f, {0.0f}, true},
       {"softplus", [](const md::Tensor& x) { return md::ops::softplus(x); }, -3.0f, 3.0f, {}, true},
-      {"gelu (erf)", [](const md::Tensor& x) { return md::ops::gelu(x); }, -3.0f, 3.0f, {}, true},
+      {"gelu (erf)", [](const md::Tensor& x) { return md::ops::gelu(x, /*approximate=*/false); }, -3.0f, 3.0f, {}, true},
       {"gelu (tanh)",
        [](const md::Tensor& x) { return md::ops::gelu(x, /*approximate=*/true); },
        -3.0f,
@@ -90,7 +90,7 @@ TEST_CASE("gradcheck: chains of unary ops", "[autograd][gradcheck][unary]") {
       [](const agt::Inputs& in) { return md::ops::tanh(md::ops::exp(in[0]) * md::ops::sigmoid(in[0])); }, {x});
   agt::check_gradients(
       "log(softplus(x) + 0.5) * gelu(x)",
-      [](const agt::Inputs& in) { return md::ops::log(md::ops::softplus(in[0]) + 0.5f) * md::ops::gelu(in[0]); }, {x});
+      [](const agt::Inputs& in) { return md::ops::log(md::ops::softplus(in[0]) + 0.5f) * md::ops::gelu(in[0], false); }, {x});
   agt::check_gradients("sqrt(square(x) + 1)",
                        [](const agt::Inputs& in) { return md::ops::sqrt(md::ops::square(in[0]) + 1.0f); }, {x});
   // The same input used by several ops: gradients accumulate.
@@ -121,7 +121,7 @@ TEST_CASE("unary gradients match their closed forms", "[autograd][unary]") {
   agt::check_close(grad_of([](const md::Tensor& t) { return md::ops::abs(t); }), absv, 1e-6, "abs'");
   agt::check_close(grad_of([](const md::Tensor& t) { return md::ops::sigmoid(t); }), sig, 1e-5, "sigmoid'");
   agt::check_close(grad_of([](const md::Tensor& t) { return md::ops::softplus(t); }), softplus, 1e-5, "softplus'");
-  agt::check_close(grad_of([](const md::Tensor& t) { return md::ops::gelu(t); }), gelu, 1e-4, "gelu'");
+  agt::check_close(grad_of([](const md::Tensor& t) { return md::ops::gelu(t, false); }), gelu, 1e-4, "gelu'");
   agt::check_close(grad_of([](const md::Tensor& t) { return md::ops::clip(t, -1.0f, 1.0f); }), clip, 0.0, "clip'");
 }
 

@@ -78,7 +78,7 @@ TEST_CASE("unary ops carry NaN through and follow IEEE rules at infinity", "[aut
   check_elementwise("log", [](const md::Tensor& x) { return md::ops::log(x); },
                     {kNaN, kInf, kNaN, std::log(0.75f), kNaN});
   // gelu(-inf) = 0.5 * -inf * (1 + erf(-inf)) = -inf * 0: NaN in TensorFlow's and PyTorch's formula.
-  check_elementwise("gelu", [](const md::Tensor& x) { return md::ops::gelu(x); },
+  check_elementwise("gelu", [](const md::Tensor& x) { return md::ops::gelu(x, /*approximate=*/false); },
                     {kNaN, kInf, kNaN, 0.5f * 0.75f * (1 + std::erf(0.75f / std::sqrt(2.0f))),
                      0.5f * -2.5f * (1 + std::erf(-2.5f / std::sqrt(2.0f)))});
   check_elementwise("clip", [](const md::Tensor& x) { return md::ops::clip(x, -1.0f, 0.5f); },
