@@ -77,19 +77,26 @@ struct OpGrad {
 // An axis list as Keras writes it in configs: null (all axes), one integer, or a list.
 struct Axes {
   std::vector<int64_t> values;
+  bool operator==(const Axes&) const = default;
 };
 
-// One attribute: its config key, the member it fills, and its position among the call's
-// positional arguments when Keras passes it there (ops.power(x, 2): args [x, 2]); -1 = config.
+// One attribute: its config key and the member it fills (its default is the member's
+// initializer, the only place it is written). Two modifiers:
+//   .at_position(1)     Keras passes it as positional argument 1 (ops.power(x, 2): args [x, 2])
+//   .only_when_set()    written to configs only when it differs from the default (a minidl
+//                       extension Keras's class does not take, such as Matmul's transpose_a)
 template <class Attrs, class T>
 struct OpAttr {
   const char* key;
   T Attrs::*member;
   int position = -1;
+  bool written_when_default = true;
+  constexpr OpAttr at_position(int p) const { return {key, member, p, written_when_default}; }
+  constexpr OpAttr only_when_set() const { return {key, member, position, false}; }
 };
 template <class Attrs, class T>
-constexpr OpAttr<Attrs, T> op_attr(const char* key, T Attrs::*member, int position = -1) {
-  return {key, member, position};
+constexpr OpAttr<Attrs, T> op_attr(const char* key, T Attrs::*member) {
+  return {key, member};
 }
 
 // For ops without attributes.
@@ -119,6 +126,10 @@ template <class T>
 json attr_to_json(const T& value) {
   if constexpr (std::is_same_v<T, Axes>) {
     return axes_to_json(value.values);
+  } else if constexpr (std::is_same_v<T, Shape>) {
+    json dims = json::array();
+    for (int64_t d : value) dims.push_back(d == None ? json(nullptr) : json(d));
+    return dims;
   } else if constexpr (std::is_same_v<T, DType>) {
     return dtype_name(value);
   } else if constexpr (std::is_same_v<T, std::optional<int64_t>>) {
@@ -133,6 +144,10 @@ T attr_from_json(const json& value, const char* op, const char* key) {
   try {
     if constexpr (std::is_same_v<T, Axes>) {
       return Axes{axes_from(value)};
+    } else if constexpr (std::is_same_v<T, Shape>) {
+      Shape shape;
+      for (const json& d : value) shape.push_back(d.is_null() ? None : d.get<int64_t>());
+      return shape;
     } else if constexpr (std::is_same_v<T, DType>) {
       return dtype_from_name(value.get<std::string>());
     } else if constexpr (std::is_same_v<T, std::optional<int64_t>>) {
@@ -151,8 +166,14 @@ T attr_from_json(const json& value, const char* op, const char* key) {
 template <class Attrs>
 json attrs_to_config(const Attrs& attrs) {
   json config = json::object();
-  std::apply([&](const auto&... field) { ((field.position < 0 ? void(config[field.key] = detail::attr_to_json(attrs.*field.member)) : void()), ...); },
-             Attrs::fields());
+  const Attrs defaults{};
+  auto write = [&](const auto& field) {
+    if (field.position >= 0) return;
+    if (!field.written_when_default && attrs.*field.member == defaults.*field.member) return;
+    config[field.key] = detail::attr_to_json(attrs.*field.member);
+  };
+  std::apply([&](const auto&... field) { (write(field), ...); }, Attrs::fields());
+  (void)write;  // no attributes: nothing written
   return config;
 }
 

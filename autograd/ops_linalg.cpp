@@ -1,63 +1,64 @@
-// Matrix products on the oneDNN matmul primitive (cblas_sgemm for small ones).
+// Matrix products on the oneDNN matmul primitive (cblas_sgemm for small ones): one OpDef
+// (autograd/op_def.h) with NumPy's rules, 1-D operands included.
+#include "minidl/autograd/op_def.h"
 #include "minidl/autograd/ops.h"
-#include "minidl/autograd/record.h"
-#include "minidl/autograd/trace.h"
 #include "minidl/core/compute.h"
 
 namespace minidl::ops {
 
-using autograd::BackwardArgs;
-
 namespace {
 
-// Both operands have rank >= 2 here.
-Tensor matmul_nd(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  Tensor c = compute::matmul(a, b, ta, tb);
-  if (autograd::should_record(a, b)) {
-    autograd::record("matmul", {a, b}, {c}, {a, b}, [ta, tb](const BackwardArgs& g) {
-      const Tensor &a = g.saved[0], &b = g.saved[1], &dc = g.grad();
-      // With C = op(A) op(B): d op(A) = dC op(B)^T and d op(B) = op(A)^T dC, each transposed
-      // back when the operand was used transposed. The flags keep every product copy-free.
-      Tensor da, db;
-      if (g.needs(0)) {
-        da = !ta ? matmul(dc, b, false, !tb) : matmul(b, dc, tb, true);
-        da = sum_to(da, a.shape());
-      }
-      if (g.needs(1)) {
-        db = !tb ? matmul(a, dc, !ta, false) : matmul(dc, a, true, ta);
-        db = sum_to(db, b.shape());
-      }
-      return std::vector<Tensor>{da, db};
-    });
+// Keras's Matmul has no transpose flags; minidl writes them only when they are set.
+struct MatmulAttrs {
+  bool transpose_a = false, transpose_b = false;
+  static constexpr auto fields() {
+    return std::tuple{op_attr("transpose_a", &MatmulAttrs::transpose_a).only_when_set(),
+                      op_attr("transpose_b", &MatmulAttrs::transpose_b).only_when_set()};
   }
-  return c;
+};
+
+// With C = op(A) op(B): d op(A) = dC op(B)^T and d op(B) = op(A)^T dC, each transposed back when
+// the operand was used transposed; the flags keep every product copy-free. A 1-D operand is a
+// row (left) or a column (right), as NumPy promotes it, and its gradient is reshaped back.
+std::vector<Tensor> matmul_backward(const OpGrad& g, const MatmulAttrs& attrs) {
+  const Tensor &a = g.saved(0), &b = g.saved(1);
+  const Tensor a2 = a.ndim() == 1 ? reshape(a, {1, a.dim(0)}) : a;
+  const Tensor b2 = b.ndim() == 1 ? reshape(b, {b.dim(0), 1}) : b;
+  const bool ta = attrs.transpose_a && a.ndim() > 1, tb = attrs.transpose_b && b.ndim() > 1;
+  const Tensor dc = reshape(g.grad(), compute::matmul_shape(a2.shape(), b2.shape(), ta, tb));
+  Tensor da, db;
+  if (g.needs(0)) {
+    da = !ta ? matmul(dc, b2, false, !tb) : matmul(b2, dc, tb, true);
+    da = reshape(sum_to(da, a2.shape()), a.shape());
+  }
+  if (g.needs(1)) {
+    db = !tb ? matmul(a2, dc, !ta, false) : matmul(dc, a2, true, ta);
+    db = reshape(sum_to(db, b2.shape()), b.shape());
+  }
+  return {da, db};
 }
+
+constexpr OpDef<MatmulAttrs> kMatmul{
+    .name = "Matmul",
+    .module = kNumpyModule,
+    // A transpose flag on a 1-D operand changes nothing (there is no pair of axes to swap).
+    .spec = [](OpInputs x, const MatmulAttrs& a) {
+      return Tensor::symbolic(compute::matmul_shape(x[0].shape(), x[1].shape(), a.transpose_a && x[0].ndim() > 1,
+                                                    a.transpose_b && x[1].ndim() > 1));
+    },
+    .forward = [](OpInputs x, const MatmulAttrs& a, OpSaved& saved) {
+      saved.push_back(x[0]);
+      saved.push_back(x[1]);
+      return compute::matmul(x[0], x[1], a.transpose_a && x[0].ndim() > 1, a.transpose_b && x[1].ndim() > 1);
+    },
+    .backward = matmul_backward};
 
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
-  if (symbolic::any(a, b)) {
-    json config = json::object();
-    // Keras's Matmul has no transpose flags; minidl writes them only when they are set.
-    if (transpose_a) config["transpose_a"] = true;
-    if (transpose_b) config["transpose_b"] = true;
-    return trace_op("Matmul", config, CallArgs::positional({a, b}),
-                    spec(compute::matmul_shape(a.shape(), b.shape(), transpose_a, transpose_b)));
-  }
-  if (a.ndim() >= 2 && b.ndim() >= 2) return matmul_nd(a, b, transpose_a, transpose_b);
-  compute::matmul_shape(a.shape(), b.shape(), transpose_a, transpose_b);  // validates, names both shapes
-  // NumPy's 1-D rules: a vector on the left is a row, on the right a column; removed after.
-  const Tensor a2 = a.ndim() == 1 ? reshape(a, {1, a.dim(0)}) : a;
-  const Tensor b2 = b.ndim() == 1 ? reshape(b, {b.dim(0), 1}) : b;
-  Tensor c = matmul_nd(a2, b2, transpose_a && a.ndim() > 1, transpose_b && b.ndim() > 1);
-  Shape shape = c.shape();
-  if (b.ndim() == 1) shape.pop_back();
-  if (a.ndim() == 1) shape.erase(shape.end() - (b.ndim() == 1 ? 1 : 2));
-  return reshape(c, shape);
-}
+MINIDL_DEFINE_OP(kMatmul);
 
-MINIDL_REGISTER_OP(Matmul, "keras.src.ops.numpy", {
-  return {matmul(arg(a, 0), arg(a, 1), config.value("transpose_a", false), config.value("transpose_b", false))};
-});
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  return apply(kMatmul, {a, b}, {.transpose_a = transpose_a, .transpose_b = transpose_b});
+}
 
 }  // namespace minidl::ops

@@ -1,16 +1,15 @@
-// Reductions and their adjoints, broadcast_to and sum_to (each the other's gradient).
+// Reductions (one OpDef each, autograd/op_def.h) and their adjoints, broadcast_to and sum_to
+// (each the other's gradient).
 #include <algorithm>
 
-#include "minidl/autograd/ops.h"
-#include "minidl/autograd/record.h"
 #include "minidl/autograd/detail/grad_ops.h"
-#include "minidl/autograd/trace.h"
+#include "minidl/autograd/op_def.h"
+#include "minidl/autograd/ops.h"
 #include "minidl/core/compute.h"
 #include "minidl/core/error.h"
 
 namespace minidl::ops {
 
-using autograd::BackwardArgs;
 using compute::ReduceOp;
 
 namespace {
@@ -28,92 +27,120 @@ int64_t reduced_count(const Shape& shape, const std::vector<int64_t>& axes) {
   return n;
 }
 
-// The graph node of a reduction on a symbolic tensor (Keras's Sum/Mean/Max/Min).
-Tensor traced_reduce(const char* class_name, const Tensor& x, const std::vector<int64_t>& axes, bool keepdims,
-                     DType dtype) {
-  const std::vector<int> reduced = normalize_axes(axes, x.ndim());
-  Shape shape;
-  for (int i = 0; i < x.ndim(); ++i) {
-    if (std::find(reduced.begin(), reduced.end(), i) == reduced.end()) {
-      shape.push_back(x.shape()[i]);
-    } else if (keepdims) {
-      shape.push_back(1);
-    }
-  }
-  return trace_op(class_name, {{"axis", axes_to_json(axes)}, {"keepdims", keepdims}}, CallArgs::positional({x}),
-                  spec(shape, dtype));
-}
-
 // Spreads a reduction's gradient back over the input: reshape to keepdims form, broadcast.
 Tensor spread(const Tensor& g, const Shape& input_shape, const std::vector<int64_t>& axes) {
   return broadcast_to(reshape(g, kept_shape(input_shape, axes)), input_shape);
 }
 
-// max/min: the gradient is shared equally by the entries equal to the result.
-Tensor extremum(const char* name, const char* class_name, ReduceOp op, const Tensor& x,
-                const std::vector<int64_t>& axes, bool keepdims) {
-  if (symbolic::any(x)) return traced_reduce(class_name, x, axes, keepdims, x.dtype());
-  Tensor y = compute::reduce(op, x, axes, keepdims);
-  if (autograd::should_record(x)) {
-    autograd::record(name, {x}, {y}, {x, y}, [axes](const BackwardArgs& g) {
-      const Tensor &x = g.saved[0], &y = g.saved[1];
-      const Tensor hits = cast(equal(x, reshape(y, kept_shape(x.shape(), axes))), DType::float32);
-      const Tensor count = sum(hits, axes, /*keepdims=*/true);
-      return std::vector<Tensor>{divide(multiply(spread(g.grad(), x.shape(), axes), hits), count)};
-    });
+// Keras's Sum/Mean/Max/Min(axis=None, keepdims=False).
+struct ReduceAttrs {
+  Axes axis{};
+  bool keepdims = false;
+  static constexpr auto fields() {
+    return std::tuple{op_attr("axis", &ReduceAttrs::axis), op_attr("keepdims", &ReduceAttrs::keepdims)};
   }
-  return y;
+};
+
+// The reduced shape, with dtype `dtype` (the input's when nullopt).
+Tensor reduce_spec(const Tensor& x, const ReduceAttrs& a, std::optional<DType> dtype) {
+  const std::vector<int> reduced = normalize_axes(a.axis.values, x.ndim());
+  Shape shape;
+  for (int i = 0; i < x.ndim(); ++i) {
+    if (std::find(reduced.begin(), reduced.end(), i) == reduced.end()) {
+      shape.push_back(x.shape()[i]);
+    } else if (a.keepdims) {
+      shape.push_back(1);
+    }
+  }
+  return Tensor::symbolic(shape, dtype.value_or(x.dtype()));
 }
+
+constexpr OpDef<ReduceAttrs> kSum{
+    .name = "Sum",
+    .module = kNumpyModule,
+    .spec = [](OpInputs x, const ReduceAttrs& a) {
+      return reduce_spec(x[0], a, x[0].dtype() == DType::bool_ ? DType::float32 : x[0].dtype());
+    },
+    .forward = [](OpInputs x, const ReduceAttrs& a, OpSaved&) {
+      return compute::reduce(ReduceOp::sum, x[0], a.axis.values, a.keepdims);
+    },
+    .backward = [](const OpGrad& g, const ReduceAttrs& a) {
+      return std::vector<Tensor>{spread(g.grad(), g.shape(0), a.axis.values)};
+    }};
+
+constexpr OpDef<ReduceAttrs> kMean{
+    .name = "Mean",
+    .module = kNumpyModule,
+    .spec = [](OpInputs x, const ReduceAttrs& a) { return reduce_spec(x[0], a, DType::float32); },
+    .forward = [](OpInputs x, const ReduceAttrs& a, OpSaved&) {
+      return compute::reduce(ReduceOp::mean, x[0], a.axis.values, a.keepdims);
+    },
+    .backward = [](const OpGrad& g, const ReduceAttrs& a) {
+      const float scale = 1.0f / static_cast<float>(std::max<int64_t>(reduced_count(g.shape(0), a.axis.values), 1));
+      return std::vector<Tensor>{multiply(spread(g.grad(), g.shape(0), a.axis.values), scale)};
+    }};
+
+// max/min: the gradient is shared equally by the entries equal to the result.
+template <ReduceOp kOp>
+constexpr OpDef<ReduceAttrs> extremum(const char* name) {
+  return {.name = name,
+          .module = kNumpyModule,
+          .spec = [](OpInputs x, const ReduceAttrs& a) { return reduce_spec(x[0], a, std::nullopt); },
+          .forward = [](OpInputs x, const ReduceAttrs& a, OpSaved& saved) {
+            Tensor y = compute::reduce(kOp, x[0], a.axis.values, a.keepdims);
+            saved.push_back(x[0]);
+            saved.push_back(y);
+            return y;
+          },
+          .backward = [](const OpGrad& g, const ReduceAttrs& a) {
+            const Tensor &x = g.saved(0), &y = g.saved(1);
+            const std::vector<int64_t>& axes = a.axis.values;
+            const Tensor hits = cast(equal(x, reshape(y, kept_shape(x.shape(), axes))), DType::float32);
+            const Tensor count = sum(hits, axes, /*keepdims=*/true);
+            return std::vector<Tensor>{divide(multiply(spread(g.grad(), x.shape(), axes), hits), count)};
+          }};
+}
+constexpr OpDef<ReduceAttrs> kMax = extremum<ReduceOp::max>("Max");
+constexpr OpDef<ReduceAttrs> kMin = extremum<ReduceOp::min>("Min");
+
+// Keras's BroadcastTo(shape); None dims are written as null.
+struct BroadcastToAttrs {
+  Shape shape{};
+  static constexpr auto fields() { return std::tuple{op_attr("shape", &BroadcastToAttrs::shape)}; }
+};
+constexpr OpDef<BroadcastToAttrs> kBroadcastTo{
+    .name = "BroadcastTo",
+    .module = kNumpyModule,
+    .spec = [](OpInputs x, const BroadcastToAttrs& a) { return Tensor::symbolic(a.shape, x[0].dtype()); },
+    .forward = [](OpInputs x, const BroadcastToAttrs& a, OpSaved&) { return compute::broadcast_to(x[0], a.shape); },
+    .backward = [](const OpGrad& g, const BroadcastToAttrs&) {
+      return std::vector<Tensor>{sum_to(g.grad(), g.shape(0))};
+    }};
 
 }  // namespace
 
+MINIDL_DEFINE_OP(kSum);
+MINIDL_DEFINE_OP(kMean);
+MINIDL_DEFINE_OP(kMax);
+MINIDL_DEFINE_OP(kMin);
+MINIDL_DEFINE_OP(kBroadcastTo);
+
 Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
-  if (symbolic::any(x)) {
-    return traced_reduce("Sum", x, axes, keepdims, x.dtype() == DType::bool_ ? DType::float32 : x.dtype());
-  }
-  Tensor y = compute::reduce(ReduceOp::sum, x, axes, keepdims);
-  if (autograd::should_record(x)) {
-    autograd::record("sum", {x}, {y}, {}, [axes, shape = x.shape()](const BackwardArgs& g) {
-      return std::vector<Tensor>{spread(g.grad(), shape, axes)};
-    });
-  }
-  return y;
+  return apply(kSum, {x}, {.axis = {axes}, .keepdims = keepdims});
 }
-
 Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
-  if (symbolic::any(x)) return traced_reduce("Mean", x, axes, keepdims, DType::float32);
-  Tensor y = compute::reduce(ReduceOp::mean, x, axes, keepdims);
-  if (autograd::should_record(x)) {
-    autograd::record("mean", {x}, {y}, {}, [axes, shape = x.shape()](const BackwardArgs& g) {
-      const float scale = 1.0f / static_cast<float>(std::max<int64_t>(reduced_count(shape, axes), 1));
-      return std::vector<Tensor>{multiply(spread(g.grad(), shape, axes), scale)};
-    });
-  }
-  return y;
+  return apply(kMean, {x}, {.axis = {axes}, .keepdims = keepdims});
 }
-
 Tensor max(const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
-  return extremum("max", "Max", ReduceOp::max, x, axes, keepdims);
+  return apply(kMax, {x}, {.axis = {axes}, .keepdims = keepdims});
 }
-
 Tensor min(const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
-  return extremum("min", "Min", ReduceOp::min, x, axes, keepdims);
+  return apply(kMin, {x}, {.axis = {axes}, .keepdims = keepdims});
 }
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  if (symbolic::any(x)) {
-    json dims = json::array();
-    for (int64_t d : shape) dims.push_back(d < 0 ? json(nullptr) : json(d));
-    return trace_op("BroadcastTo", {{"shape", dims}}, CallArgs::positional({x}), spec(shape, x.dtype()));
-  }
-  Tensor y = compute::broadcast_to(x, shape);
-  if (autograd::should_record(x)) {
-    autograd::record("broadcast_to", {x}, {y}, {}, [from = x.shape()](const BackwardArgs& g) {
-      return std::vector<Tensor>{sum_to(g.grad(), from)};
-    });
-  }
-  return y;
+  return apply(kBroadcastTo, {x}, {.shape = shape});
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
@@ -138,22 +165,5 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   }
   return reshape(sum(x, axes, /*keepdims=*/true), shape);
 }
-
-// ---- the op table ----------------------------------------------------------------------------
-namespace {
-}
-MINIDL_REGISTER_OP(Sum, kNumpyModule,
-                   { return {sum(arg(a, 0), axes_from(config.value("axis", json())), config.value("keepdims", false))}; });
-MINIDL_REGISTER_OP(Mean, kNumpyModule,
-                   { return {mean(arg(a, 0), axes_from(config.value("axis", json())), config.value("keepdims", false))}; });
-MINIDL_REGISTER_OP(Max, kNumpyModule,
-                   { return {max(arg(a, 0), axes_from(config.value("axis", json())), config.value("keepdims", false))}; });
-MINIDL_REGISTER_OP(Min, kNumpyModule,
-                   { return {min(arg(a, 0), axes_from(config.value("axis", json())), config.value("keepdims", false))}; });
-MINIDL_REGISTER_OP(BroadcastTo, kNumpyModule, {
-  Shape shape;
-  for (const auto& d : config.at("shape")) shape.push_back(d.is_null() ? None : d.get<int64_t>());
-  return {broadcast_to(arg(a, 0), shape)};
-});
 
 }  // namespace minidl::ops

@@ -1,8 +1,9 @@
-// softmax / log_softmax on oneDNN's softmax primitives, forward and backward.
+// softmax / log_softmax on oneDNN's softmax primitives (one OpDef each, autograd/op_def.h), and
+// their gradient op, whose own rule gives second derivatives.
+#include "minidl/autograd/detail/grad_ops.h"
+#include "minidl/autograd/op_def.h"
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
-#include "minidl/autograd/detail/grad_ops.h"
-#include "minidl/autograd/trace.h"
 #include "minidl/core/compute.h"
 
 namespace minidl::ops {
@@ -11,28 +12,38 @@ using autograd::BackwardArgs;
 
 namespace {
 
-Tensor softmax_op(const char* name, const char* class_name, const Tensor& x, int64_t axis, bool log) {
-  if (symbolic::any(x)) {
-    normalize_axis(axis, x.ndim());
-    return trace_op(class_name, {{"axis", axis}}, CallArgs::positional({x}), spec(x.shape()));
-  }
-  Tensor y = compute::softmax(x, axis, log);
-  if (autograd::should_record(x)) {
-    autograd::record(name, {x}, {y}, {y}, [axis, log](const BackwardArgs& g) {
-      return std::vector<Tensor>{detail::softmax_grad(g.saved[0], g.grad(), axis, log)};
-    });
-  }
-  return y;
+struct SoftmaxAttrs {
+  int64_t axis = -1;
+  static constexpr auto fields() { return std::tuple{op_attr("axis", &SoftmaxAttrs::axis)}; }
+};
+
+template <bool kLog>
+constexpr OpDef<SoftmaxAttrs> softmax_def(const char* name) {
+  return {.name = name,
+          .module = kNnModule,
+          .spec = [](OpInputs x, const SoftmaxAttrs& a) {
+            normalize_axis(a.axis, x[0].ndim());
+            return Tensor::symbolic(x[0].shape(), DType::float32);
+          },
+          .forward = [](OpInputs x, const SoftmaxAttrs& a, OpSaved& saved) {
+            Tensor y = compute::softmax(x[0], a.axis, kLog);
+            saved.push_back(y);
+            return y;
+          },
+          .backward = [](const OpGrad& g, const SoftmaxAttrs& a) {
+            return std::vector<Tensor>{detail::softmax_grad(g.saved(0), g.grad(), a.axis, kLog)};
+          }};
 }
+constexpr OpDef<SoftmaxAttrs> kSoftmax = softmax_def<false>("Softmax");
+constexpr OpDef<SoftmaxAttrs> kLogSoftmax = softmax_def<true>("LogSoftmax");
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t axis) { return softmax_op("softmax", "Softmax", x, axis, false); }
-Tensor log_softmax(const Tensor& x, int64_t axis) { return softmax_op("log_softmax", "LogSoftmax", x, axis, true); }
+MINIDL_DEFINE_OP(kSoftmax);
+MINIDL_DEFINE_OP(kLogSoftmax);
 
-MINIDL_REGISTER_OP(Softmax, "keras.src.ops.nn", { return {softmax(arg(a, 0), config.value("axis", int64_t{-1}))}; });
-MINIDL_REGISTER_OP(LogSoftmax, "keras.src.ops.nn",
-                   { return {log_softmax(arg(a, 0), config.value("axis", int64_t{-1}))}; });
+Tensor softmax(const Tensor& x, int64_t axis) { return apply(kSoftmax, {x}, {.axis = axis}); }
+Tensor log_softmax(const Tensor& x, int64_t axis) { return apply(kLogSoftmax, {x}, {.axis = axis}); }
 
 namespace detail {
 

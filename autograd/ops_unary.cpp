@@ -143,7 +143,7 @@ constexpr OpDef<GeluAttrs> kGelu{
 // Keras records ops.power(x, 3.0) with the exponent as its second positional argument.
 struct PowerAttrs {
   float exponent = 1.0f;
-  static constexpr auto fields() { return std::tuple{op_attr("exponent", &PowerAttrs::exponent, /*position=*/1)}; }
+  static constexpr auto fields() { return std::tuple{op_attr("exponent", &PowerAttrs::exponent).at_position(1)}; }
 };
 constexpr OpDef<PowerAttrs> kPower{
     .name = "Power",
