@@ -72,8 +72,6 @@ void save_model(const Model& model, const std::string& path) {
   write_file_atomically(path, detail::write_zip(members, prefix));
 }
 
-void Model::save(const std::string& path) const { save_model(*this, path); }
-
 Model load_model(const std::string& path, const LoadModelOptions& options) {
   if (!path.ends_with(".keras")) {
     // saving_api.load_model's text, for the one format minidl reads.

@@ -3,6 +3,9 @@
 // (Keras's Functional model). A model is a layer: call it on concrete data to run the graph,
 // or on symbolic tensors to nest it in a bigger graph.
 //
+// Its parts: the graph is a Function (models/function.h); the Model class itself is in
+// models/model.cpp, its config in models/model_config.cpp, training in models/training.cpp.
+//
 //   md::Tensor q = md::Input({8, 16}, "query");
 //   md::Tensor v = md::Input({md::None, 16}, "value");
 //   md::Tensor c = md::layers::AdditiveAttention()({q, v});
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "minidl/layers/layer.h"
+#include "minidl/models/function.h"
 #include "minidl/models/training.h"
 
 namespace minidl {
@@ -38,6 +42,8 @@ class Model : public Layer {
   // The symbolic tensors the model was built from.
   const std::vector<Tensor>& graph_inputs() const;
   const std::vector<Tensor>& graph_outputs() const;
+  // The traced graph (empty for a Sequential model that has no input shape yet).
+  const Function& graph() const;
 
   // Keras's summary table: layer name and type, output shape, parameters, connections; totals.
   void summary(int line_length = 0) const;
@@ -46,7 +52,7 @@ class Model : public Layer {
   // Graphviz DOT text of the graph (Keras's model_to_dot); see md::plot_model to render it.
   std::string to_dot(bool show_shapes = true) const;
 
-  // ---- training (models/training.cpp) ------------------------------------------------------
+  // ---- training (models/training.cpp; save/save_weights/load_weights in models/model.cpp) --
   // Sets the optimizer, loss and metrics (Keras's compile); compiling again replaces them.
   void compile(const CompileOptions& options);
   bool compiled() const;
@@ -96,17 +102,15 @@ class Model : public Layer {
   std::vector<Tensor> call(const CallArgs& args, const CallContext& ctx) override;
 
  private:
-  // For summary(): whether `node` is one of this graph's nodes, and Keras's sequential_like
-  // test (one node per depth, each with at most one input tensor, no layer called twice).
-  bool owns_node(const Node& node) const;
-  bool sequential_like() const;
+  // Makes `graph` the model's graph and tracks its layers. The Function is replaced in place,
+  // so every copy of this model (they share graph_) sees the new graph.
+  void replace_graph(Function graph);
   // Input `index` checked against the graph's Input shape (Keras's input_spec: known dims must
   // match, None dims are free) after Keras's rank adjustment (a trailing axis of size 1 may be
   // added or dropped). Throws ValueError naming the input, the model and both shapes.
   Tensor checked_input(size_t index, const Tensor& x) const;
 
-  struct Graph;
-  std::shared_ptr<Graph> graph_;
+  std::shared_ptr<Function> graph_;
   // Compile state and the stop flag; copies of a model share it, as they share the graph.
   struct Training;
   static std::shared_ptr<Training> make_training();

@@ -62,7 +62,4 @@ void ModelCheckpoint::on_epoch_end(int epoch, const Logs& logs) {
   }
 }
 
-void Model::save_weights(const std::string& path) const { minidl::save_weights(*this, path); }
-void Model::load_weights(const std::string& path) { minidl::load_weights(*this, path); }
-
 }  // namespace minidl

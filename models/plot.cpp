@@ -1,3 +1,5 @@
+// The picture part of a model: Keras's model_to_dot behind Model::to_dot
+// (models/detail/model_text.h), and md::plot_model, which renders it through Graphviz.
 #include "minidl/models/plot.h"
 
 #include <fmt/format.h>
@@ -11,6 +13,7 @@
 #include <unordered_map>
 
 #include "minidl/core/error.h"
+#include "minidl/models/detail/model_text.h"
 
 namespace minidl {
 namespace {
@@ -46,11 +49,12 @@ int run_dot(const std::string& format, const std::string& in, const std::string&
 
 }  // namespace
 
-std::string Model::to_dot(bool show_shapes) const {
-  std::string out = fmt::format("digraph \"{}\" {{\n  graph [rankdir=TB, concentrate=true, dpi=96];\n", escape(name()));
+std::string detail::model_to_dot(const Model& model, bool show_shapes) {
+  std::string out =
+      fmt::format("digraph \"{}\" {{\n  graph [rankdir=TB, concentrate=true, dpi=96];\n", escape(model.name()));
   out += "  node [shape=record, fontname=\"Helvetica\", fontsize=11];\n";
   std::unordered_map<const Operation*, size_t> ids;
-  const auto ops = operations();
+  const auto ops = model.operations();
   for (size_t i = 0; i < ops.size(); ++i) ids[ops[i].get()] = i;
   for (size_t i = 0; i < ops.size(); ++i) {
     const auto& op = ops[i];
@@ -66,7 +70,7 @@ std::string Model::to_dot(bool show_shapes) const {
   }
   for (size_t i = 0; i < ops.size(); ++i) {
     for (const auto& node : ops[i]->inbound_nodes()) {
-      if (!owns_node(*node)) continue;  // a call of the layer outside this model
+      if (!model.graph().owns_node(*node)) continue;  // a call of the layer outside this model
       for (const Tensor& t : node->input_tensors()) {
         auto it = ids.find(t.impl()->history->operation.get());
         if (it != ids.end()) out += fmt::format("  op{} -> op{};\n", it->second, i);

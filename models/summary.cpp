@@ -1,4 +1,5 @@
-// Model::summary: Keras 3's summary table (rich's heavy-head box, one row per operation).
+// The summary part of a model: Keras 3's summary table (rich's heavy-head box, one row per
+// operation) behind Model::summary and Model::summary_string (models/detail/model_text.h).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -6,7 +7,7 @@
 #include <unordered_set>
 
 #include "minidl/core/error.h"
-#include "minidl/models/model.h"
+#include "minidl/models/detail/model_text.h"
 #include "minidl/models/sequential.h"
 
 namespace minidl {
@@ -91,17 +92,17 @@ std::string output_shape_text(const Operation& op) {
 
 }  // namespace
 
-std::string Model::summary_string(int line_length) const {
+std::string detail::model_summary_table(const Model& model, int line_length) {
   std::vector<std::shared_ptr<Operation>> ops;
-  if (const auto* sequential = dynamic_cast<const Sequential*>(this)) {
+  if (const auto* sequential = dynamic_cast<const Sequential*>(&model)) {
     // Keras lists a Sequential model's layers (its stack, built or not), without the InputLayer.
     for (const auto& layer : sequential->layers()) ops.push_back(layer);
   } else {
-    ops = operations();
+    ops = model.operations();
   }
   // Keras's print_summary: a Sequential is always sequential-like; a functional graph is when
   // every depth holds one node with at most one input tensor and no layer has two of its nodes.
-  const bool chain = class_name() == "Sequential" || sequential_like();
+  const bool chain = model.class_name() == "Sequential" || model.graph().sequential_like();
   std::vector<std::string> header = {"Layer (type)", "Output Shape", "Param #"};
   std::vector<double> positions = {0.45, 0.80, 1.0};
   int width = line_length > 0 ? line_length : 88;
@@ -167,7 +168,7 @@ std::string Model::summary_string(int line_length) const {
     return out;
   };
 
-  std::string out = fmt::format("Model: \"{}\"\n", name());
+  std::string out = fmt::format("Model: \"{}\"\n", model.name());
   out += rule("┏", "━", "┳", "┓");
   // rich justifies the header like the column: "Param #" is right-aligned too.
   const std::vector<bool> align = {false, false, true, false};
@@ -187,7 +188,7 @@ std::string Model::summary_string(int line_length) const {
     if (!chain) {
       std::string connections;
       for (const auto& node : op->inbound_nodes()) {
-        if (!owns_node(*node)) continue;  // a call outside this model
+        if (!model.graph().owns_node(*node)) continue;  // a call outside this model
         for (const Tensor& t : node->input_tensors()) {
           const auto& h = *t.impl()->history;
           if (!connections.empty()) connections += ", ";
@@ -201,8 +202,8 @@ std::string Model::summary_string(int line_length) const {
   }
   out += rule("└", "─", "┴", "┘");
   int64_t trainable_count = 0, non_trainable_count = 0;
-  for (const Variable& v : trainable_weights()) trainable_count += v.value().size();
-  for (const Variable& v : non_trainable_weights()) non_trainable_count += v.value().size();
+  for (const Variable& v : model.trainable_weights()) trainable_count += v.value().size();
+  for (const Variable& v : model.non_trainable_weights()) non_trainable_count += v.value().size();
   const int64_t total = trainable_count + non_trainable_count;
   out += fmt::format(" Total params: {} ({})\n", with_commas(total), readable_bytes(4.0 * static_cast<double>(total)));
   out += fmt::format(" Trainable params: {} ({})\n", with_commas(trainable_count),
@@ -211,7 +212,5 @@ std::string Model::summary_string(int line_length) const {
                      readable_bytes(4.0 * static_cast<double>(non_trainable_count)));
   return out;
 }
-
-void Model::summary(int line_length) const { fmt::print("{}", summary_string(line_length)); }
 
 }  // namespace minidl

@@ -1,5 +1,6 @@
-// Model::compile / fit / evaluate / predict: Keras 3's training loop (keras/src/trainers/
-// trainer.py and the TensorFlow trainer's epoch iterator), eagerly, one batch at a time.
+// The training part of a model: Model::compile / fit / evaluate / predict and the batch steps,
+// Keras 3's training loop (keras/src/trainers/trainer.py and the TensorFlow trainer's epoch
+// iterator), eagerly, one batch at a time; Logs and History.
 #include <fmt/format.h>
 
 #include <algorithm>
