@@ -127,9 +127,7 @@ json attr_to_json(const T& value) {
   if constexpr (std::is_same_v<T, Axes>) {
     return axes_to_json(value.values);
   } else if constexpr (std::is_same_v<T, Shape>) {
-    json dims = json::array();
-    for (int64_t d : value) dims.push_back(d == None ? json(nullptr) : json(d));
-    return dims;
+    return json(value);  // as Keras writes shapes in op configs: -1 (Reshape's inferred dim) stays -1
   } else if constexpr (std::is_same_v<T, DType>) {
     return dtype_name(value);
   } else if constexpr (std::is_same_v<T, std::optional<int64_t>>) {
@@ -145,6 +143,7 @@ T attr_from_json(const json& value, const char* op, const char* key) {
     if constexpr (std::is_same_v<T, Axes>) {
       return Axes{axes_from(value)};
     } else if constexpr (std::is_same_v<T, Shape>) {
+      if (value.is_number_integer()) return Shape{value.get<int64_t>()};  // reshape(x, 6)
       Shape shape;
       for (const json& d : value) shape.push_back(d.is_null() ? None : d.get<int64_t>());
       return shape;

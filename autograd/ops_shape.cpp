@@ -1,15 +1,16 @@
-// Shape and indexing ops: reshape (a view), transpose, concatenate, stack, slicing, take,
-// one_hot. Their gradients route values back to where they came from.
+// Shape and indexing ops: reshape (a view), transpose, swapaxes, expand_dims, squeeze,
+// concatenate, stack, slicing, take, one_hot. One OpDef each (autograd/op_def.h); their gradients
+// route values back to where they came from.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
+#include "minidl/autograd/detail/grad_ops.h"
+#include "minidl/autograd/op_def.h"
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
-#include "minidl/autograd/detail/grad_ops.h"
-#include "minidl/autograd/trace.h"
 #include "minidl/core/compute.h"
 #include "minidl/core/error.h"
 
@@ -19,97 +20,151 @@ using autograd::BackwardArgs;
 
 namespace {
 
-json dims_json(const Shape& shape) {
-  json out = json::array();
-  for (int64_t d : shape) out.push_back(d);
-  return out;
-}
-
 // A dimension that adds up known sizes; unknown when any part is unknown.
 int64_t add_dims(int64_t a, int64_t b) { return a < 0 || b < 0 ? None : a + b; }
 
-}  // namespace
+// ---- reshape, transpose, swapaxes -------------------------------------------------------------
 
-Tensor reshape(const Tensor& x, const Shape& shape) {
-  if (symbolic::any(x)) {
-    // -1 is inferred when every input dim is known, else it stays unknown.
-    Shape out = is_fully_defined(x.shape()) ? x.reshape(shape).shape() : shape;
-    return trace_op("Reshape", {{"newshape", dims_json(shape)}}, CallArgs::positional({x}), spec(out, x.dtype()));
-  }
-  Tensor y = x.reshape(shape);
-  if (autograd::should_record(x)) {
-    autograd::record("reshape", {x}, {y}, {}, [from = x.shape()](const BackwardArgs& g) {
-      return std::vector<Tensor>{reshape(g.grad(), from)};
-    });
-  }
-  return y;
-}
+// Keras's Reshape(newshape): one dim may be -1 (inferred).
+struct ReshapeAttrs {
+  Shape newshape{};
+  static constexpr auto fields() { return std::tuple{op_attr("newshape", &ReshapeAttrs::newshape)}; }
+};
+constexpr OpDef<ReshapeAttrs> kReshape{
+    .name = "Reshape",
+    .module = kNumpyModule,
+    .spec = [](OpInputs x, const ReshapeAttrs& a) {
+      // -1 is inferred when every input dim is known, else it stays unknown.
+      const Shape out = is_fully_defined(x[0].shape()) ? x[0].reshape(a.newshape).shape() : a.newshape;
+      return Tensor::symbolic(out, x[0].dtype());
+    },
+    .forward = [](OpInputs x, const ReshapeAttrs& a, OpSaved&) { return x[0].reshape(a.newshape); },
+    .backward = [](const OpGrad& g, const ReshapeAttrs&) {
+      return std::vector<Tensor>{reshape(g.grad(), g.shape(0))};
+    }};
 
-Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm) {
-  std::vector<int64_t> p(perm);
+// Keras's Transpose(axes): null reverses the axes.
+struct TransposeAttrs {
+  Axes axes{};
+  static constexpr auto fields() { return std::tuple{op_attr("axes", &TransposeAttrs::axes)}; }
+};
+std::vector<int64_t> permutation(const TransposeAttrs& a, int64_t rank) {
+  std::vector<int64_t> p = a.axes.values;
   if (p.empty()) {
-    p.resize(x.ndim());
+    p.resize(static_cast<size_t>(rank));
     std::iota(p.rbegin(), p.rend(), 0);
   }
-  if (symbolic::any(x)) {
-    Shape out(p.size());
-    for (size_t i = 0; i < p.size(); ++i) out[i] = x.shape()[normalize_axis(p[i], x.ndim())];
-    return trace_op("Transpose", {{"axes", perm.empty() ? json(nullptr) : json(p)}}, CallArgs::positional({x}),
-                    spec(out, x.dtype()));
-  }
-  Tensor y = compute::transpose(x, p);
-  if (autograd::should_record(x)) {
-    std::vector<int64_t> inverse(p.size());
-    for (size_t i = 0; i < p.size(); ++i) inverse[normalize_axis(p[i], x.ndim())] = static_cast<int64_t>(i);
-    autograd::record("transpose", {x}, {y}, {}, [inverse](const BackwardArgs& g) {
+  return p;
+}
+constexpr OpDef<TransposeAttrs> kTranspose{
+    .name = "Transpose",
+    .module = kNumpyModule,
+    .spec = [](OpInputs x, const TransposeAttrs& a) {
+      const std::vector<int64_t> p = permutation(a, x[0].ndim());
+      Shape out(p.size());
+      for (size_t i = 0; i < p.size(); ++i) out[i] = x[0].shape()[normalize_axis(p[i], x[0].ndim())];
+      return Tensor::symbolic(out, x[0].dtype());
+    },
+    .forward = [](OpInputs x, const TransposeAttrs& a, OpSaved&) {
+      return compute::transpose(x[0], permutation(a, x[0].ndim()));
+    },
+    .backward = [](const OpGrad& g, const TransposeAttrs& a) {
+      const auto rank = static_cast<int64_t>(g.shape(0).size());
+      const std::vector<int64_t> p = permutation(a, rank);
+      std::vector<int64_t> inverse(p.size());
+      for (size_t i = 0; i < p.size(); ++i) inverse[normalize_axis(p[i], rank)] = static_cast<int64_t>(i);
       return std::vector<Tensor>{transpose(g.grad(), inverse)};
-    });
-  }
-  return y;
-}
+    }};
 
-Tensor swapaxes(const Tensor& x, int64_t axis1, int64_t axis2) {
-  std::vector<int64_t> perm(x.ndim());
+struct SwapaxesAttrs {
+  int64_t axis1 = 0, axis2 = 0;
+  static constexpr auto fields() {
+    return std::tuple{op_attr("axis1", &SwapaxesAttrs::axis1), op_attr("axis2", &SwapaxesAttrs::axis2)};
+  }
+};
+std::vector<int64_t> swap_permutation(const SwapaxesAttrs& a, int64_t rank) {
+  std::vector<int64_t> perm(static_cast<size_t>(rank));
   std::iota(perm.begin(), perm.end(), 0);
-  std::swap(perm[normalize_axis(axis1, x.ndim())], perm[normalize_axis(axis2, x.ndim())]);
-  return transpose(x, perm);
+  std::swap(perm[normalize_axis(a.axis1, rank)], perm[normalize_axis(a.axis2, rank)]);
+  return perm;
 }
+constexpr OpDef<SwapaxesAttrs> kSwapaxes{
+    .name = "Swapaxes",
+    .module = kNumpyModule,
+    .spec = [](OpInputs x, const SwapaxesAttrs& a) {
+      Shape out = x[0].shape();
+      std::swap(out[normalize_axis(a.axis1, x[0].ndim())], out[normalize_axis(a.axis2, x[0].ndim())]);
+      return Tensor::symbolic(out, x[0].dtype());
+    },
+    .forward = [](OpInputs x, const SwapaxesAttrs& a, OpSaved&) {
+      return compute::transpose(x[0], swap_permutation(a, x[0].ndim()));
+    },
+    .backward = [](const OpGrad& g, const SwapaxesAttrs& a) {
+      return std::vector<Tensor>{swapaxes(g.grad(), a.axis1, a.axis2)};  // its own inverse
+    }};
 
-Tensor expand_dims(const Tensor& x, int64_t axis) {
-  Shape shape = x.shape();
-  const int a = normalize_axis(axis, x.ndim() + 1);
-  shape.insert(shape.begin() + a, 1);
-  if (symbolic::any(x)) {
-    return trace_op("ExpandDims", {{"axis", axis}}, CallArgs::positional({x}), spec(shape, x.dtype()));
-  }
-  return reshape(x, shape);
+// ---- expand_dims, squeeze: views --------------------------------------------------------------
+
+struct AxisAttrs {
+  int64_t axis = 0;
+  static constexpr auto fields() { return std::tuple{op_attr("axis", &AxisAttrs::axis)}; }
+};
+Shape expanded_shape(const Shape& shape, int64_t axis) {
+  Shape out = shape;
+  out.insert(out.begin() + normalize_axis(axis, static_cast<int64_t>(shape.size()) + 1), 1);
+  return out;
 }
+constexpr OpDef<AxisAttrs> kExpandDims{
+    .name = "ExpandDims",
+    .module = kNumpyModule,
+    .spec = [](OpInputs x, const AxisAttrs& a) {
+      return Tensor::symbolic(expanded_shape(x[0].shape(), a.axis), x[0].dtype());
+    },
+    .forward = [](OpInputs x, const AxisAttrs& a, OpSaved&) { return x[0].reshape(expanded_shape(x[0].shape(), a.axis)); },
+    .backward = [](const OpGrad& g, const AxisAttrs&) { return std::vector<Tensor>{reshape(g.grad(), g.shape(0))}; }};
 
-Tensor squeeze(const Tensor& x, std::optional<int64_t> axis) {
-  Shape shape;
+// Keras's Squeeze(axis=None): every size-1 axis, or the one given (which must have size 1).
+struct SqueezeAttrs {
+  std::optional<int64_t> axis{};
+  static constexpr auto fields() { return std::tuple{op_attr("axis", &SqueezeAttrs::axis)}; }
+};
+Shape squeezed_shape(const Shape& shape, std::optional<int64_t> axis) {
+  Shape out;
   if (axis) {
-    const int a = normalize_axis(*axis, x.ndim());
-    if (x.shape()[a] != 1) {
-      throw ValueError(fmt::format("squeeze: axis {} of shape {} has size {}, not 1.", *axis,
-                                   shape_to_string(x.shape()), x.shape()[a]));
+    const int a = normalize_axis(*axis, static_cast<int64_t>(shape.size()));
+    if (shape[a] != 1) {
+      throw ValueError(
+          fmt::format("squeeze: axis {} of shape {} has size {}, not 1.", *axis, shape_to_string(shape), shape[a]));
     }
-    shape = x.shape();
-    shape.erase(shape.begin() + a);
+    out = shape;
+    out.erase(out.begin() + a);
   } else {
-    for (int64_t d : x.shape()) {
-      if (d != 1) shape.push_back(d);
+    for (int64_t d : shape) {
+      if (d != 1) out.push_back(d);
     }
   }
-  if (symbolic::any(x)) {
-    return trace_op("Squeeze", {{"axis", axis ? json(*axis) : json(nullptr)}}, CallArgs::positional({x}),
-                    spec(shape, x.dtype()));
-  }
-  return reshape(x, shape);
+  return out;
 }
+constexpr OpDef<SqueezeAttrs> kSqueeze{
+    .name = "Squeeze",
+    .module = kNumpyModule,
+    .spec = [](OpInputs x, const SqueezeAttrs& a) {
+      return Tensor::symbolic(squeezed_shape(x[0].shape(), a.axis), x[0].dtype());
+    },
+    .forward = [](OpInputs x, const SqueezeAttrs& a, OpSaved&) {
+      return x[0].reshape(squeezed_shape(x[0].shape(), a.axis));
+    },
+    .backward = [](const OpGrad& g, const SqueezeAttrs&) { return std::vector<Tensor>{reshape(g.grad(), g.shape(0))}; }};
 
-// ---- concatenation -------------------------------------------------------------------------
+// ---- concatenate, stack ---------------------------------------------------------------------
 
-Tensor concatenate(const std::vector<Tensor>& tensors, int64_t axis) {
+struct JoinAttrs {
+  int64_t axis = 0;
+  static constexpr auto fields() { return std::tuple{op_attr("axis", &JoinAttrs::axis)}; }
+};
+
+// The concatenation's shape; ShapeError when the parts differ outside the axis.
+Shape concatenated_shape(OpInputs tensors, int64_t axis) {
   if (tensors.empty()) throw ValueError("concatenate needs at least one tensor.");
   const Tensor& first = tensors[0];
   const int a = normalize_axis(axis, first.ndim());
@@ -129,32 +184,40 @@ Tensor concatenate(const std::vector<Tensor>& tensors, int64_t axis) {
       if (d != a && out_shape[d] == None) out_shape[d] = t.shape()[d];
     }
   }
-  if (symbolic::any(tensors)) {
-    return trace_op("Concatenate", {{"axis", axis}}, CallArgs::of(tensors), spec(out_shape, first.dtype()));
-  }
-  Tensor out = Tensor::empty(out_shape, first.dtype());
-  std::vector<int64_t> offsets;
-  int64_t offset = 0;
-  for (const Tensor& t : tensors) {
-    offsets.push_back(offset);
-    compute::slice_assign(t, out, a, offset, 1);
-    offset += t.shape()[a];
-  }
-  if (autograd::should_record(tensors)) {
-    std::vector<int64_t> lengths;
-    for (const Tensor& t : tensors) lengths.push_back(t.shape()[a]);
-    autograd::record("concatenate", tensors, {out}, {}, [a, offsets, lengths](const BackwardArgs& g) {
-      std::vector<Tensor> grads(offsets.size());
-      for (size_t i = 0; i < offsets.size(); ++i) {
-        if (g.needs(i)) grads[i] = slice(g.grad(), a, offsets[i], offsets[i] + lengths[i]);
-      }
-      return grads;
-    });
-  }
-  return out;
+  return out_shape;
 }
 
-Tensor stack(const std::vector<Tensor>& tensors, int64_t axis) {
+constexpr OpDef<JoinAttrs> kConcatenate{
+    .name = "Concatenate",
+    .module = kNumpyModule,
+    .list_input = true,
+    .spec = [](OpInputs x, const JoinAttrs& a) {
+      return Tensor::symbolic(concatenated_shape(x, a.axis), x[0].dtype());
+    },
+    .forward = [](OpInputs x, const JoinAttrs& a, OpSaved&) {
+      const int axis = normalize_axis(a.axis, x[0].ndim());
+      Tensor out = Tensor::empty(concatenated_shape(x, a.axis), x[0].dtype());
+      int64_t offset = 0;
+      for (const Tensor& t : x) {
+        compute::slice_assign(t, out, axis, offset, 1);
+        offset += t.shape()[axis];
+      }
+      return out;
+    },
+    .backward = [](const OpGrad& g, const JoinAttrs& a) {
+      const auto count = g.input_shapes.size();
+      const int axis = normalize_axis(a.axis, static_cast<int64_t>(g.shape(0).size()));
+      std::vector<Tensor> grads(count);
+      int64_t offset = 0;
+      for (size_t i = 0; i < count; ++i) {
+        const int64_t length = g.shape(i)[axis];
+        if (g.needs(i)) grads[i] = slice(g.grad(), axis, offset, offset + length);
+        offset += length;
+      }
+      return grads;
+    }};
+
+Shape stacked_shape(OpInputs tensors, int64_t axis) {
   if (tensors.empty()) throw ValueError("stack needs at least one tensor.");
   for (const Tensor& t : tensors) {
     if (t.shape() != tensors[0].shape()) {
@@ -162,84 +225,79 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t axis) {
                                    shape_to_string(tensors[0].shape()), shape_to_string(t.shape())));
     }
   }
-  const int a = normalize_axis(axis, tensors[0].ndim() + 1);
-  if (symbolic::any(tensors)) {
-    Shape shape = tensors[0].shape();
-    shape.insert(shape.begin() + a, static_cast<int64_t>(tensors.size()));
-    return trace_op("Stack", {{"axis", axis}}, CallArgs::of(tensors), spec(shape, tensors[0].dtype()));
-  }
-  std::vector<Tensor> expanded;
-  for (const Tensor& t : tensors) expanded.push_back(expand_dims(t, a));
-  return concatenate(expanded, a);
+  Shape shape = tensors[0].shape();
+  shape.insert(shape.begin() + normalize_axis(axis, tensors[0].ndim() + 1), static_cast<int64_t>(tensors.size()));
+  return shape;
 }
 
-// ---- slicing -------------------------------------------------------------------------------
+constexpr OpDef<JoinAttrs> kStack{
+    .name = "Stack",
+    .module = kNumpyModule,
+    .list_input = true,
+    .spec = [](OpInputs x, const JoinAttrs& a) { return Tensor::symbolic(stacked_shape(x, a.axis), x[0].dtype()); },
+    .forward = [](OpInputs x, const JoinAttrs& a, OpSaved&) {
+      const int axis = normalize_axis(a.axis, x[0].ndim() + 1);
+      Tensor out = Tensor::empty(stacked_shape(x, a.axis), x[0].dtype());
+      for (size_t i = 0; i < x.size(); ++i) {
+        compute::slice_assign(x[i].reshape(expanded_shape(x[i].shape(), axis)), out, axis, static_cast<int64_t>(i), 1);
+      }
+      return out;
+    },
+    .backward = [](const OpGrad& g, const JoinAttrs& a) {
+      const int axis = normalize_axis(a.axis, static_cast<int64_t>(g.shape(0).size()) + 1);
+      std::vector<Tensor> grads(g.input_shapes.size());
+      for (size_t i = 0; i < grads.size(); ++i) {
+        const auto k = static_cast<int64_t>(i);
+        if (g.needs(i)) grads[i] = reshape(slice(g.grad(), axis, k, k + 1), g.shape(i));
+      }
+      return grads;
+    }};
 
-Tensor slice(const Tensor& x, int64_t axis, std::optional<int64_t> start, std::optional<int64_t> stop,
-             int64_t step) {
-  const int a = normalize_axis(axis, x.ndim());
-  if (step <= 0) throw ValueError(fmt::format("slice: step must be positive; received {}.", step));
-  const int64_t n = x.shape()[a];
-  if (symbolic::any(x)) {
-    Shape shape = x.shape();
-    if (n != None) {
-      const int64_t b = !start ? 0 : std::clamp<int64_t>(*start < 0 ? *start + n : *start, 0, n);
-      const int64_t e = !stop ? n : std::clamp<int64_t>(*stop < 0 ? *stop + n : *stop, 0, n);
-      shape[a] = e > b ? (e - b + step - 1) / step : 0;
-    }
-    const json config = {{"axis", axis},
-                         {"start", start ? json(*start) : json(nullptr)},
-                         {"stop", stop ? json(*stop) : json(nullptr)},
-                         {"step", step}};
-    return trace_op("AxisSlice", config, CallArgs::positional({x}), spec(shape, x.dtype()));
+// ---- slicing ---------------------------------------------------------------------------------
+
+// x[..., start:stop:step, ...] along `axis` (minidl's op: Keras slices through its own ops).
+struct AxisSliceAttrs {
+  int64_t axis = 0;
+  std::optional<int64_t> start{}, stop{};
+  int64_t step = 1;
+  static constexpr auto fields() {
+    return std::tuple{op_attr("axis", &AxisSliceAttrs::axis), op_attr("start", &AxisSliceAttrs::start),
+                      op_attr("stop", &AxisSliceAttrs::stop), op_attr("step", &AxisSliceAttrs::step)};
   }
-  // Python's slice rules: negative bounds count from the end, then clamp to [0, n].
+};
+// Python's slice rules on a dim of size n: negative bounds count from the end, then clamp.
+struct SliceBounds {
+  int64_t begin, count;
+};
+SliceBounds bounds(const AxisSliceAttrs& a, int64_t n) {
   auto resolve = [n](std::optional<int64_t> v, int64_t fallback) {
     if (!v) return fallback;
-    const int64_t i = *v < 0 ? *v + n : *v;
-    return std::clamp<int64_t>(i, 0, n);
+    return std::clamp<int64_t>(*v < 0 ? *v + n : *v, 0, n);
   };
-  const int64_t begin = resolve(start, 0), end = resolve(stop, n);
-  const int64_t count = end > begin ? (end - begin + step - 1) / step : 0;
-  Tensor out = compute::slice(x, a, begin, step, count);
-  if (autograd::should_record(x)) {
-    autograd::record("slice", {x}, {out}, {}, [shape = x.shape(), a, begin, step](const BackwardArgs& g) {
-      return std::vector<Tensor>{detail::slice_grad(g.grad(), shape, a, begin, step)};
-    });
-  }
-  return out;
+  const int64_t begin = resolve(a.start, 0), end = resolve(a.stop, n);
+  return {begin, end > begin ? (end - begin + a.step - 1) / a.step : 0};
 }
+constexpr OpDef<AxisSliceAttrs> kAxisSlice{
+    .name = "AxisSlice",
+    .module = "minidl.ops",
+    .spec = [](OpInputs x, const AxisSliceAttrs& a) {
+      Shape shape = x[0].shape();
+      const int axis = normalize_axis(a.axis, x[0].ndim());
+      if (shape[axis] != None) shape[axis] = bounds(a, shape[axis]).count;
+      return Tensor::symbolic(shape, x[0].dtype());
+    },
+    .forward = [](OpInputs x, const AxisSliceAttrs& a, OpSaved&) {
+      const int axis = normalize_axis(a.axis, x[0].ndim());
+      const SliceBounds b = bounds(a, x[0].shape()[axis]);
+      return compute::slice(x[0], axis, b.begin, a.step, b.count);
+    },
+    .backward = [](const OpGrad& g, const AxisSliceAttrs& a) {
+      const Shape& shape = g.shape(0);
+      const int axis = normalize_axis(a.axis, static_cast<int64_t>(shape.size()));
+      return std::vector<Tensor>{detail::slice_grad(g.grad(), shape, axis, bounds(a, shape[axis]).begin, a.step)};
+    }};
 
-Tensor index(const Tensor& x, int64_t i) {
-  if (x.ndim() == 0) throw IndexError("index: a scalar tensor cannot be indexed.");
-  const int64_t n = x.shape()[0];
-  if (n == None) return squeeze(slice(x, 0, i, i == -1 ? std::nullopt : std::optional<int64_t>(i + 1)), 0);
-  if (i < -n || i >= n) {
-    throw IndexError(fmt::format("index {} is out of bounds for axis 0 with size {}.", i, n));
-  }
-  const int64_t k = i < 0 ? i + n : i;
-  return squeeze(slice(x, 0, k, k + 1), 0);
-}
-
-namespace detail {
-
-Tensor slice_grad(const Tensor& dy, const Shape& input_shape, int axis, int64_t start, int64_t step) {
-  Tensor dx = Tensor::zeros(input_shape);
-  compute::slice_assign(dy, dx, axis, start, step);
-  if (autograd::should_record(dy)) {
-    const int64_t count = dy.shape()[axis];
-    autograd::record("slice_grad", {dy}, {dx}, {}, [axis, start, step, count](const BackwardArgs& g) {
-      return std::vector<Tensor>{slice(g.grad(), axis, start, start + count * step, step)};
-    });
-  }
-  return dx;
-}
-
-}  // namespace detail
-
-// ---- gather --------------------------------------------------------------------------------
-
-namespace {
+// ---- gather ---------------------------------------------------------------------------------
 
 // Indices as non-negative floats, checked against the axis size (NumPy's IndexError text).
 Tensor normalized_indices(const Tensor& indices, int64_t size, int64_t axis) {
@@ -260,33 +318,147 @@ Tensor normalized_indices(const Tensor& indices, int64_t size, int64_t axis) {
   return out;
 }
 
-}  // namespace
+// NumPy's take(x, indices, axis): the indices carry no gradient.
+constexpr OpDef<AxisAttrs> kTake{
+    .name = "Take",
+    .module = kNumpyModule,
+    .spec = [](OpInputs x, const AxisAttrs& a) {
+      const int axis = normalize_axis(a.axis, x[0].ndim());
+      Shape shape(x[0].shape().begin(), x[0].shape().begin() + axis);
+      shape.insert(shape.end(), x[1].shape().begin(), x[1].shape().end());
+      shape.insert(shape.end(), x[0].shape().begin() + axis + 1, x[0].shape().end());
+      return Tensor::symbolic(shape, x[0].dtype());
+    },
+    .forward = [](OpInputs x, const AxisAttrs& a, OpSaved& saved) {
+      const int axis = normalize_axis(a.axis, x[0].ndim());
+      const Tensor idx = normalized_indices(x[1], x[0].shape()[axis], a.axis);
+      saved.push_back(idx);
+      return compute::gather(x[0], axis, idx);
+    },
+    .backward = [](const OpGrad& g, const AxisAttrs& a) {
+      const int axis = normalize_axis(a.axis, static_cast<int64_t>(g.shape(0).size()));
+      return std::vector<Tensor>{detail::take_grad(g.grad(), g.saved(0), axis, g.shape(0)), Tensor()};
+    }};
 
-Tensor take(const Tensor& x, const Tensor& indices, int64_t axis) {
-  const int a = normalize_axis(axis, x.ndim());
-  if (symbolic::any(x, indices)) {
-    Shape shape(x.shape().begin(), x.shape().begin() + a);
-    shape.insert(shape.end(), indices.shape().begin(), indices.shape().end());
-    shape.insert(shape.end(), x.shape().begin() + a + 1, x.shape().end());
-    return trace_op("Take", {{"axis", axis}}, CallArgs::positional({x, indices}), spec(shape, x.dtype()));
+// Keras's OneHot(num_classes, axis=-1, dtype=None, sparse=False); minidl supports axis -1,
+// float32, dense.
+struct OneHotAttrs {
+  int64_t num_classes = 0;
+  int64_t axis = -1;
+  DType dtype = DType::float32;
+  bool sparse = false;
+  static constexpr auto fields() {
+    return std::tuple{op_attr("num_classes", &OneHotAttrs::num_classes), op_attr("axis", &OneHotAttrs::axis),
+                      op_attr("dtype", &OneHotAttrs::dtype), op_attr("sparse", &OneHotAttrs::sparse)};
   }
-  const Tensor idx = normalized_indices(indices, x.shape()[a], axis);
-  Tensor out = compute::gather(x, a, idx);
-  if (autograd::should_record(x)) {
-    autograd::record("take", {x, indices}, {out}, {idx}, [a, shape = x.shape()](const BackwardArgs& g) {
-      return std::vector<Tensor>{detail::take_grad(g.grad(), g.saved[0], a, shape), Tensor()};
-    });
-  }
+};
+Shape one_hot_shape(const Shape& shape, int64_t depth) {
+  Shape out = shape;
+  out.push_back(depth);
   return out;
 }
+constexpr OpDef<OneHotAttrs> kOneHot{
+    .name = "OneHot",
+    .module = kNnModule,
+    .spec = [](OpInputs x, const OneHotAttrs& a) { return Tensor::symbolic(one_hot_shape(x[0].shape(), a.num_classes)); },
+    .forward = [](OpInputs x, const OneHotAttrs& a, OpSaved&) {
+      const int64_t depth = a.num_classes;
+      Tensor out = Tensor::zeros(one_hot_shape(x[0].shape(), depth));
+      const float* in = x[0].data();
+      float* p = out.mutable_data();
+      for (int64_t i = 0; i < x[0].size(); ++i) {
+        const float v = in[i];
+        if (v >= 0.0f && v < static_cast<float>(depth) && v == std::trunc(v)) p[i * depth + static_cast<int64_t>(v)] = 1.0f;
+      }
+      return out;
+    }};
+
+}  // namespace
+
+MINIDL_DEFINE_OP(kReshape);
+MINIDL_DEFINE_OP(kTranspose);
+MINIDL_DEFINE_OP(kSwapaxes);
+MINIDL_DEFINE_OP(kExpandDims);
+MINIDL_DEFINE_OP(kSqueeze);
+MINIDL_DEFINE_OP(kConcatenate);
+MINIDL_DEFINE_OP(kStack);
+MINIDL_DEFINE_OP(kAxisSlice);
+MINIDL_DEFINE_OP(kTake);
+MINIDL_DEFINE_OP(kOneHot);
+
+Tensor reshape(const Tensor& x, const Shape& shape) { return apply(kReshape, {x}, {.newshape = shape}); }
+
+Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm) { return apply(kTranspose, {x}, {.axes = {perm}}); }
+
+Tensor swapaxes(const Tensor& x, int64_t axis1, int64_t axis2) {
+  return apply(kSwapaxes, {x}, {.axis1 = axis1, .axis2 = axis2});
+}
+
+Tensor expand_dims(const Tensor& x, int64_t axis) { return apply(kExpandDims, {x}, {.axis = axis}); }
+
+Tensor squeeze(const Tensor& x, std::optional<int64_t> axis) {
+  squeezed_shape(x.shape(), axis);  // the error names the axis before anything is recorded
+  return apply(kSqueeze, {x}, {.axis = axis});
+}
+
+Tensor concatenate(const std::vector<Tensor>& tensors, int64_t axis) {
+  concatenated_shape(tensors, axis);  // checks the parts, symbolic or not
+  return apply(kConcatenate, OpInputs(tensors), {.axis = axis});
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, int64_t axis) {
+  stacked_shape(tensors, axis);
+  return apply(kStack, OpInputs(tensors), {.axis = axis});
+}
+
+Tensor slice(const Tensor& x, int64_t axis, std::optional<int64_t> start, std::optional<int64_t> stop,
+             int64_t step) {
+  normalize_axis(axis, x.ndim());
+  if (step <= 0) throw ValueError(fmt::format("slice: step must be positive; received {}.", step));
+  return apply(kAxisSlice, {x}, {.axis = axis, .start = start, .stop = stop, .step = step});
+}
+
+Tensor index(const Tensor& x, int64_t i) {
+  if (x.ndim() == 0) throw IndexError("index: a scalar tensor cannot be indexed.");
+  const int64_t n = x.shape()[0];
+  if (n == None) return squeeze(slice(x, 0, i, i == -1 ? std::nullopt : std::optional<int64_t>(i + 1)), 0);
+  if (i < -n || i >= n) {
+    throw IndexError(fmt::format("index {} is out of bounds for axis 0 with size {}.", i, n));
+  }
+  const int64_t k = i < 0 ? i + n : i;
+  return squeeze(slice(x, 0, k, k + 1), 0);
+}
+
+Tensor take(const Tensor& x, const Tensor& indices, int64_t axis) {
+  normalize_axis(axis, x.ndim());
+  return apply(kTake, {x, indices}, {.axis = axis});
+}
+
+Tensor one_hot(const Tensor& indices, int64_t depth) {
+  if (depth < 0) throw ValueError(fmt::format("one_hot: depth must be non-negative; received {}.", depth));
+  return apply(kOneHot, {indices}, {.num_classes = depth});
+}
+
+// ---- the gradient ops (never traced: they run inside gradient rules) ---------------------------
 
 namespace detail {
+
+Tensor slice_grad(const Tensor& dy, const Shape& input_shape, int axis, int64_t start, int64_t step) {
+  Tensor dx = Tensor::zeros(input_shape);
+  compute::slice_assign(dy, dx, axis, start, step);
+  if (autograd::should_record(dy)) {
+    const int64_t count = dy.shape()[axis];
+    autograd::record("slice_grad", {dy}, {dx}, {}, [axis, start, step, count](const BackwardArgs& g) {
+      return std::vector<Tensor>{slice(g.grad(), axis, start, start + count * step, step)};
+    });
+  }
+  return dx;
+}
 
 Tensor take_grad(const Tensor& dy, const Tensor& indices, int axis, const Shape& input_shape) {
   Tensor dx = Tensor::zeros(input_shape);
   compute::scatter_add(dy, indices, dx, axis);
   if (autograd::should_record(dy)) {
-    const Shape index_shape = indices.shape();
     autograd::record("take_grad", {dy}, {dx}, {indices}, [axis](const BackwardArgs& g) {
       return std::vector<Tensor>{take(g.grad(), g.saved[0], axis)};
     });
@@ -295,54 +467,4 @@ Tensor take_grad(const Tensor& dy, const Tensor& indices, int axis, const Shape&
 }
 
 }  // namespace detail
-
-Tensor one_hot(const Tensor& indices, int64_t depth) {
-  if (depth < 0) throw ValueError(fmt::format("one_hot: depth must be non-negative; received {}.", depth));
-  Shape shape = indices.shape();
-  shape.push_back(depth);
-  if (symbolic::any(indices)) {
-    return trace_op("OneHot", {{"num_classes", depth}, {"axis", -1}, {"dtype", "float32"}, {"sparse", false}},
-                    CallArgs::positional({indices}), spec(shape));
-  }
-  Tensor out = Tensor::zeros(shape);
-  const float* in = indices.data();
-  float* p = out.mutable_data();
-  for (int64_t i = 0; i < indices.size(); ++i) {
-    const float v = in[i];
-    if (v >= 0.0f && v < static_cast<float>(depth) && v == std::trunc(v)) p[i * depth + static_cast<int64_t>(v)] = 1.0f;
-  }
-  return out;
-}
-
-// ---- the op table ----------------------------------------------------------------------------
-namespace {
-Shape shape_from(const json& value) {
-  Shape out;
-  for (const auto& d : value) out.push_back(d.is_null() ? -1 : d.get<int64_t>());
-  return out;
-}
-std::optional<int64_t> optional_int(const json& config, const char* key) {
-  auto it = config.find(key);
-  if (it == config.end() || it->is_null()) return std::nullopt;
-  return it->get<int64_t>();
-}
-}  // namespace
-MINIDL_REGISTER_OP(Reshape, kNumpyModule, {
-  const json& shape = config.at("newshape");
-  return {reshape(arg(a, 0), shape.is_number_integer() ? Shape{shape.get<int64_t>()} : shape_from(shape))};
-});
-MINIDL_REGISTER_OP(Transpose, kNumpyModule, { return {transpose(arg(a, 0), axes_from(config.value("axes", json())))}; });
-MINIDL_REGISTER_OP(Swapaxes, kNumpyModule,
-                   { return {swapaxes(arg(a, 0), config.at("axis1").get<int64_t>(), config.at("axis2").get<int64_t>())}; });
-MINIDL_REGISTER_OP(ExpandDims, kNumpyModule, { return {expand_dims(arg(a, 0), config.at("axis").get<int64_t>())}; });
-MINIDL_REGISTER_OP(Squeeze, kNumpyModule, { return {squeeze(arg(a, 0), optional_int(config, "axis"))}; });
-MINIDL_REGISTER_OP(Concatenate, kNumpyModule, { return {concatenate(a.inputs(), config.value("axis", int64_t{0}))}; });
-MINIDL_REGISTER_OP(Stack, kNumpyModule, { return {stack(a.inputs(), config.value("axis", int64_t{0}))}; });
-MINIDL_REGISTER_OP(Take, kNumpyModule, { return {take(arg(a, 0), arg(a, 1), config.value("axis", int64_t{0}))}; });
-MINIDL_REGISTER_OP(AxisSlice, "minidl.ops", {
-  return {slice(arg(a, 0), config.at("axis").get<int64_t>(), optional_int(config, "start"),
-                optional_int(config, "stop"), config.value("step", int64_t{1}))};
-});
-MINIDL_REGISTER_OP(OneHot, "keras.src.ops.nn", { return {one_hot(arg(a, 0), config.at("num_classes").get<int64_t>())}; });
-
 }  // namespace minidl::ops

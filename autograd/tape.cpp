@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "minidl/autograd/op_def.h"
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
 #include "minidl/autograd/trace.h"
@@ -228,14 +229,20 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
   return result;
 }
 
-Tensor stop_gradient(const Tensor& x) {
-  if (x.is_symbolic()) {
-    return ops::trace_op("StopGradient", json::object(), CallArgs::positional({x}), ops::spec(x.shape(), x.dtype()));
-  }
-  // A fresh handle on the same storage: a new identity no tape has seen.
-  return x.reshape(x.shape());
-}
+namespace {
 
-MINIDL_REGISTER_OP(StopGradient, "keras.src.ops.core", { return {stop_gradient(ops::arg(a, 0))}; });
+// Keras's StopGradient: the same values under a new identity that no tape has seen, so no
+// gradient rule is recorded for it.
+constexpr ops::OpDef<> kStopGradient{
+    .name = "StopGradient",
+    .module = "keras.src.ops.core",
+    .spec = ops::same_spec<>,
+    .forward = [](ops::OpInputs x, const ops::NoAttrs&, ops::OpSaved&) { return x[0].reshape(x[0].shape()); }};
+
+}  // namespace
+
+MINIDL_DEFINE_OP(kStopGradient);
+
+Tensor stop_gradient(const Tensor& x) { return ops::apply(kStopGradient, {x}); }
 
 }  // namespace minidl

@@ -1,11 +1,9 @@
 #pragma once
 // How the built-in ops trace: an op called on a symbolic tensor records a graph node for an
 // Operation named after the Keras op class ("Add", "Sum", "Softmax", ...) whose config holds the
-// op's arguments, Keras style. The op table maps each class name back to the op, so a traced
-// graph can be replayed on data and rebuilt from its JSON config.
-//
-//   // in an op:   if (symbolic::any(x)) return trace_op("Tanh", {}, CallArgs::of(x), {like(x)});
-//   // its entry:  MINIDL_REGISTER_OP(Tanh, "keras.src.ops.numpy", { return {tanh(a.input())}; });
+// op's attributes, Keras style. The op table maps each class name back to the op, so a traced
+// graph can be replayed on data and rebuilt from its JSON config. Ops are defined with OpDef
+// (autograd/op_def.h), whose apply() and MINIDL_DEFINE_OP use what is declared here.
 #include "minidl/core/json.h"
 
 #include <functional>
@@ -60,12 +58,3 @@ class OpOperation : public Operation {
 };
 
 }  // namespace minidl::ops
-
-// Registers an op class at load time; `body` sees `config` (json) and `a` (CallArgs).
-#define MINIDL_REGISTER_OP(ClassName, module, body)                                                        \
-  static const bool minidl_op_registered_##ClassName = [] {                                                \
-    ::minidl::ops::register_op(#ClassName, module,                                                         \
-                               [](const ::minidl::json& config, const ::minidl::CallArgs& a)               \
-                                   -> std::vector<::minidl::Tensor> { (void)config; (void)a; body });      \
-    return true;                                                                                           \
-  }()
