@@ -64,14 +64,15 @@ class OpSaved {
   size_t count_ = 0;
 };
 
-// What a gradient rule sees: the tape's BackwardArgs plus the inputs' shapes.
+// What a gradient rule sees: the tape's BackwardArgs (saved tensors, output gradients, which
+// inputs need one, the inputs' shapes), with short names.
 struct OpGrad {
   const autograd::BackwardArgs& args;
-  const std::vector<Shape>& input_shapes;
   const Tensor& grad(size_t output = 0) const { return args.grads[output]; }
   bool needs(size_t input) const { return args.needs(input); }
   const Tensor& saved(size_t i) const { return args.saved[i]; }
-  const Shape& shape(size_t input) const { return input_shapes[input]; }
+  const Shape& shape(size_t input) const { return args.input_shapes[input]; }
+  size_t input_count() const { return args.input_shapes.size(); }
 };
 
 // An axis list as Keras writes it in configs: null (all axes), one integer, or a list.
@@ -238,12 +239,11 @@ Tensor apply(const OpDef<Attrs>& def, OpInputs inputs, const Attrs& attrs = {}) 
   OpSaved saved;
   Tensor output = def.forward(inputs, attrs, saved);
   if (def.backward != nullptr && autograd::should_record(inputs)) {
-    std::vector<Shape> shapes;
-    shapes.reserve(inputs.size());
-    for (const Tensor& x : inputs) shapes.push_back(x.defined() ? x.shape() : Shape{});
+    // The closure holds a function pointer and the attributes: small enough for std::function
+    // to keep inline when the attributes are.
     autograd::record(def.name, std::vector<Tensor>(inputs.begin(), inputs.end()), {output}, saved.take(),
-                     [backward = def.backward, attrs, shapes = std::move(shapes)](const autograd::BackwardArgs& g) {
-                       return backward(OpGrad{g, shapes}, attrs);
+                     [backward = def.backward, attrs](const autograd::BackwardArgs& g) {
+                       return backward(OpGrad{g}, attrs);
                      });
   }
   return output;

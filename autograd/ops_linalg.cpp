@@ -22,18 +22,19 @@ struct MatmulAttrs {
 // row (left) or a column (right), as NumPy promotes it, and its gradient is reshaped back.
 std::vector<Tensor> matmul_backward(const OpGrad& g, const MatmulAttrs& attrs) {
   const Tensor &a = g.saved(0), &b = g.saved(1);
+  const bool vector_operand = a.ndim() == 1 || b.ndim() == 1;
   const Tensor a2 = a.ndim() == 1 ? reshape(a, {1, a.dim(0)}) : a;
   const Tensor b2 = b.ndim() == 1 ? reshape(b, {b.dim(0), 1}) : b;
   const bool ta = attrs.transpose_a && a.ndim() > 1, tb = attrs.transpose_b && b.ndim() > 1;
-  const Tensor dc = reshape(g.grad(), compute::matmul_shape(a2.shape(), b2.shape(), ta, tb));
+  const Tensor dc = vector_operand ? reshape(g.grad(), compute::matmul_shape(a2.shape(), b2.shape(), ta, tb)) : g.grad();
   Tensor da, db;
   if (g.needs(0)) {
-    da = !ta ? matmul(dc, b2, false, !tb) : matmul(b2, dc, tb, true);
-    da = reshape(sum_to(da, a2.shape()), a.shape());
+    da = sum_to(!ta ? matmul(dc, b2, false, !tb) : matmul(b2, dc, tb, true), a2.shape());
+    if (a.ndim() == 1) da = reshape(da, a.shape());
   }
   if (g.needs(1)) {
-    db = !tb ? matmul(a2, dc, !ta, false) : matmul(dc, a2, true, ta);
-    db = reshape(sum_to(db, b2.shape()), b.shape());
+    db = sum_to(!tb ? matmul(a2, dc, !ta, false) : matmul(dc, a2, true, ta), b2.shape());
+    if (b.ndim() == 1) db = reshape(db, b.shape());
   }
   return {da, db};
 }

@@ -205,7 +205,7 @@ constexpr OpDef<JoinAttrs> kConcatenate{
       return out;
     },
     .backward = [](const OpGrad& g, const JoinAttrs& a) {
-      const auto count = g.input_shapes.size();
+      const auto count = g.input_count();
       const int axis = normalize_axis(a.axis, static_cast<int64_t>(g.shape(0).size()));
       std::vector<Tensor> grads(count);
       int64_t offset = 0;
@@ -245,7 +245,7 @@ constexpr OpDef<JoinAttrs> kStack{
     },
     .backward = [](const OpGrad& g, const JoinAttrs& a) {
       const int axis = normalize_axis(a.axis, static_cast<int64_t>(g.shape(0).size()) + 1);
-      std::vector<Tensor> grads(g.input_shapes.size());
+      std::vector<Tensor> grads(g.input_count());
       for (size_t i = 0; i < grads.size(); ++i) {
         const auto k = static_cast<int64_t>(i);
         if (g.needs(i)) grads[i] = reshape(slice(g.grad(), axis, k, k + 1), g.shape(i));

@@ -27,6 +27,7 @@ struct BackwardArgs {
   const std::vector<Tensor>& saved;     // the tensors the op saved, in order
   const std::vector<Tensor>& grads;     // one per output: d(target)/d(output), zeros if unreached
   const std::vector<bool>& needs_grad;  // one per input: false = return an undefined tensor
+  const std::vector<Shape>& input_shapes;  // one per input (empty for an undefined input)
   const Tensor& grad() const { return grads[0]; }
   bool needs(size_t input) const { return needs_grad[input]; }
 };

@@ -15,12 +15,21 @@
 namespace minidl {
 namespace autograd::detail {
 
+// One recorded op. Inputs and outputs are each one vector of small structs: a record is made for
+// every op of every training step, and each vector is an allocation.
 struct Record {
+  struct Input {
+    uint64_t id;
+    bool differentiable;
+  };
+  struct Output {
+    uint64_t id;
+    Shape shape;  // for a zero gradient when nothing reached this output
+  };
   std::string op_name;
-  std::vector<uint64_t> input_ids;
-  std::vector<bool> input_differentiable;
-  std::vector<uint64_t> output_ids;
-  std::vector<Shape> output_shapes;
+  std::vector<Input> inputs;
+  std::vector<Shape> input_shapes;
+  std::vector<Output> outputs;
   std::vector<Tensor> saved;
   std::vector<uint64_t> saved_versions;
   BackwardFn backward;
@@ -68,14 +77,14 @@ void record(std::string_view op_name, const std::vector<Tensor>& inputs, const s
     if (!rec) {
       rec = std::make_shared<detail::Record>();
       rec->op_name = std::string(op_name);
+      rec->inputs.reserve(inputs.size());
+      rec->input_shapes.reserve(inputs.size());
       for (const Tensor& t : inputs) {
-        rec->input_ids.push_back(t.defined() ? t.id() : 0);
-        rec->input_differentiable.push_back(t.defined() && is_floating(t.dtype()));
+        rec->inputs.push_back({t.defined() ? t.id() : 0, t.defined() && is_floating(t.dtype())});
+        rec->input_shapes.push_back(t.defined() ? t.shape() : Shape{});
       }
-      for (const Tensor& t : outputs) {
-        rec->output_ids.push_back(t.id());
-        rec->output_shapes.push_back(t.shape());
-      }
+      rec->outputs.reserve(outputs.size());
+      for (const Tensor& t : outputs) rec->outputs.push_back({t.id(), t.shape()});
       for (const Tensor& t : saved) rec->saved_versions.push_back(t.defined() ? t.storage_version() : 0);
       rec->saved = std::move(saved);
       rec->backward = std::move(backward);
@@ -160,13 +169,15 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
   std::vector<bool> relevant(state.records.size(), false);
   for (size_t r = 0; r < state.records.size(); ++r) {
     const Record& rec = *state.records[r];
-    for (size_t i = 0; i < rec.input_ids.size(); ++i) {
-      if (rec.input_differentiable[i] && reachable.count(rec.input_ids[i])) {
+    for (const Record::Input& input : rec.inputs) {
+      if (input.differentiable && reachable.count(input.id)) {
         relevant[r] = true;
         break;
       }
     }
-    if (relevant[r]) reachable.insert(rec.output_ids.begin(), rec.output_ids.end());
+    if (relevant[r]) {
+      for (const Record::Output& output : rec.outputs) reachable.insert(output.id);
+    }
   }
 
   std::unordered_map<uint64_t, Tensor> grads;
@@ -186,12 +197,12 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
     if (!relevant[r]) continue;
     const Record& rec = *state.records[r];
     bool any_output_grad = false;
-    for (uint64_t id : rec.output_ids) any_output_grad = any_output_grad || grads.count(id) > 0;
+    for (const Record::Output& output : rec.outputs) any_output_grad = any_output_grad || grads.count(output.id) > 0;
     if (!any_output_grad) continue;
 
-    std::vector<bool> needs(rec.input_ids.size());
+    std::vector<bool> needs(rec.inputs.size());
     for (size_t i = 0; i < needs.size(); ++i) {
-      needs[i] = rec.input_differentiable[i] && reachable.count(rec.input_ids[i]) > 0;
+      needs[i] = rec.inputs[i].differentiable && reachable.count(rec.inputs[i].id) > 0;
     }
     for (size_t s = 0; s < rec.saved.size(); ++s) {
       if (rec.saved[s].defined() && rec.saved[s].storage_version() != rec.saved_versions[s]) {
@@ -202,15 +213,15 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
       }
     }
     std::vector<Tensor> output_grads;
-    output_grads.reserve(rec.output_ids.size());
-    for (size_t o = 0; o < rec.output_ids.size(); ++o) {
-      auto it = grads.find(rec.output_ids[o]);
-      output_grads.push_back(it != grads.end() ? it->second : Tensor::zeros(rec.output_shapes[o]));
+    output_grads.reserve(rec.outputs.size());
+    for (const Record::Output& output : rec.outputs) {
+      auto it = grads.find(output.id);
+      output_grads.push_back(it != grads.end() ? it->second : Tensor::zeros(output.shape));
     }
-    const std::vector<Tensor> input_grads = rec.backward({rec.saved, output_grads, needs});
-    for (size_t i = 0; i < rec.input_ids.size() && i < input_grads.size(); ++i) {
+    const std::vector<Tensor> input_grads = rec.backward({rec.saved, output_grads, needs, rec.input_shapes});
+    for (size_t i = 0; i < rec.inputs.size() && i < input_grads.size(); ++i) {
       if (!needs[i] || !input_grads[i].defined()) continue;
-      auto [it, inserted] = grads.try_emplace(rec.input_ids[i], input_grads[i]);
+      auto [it, inserted] = grads.try_emplace(rec.inputs[i].id, input_grads[i]);
       if (!inserted) it->second = ops::add(it->second, input_grads[i]);
     }
   }

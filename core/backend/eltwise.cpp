@@ -94,8 +94,9 @@ namespace {
 // through, as in PyTorch and TensorFlow; one pass, vectorised, as fast as oneDNN's.
 template <class F>
 void map_elements(const float* x, float* y, int64_t n, F f) {
-#pragma omp parallel for if (n > detail::kParallelGrain) schedule(static)
-  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+  detail::parallel_for(n, detail::kParallelGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) y[i] = f(x[i]);
+  });
 }
 
 bool forward_in_our_loop(EltwiseOp op, const float* x, float* y, int64_t n, float alpha, float beta) {

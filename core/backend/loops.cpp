@@ -1,3 +1,4 @@
+#include <atomic>
 #include <cmath>
 
 #include "minidl/core/backend/detail/loops.h"
@@ -83,10 +84,13 @@ float apply_binary(BinaryOp op, float a, float b) {
 }
 
 bool any_nan(const float* x, int64_t n) {
-  int found = 0;  // an int with |, not a bool with ||, so that the loop vectorises
-#pragma omp parallel for reduction(| : found) if (n > kParallelGrain) schedule(static)
-  for (int64_t i = 0; i < n; ++i) found |= static_cast<int>(x[i] != x[i]);
-  return found != 0;
+  std::atomic<bool> any{false};
+  parallel_for(n, kParallelGrain, [&](int64_t begin, int64_t end) {
+    int found = 0;  // an int with |, not a bool with ||, so that the loop vectorises
+    for (int64_t i = begin; i < end; ++i) found |= static_cast<int>(x[i] != x[i]);
+    if (found != 0) any.store(true, std::memory_order_relaxed);
+  });
+  return any.load(std::memory_order_relaxed);
 }
 
 }  // namespace minidl::backend::detail

@@ -1,38 +1,46 @@
 // The optimizers' update loops (optim/ calls them through core/compute.h): Keras's formulas in
-// float32, one pass over the weights, their slots and the gradient, parallel for large
-// variables. Each element's arithmetic is the same at any thread count.
+// float32, one pass over the weights, their slots and the gradient, split across threads for
+// large variables. Each element's arithmetic is the same at any thread count.
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "minidl/core/backend/backend.h"
+#include "minidl/core/backend/detail/loops.h"
 
 namespace minidl::backend {
 namespace {
+
 // Below this many elements an update runs on the calling thread.
 constexpr int64_t kUpdateParallelGrain = int64_t{1} << 15;
+
+// body(i) for every i in [0, n).
+template <class Body>
+void for_each_element(int64_t n, Body&& body) {
+  detail::parallel_for(n, kUpdateParallelGrain, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) body(i);
+  });
+}
+
 }  // namespace
 
 void sgd_update(float* w, float* momentum, const float* g, int64_t n, float learning_rate, float mu,
                 bool nesterov) {
   const float lr = learning_rate;
-  if (momentum == nullptr) {
-#pragma omp parallel for simd if (n > kUpdateParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) w[i] -= g[i] * lr;
-    return;
-  }
   float* m = momentum;
-  if (nesterov) {
-#pragma omp parallel for simd if (n > kUpdateParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
+  if (m == nullptr) {
+    for_each_element(n, [&](int64_t i) { w[i] -= g[i] * lr; });
+  } else if (nesterov) {
+    for_each_element(n, [&](int64_t i) {
       m[i] = m[i] * mu - g[i] * lr;
       w[i] += m[i] * mu - g[i] * lr;
-    }
+    });
   } else {
-#pragma omp parallel for simd if (n > kUpdateParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
+    for_each_element(n, [&](int64_t i) {
       m[i] = m[i] * mu - g[i] * lr;
       w[i] += m[i];
-    }
+    });
   }
 }
 
@@ -40,64 +48,60 @@ void adam_update(float* w, float* m, float* v, float* v_hat, const float* g, int
   const float alpha = s.alpha, one_minus_beta_1 = s.one_minus_beta_1, one_minus_beta_2 = s.one_minus_beta_2,
               eps = s.epsilon;
   if (v_hat != nullptr) {
-#pragma omp parallel for simd if (n > kUpdateParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
+    for_each_element(n, [&](int64_t i) {
       m[i] += (g[i] - m[i]) * one_minus_beta_1;
       v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2;
       v_hat[i] = std::max(v_hat[i], v[i]);
       w[i] -= (m[i] * alpha) / (std::sqrt(v_hat[i]) + eps);
-    }
+    });
   } else {
-#pragma omp parallel for simd if (n > kUpdateParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
+    for_each_element(n, [&](int64_t i) {
       m[i] += (g[i] - m[i]) * one_minus_beta_1;
       v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2;
       w[i] -= (m[i] * alpha) / (std::sqrt(v[i]) + eps);
-    }
+    });
   }
 }
 
 void rmsprop_update(float* w, float* velocity, float* momentum, float* average, const float* g, int64_t n,
                     const RmspropStep& s) {
-  const float rho = s.rho, one_minus_rho = s.one_minus_rho, eps = s.epsilon, mu = s.momentum,
-              lr = s.learning_rate;
+  const float rho = s.rho, one_minus_rho = s.one_minus_rho, eps = s.epsilon, mu = s.momentum, lr = s.learning_rate;
   float* vel = velocity;
   float* mom = momentum;
   float* avg = average;
-#pragma omp parallel for if (n > kUpdateParallelGrain) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    vel[i] = rho * vel[i] + one_minus_rho * (g[i] * g[i]);
-    float denominator;
-    if (avg != nullptr) {
-      avg[i] = rho * avg[i] + one_minus_rho * g[i];
-      denominator = vel[i] - avg[i] * avg[i] + eps;
-    } else {
-      denominator = vel[i] + eps;
+  detail::parallel_for(n, kUpdateParallelGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      vel[i] = rho * vel[i] + one_minus_rho * (g[i] * g[i]);
+      float denominator;
+      if (avg != nullptr) {
+        avg[i] = rho * avg[i] + one_minus_rho * g[i];
+        denominator = vel[i] - avg[i] * avg[i] + eps;
+      } else {
+        denominator = vel[i] + eps;
+      }
+      const float increment = (lr * g[i]) / std::sqrt(denominator);
+      if (mom != nullptr) {
+        mom[i] = mu * mom[i] + increment;
+        w[i] -= mom[i];
+      } else {
+        w[i] -= increment;
+      }
     }
-    const float increment = (lr * g[i]) / std::sqrt(denominator);
-    if (mom != nullptr) {
-      mom[i] = mu * mom[i] + increment;
-      w[i] -= mom[i];
-    } else {
-      w[i] -= increment;
-    }
-  }
+  });
 }
 
 void adagrad_update(float* w, float* accumulator, const float* g, int64_t n, float learning_rate, float epsilon) {
   const float lr = learning_rate, eps = epsilon;
   float* acc = accumulator;
-#pragma omp parallel for simd if (n > kUpdateParallelGrain) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
+  for_each_element(n, [&](int64_t i) {
     acc[i] += g[i] * g[i];
     w[i] -= (lr * g[i]) / std::sqrt(acc[i] + eps);
-  }
+  });
 }
 
 void decay_weights(float* w, int64_t n, float weight_decay, float learning_rate) {
   // (w * wd) * lr, in Keras's order: w - w * wd * lr.
-#pragma omp parallel for simd if (n > kUpdateParallelGrain) schedule(static)
-  for (int64_t i = 0; i < n; ++i) w[i] = w[i] - w[i] * weight_decay * learning_rate;
+  for_each_element(n, [&](int64_t i) { w[i] = w[i] - w[i] * weight_decay * learning_rate; });
 }
 
 }  // namespace minidl::backend

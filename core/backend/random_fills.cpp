@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "minidl/core/backend/backend.h"
+#include "minidl/core/backend/detail/loops.h"
 
 namespace minidl::backend {
 namespace {
@@ -49,44 +50,48 @@ uint32_t philox_bits(uint64_t seed, uint64_t counter, uint32_t stream) {
 }
 
 void fill_normal(float* p, int64_t n, float mean, float stddev, uint64_t seed) {
-#pragma omp parallel for if (n > kParallelThreshold) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    p[i] = static_cast<float>(mean + stddev * standard_normal(seed, static_cast<uint64_t>(i), 0));
-  }
+  detail::parallel_for(n, kParallelThreshold, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      p[i] = static_cast<float>(mean + stddev * standard_normal(seed, static_cast<uint64_t>(i), 0));
+    }
+  });
 }
 
 void fill_uniform(float* p, int64_t n, float minval, float maxval, uint64_t seed) {
   const double range = static_cast<double>(maxval) - minval;
-#pragma omp parallel for if (n > kParallelThreshold) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    // 24 random bits give every float in [0, 1) with a 2^-24 step, so the result stays < maxval.
-    const double u = static_cast<double>(philox_bits(seed, static_cast<uint64_t>(i)) >> 8) * (1.0 / 16777216.0);
-    float v = static_cast<float>(minval + range * u);
-    p[i] = v < maxval ? v : std::nextafter(maxval, minval);
-  }
+  detail::parallel_for(n, kParallelThreshold, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      // 24 random bits give every float in [0, 1) with a 2^-24 step, so the result stays < maxval.
+      const double u = static_cast<double>(philox_bits(seed, static_cast<uint64_t>(i)) >> 8) * (1.0 / 16777216.0);
+      const auto v = static_cast<float>(minval + range * u);
+      p[i] = v < maxval ? v : std::nextafter(maxval, minval);
+    }
+  });
 }
 
 void fill_truncated_normal(float* p, int64_t n, float mean, float stddev, uint64_t seed) {
-#pragma omp parallel for if (n > kParallelThreshold) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    double z = 0.0;
-    // Each redraw uses a fresh stream, so the result still depends only on (seed, i).
-    for (uint32_t attempt = 0;; ++attempt) {
-      z = standard_normal(seed, static_cast<uint64_t>(i), attempt);
-      if (std::fabs(z) <= 2.0) break;
+  detail::parallel_for(n, kParallelThreshold, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      double z = 0.0;
+      // Each redraw uses a fresh stream, so the result still depends only on (seed, i).
+      for (uint32_t attempt = 0;; ++attempt) {
+        z = standard_normal(seed, static_cast<uint64_t>(i), attempt);
+        if (std::fabs(z) <= 2.0) break;
+      }
+      p[i] = static_cast<float>(mean + stddev * z);
     }
-    p[i] = static_cast<float>(mean + stddev * z);
-  }
+  });
 }
 
 void fill_dropout_mask(float* p, int64_t n, float rate, uint64_t seed) {
   const float keep_scale = 1.0f / (1.0f - rate);
   // Keep when the 24-bit uniform u satisfies u >= rate, i.e. with probability 1 - rate.
   const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(rate) * 16777216.0));
-#pragma omp parallel for if (n > kParallelThreshold) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    p[i] = (philox_bits(seed, static_cast<uint64_t>(i)) >> 8) >= threshold ? keep_scale : 0.0f;
-  }
+  detail::parallel_for(n, kParallelThreshold, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      p[i] = (philox_bits(seed, static_cast<uint64_t>(i)) >> 8) >= threshold ? keep_scale : 0.0f;
+    }
+  });
 }
 
 }  // namespace minidl::backend

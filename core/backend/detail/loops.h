@@ -1,6 +1,9 @@
 #pragma once
 // Private to core/backend: our own OpenMP loops for the cases oneDNN 2.6 runs only through
 // slow ref:* kernels (PERF-RESEARCH.md, section 0), and shape helpers shared by the wrappers.
+#include <omp.h>
+
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -12,6 +15,25 @@ namespace minidl::backend::detail {
 
 // Below this many elements a loop runs on the calling thread: an OpenMP region costs more.
 inline constexpr int64_t kParallelGrain = 1 << 14;
+
+// Calls body(begin, end) over [0, n): once on the calling thread when n <= grain, else over a
+// static split across the OpenMP team (one contiguous chunk per thread, the same split for the
+// same n and thread count). Small loops stay out of OpenMP altogether: a region with a false
+// if() clause still costs about 2 us, which small models pay on every op.
+template <class Body>
+void parallel_for(int64_t n, int64_t grain, Body&& body) {
+  if (n <= grain) {
+    if (n > 0) body(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel
+  {
+    const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+    const int64_t chunk = (n + threads - 1) / threads;
+    const int64_t begin = std::min(n, thread * chunk), end = std::min(n, begin + chunk);
+    if (begin < end) body(begin, end);
+  }
+}
 
 // Shapes of an elementwise call after merging adjacent axes that broadcast the same way and
 // dropping axes of size 1. `inputs` are right-aligned to out's rank (missing leading axes count
