@@ -189,7 +189,8 @@ Attrs attrs_from_call(const char* op, const json& config, const CallArgs& call) 
         throw ValueError(std::string(op) + " call is missing positional argument " + std::to_string(field.position) +
                          " ('" + field.key + "').");
       }
-      attrs.*field.member = detail::attr_from_json<T>(call.args[static_cast<size_t>(field.position)], op, field.key);
+      attrs.*field.member =
+          detail::attr_from_json<T>(call.args[static_cast<size_t>(field.position)].literal, op, field.key);
     } else if (auto it = config.find(field.key); it != config.end()) {
       // null means "the default" except where null is a value of its own (all axes, no axis).
       constexpr bool null_is_value = std::is_same_v<T, Axes> || std::is_same_v<T, std::optional<int64_t>>;
@@ -228,7 +229,8 @@ Tensor apply(const OpDef<Attrs>& def, OpInputs inputs, const Attrs& attrs = {}) 
           auto place = [&](const auto& f) {
             if (f.position < 0) return;
             const auto at = std::min(static_cast<size_t>(f.position), call.args.size());
-            call.args.insert(call.args.begin() + static_cast<std::ptrdiff_t>(at), detail::attr_to_json(attrs.*f.member));
+            call.args.insert(call.args.begin() + static_cast<std::ptrdiff_t>(at),
+                             CallArg(detail::attr_to_json(attrs.*f.member)));
           };
           (place(field), ...);
           (void)place;  // no attributes: nothing placed

@@ -76,9 +76,9 @@ Tensor trace_op(const std::string& class_name, const json& config, const CallArg
 
 Tensor arg(const CallArgs& a, size_t i) {
   if (i >= a.args.size()) throw ValueError("Op call is missing positional argument " + std::to_string(i) + ".");
-  const json& v = a.args[i];
-  if (v.is_number()) return Tensor::scalar(v.get<float>());
-  return a.tensor_at(v);
+  const CallArg& v = a.args[i];
+  if (v.kind == CallArg::Kind::value && v.literal.is_number()) return Tensor::scalar(v.literal.get<float>());
+  return a.tensor_of(v);
 }
 
 std::vector<int64_t> axes_from(const json& value) {

@@ -41,24 +41,24 @@ Attention::Attention(const std::string& class_name, const AttentionOptions& opti
 
 Tensor Attention::operator()(const std::vector<Tensor>& inputs, const AttentionCallOptions& options) {
   CallArgs args = CallArgs::of(inputs);
-  if (!options.mask.empty()) args.kwargs["mask"] = args.ref(options.mask);
-  if (options.use_causal_mask) args.kwargs["use_causal_mask"] = true;
+  if (!options.mask.empty()) args.set_kwarg("mask", args.ref(options.mask));
+  if (options.use_causal_mask) args.set_kwarg("use_causal_mask", true);
   const auto out = invoke(args, options.training);
   return out.at(0);
 }
 
 Tensor Attention::operator()(const Tensor& input, const AttentionCallOptions& options) {
   CallArgs args = CallArgs::of(input);
-  if (!options.mask.empty()) args.kwargs["mask"] = args.ref(options.mask);
+  if (!options.mask.empty()) args.set_kwarg("mask", args.ref(options.mask));
   return invoke(args, options.training).at(0);
 }
 
 std::pair<Tensor, Tensor> Attention::call_with_scores(const std::vector<Tensor>& inputs,
                                                       const AttentionCallOptions& options) {
   CallArgs args = CallArgs::of(inputs);
-  if (!options.mask.empty()) args.kwargs["mask"] = args.ref(options.mask);
-  args.kwargs["return_attention_scores"] = true;
-  if (options.use_causal_mask) args.kwargs["use_causal_mask"] = true;
+  if (!options.mask.empty()) args.set_kwarg("mask", args.ref(options.mask));
+  args.set_kwarg("return_attention_scores", true);
+  if (options.use_causal_mask) args.set_kwarg("use_causal_mask", true);
   const auto out = invoke(args, options.training);
   return {out.at(0), out.at(1)};
 }
@@ -94,15 +94,15 @@ void Attention::validate_call(const CallArgs& args) const {
         "length: {}.",
         class_name(), inputs.size()));
   }
-  auto mask = args.kwargs.find("mask");
-  if (mask != args.kwargs.end() && !mask->is_null()) {
-    if (!mask->is_array()) {
+  const CallArg* mask = args.find_kwarg("mask");
+  if (mask != nullptr && !mask->is_null()) {
+    if (mask->kind != CallArg::Kind::tensor_list) {
       throw ValueError(fmt::format("{} layer mask must be a list, namely [query_mask, value_mask]. Received: mask={}.",
-                                   class_name(), describe(args.tensor_at(*mask))));
+                                   class_name(), describe(args.tensor_of(*mask))));
     }
-    if (mask->size() < 2 || mask->size() > 3) {
+    if (mask->indices.size() < 2 || mask->indices.size() > 3) {
       throw ValueError(fmt::format("{} layer accepts mask list of length 2 or 3. Received: inputs={}, mask={}.",
-                                   class_name(), describe(inputs), describe(args.tensors_in(*mask))));
+                                   class_name(), describe(inputs), describe(args.tensors_of(*mask))));
     }
   }
 }

@@ -64,19 +64,21 @@ Tensor Layer::operator()(const std::vector<Tensor>& xs, const CallOptions& optio
 
 std::vector<Tensor> Layer::call_all(const Tensor& x, const CallOptions& options) {
   CallArgs args = CallArgs::of(x);
-  if (!options.mask.empty()) args.kwargs["mask"] = options.mask.size() == 1 ? args.ref(options.mask[0]) : args.ref(options.mask);
+  if (!options.mask.empty()) args.set_kwarg("mask", options.mask.size() == 1 ? args.ref(options.mask[0]) : args.ref(options.mask));
   return invoke(args, options.training);
 }
 
 std::vector<Tensor> Layer::call_all(const std::vector<Tensor>& xs, const CallOptions& options) {
   CallArgs args = CallArgs::of(xs);
-  if (!options.mask.empty()) args.kwargs["mask"] = args.ref(options.mask);
+  if (!options.mask.empty()) args.set_kwarg("mask", args.ref(options.mask));
   return invoke(args, options.training);
 }
 
 std::vector<Tensor> Layer::invoke(const CallArgs& args) {
   std::optional<bool> training;
-  if (auto it = args.kwargs.find("training"); it != args.kwargs.end() && it->is_boolean()) training = it->get<bool>();
+  if (const CallArg* flag = args.find_kwarg("training"); flag != nullptr && flag->literal.is_boolean()) {
+    training = flag->literal.get<bool>();
+  }
   return invoke(args, training);
 }
 
@@ -86,7 +88,7 @@ CallContext Layer::make_context(const CallArgs& args, std::optional<bool> traini
   ctx.training = training ? *training : current_training().value_or(false);
   const std::vector<Tensor> inputs = args.inputs();
   std::vector<Tensor> explicit_masks = args.kwarg_tensors("mask");
-  if (!explicit_masks.empty() || (args.kwargs.contains("mask") && !args.kwargs["mask"].is_null())) {
+  if (!explicit_masks.empty() || args.has_kwarg("mask")) {
     ctx.masks = std::move(explicit_masks);
   } else {
     for (const Tensor& t : inputs) ctx.masks.push_back(t.defined() ? t.keras_mask() : Tensor());
@@ -110,7 +112,7 @@ std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> trai
     if (!symbolic::recording_disabled()) {
       // Only what the user passed is recorded (Keras 3.10+): not the resolved training flag.
       CallArgs recorded = args;
-      if (training) recorded.kwargs["training"] = *training;
+      if (training) recorded.set_kwarg("training", *training);
       record_node(recorded, outputs);
     }
   } else {

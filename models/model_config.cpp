@@ -96,8 +96,8 @@ json Model::get_config() const {
     json inbound = json::array();
     for (const auto& node : op->inbound_nodes()) {
       if (!graph_->owns_node(*node) || node->is_input()) continue;
-      inbound.push_back({{"args", serialize_value(node->call_args.args, node->call_args, history_index)},
-                         {"kwargs", serialize_value(node->call_args.kwargs, node->call_args, history_index)}});
+      inbound.push_back({{"args", serialize_value(node->call_args.args_json(), node->call_args, history_index)},
+                         {"kwargs", serialize_value(node->call_args.kwargs_json(), node->call_args, history_index)}});
     }
     entry["inbound_nodes"] = inbound;
     layers_json.push_back(entry);
@@ -208,8 +208,15 @@ Tensor revive_constant(const json& value) {
   return Tensor::from_vector(flat, shape);
 }
 
-// Turns saved node arguments into CallArgs; false when an input does not exist yet.
-bool revive_arguments(const CreatedLayers& created, const json& value, json& out, CallArgs& args) {
+// A placeholder {"__tensor__": i} for `t`, appended to `tensors` (CallArgs::from_json's form).
+json placeholder(std::vector<Tensor>& tensors, const Tensor& t) {
+  tensors.push_back(t);
+  return json{{"__tensor__", tensors.size() - 1}};
+}
+
+// Turns saved node arguments into CallArgs's JSON form, collecting their tensors; false when an
+// input does not exist yet.
+bool revive_arguments(const CreatedLayers& created, const json& value, json& out, std::vector<Tensor>& args) {
   if (value.is_object() && value.value("class_name", "") == "__keras_tensor__") {
     const json* config = value.contains("config") && value["config"].is_object() ? &value["config"] : nullptr;
     if (!config || !config->contains("keras_history") || !is_triple((*config)["keras_history"])) {
@@ -222,12 +229,12 @@ bool revive_arguments(const CreatedLayers& created, const json& value, json& out
     Tensor t =
         resolve_tensor(created, history[0].get<std::string>(), history[1].get<int>(), history[2].get<int>(), false);
     if (!t.defined()) return false;
-    out = args.ref(t);
+    out = placeholder(args, t);
     return true;
   }
   if (value.is_object() &&
       (value.value("class_name", "") == "__tensor__" || value.value("class_name", "") == "__numpy__")) {
-    out = args.ref(revive_constant(value));
+    out = placeholder(args, revive_constant(value));
     return true;
   }
   if (value.is_array()) {
@@ -273,17 +280,19 @@ bool call_saved_node(const CreatedLayers& created, const std::shared_ptr<Operati
     }
     args = inputs.size() == 1 ? CallArgs::of(inputs[0]) : CallArgs::of(inputs);
     for (const auto& [key, value] : kwargs.items()) {
-      if (key != "mask") args.kwargs[key] = value;
+      if (key != "mask") args.set_kwarg(key, CallArg(value));
     }
   } else {
     if (!node_data.is_object() || !node_data.contains("args")) {
       throw ValueError("Functional config: malformed inbound node " + node_data.dump() + ".");
     }
-    if (!revive_arguments(created, node_data["args"], args.args, args)) return false;
-    if (node_data.contains("kwargs") && !revive_arguments(created, node_data["kwargs"], args.kwargs, args)) {
+    std::vector<Tensor> tensors;
+    json args_json, kwargs_json = json::object();
+    if (!revive_arguments(created, node_data["args"], args_json, tensors)) return false;
+    if (node_data.contains("kwargs") && !revive_arguments(created, node_data["kwargs"], kwargs_json, tensors)) {
       return false;
     }
-    if (args.kwargs.is_null()) args.kwargs = json::object();
+    args = CallArgs::from_json(args_json, kwargs_json, std::move(tensors));
   }
   op->invoke(args);
   return true;

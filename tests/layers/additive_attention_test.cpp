@@ -87,7 +87,7 @@ TEST_CASE("AdditiveAttention input and mask errors carry Keras's texts (test_att
                     "value, key]. Received length: 4.");
   {
     md::CallArgs args = md::CallArgs::of({tensor, tensor});
-    args.kwargs["mask"] = args.ref(tensor);  // a single tensor, not a list
+    args.set_kwarg("mask", args.ref(tensor));  // a single tensor, not a list
     CHECK_THROWS_WITH(layer.invoke(args),
                       Catch::Contains("AdditiveAttention layer mask must be a list, namely [query_mask, value_mask]. "
                                       "Received: mask=Tensor(shape=(1, 2, 2)"));

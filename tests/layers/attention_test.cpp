@@ -136,7 +136,7 @@ TEST_CASE("Attention input and mask errors carry Keras's texts (test_attention_e
                     "Attention layer accepts inputs list of length 2 or 3, namely [query, value] or [query, value, "
                     "key]. Received length: 4.");
   md::CallArgs args = md::CallArgs::of({tensor, tensor});
-  args.kwargs["mask"] = args.ref(tensor);
+  args.set_kwarg("mask", args.ref(tensor));
   CHECK_THROWS_WITH(layer.invoke(args), Catch::StartsWith("Attention layer mask must be a list, namely [query_mask, "
                                                           "value_mask]. Received: mask="));
   CHECK(layer.weights().empty());
