@@ -1,6 +1,6 @@
 #include "minidl/layers/activation_layer.h"
 
-#include "minidl/layers/config_reader.h"
+#include "minidl/core/config_reader.h"
 #include "minidl/layers/registration.h"
 
 namespace minidl::layers {

@@ -1,7 +1,7 @@
 #include "minidl/layers/add.h"
 
 #include "minidl/autograd/ops.h"
-#include "minidl/layers/config_reader.h"
+#include "minidl/core/config_reader.h"
 #include "minidl/layers/registration.h"
 
 namespace minidl::layers {

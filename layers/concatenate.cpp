@@ -7,7 +7,7 @@
 
 #include "minidl/autograd/ops.h"
 #include "minidl/core/error.h"
-#include "minidl/layers/config_reader.h"
+#include "minidl/core/config_reader.h"
 #include "minidl/layers/registration.h"
 
 namespace minidl::layers {

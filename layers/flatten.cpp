@@ -3,7 +3,7 @@
 #include <numeric>
 
 #include "minidl/autograd/ops.h"
-#include "minidl/layers/config_reader.h"
+#include "minidl/core/config_reader.h"
 #include "minidl/layers/data_format.h"
 #include "minidl/layers/registration.h"
 

@@ -10,7 +10,7 @@
 
 #include "minidl/core/error.h"
 #include "minidl/core/registry.h"
-#include "minidl/layers/config_reader.h"
+#include "minidl/core/config_reader.h"
 #include "minidl/layers/serialization.h"
 #include "minidl/models/model.h"
 

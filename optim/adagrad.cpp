@@ -28,11 +28,11 @@ json Adagrad::get_config() const {
 }
 
 Adagrad Adagrad::from_config(const json& config) {
-  detail::ConfigFields f(config, "Adagrad");
+  ConfigReader f(config, "Adagrad");
   AdagradOptions o;
   detail::read_optimizer_options(f, o);
-  o.initial_accumulator_value = f.number("initial_accumulator_value", 0.1);
-  o.epsilon = f.number("epsilon", 1e-7);
+  o.initial_accumulator_value = f.optional<double>("initial_accumulator_value", 0.1);
+  o.epsilon = f.optional<double>("epsilon", 1e-7);
   f.reject_unread();
   return Adagrad(o);
 }

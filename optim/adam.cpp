@@ -49,7 +49,7 @@ json Adam::get_config() const {
 }
 
 Adam Adam::from_config(const json& config) {
-  detail::ConfigFields f(config, "Adam");
+  ConfigReader f(config, "Adam");
   AdamOptions o;
   detail::read_adam_options(f, o);
   f.reject_unread();

@@ -25,7 +25,7 @@ AdamOptions adamw_as_adam_options(const AdamWOptions& o) {
 AdamW::AdamW(const AdamWOptions& options) : Adam("AdamW", adamw_as_adam_options(options)) {}
 
 AdamW AdamW::from_config(const json& config) {
-  detail::ConfigFields f(config, "AdamW");
+  ConfigReader f(config, "AdamW");
   AdamWOptions o;
   detail::read_adam_options(f, o);
   f.reject_unread();

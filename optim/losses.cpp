@@ -10,7 +10,8 @@
 
 #include "minidl/autograd/ops.h"
 #include "minidl/core/error.h"
-#include "minidl/optim/detail/config_fields.h"
+#include "minidl/core/config_reader.h"
+#include "minidl/core/keras_envelope.h"
 
 namespace minidl::losses {
 
@@ -165,76 +166,21 @@ Tensor loss_reduce_values(const Tensor& values, const Tensor& sample_weight, con
 }
 
 // ---- configs -------------------------------------------------------------------------------
-// Reads a loss config with errors naming the class, the key and what was expected. Keras
-// rebuilds a loss with cls(**config), so an unknown key is an error there too.
-class LossConfigReader {
- public:
-  LossConfigReader(const json& config, std::string class_name, std::set<std::string> keys)
-      : config_(config), class_name_(std::move(class_name)) {
-    if (!config_.is_object()) {
-      throw TypeError(fmt::format("{} config must be an object; received {}.", class_name_, config_.dump()));
-    }
-    keys.insert({"name", "reduction", "dtype"});
-    for (const auto& [key, value] : config_.items()) {
-      if (!keys.count(key)) {
-        throw ValueError(fmt::format("{} config has an unexpected key '{}'; expected only: {}.", class_name_, key,
-                                     fmt::join(keys, ", ")));
-      }
-    }
-    auto dtype = config_.find("dtype");
-    if (dtype != config_.end() && !dtype->is_null() && !(dtype->is_string() && *dtype == "float32")) {
-      throw NotImplementedError(
-          fmt::format("{} config key 'dtype' must be null or \"float32\" (minidl computes losses in float32); "
-                      "received {}.",
-                      class_name_, dtype->dump()));
-    }
-  }
+// A loss config read with the one ConfigReader: the class's own keys plus name, reduction and
+// dtype (float32), and nothing else, as Keras rebuilds a loss with cls(**config).
+ConfigReader loss_config(const json& config, const std::string& class_name, std::set<std::string> keys) {
+  ConfigReader r(config, class_name);
+  keys.insert({"name", "reduction", "dtype"});
+  r.allow_only(keys);
+  r.require_float32_dtype("minidl computes losses in float32");
+  return r;
+}
 
-  std::string name(const std::string& fallback) const { return string("name", fallback); }
-  // Keras writes reduction=None as null.
-  std::string reduction() const {
-    auto it = config_.find("reduction");
-    if (it != config_.end() && it->is_null()) return "none";
-    return standardize_reduction(string("reduction", "sum_over_batch_size"));
-  }
-  std::string string(const std::string& key, const std::string& fallback) const {
-    const json* v = find(key);
-    if (!v) return fallback;
-    if (!v->is_string()) fail(key, "a string", *v);
-    return v->get<std::string>();
-  }
-  bool boolean(const std::string& key, bool fallback) const {
-    const json* v = find(key);
-    if (!v) return fallback;
-    if (!v->is_boolean()) fail(key, "a boolean", *v);
-    return v->get<bool>();
-  }
-  double number(const std::string& key, double fallback) const {
-    const json* v = find(key);
-    if (!v) return fallback;
-    if (!v->is_number()) fail(key, "a number", *v);
-    return v->get<double>();
-  }
-  std::optional<int64_t> integer(const std::string& key) const {
-    const json* v = find(key);
-    if (!v) return std::nullopt;
-    if (!v->is_number_integer()) fail(key, "an integer", *v);
-    return v->get<int64_t>();
-  }
-
- private:
-  const json* find(const std::string& key) const {
-    auto it = config_.find(key);
-    return it == config_.end() || it->is_null() ? nullptr : &*it;
-  }
-  [[noreturn]] void fail(const std::string& key, const char* expected, const json& value) const {
-    throw TypeError(
-        fmt::format("{} config key '{}' must be {}; received {}.", class_name_, key, expected, value.dump()));
-  }
-
-  const json& config_;
-  std::string class_name_;
-};
+// Keras writes reduction=None as null.
+std::string loss_reduction(const ConfigReader& r) {
+  if (const json* value = r.find("reduction"); value != nullptr && value->is_null()) return "none";
+  return standardize_reduction(r.optional<std::string>("reduction", "sum_over_batch_size"));
+}
 
 json loss_reduction_json(const std::string& reduction) { return reduction == "none" ? json(nullptr) : json(reduction); }
 
@@ -429,8 +375,8 @@ json Loss::get_config() const { return json{{"name", name_}, {"reduction", loss_
 
 MeanSquaredError::MeanSquaredError(const Options& options) : Loss(options.name, options.reduction) {}
 MeanSquaredError MeanSquaredError::from_config(const json& config) {
-  LossConfigReader r(config, "MeanSquaredError", {});
-  return MeanSquaredError({.reduction = r.reduction(), .name = r.name("mean_squared_error")});
+  const ConfigReader r = loss_config(config, "MeanSquaredError", {});
+  return MeanSquaredError({.reduction = loss_reduction(r), .name = r.optional<std::string>("name", "mean_squared_error")});
 }
 Tensor MeanSquaredError::call(const Tensor& y_true, const Tensor& y_pred) const {
   return mean_squared_error(y_true, y_pred);
@@ -438,8 +384,8 @@ Tensor MeanSquaredError::call(const Tensor& y_true, const Tensor& y_pred) const 
 
 MeanAbsoluteError::MeanAbsoluteError(const Options& options) : Loss(options.name, options.reduction) {}
 MeanAbsoluteError MeanAbsoluteError::from_config(const json& config) {
-  LossConfigReader r(config, "MeanAbsoluteError", {});
-  return MeanAbsoluteError({.reduction = r.reduction(), .name = r.name("mean_absolute_error")});
+  const ConfigReader r = loss_config(config, "MeanAbsoluteError", {});
+  return MeanAbsoluteError({.reduction = loss_reduction(r), .name = r.optional<std::string>("name", "mean_absolute_error")});
 }
 Tensor MeanAbsoluteError::call(const Tensor& y_true, const Tensor& y_pred) const {
   return mean_absolute_error(y_true, y_pred);
@@ -450,8 +396,8 @@ Huber::Huber(const Options& options) : Loss(options.name, options.reduction), op
     throw ValueError(fmt::format("Huber: delta must be positive; received {}.", options_.delta));
 }
 Huber Huber::from_config(const json& config) {
-  LossConfigReader r(config, "Huber", {"delta"});
-  return Huber({.delta = r.number("delta", 1.0), .reduction = r.reduction(), .name = r.name("huber_loss")});
+  const ConfigReader r = loss_config(config, "Huber", {"delta"});
+  return Huber({.delta = r.optional<double>("delta", 1.0), .reduction = loss_reduction(r), .name = r.optional<std::string>("name", "huber_loss")});
 }
 Tensor Huber::call(const Tensor& y_true, const Tensor& y_pred) const { return huber(y_true, y_pred, options_.delta); }
 json Huber::get_config() const {
@@ -465,12 +411,12 @@ BinaryCrossentropy::BinaryCrossentropy(const Options& options)
   loss_check_label_smoothing("BinaryCrossentropy", options_.label_smoothing);
 }
 BinaryCrossentropy BinaryCrossentropy::from_config(const json& config) {
-  LossConfigReader r(config, "BinaryCrossentropy", {"from_logits", "label_smoothing", "axis"});
-  return BinaryCrossentropy({.from_logits = r.boolean("from_logits", false),
-                             .label_smoothing = r.number("label_smoothing", 0.0),
-                             .axis = r.integer("axis").value_or(-1),
-                             .reduction = r.reduction(),
-                             .name = r.name("binary_crossentropy")});
+  const ConfigReader r = loss_config(config, "BinaryCrossentropy", {"from_logits", "label_smoothing", "axis"});
+  return BinaryCrossentropy({.from_logits = r.optional<bool>("from_logits", false),
+                             .label_smoothing = r.optional<double>("label_smoothing", 0.0),
+                             .axis = r.optional<int64_t>("axis", -1),
+                             .reduction = loss_reduction(r),
+                             .name = r.optional<std::string>("name", "binary_crossentropy")});
 }
 Tensor BinaryCrossentropy::call(const Tensor& y_true, const Tensor& y_pred) const {
   auto [t, p] = squeeze_or_expand_to_same_rank(y_true, y_pred);
@@ -489,12 +435,12 @@ CategoricalCrossentropy::CategoricalCrossentropy(const Options& options)
   loss_check_label_smoothing("CategoricalCrossentropy", options_.label_smoothing);
 }
 CategoricalCrossentropy CategoricalCrossentropy::from_config(const json& config) {
-  LossConfigReader r(config, "CategoricalCrossentropy", {"from_logits", "label_smoothing", "axis"});
-  return CategoricalCrossentropy({.from_logits = r.boolean("from_logits", false),
-                                  .label_smoothing = r.number("label_smoothing", 0.0),
-                                  .axis = r.integer("axis").value_or(-1),
-                                  .reduction = r.reduction(),
-                                  .name = r.name("categorical_crossentropy")});
+  const ConfigReader r = loss_config(config, "CategoricalCrossentropy", {"from_logits", "label_smoothing", "axis"});
+  return CategoricalCrossentropy({.from_logits = r.optional<bool>("from_logits", false),
+                                  .label_smoothing = r.optional<double>("label_smoothing", 0.0),
+                                  .axis = r.optional<int64_t>("axis", -1),
+                                  .reduction = loss_reduction(r),
+                                  .name = r.optional<std::string>("name", "categorical_crossentropy")});
 }
 Tensor CategoricalCrossentropy::call(const Tensor& y_true, const Tensor& y_pred) const {
   auto [t, p] = squeeze_or_expand_to_same_rank(y_true, y_pred);
@@ -517,12 +463,12 @@ SparseCategoricalCrossentropy::SparseCategoricalCrossentropy(const Options& opti
   }
 }
 SparseCategoricalCrossentropy SparseCategoricalCrossentropy::from_config(const json& config) {
-  LossConfigReader r(config, "SparseCategoricalCrossentropy", {"from_logits", "ignore_class", "axis"});
-  return SparseCategoricalCrossentropy({.from_logits = r.boolean("from_logits", false),
-                                        .ignore_class = r.integer("ignore_class"),
-                                        .reduction = r.reduction(),
-                                        .axis = r.integer("axis").value_or(-1),
-                                        .name = r.name("sparse_categorical_crossentropy")});
+  const ConfigReader r = loss_config(config, "SparseCategoricalCrossentropy", {"from_logits", "ignore_class", "axis"});
+  return SparseCategoricalCrossentropy({.from_logits = r.optional<bool>("from_logits", false),
+                                        .ignore_class = r.maybe<int64_t>("ignore_class"),
+                                        .reduction = loss_reduction(r),
+                                        .axis = r.optional<int64_t>("axis", -1),
+                                        .name = r.optional<std::string>("name", "sparse_categorical_crossentropy")});
 }
 Tensor SparseCategoricalCrossentropy::call(const Tensor& y_true, const Tensor& y_pred) const {
   auto [t, p] = squeeze_or_expand_to_same_rank(y_true, y_pred);
@@ -632,11 +578,11 @@ std::shared_ptr<Loss> get(const json& identifier) {
 
 json serialize(const Loss& loss) {
   const bool builtin = loss_from_class(loss.class_name(), json::object()) != nullptr;
-  return optim::detail::keras_envelope("keras.losses", builtin, loss.class_name(), loss.get_config());
+  return keras_envelope("keras.losses", builtin, loss.class_name(), loss.get_config());
 }
 
 std::shared_ptr<Loss> deserialize(const json& object) {
-  const json config = optim::detail::envelope_config(object, "loss");
+  const json config = envelope_config(object, "loss");
   const std::string class_name = object.at("class_name").get<std::string>();
   if (auto loss = loss_from_class(class_name, config)) return loss;
   throw ValueError(fmt::format(

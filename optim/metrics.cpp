@@ -12,7 +12,8 @@
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/tape.h"
 #include "minidl/core/error.h"
-#include "minidl/optim/detail/config_fields.h"
+#include "minidl/core/config_reader.h"
+#include "minidl/core/keras_envelope.h"
 #include "minidl/optim/losses.h"
 
 namespace minidl::metrics {
@@ -52,49 +53,15 @@ Tensor metric_apply_mask(const Tensor& sample_weight, const Tensor& mask) {
   return ops::multiply(sw, fm);
 }
 
-// Reads a metric config: name, dtype (float32 only) and the class's own keys.
-class MetricConfigReader {
- public:
-  MetricConfigReader(const json& config, std::string class_name, std::set<std::string> keys)
-      : config_(config), class_name_(std::move(class_name)) {
-    if (!config_.is_object()) {
-      throw TypeError(fmt::format("{} config must be an object; received {}.", class_name_, config_.dump()));
-    }
-    keys.insert({"name", "dtype"});
-    for (const auto& [key, value] : config_.items()) {
-      if (!keys.count(key)) {
-        throw ValueError(fmt::format("{} config has an unexpected key '{}'; expected only: {}.", class_name_, key,
-                                     fmt::join(keys, ", ")));
-      }
-    }
-    auto dtype = config_.find("dtype");
-    if (dtype != config_.end() && !dtype->is_null() && !(dtype->is_string() && *dtype == "float32")) {
-      throw NotImplementedError(
-          fmt::format("{} config key 'dtype' must be null or \"float32\" (minidl's metrics are float32); received {}.",
-                      class_name_, dtype->dump()));
-    }
-  }
-  std::string name(const std::string& fallback) const {
-    auto it = config_.find("name");
-    if (it == config_.end() || it->is_null()) return fallback;
-    if (!it->is_string()) {
-      throw TypeError(fmt::format("{} config key 'name' must be a string; received {}.", class_name_, it->dump()));
-    }
-    return it->get<std::string>();
-  }
-  double number(const std::string& key, double fallback) const {
-    auto it = config_.find(key);
-    if (it == config_.end() || it->is_null()) return fallback;
-    if (!it->is_number()) {
-      throw TypeError(fmt::format("{} config key '{}' must be a number; received {}.", class_name_, key, it->dump()));
-    }
-    return it->get<double>();
-  }
-
- private:
-  const json& config_;
-  std::string class_name_;
-};
+// A metric config read with the one ConfigReader: name, dtype (float32 only) and the class's own
+// keys, nothing else.
+ConfigReader metric_config(const json& config, const std::string& class_name, std::set<std::string> keys) {
+  ConfigReader r(config, class_name);
+  keys.insert({"name", "dtype"});
+  r.allow_only(keys);
+  r.require_float32_dtype("minidl's metrics are float32");
+  return r;
+}
 
 }  // namespace
 
@@ -110,8 +77,8 @@ json Metric::get_config() const { return json{{"name", name_}, {"dtype", "float3
 Mean::Mean(const Options& options) : Metric(options.name) {}
 
 Mean Mean::from_config(const json& config) {
-  MetricConfigReader r(config, "Mean", {});
-  return Mean({.name = r.name("mean")});
+  const ConfigReader r = metric_config(config, "Mean", {});
+  return Mean({.name = r.optional<std::string>("name", "mean")});
 }
 
 void Mean::update_state(const Tensor& values_in, const Tensor& sample_weight_in) {
@@ -234,15 +201,15 @@ MeanMetricWrapper::Function binary_accuracy_fn(double threshold) {
 
 Accuracy::Accuracy(const Options& options) : MeanMetricWrapper(&accuracy, options.name) {}
 Accuracy Accuracy::from_config(const json& config) {
-  MetricConfigReader r(config, "Accuracy", {});
-  return Accuracy({.name = r.name("accuracy")});
+  const ConfigReader r = metric_config(config, "Accuracy", {});
+  return Accuracy({.name = r.optional<std::string>("name", "accuracy")});
 }
 
 BinaryAccuracy::BinaryAccuracy(const Options& options)
     : MeanMetricWrapper(binary_accuracy_fn(options.threshold), options.name), threshold_(options.threshold) {}
 BinaryAccuracy BinaryAccuracy::from_config(const json& config) {
-  MetricConfigReader r(config, "BinaryAccuracy", {"threshold"});
-  return BinaryAccuracy({.name = r.name("binary_accuracy"), .threshold = r.number("threshold", 0.5)});
+  const ConfigReader r = metric_config(config, "BinaryAccuracy", {"threshold"});
+  return BinaryAccuracy({.name = r.optional<std::string>("name", "binary_accuracy"), .threshold = r.optional<double>("threshold", 0.5)});
 }
 json BinaryAccuracy::get_config() const {
   json config = Metric::get_config();
@@ -253,29 +220,29 @@ json BinaryAccuracy::get_config() const {
 CategoricalAccuracy::CategoricalAccuracy(const Options& options)
     : MeanMetricWrapper(&categorical_accuracy, options.name) {}
 CategoricalAccuracy CategoricalAccuracy::from_config(const json& config) {
-  MetricConfigReader r(config, "CategoricalAccuracy", {});
-  return CategoricalAccuracy({.name = r.name("categorical_accuracy")});
+  const ConfigReader r = metric_config(config, "CategoricalAccuracy", {});
+  return CategoricalAccuracy({.name = r.optional<std::string>("name", "categorical_accuracy")});
 }
 
 SparseCategoricalAccuracy::SparseCategoricalAccuracy(const Options& options)
     : MeanMetricWrapper(&sparse_categorical_accuracy, options.name) {}
 SparseCategoricalAccuracy SparseCategoricalAccuracy::from_config(const json& config) {
-  MetricConfigReader r(config, "SparseCategoricalAccuracy", {});
-  return SparseCategoricalAccuracy({.name = r.name("sparse_categorical_accuracy")});
+  const ConfigReader r = metric_config(config, "SparseCategoricalAccuracy", {});
+  return SparseCategoricalAccuracy({.name = r.optional<std::string>("name", "sparse_categorical_accuracy")});
 }
 
 MeanSquaredError::MeanSquaredError(const Options& options)
     : MeanMetricWrapper(&losses::mean_squared_error, options.name) {}
 MeanSquaredError MeanSquaredError::from_config(const json& config) {
-  MetricConfigReader r(config, "MeanSquaredError", {});
-  return MeanSquaredError({.name = r.name("mean_squared_error")});
+  const ConfigReader r = metric_config(config, "MeanSquaredError", {});
+  return MeanSquaredError({.name = r.optional<std::string>("name", "mean_squared_error")});
 }
 
 MeanAbsoluteError::MeanAbsoluteError(const Options& options)
     : MeanMetricWrapper(&losses::mean_absolute_error, options.name) {}
 MeanAbsoluteError MeanAbsoluteError::from_config(const json& config) {
-  MetricConfigReader r(config, "MeanAbsoluteError", {});
-  return MeanAbsoluteError({.name = r.name("mean_absolute_error")});
+  const ConfigReader r = metric_config(config, "MeanAbsoluteError", {});
+  return MeanAbsoluteError({.name = r.optional<std::string>("name", "mean_absolute_error")});
 }
 
 // ---- lookup --------------------------------------------------------------------------------
@@ -426,11 +393,11 @@ std::shared_ptr<Metric> resolve_metric(const std::string& identifier, const Shap
 
 json serialize(const Metric& metric) {
   const bool builtin = metric_from_class(metric.class_name(), json::object()) != nullptr;
-  return optim::detail::keras_envelope("keras.metrics", builtin, metric.class_name(), metric.get_config());
+  return keras_envelope("keras.metrics", builtin, metric.class_name(), metric.get_config());
 }
 
 std::shared_ptr<Metric> deserialize(const json& object) {
-  const json config = optim::detail::envelope_config(object, "metric");
+  const json config = envelope_config(object, "metric");
   const std::string class_name = object.at("class_name").get<std::string>();
   if (auto metric = metric_from_class(class_name, config)) return metric;
   throw ValueError(fmt::format(

@@ -81,7 +81,7 @@ Optimizer::Optimizer(std::string class_name, const OptimizerOptions& options)
     throw ValueError(fmt::format(
         "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. Received: clipnorm={}, "
         "clipvalue={}, global_clipnorm={}",
-        detail::python_repr(clipnorm_), detail::python_repr(clipvalue_), detail::python_repr(global_clipnorm_)));
+        python_repr(clipnorm_), python_repr(clipvalue_), python_repr(global_clipnorm_)));
   }
   name_ = options.name.empty() ? auto_name(class_name_) : options.name;
   state_->iterations = Variable(Tensor::scalar(0.0f, DType::int32), "iteration", /*trainable=*/false);
@@ -415,8 +415,8 @@ json Optimizer::get_config() const {
   return config;
 }
 
-void detail::read_optimizer_options(ConfigFields& fields, OptimizerOptions& options) {
-  options.name = fields.string("name", "");
+void detail::read_optimizer_options(ConfigReader& fields, OptimizerOptions& options) {
+  options.name = fields.optional<std::string>("name", "");
   if (const json* lr = fields.find("learning_rate"); lr != nullptr && !lr->is_null()) {
     if (lr->is_number()) {
       options.learning_rate = lr->get<double>();
@@ -428,14 +428,14 @@ void detail::read_optimizer_options(ConfigFields& fields, OptimizerOptions& opti
   }
   // An absent key keeps the class's default (AdamW's weight_decay is 0.004); null unsets it.
   auto read_optional = [&fields](const char* key, std::optional<double>& target) {
-    if (fields.find(key) != nullptr) target = fields.maybe_number(key);
+    if (fields.find(key) != nullptr) target = fields.maybe<double>(key);
   };
   read_optional("weight_decay", options.weight_decay);
   read_optional("clipnorm", options.clipnorm);
   read_optional("global_clipnorm", options.global_clipnorm);
   read_optional("clipvalue", options.clipvalue);
   fields.require_default("use_ema", false);
-  fields.maybe_number("ema_momentum");
+  fields.maybe<double>("ema_momentum");
   fields.require_default("ema_overwrite_frequency", nullptr);
   fields.require_default("loss_scale_factor", nullptr);
   fields.require_default("gradient_accumulation_steps", nullptr);

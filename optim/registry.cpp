@@ -9,7 +9,8 @@
 
 #include "minidl/core/error.h"
 #include "minidl/optim/adagrad.h"
-#include "minidl/optim/detail/config_fields.h"
+#include "minidl/core/config_reader.h"
+#include "minidl/core/keras_envelope.h"
 #include "minidl/optim/adam.h"
 #include "minidl/optim/adamw.h"
 #include "minidl/optim/rmsprop.h"
@@ -107,7 +108,7 @@ std::shared_ptr<Optimizer> deserialize(const json& object) {
         "An optimizer must be serialized as an object with a string 'class_name' and a 'config'; received {}.",
         object.dump()));
   }
-  const std::string name = detail::serialized_class_name(object);
+  const std::string name = serialized_class_name(object);
   OptimizerFactory factory;
   {
     std::unique_lock<std::mutex> lock;

@@ -45,13 +45,13 @@ json RMSprop::get_config() const {
 }
 
 RMSprop RMSprop::from_config(const json& config) {
-  detail::ConfigFields f(config, "RMSprop");
+  ConfigReader f(config, "RMSprop");
   RMSpropOptions o;
   detail::read_optimizer_options(f, o);
-  o.rho = f.number("rho", 0.9);
-  o.momentum = f.number("momentum", 0.0);
-  o.epsilon = f.number("epsilon", 1e-7);
-  o.centered = f.boolean("centered", false);
+  o.rho = f.optional<double>("rho", 0.9);
+  o.momentum = f.optional<double>("momentum", 0.0);
+  o.epsilon = f.optional<double>("epsilon", 1e-7);
+  o.centered = f.optional<bool>("centered", false);
   f.reject_unread();
   return RMSprop(o);
 }

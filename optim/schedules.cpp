@@ -9,7 +9,8 @@
 #include <numbers>
 
 #include "minidl/core/error.h"
-#include "minidl/optim/detail/config_fields.h"
+#include "minidl/core/config_reader.h"
+#include "minidl/core/keras_envelope.h"
 
 namespace minidl::optim {
 namespace {
@@ -88,13 +89,13 @@ json ExponentialDecay::get_config() const {
 }
 
 ExponentialDecay ExponentialDecay::from_config(const json& config) {
-  detail::ConfigFields f(config, "ExponentialDecay");
+  ConfigReader f(config, "ExponentialDecay");
   ExponentialDecayOptions o;
-  o.initial_learning_rate = f.required_number("initial_learning_rate");
-  o.decay_steps = f.required_integer("decay_steps");
-  o.decay_rate = f.required_number("decay_rate");
-  o.staircase = f.boolean("staircase", false);
-  o.name = f.string("name", "ExponentialDecay");
+  o.initial_learning_rate = f.required<double>("initial_learning_rate");
+  o.decay_steps = f.required<int64_t>("decay_steps");
+  o.decay_rate = f.required<double>("decay_rate");
+  o.staircase = f.optional<bool>("staircase", false);
+  o.name = f.optional<std::string>("name", "ExponentialDecay");
   f.reject_unread();
   return ExponentialDecay(o);
 }
@@ -141,14 +142,14 @@ json CosineDecay::get_config() const {
 }
 
 CosineDecay CosineDecay::from_config(const json& config) {
-  detail::ConfigFields f(config, "CosineDecay");
+  ConfigReader f(config, "CosineDecay");
   CosineDecayOptions o;
-  o.initial_learning_rate = f.required_number("initial_learning_rate");
-  o.decay_steps = f.required_integer("decay_steps");
-  o.alpha = f.number("alpha", 0.0);
-  o.name = f.string("name", "CosineDecay");
-  o.warmup_target = f.maybe_number("warmup_target");
-  o.warmup_steps = f.integer("warmup_steps", 0);
+  o.initial_learning_rate = f.required<double>("initial_learning_rate");
+  o.decay_steps = f.required<int64_t>("decay_steps");
+  o.alpha = f.optional<double>("alpha", 0.0);
+  o.name = f.optional<std::string>("name", "CosineDecay");
+  o.warmup_target = f.maybe<double>("warmup_target");
+  o.warmup_steps = f.optional<int64_t>("warmup_steps", 0);
   f.reject_unread();
   return CosineDecay(o);
 }
@@ -165,7 +166,7 @@ PiecewiseConstantDecay::PiecewiseConstantDecay(const PiecewiseConstantDecayOptio
     throw ValueError(fmt::format(
         "The length of boundaries should be 1 less than the length of values. Received: boundaries={} of length "
         "{}, and values={} of length {}.",
-        detail::python_repr(json(boundaries_)), boundaries_.size(), detail::python_repr(json(values_)),
+        python_repr(json(boundaries_)), boundaries_.size(), python_repr(json(values_)),
         values_.size()));
   }
 }
@@ -188,14 +189,14 @@ json PiecewiseConstantDecay::get_config() const {
 }
 
 PiecewiseConstantDecay PiecewiseConstantDecay::from_config(const json& config) {
-  detail::ConfigFields f(config, "PiecewiseConstantDecay");
+  ConfigReader f(config, "PiecewiseConstantDecay");
   PiecewiseConstantDecayOptions o;
-  for (const json& b : f.required_array("boundaries")) o.boundaries.push_back(f.as_integer("boundaries", b));
+  for (const json& b : f.required_array("boundaries")) o.boundaries.push_back(f.integer_value("boundaries", b));
   for (const json& v : f.required_array("values")) {
     if (!v.is_number()) f.throw_mistyped("values", "a list of numbers", f.required_array("values"));
     o.values.push_back(v.get<double>());
   }
-  o.name = f.string("name", "PiecewiseConstant");
+  o.name = f.optional<std::string>("name", "PiecewiseConstant");
   f.reject_unread();
   return PiecewiseConstantDecay(o);
 }
@@ -226,7 +227,7 @@ std::shared_ptr<LearningRateSchedule> deserialize_schedule(const json& object) {
         "received {}.",
         object.dump()));
   }
-  const std::string name = detail::serialized_class_name(object);
+  const std::string name = serialized_class_name(object);
   ScheduleFactory factory;
   {
     std::unique_lock<std::mutex> lock;

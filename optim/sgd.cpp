@@ -31,11 +31,11 @@ json SGD::get_config() const {
 }
 
 SGD SGD::from_config(const json& config) {
-  detail::ConfigFields f(config, "SGD");
+  ConfigReader f(config, "SGD");
   SGDOptions o;
   detail::read_optimizer_options(f, o);
-  o.momentum = f.number("momentum", 0.0);
-  o.nesterov = f.boolean("nesterov", false);
+  o.momentum = f.optional<double>("momentum", 0.0);
+  o.nesterov = f.optional<bool>("nesterov", false);
   f.reject_unread();
   return SGD(o);
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Private to optim/: the config keys every optimizer shares, read for each from_config.
-#include "minidl/optim/detail/config_fields.h"
+#include "minidl/core/config_reader.h"
+#include "minidl/core/keras_envelope.h"
 #include "minidl/optim/optimizer.h"
 
 namespace minidl::optim::detail {
@@ -9,7 +10,7 @@ namespace minidl::optim::detail {
 // into `options`. Keras's `decay` is ignored (Keras warns and ignores it); use_ema,
 // ema_overwrite_frequency, loss_scale_factor and gradient_accumulation_steps must be off
 // (NotImplementedError otherwise); ema_momentum is read and unused, as Keras does without EMA.
-void read_optimizer_options(ConfigFields& fields, OptimizerOptions& options);
+void read_optimizer_options(ConfigReader& fields, OptimizerOptions& options);
 
 }  // namespace minidl::optim::detail
 
@@ -28,7 +29,7 @@ OptimizerOptions base_options(const Options& o) {
 }
 
 template <class Options>
-void read_optimizer_options(ConfigFields& fields, Options& o) {
+void read_optimizer_options(ConfigReader& fields, Options& o) {
   OptimizerOptions base = base_options(o);
   read_optimizer_options(fields, base);
   o.learning_rate = base.learning_rate;
@@ -41,12 +42,12 @@ void read_optimizer_options(ConfigFields& fields, Options& o) {
 
 // Adam's own keys, which AdamW shares.
 template <class Options>
-void read_adam_options(ConfigFields& fields, Options& o) {
+void read_adam_options(ConfigReader& fields, Options& o) {
   read_optimizer_options(fields, o);
-  o.beta_1 = fields.number("beta_1", 0.9);
-  o.beta_2 = fields.number("beta_2", 0.999);
-  o.epsilon = fields.number("epsilon", 1e-7);
-  o.amsgrad = fields.boolean("amsgrad", false);
+  o.beta_1 = fields.optional<double>("beta_1", 0.9);
+  o.beta_2 = fields.optional<double>("beta_2", 0.999);
+  o.epsilon = fields.optional<double>("epsilon", 1e-7);
+  o.amsgrad = fields.optional<bool>("amsgrad", false);
 }
 
 }  // namespace minidl::optim::detail
