@@ -10,6 +10,7 @@
 
 #include "minidl/autograd/ops.h"
 #include "minidl/core/error.h"
+#include "minidl/core/class_table.h"
 #include "minidl/core/config_reader.h"
 #include "minidl/core/keras_envelope.h"
 
@@ -525,22 +526,23 @@ const std::map<std::string, LossEntry>& loss_table() {
   return table;
 }
 
+template <class T>
+std::pair<std::string, ClassTable<Loss>::Factory> builtin(const char* class_name) {
+  return {class_name, [](const json& c) -> std::shared_ptr<Loss> { return std::make_shared<T>(T::from_config(c)); }};
+}
+
+ClassTable<Loss>& loss_classes() {
+  static ClassTable<Loss> table("loss", "keras.losses",
+                                {builtin<MeanSquaredError>("MeanSquaredError"),
+                                 builtin<MeanAbsoluteError>("MeanAbsoluteError"), builtin<Huber>("Huber"),
+                                 builtin<BinaryCrossentropy>("BinaryCrossentropy"),
+                                 builtin<CategoricalCrossentropy>("CategoricalCrossentropy"),
+                                 builtin<SparseCategoricalCrossentropy>("SparseCategoricalCrossentropy")});
+  return table;
+}
+
 std::shared_ptr<Loss> loss_from_class(const std::string& class_name, const json& config) {
-  if (class_name == "MeanSquaredError")
-    return std::make_shared<MeanSquaredError>(MeanSquaredError::from_config(config));
-  if (class_name == "MeanAbsoluteError") {
-    return std::make_shared<MeanAbsoluteError>(MeanAbsoluteError::from_config(config));
-  }
-  if (class_name == "Huber") return std::make_shared<Huber>(Huber::from_config(config));
-  if (class_name == "BinaryCrossentropy") {
-    return std::make_shared<BinaryCrossentropy>(BinaryCrossentropy::from_config(config));
-  }
-  if (class_name == "CategoricalCrossentropy") {
-    return std::make_shared<CategoricalCrossentropy>(CategoricalCrossentropy::from_config(config));
-  }
-  if (class_name == "SparseCategoricalCrossentropy") {
-    return std::make_shared<SparseCategoricalCrossentropy>(SparseCategoricalCrossentropy::from_config(config));
-  }
+  if (auto factory = loss_classes().find(class_name)) return factory(config);
   return nullptr;
 }
 
@@ -576,19 +578,10 @@ std::shared_ptr<Loss> get(const json& identifier) {
   throw ValueError(fmt::format("Could not interpret loss identifier: {}", identifier.dump()));
 }
 
-json serialize(const Loss& loss) {
-  const bool builtin = loss_from_class(loss.class_name(), json::object()) != nullptr;
-  return keras_envelope("keras.losses", builtin, loss.class_name(), loss.get_config());
-}
+json serialize(const Loss& loss) { return loss_classes().serialize(loss.class_name(), loss.get_config()); }
 
-std::shared_ptr<Loss> deserialize(const json& object) {
-  const json config = envelope_config(object, "loss");
-  const std::string class_name = object.at("class_name").get<std::string>();
-  if (auto loss = loss_from_class(class_name, config)) return loss;
-  throw ValueError(fmt::format(
-      "Could not locate class '{}'. minidl's built-in losses: MeanSquaredError, MeanAbsoluteError, "
-      "Huber, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy. Full object config: {}",
-      class_name, object.dump()));
-}
+std::shared_ptr<Loss> deserialize(const json& object) { return loss_classes().deserialize(object); }
+
+void register_loss(const std::string& class_name, LossFactory factory) { loss_classes().add(class_name, std::move(factory)); }
 
 }  // namespace minidl::losses

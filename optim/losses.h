@@ -262,10 +262,16 @@ inline std::shared_ptr<Loss> get(const char* identifier) { return get(std::strin
 // The names get() accepts, for error messages and documentation.
 std::vector<std::string> names();
 
-// Keras's envelope: {"module": "keras.losses", "class_name", "config", "registered_name": null}.
+// Keras's envelope: {"module": "keras.losses", "class_name", "config", "registered_name": null}
+// for a built-in; a registered user class is written as "Custom>Name", an unregistered one
+// under its class name (Keras's rule).
 json serialize(const Loss& loss);
-// The inverse of serialize() for minidl's built-in losses; throws ValueError naming the class
-// for unknown ones.
+// The inverse of serialize() for the built-in and registered losses; throws ValueError naming
+// the class for unknown ones.
 std::shared_ptr<Loss> deserialize(const json& object);
+// Makes a user loss class deserializable (as optim::register_optimizer does for optimizers):
+//   md::losses::register_loss("Cubed", [](const md::json&) { return std::make_shared<Cubed>(); });
+using LossFactory = std::function<std::shared_ptr<Loss>(const json& config)>;
+void register_loss(const std::string& class_name, LossFactory factory);
 
 }  // namespace minidl::losses

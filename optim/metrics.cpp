@@ -12,6 +12,7 @@
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/tape.h"
 #include "minidl/core/error.h"
+#include "minidl/core/class_table.h"
 #include "minidl/core/config_reader.h"
 #include "minidl/core/keras_envelope.h"
 #include "minidl/optim/losses.h"
@@ -249,21 +250,24 @@ MeanAbsoluteError MeanAbsoluteError::from_config(const json& config) {
 
 namespace {
 
+template <class T>
+std::pair<std::string, ClassTable<Metric>::Factory> builtin(const char* class_name) {
+  return {class_name, [](const json& c) -> std::shared_ptr<Metric> { return std::make_shared<T>(T::from_config(c)); }};
+}
+
+ClassTable<Metric>& metric_classes() {
+  static ClassTable<Metric> table("metric", "keras.metrics",
+                                  {builtin<Mean>("Mean"), builtin<Accuracy>("Accuracy"),
+                                   builtin<BinaryAccuracy>("BinaryAccuracy"),
+                                   builtin<CategoricalAccuracy>("CategoricalAccuracy"),
+                                   builtin<SparseCategoricalAccuracy>("SparseCategoricalAccuracy"),
+                                   builtin<MeanSquaredError>("MeanSquaredError"),
+                                   builtin<MeanAbsoluteError>("MeanAbsoluteError")});
+  return table;
+}
+
 std::shared_ptr<Metric> metric_from_class(const std::string& class_name, const json& config) {
-  if (class_name == "Mean") return std::make_shared<Mean>(Mean::from_config(config));
-  if (class_name == "Accuracy") return std::make_shared<Accuracy>(Accuracy::from_config(config));
-  if (class_name == "BinaryAccuracy") return std::make_shared<BinaryAccuracy>(BinaryAccuracy::from_config(config));
-  if (class_name == "CategoricalAccuracy") {
-    return std::make_shared<CategoricalAccuracy>(CategoricalAccuracy::from_config(config));
-  }
-  if (class_name == "SparseCategoricalAccuracy") {
-    return std::make_shared<SparseCategoricalAccuracy>(SparseCategoricalAccuracy::from_config(config));
-  }
-  if (class_name == "MeanSquaredError")
-    return std::make_shared<MeanSquaredError>(MeanSquaredError::from_config(config));
-  if (class_name == "MeanAbsoluteError") {
-    return std::make_shared<MeanAbsoluteError>(MeanAbsoluteError::from_config(config));
-  }
+  if (auto factory = metric_classes().find(class_name)) return factory(config);
   return nullptr;
 }
 
@@ -391,19 +395,12 @@ std::shared_ptr<Metric> resolve_metric(const std::string& identifier, const Shap
   return metric_named(metric, identifier);
 }
 
-json serialize(const Metric& metric) {
-  const bool builtin = metric_from_class(metric.class_name(), json::object()) != nullptr;
-  return keras_envelope("keras.metrics", builtin, metric.class_name(), metric.get_config());
-}
+json serialize(const Metric& metric) { return metric_classes().serialize(metric.class_name(), metric.get_config()); }
 
-std::shared_ptr<Metric> deserialize(const json& object) {
-  const json config = envelope_config(object, "metric");
-  const std::string class_name = object.at("class_name").get<std::string>();
-  if (auto metric = metric_from_class(class_name, config)) return metric;
-  throw ValueError(fmt::format(
-      "Could not locate class '{}'. minidl's built-in metrics: Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, "
-      "SparseCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError. Full object config: {}",
-      class_name, object.dump()));
+std::shared_ptr<Metric> deserialize(const json& object) { return metric_classes().deserialize(object); }
+
+void register_metric(const std::string& class_name, MetricFactory factory) {
+  metric_classes().add(class_name, std::move(factory));
 }
 
 }  // namespace minidl::metrics

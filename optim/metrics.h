@@ -234,9 +234,15 @@ std::shared_ptr<Metric> resolve_metric(const std::string& identifier, const loss
 std::shared_ptr<Metric> resolve_metric(const std::string& identifier, const Shape& y_true_shape,
                                        const Shape& y_pred_shape);
 
-// Keras's envelope: {"module": "keras.metrics", "class_name", "config", "registered_name": null}.
+// Keras's envelope: {"module": "keras.metrics", "class_name", "config", "registered_name": null}
+// for a built-in; a registered user class is written as "Custom>Name", an unregistered one
+// under its class name (Keras's rule).
 json serialize(const Metric& metric);
-// The inverse of serialize() for minidl's built-in metrics.
+// The inverse of serialize() for the built-in and registered metrics.
 std::shared_ptr<Metric> deserialize(const json& object);
+// Makes a user metric class deserializable:
+//   md::metrics::register_metric("Hits", [](const md::json& c) { return std::make_shared<Hits>(...); });
+using MetricFactory = std::function<std::shared_ptr<Metric>(const json& config)>;
+void register_metric(const std::string& class_name, MetricFactory factory);
 
 }  // namespace minidl::metrics

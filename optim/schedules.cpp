@@ -4,10 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <mutex>
 #include <numbers>
 
+#include "minidl/core/class_table.h"
 #include "minidl/core/error.h"
 #include "minidl/core/config_reader.h"
 #include "minidl/core/keras_envelope.h"
@@ -15,28 +14,15 @@
 namespace minidl::optim {
 namespace {
 
-constexpr const char* kSchedulesModule = "keras.optimizers.schedules";
-
-struct ScheduleEntry {
-  ScheduleFactory factory;
-  bool builtin = false;
-};
-
-// Built-ins are listed here rather than registered from static initialisers, so they are
-// found however the library is linked.
-std::map<std::string, ScheduleEntry>& schedule_table(std::unique_lock<std::mutex>& lock) {
-  static std::mutex mutex;
-  static std::map<std::string, ScheduleEntry> table{
-      {"ExponentialDecay",
-       {[](const json& c) { return std::make_shared<ExponentialDecay>(ExponentialDecay::from_config(c)); }, true}},
-      {"CosineDecay", {[](const json& c) { return std::make_shared<CosineDecay>(CosineDecay::from_config(c)); }, true}},
-      {"PiecewiseConstantDecay",
-       {[](const json& c) {
+ClassTable<LearningRateSchedule>& schedule_table() {
+  static ClassTable<LearningRateSchedule> table(
+      "learning rate schedule", "keras.optimizers.schedules",
+      {{"ExponentialDecay",
+        [](const json& c) { return std::make_shared<ExponentialDecay>(ExponentialDecay::from_config(c)); }},
+       {"CosineDecay", [](const json& c) { return std::make_shared<CosineDecay>(CosineDecay::from_config(c)); }},
+       {"PiecewiseConstantDecay", [](const json& c) {
           return std::make_shared<PiecewiseConstantDecay>(PiecewiseConstantDecay::from_config(c));
-        },
-        true}},
-  };
-  lock = std::unique_lock<std::mutex>(mutex);
+        }}});
   return table;
 }
 
@@ -205,50 +191,15 @@ PiecewiseConstantDecay PiecewiseConstantDecay::from_config(const json& config) {
 // Serialization
 
 json serialize(const LearningRateSchedule& schedule) {
-  std::unique_lock<std::mutex> lock;
-  const auto& table = schedule_table(lock);
-  auto it = table.find(schedule.class_name());
-  const bool builtin = it != table.end() && it->second.builtin;
-  const bool registered = it != table.end() && !it->second.builtin;
-  lock.unlock();
-  json out;
-  out["module"] = builtin ? kSchedulesModule : "minidl.custom";
-  out["class_name"] = schedule.class_name();
-  out["config"] = schedule.get_config();
-  out["registered_name"] =
-      builtin ? json(nullptr) : json(registered ? "Custom>" + schedule.class_name() : schedule.class_name());
-  return out;
+  return schedule_table().serialize(schedule.class_name(), schedule.get_config());
 }
 
 std::shared_ptr<LearningRateSchedule> deserialize_schedule(const json& object) {
-  if (!object.is_object() || !object.contains("class_name") || !object["class_name"].is_string()) {
-    throw ValueError(fmt::format(
-        "A learning rate schedule must be serialized as an object with a string 'class_name' and a 'config'; "
-        "received {}.",
-        object.dump()));
-  }
-  const std::string name = serialized_class_name(object);
-  ScheduleFactory factory;
-  {
-    std::unique_lock<std::mutex> lock;
-    const auto& table = schedule_table(lock);
-    auto it = table.find(name);
-    if (it == table.end()) {
-      throw ValueError(fmt::format(
-          "Could not locate class '{}'. Make sure custom classes are decorated with "
-          "`@keras.saving.register_keras_serializable()`. Full object config: {}",
-          name, object.dump()));
-    }
-    factory = it->second.factory;
-  }
-  const json config = object.contains("config") && !object["config"].is_null() ? object["config"] : json::object();
-  return factory(config);
+  return schedule_table().deserialize(object);
 }
 
 void register_schedule(const std::string& class_name, ScheduleFactory factory) {
-  std::unique_lock<std::mutex> lock;
-  auto& table = schedule_table(lock);
-  table[class_name] = ScheduleEntry{std::move(factory), false};
+  schedule_table().add(class_name, std::move(factory));
 }
 
 }  // namespace minidl::optim

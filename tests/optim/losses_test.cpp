@@ -697,9 +697,16 @@ TEST_CASE("losses: user losses from a subclass or a function", "[optim][losses]"
   };
   Cubed cubed;
   CHECK(scalar_of(cubed(t({0, 0}, {2, 1}), t({1, 2}, {2, 1}))) == Approx(4.5));
+  // Keras's serialize_keras_object: an unregistered class is written under its bare class name,
+  // a registered one as "package>Name" ("Custom>Name" in minidl), which deserialize() resolves.
   const md::json object = md::losses::serialize(cubed);
   CHECK(object.at("module") == "minidl.custom");
-  CHECK(object.at("registered_name") == "Custom>Cubed");
+  CHECK(object.at("registered_name") == "Cubed");
+  CHECK_THROWS_WITH(md::losses::deserialize(object), Catch::StartsWith("Could not locate class 'Cubed'."));
+  md::losses::register_loss("Cubed", [](const md::json&) { return std::make_shared<Cubed>(); });
+  const md::json registered = md::losses::serialize(cubed);
+  CHECK(registered.at("registered_name") == "Custom>Cubed");
+  CHECK(md::losses::deserialize(registered)->class_name() == "Cubed");
 
   md::losses::LossFunctionWrapper wrapped(
       [](const md::Tensor& y_true, const md::Tensor& y_pred) { return md::ops::sum(y_pred - y_true, {-1}); }, "diff",
