@@ -318,26 +318,39 @@ Tensor normalized_indices(const Tensor& indices, int64_t size, int64_t axis) {
   return out;
 }
 
-// NumPy's take(x, indices, axis): the indices carry no gradient.
-constexpr OpDef<AxisAttrs> kTake{
+// NumPy's take(x, indices, axis): the indices carry no gradient. Keras's Take(axis=None) indexes
+// the flattened tensor.
+struct TakeAttrs {
+  std::optional<int64_t> axis{};
+  static constexpr auto fields() { return std::tuple{op_attr("axis", &TakeAttrs::axis)}; }
+};
+constexpr OpDef<TakeAttrs> kTake{
     .name = "Take",
     .module = kNumpyModule,
-    .spec = [](OpInputs x, const AxisAttrs& a) {
-      const int axis = normalize_axis(a.axis, x[0].ndim());
+    .spec = [](OpInputs x, const TakeAttrs& a) {
+      if (!a.axis) return Tensor::symbolic(x[1].shape(), x[0].dtype());
+      const int axis = normalize_axis(*a.axis, x[0].ndim());
       Shape shape(x[0].shape().begin(), x[0].shape().begin() + axis);
       shape.insert(shape.end(), x[1].shape().begin(), x[1].shape().end());
       shape.insert(shape.end(), x[0].shape().begin() + axis + 1, x[0].shape().end());
       return Tensor::symbolic(shape, x[0].dtype());
     },
-    .forward = [](OpInputs x, const AxisAttrs& a, OpSaved& saved) {
-      const int axis = normalize_axis(a.axis, x[0].ndim());
-      const Tensor idx = normalized_indices(x[1], x[0].shape()[axis], a.axis);
+    .forward = [](OpInputs x, const TakeAttrs& a, OpSaved& saved) {
+      const Tensor source = a.axis ? x[0] : x[0].reshape({-1});
+      const int axis = a.axis ? normalize_axis(*a.axis, x[0].ndim()) : 0;
+      const Tensor idx = normalized_indices(x[1], source.shape()[axis], a.axis.value_or(0));
       saved.push_back(idx);
-      return compute::gather(x[0], axis, idx);
+      return compute::gather(source, axis, idx);
     },
-    .backward = [](const OpGrad& g, const AxisAttrs& a) {
-      const int axis = normalize_axis(a.axis, static_cast<int64_t>(g.shape(0).size()));
-      return std::vector<Tensor>{detail::take_grad(g.grad(), g.saved(0), axis, g.shape(0)), Tensor()};
+    .backward = [](const OpGrad& g, const TakeAttrs& a) {
+      const Shape& shape = g.shape(0);
+      if (!a.axis) {
+        int64_t n = 1;
+        for (int64_t d : shape) n *= d;
+        return std::vector<Tensor>{reshape(detail::take_grad(g.grad(), g.saved(0), 0, {n}), shape), Tensor()};
+      }
+      const int axis = normalize_axis(*a.axis, static_cast<int64_t>(shape.size()));
+      return std::vector<Tensor>{detail::take_grad(g.grad(), g.saved(0), axis, shape), Tensor()};
     }};
 
 // Keras's OneHot(num_classes, axis=-1, dtype=None, sparse=False); minidl supports axis -1,

@@ -189,17 +189,20 @@ constexpr OpDef<CastAttrs> kCast{
     .spec = [](OpInputs x, const CastAttrs& a) { return Tensor::symbolic(x[0].shape(), a.dtype); },
     .forward = [](OpInputs x, const CastAttrs& a, OpSaved&) { return x[0].astype(a.dtype); }};
 
+// Keras's Argmax(axis=None, keepdims=False): no axis means the index into the flattened tensor.
 struct ArgmaxAttrs {
-  int64_t axis = -1;
+  std::optional<int64_t> axis{};
   bool keepdims = false;
   static constexpr auto fields() {
     return std::tuple{op_attr("axis", &ArgmaxAttrs::axis), op_attr("keepdims", &ArgmaxAttrs::keepdims)};
   }
 };
-// The input's shape without the axis, or with it as 1 (keepdims).
-Shape argmax_shape(const Shape& shape, int64_t axis, bool keepdims) {
+// The input's shape without the axis, or with it as 1 (keepdims); without an axis, a scalar (or
+// all ones with keepdims).
+Shape argmax_shape(const Shape& shape, std::optional<int64_t> axis, bool keepdims) {
+  if (!axis) return keepdims ? Shape(shape.size(), 1) : Shape{};
   Shape out = shape;
-  const int a = normalize_axis(axis, static_cast<int64_t>(shape.size()));
+  const int a = normalize_axis(*axis, static_cast<int64_t>(shape.size()));
   if (keepdims) {
     out[a] = 1;
   } else {
@@ -214,12 +217,13 @@ constexpr OpDef<ArgmaxAttrs> kArgmax{
       return Tensor::symbolic(argmax_shape(x[0].shape(), a.axis, a.keepdims), DType::int32);
     },
     .forward = [](OpInputs x, const ArgmaxAttrs& a, OpSaved&) {
-      const int axis = normalize_axis(a.axis, x[0].ndim());
-      if (x[0].shape()[axis] == 0) {
+      const Tensor source = a.axis ? x[0] : x[0].reshape({-1});
+      const int axis = a.axis ? normalize_axis(*a.axis, x[0].ndim()) : 0;
+      if (source.shape()[axis] == 0) {
         throw ValueError("argmax: cannot take the argmax of an empty axis (shape " + shape_to_string(x[0].shape()) +
                          ").");
       }
-      return compute::argmax(x[0], axis).reshape(argmax_shape(x[0].shape(), a.axis, a.keepdims));
+      return compute::argmax(source, axis).reshape(argmax_shape(x[0].shape(), a.axis, a.keepdims));
     }};
 
 }  // namespace
@@ -269,7 +273,7 @@ Tensor cast(const Tensor& x, DType dtype) {
 
 Tensor argmax(const Tensor& x, int64_t axis) {
   normalize_axis(axis, x.ndim());  // the axis error before anything else
-  return apply(kArgmax, {x}, {.axis = axis});
+  return apply(kArgmax, {x}, {.axis = axis, .keepdims = false});
 }
 
 }  // namespace minidl::ops

@@ -186,7 +186,12 @@ CallArg CallArgs::from_json_value(const json& value) const {
     tensor_at(value);  // checks the index
     return tensor_arg(value.at(kKey).get<size_t>());
   }
-  if (value.is_array() && std::any_of(value.begin(), value.end(), [](const json& v) { return is_placeholder(v); })) {
+  // A list holding tensors, or only Nones: Keras writes mask=[None, None] as [null, null], and
+  // it must read back as a list of two missing tensors, not as a plain value.
+  const auto tensor_or_none = [](const json& v) { return is_placeholder(v) || v.is_null(); };
+  if (value.is_array() && !value.empty() &&
+      (std::any_of(value.begin(), value.end(), [](const json& v) { return is_placeholder(v); }) ||
+       std::all_of(value.begin(), value.end(), tensor_or_none))) {
     CallArg a;
     a.kind = CallArg::Kind::tensor_list;
     for (const json& item : value) {
