@@ -4,7 +4,9 @@
 #include <cmath>
 #include <map>
 
+#include "minidl/core/config_reader.h"
 #include "minidl/core/error.h"
+#include "minidl/core/keras_envelope.h"
 #include "minidl/core/naming.h"
 #include "minidl/core/random.h"
 
@@ -139,28 +141,17 @@ json Initializer::serialize() const {
   } else if (class_name_ == "Constant") {
     config = {{"value", a_}};
   }
-  return {{"module", "keras.initializers"}, {"class_name", class_name_}, {"config", config}, {"registered_name", nullptr}};
+  return keras_envelope("keras.initializers", /*builtin=*/true, class_name_, config);
 }
 
 namespace {
 
-double number(const json& config, const char* key, double fallback) {
-  auto it = config.find(key);
-  if (it == config.end() || it->is_null()) return fallback;
-  if (!it->is_number()) {
-    throw TypeError(std::string("Initializer config key '") + key + "' must be a number; received " + it->dump() +
-                    ".");
-  }
-  return it->get<double>();
-}
-
-std::optional<uint64_t> seed_from(const json& config) {
-  auto it = config.find("seed");
-  if (it == config.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number_integer()) {
-    throw TypeError("Initializer config key 'seed' must be an integer or null; received " + it->dump() + ".");
-  }
-  return it->get<uint64_t>();
+// Keras writes a seed as an integer or null.
+std::optional<uint64_t> seed_from(const ConfigReader& r) {
+  const json* value = r.find("seed");
+  if (value == nullptr || value->is_null()) return std::nullopt;
+  if (!value->is_number_integer()) r.throw_mistyped("seed", "an integer or null", *value);
+  return value->get<uint64_t>();
 }
 
 }  // namespace
@@ -173,21 +164,20 @@ Initializer Initializer::deserialize(const json& value) {
   }
   const std::string cls = resolve(value["class_name"].get<std::string>());
   const json config = value.contains("config") && value["config"].is_object() ? value["config"] : json::object();
-  const auto seed = seed_from(config);
-  if (cls == "RandomNormal") return random_normal(number(config, "mean", 0.0), number(config, "stddev", 0.05), seed);
+  const ConfigReader r(config, "Initializer");
+  const auto seed = seed_from(r);
+  if (cls == "RandomNormal") {
+    return random_normal(r.optional<double>("mean", 0.0), r.optional<double>("stddev", 0.05), seed);
+  }
   if (cls == "TruncatedNormal") {
-    return truncated_normal(number(config, "mean", 0.0), number(config, "stddev", 0.05), seed);
+    return truncated_normal(r.optional<double>("mean", 0.0), r.optional<double>("stddev", 0.05), seed);
   }
   if (cls == "RandomUniform") {
-    return random_uniform(number(config, "minval", -0.05), number(config, "maxval", 0.05), seed);
+    return random_uniform(r.optional<double>("minval", -0.05), r.optional<double>("maxval", 0.05), seed);
   }
-  if (cls == "Constant") return constant(number(config, "value", 0.0));
-  for (const char* key : {"input_axes", "output_axes"}) {
-    if (config.contains(key) && !config[key].is_null()) {
-      throw NotImplementedError(std::string("Initializer config key '") + key + "' of " + cls +
-                                " is not supported by minidl (it must be null).");
-    }
-  }
+  if (cls == "Constant") return constant(r.optional<double>("value", 0.0));
+  const ConfigReader named(config, cls);  // names the class in what Keras's VarianceScaling family has and minidl not
+  named.reject_non_null({"input_axes", "output_axes"});
   return make(cls, 0, 0, seed);
 }
 
