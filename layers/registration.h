@@ -10,18 +10,20 @@
 #include <string>
 #include <type_traits>
 
+#include "minidl/core/config_reader.h"
 #include "minidl/core/registry.h"
 #include "minidl/layers/layer.h"
 
 namespace minidl::detail {
 
 template <class T>
-std::shared_ptr<Operation> make_from_config(const json& config) {
+std::shared_ptr<Operation> make_from_config(const json& config, const std::string& class_name) {
   if constexpr (requires { T::from_config(config); }) {
     return std::make_shared<T>(T::from_config(config));
   } else if constexpr (std::is_constructible_v<T, std::string>) {
-    auto layer = std::make_shared<T>(config.value("name", std::string()));
-    if (auto it = config.find("trainable"); it != config.end() && it->is_boolean()) layer->set_trainable(*it);
+    const ConfigReader r(config, class_name);
+    auto layer = std::make_shared<T>(r.name());
+    layer->set_trainable(r.trainable());
     return layer;
   } else {
     return std::make_shared<T>();
@@ -33,7 +35,7 @@ bool register_layer(const std::string& class_name, bool builtin) {
   static_assert(std::is_base_of_v<Layer, T>, "MINIDL_REGISTER_LAYER needs a class derived from minidl::Layer");
   Registry::instance().add_class<T>(class_name, builtin ? "keras.layers" : "minidl.custom",
                                     builtin ? std::nullopt : std::optional<std::string>("Custom>" + class_name),
-                                    &make_from_config<T>);
+                                    [class_name](const json& config) { return make_from_config<T>(config, class_name); });
   return true;
 }
 
