@@ -70,10 +70,7 @@ class ClassTable {
   // (which only this process can read back, once it registers the class).
   json serialize(const std::string& class_name, json config) const {
     if (contains(class_name)) return keras_envelope(module_, is_builtin(class_name), class_name, std::move(config));
-    return json{{"module", "minidl.custom"},
-                {"class_name", class_name},
-                {"config", std::move(config)},
-                {"registered_name", class_name}};
+    return keras_envelope("minidl.custom", class_name, std::move(config), class_name);
   }
 
   // The object `object` (an envelope) describes. ValueError for a malformed envelope, and

@@ -6,11 +6,17 @@
 
 namespace minidl {
 
-json keras_envelope(const std::string& builtin_module, bool builtin, const std::string& class_name, json config) {
-  return json{{"module", builtin ? builtin_module : std::string("minidl.custom")},
+json keras_envelope(const std::string& module, const std::string& class_name, json config,
+                    const std::optional<std::string>& registered_name) {
+  return json{{"module", module},
               {"class_name", class_name},
               {"config", std::move(config)},
-              {"registered_name", builtin ? json(nullptr) : json("Custom>" + class_name)}};
+              {"registered_name", registered_name ? json(*registered_name) : json(nullptr)}};
+}
+
+json keras_envelope(const std::string& builtin_module, bool builtin, const std::string& class_name, json config) {
+  if (builtin) return keras_envelope(builtin_module, class_name, std::move(config), std::nullopt);
+  return keras_envelope("minidl.custom", class_name, std::move(config), "Custom>" + class_name);
 }
 
 std::string serialized_class_name(const json& object) {

@@ -7,12 +7,18 @@
 //
 //   md::json obj = md::keras_envelope("keras.losses", /*builtin=*/true, "MeanSquaredError", config);
 //   std::string cls = md::serialized_class_name(obj);   // "Custom>Name" -> "Name"
+#include <optional>
 #include <string>
 
 #include "minidl/core/json.h"
 
 namespace minidl {
 
+// The envelope itself: {"module", "class_name", "config", "registered_name"} (null when unset).
+json keras_envelope(const std::string& module, const std::string& class_name, json config,
+                    const std::optional<std::string>& registered_name);
+// A built-in (under `builtin_module`, registered_name null) or a registered user class
+// ("minidl.custom", "Custom>Name").
 json keras_envelope(const std::string& builtin_module, bool builtin, const std::string& class_name, json config);
 
 // The class a serialized object names: Name for a registered_name "Custom>Name" (or

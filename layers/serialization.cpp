@@ -3,15 +3,14 @@
 #include <fmt/format.h>
 
 #include "minidl/core/error.h"
+#include "minidl/core/keras_envelope.h"
 #include "minidl/core/registry.h"
 
 namespace minidl {
 
 json serialize(const Operation& operation) {
-  json out = {{"module", operation.module()},
-              {"class_name", operation.class_name()},
-              {"config", operation.get_config()},
-              {"registered_name", operation.registered_name() ? json(*operation.registered_name()) : json(nullptr)}};
+  json out = keras_envelope(operation.module(), operation.class_name(), operation.get_config(),
+                            operation.registered_name());
   if (const auto* layer = dynamic_cast<const Layer*>(&operation)) {
     const json build = layer->get_build_config();
     if (!build.is_null()) out["build_config"] = build;
