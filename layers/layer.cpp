@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "minidl/core/error.h"
+#include "minidl/core/keras_envelope.h"
 #include "minidl/core/registry.h"
 
 namespace minidl {
@@ -421,11 +422,7 @@ random::SeedGenerator& Layer::seed_generator(std::optional<uint64_t> seed) {
 json Layer::get_config() const {
   return json{{"name", name()},
               {"trainable", trainable()},
-              {"dtype",
-               {{"module", "keras"},
-                {"class_name", "DTypePolicy"},
-                {"config", {{"name", dtype()}}},
-                {"registered_name", nullptr}}}};
+              {"dtype", keras_envelope("keras", "DTypePolicy", json{{"name", dtype()}}, std::nullopt)}};
 }
 
 std::string Layer::module() const { return Registry::instance().module_of(class_name()); }
