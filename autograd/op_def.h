@@ -16,14 +16,16 @@
 //       return std::tuple{op_attr("x_min", &ClipAttrs::x_min), op_attr("x_max", &ClipAttrs::x_max)};
 //     }
 //   };
-//   const OpDef<ClipAttrs> kClip{
-//       .name = "Clip", .module = kNumpyModule, .spec = same_spec<ClipAttrs>,
+//   constexpr OpDef<ClipAttrs> kClip{
+//       .name = "Clip", .module = kNumpyModule, .spec = float_spec<ClipAttrs>,
 //       .forward = [](OpInputs x, const ClipAttrs& a, OpSaved& saved) { ... return y; },
 //       .backward = [](const OpGrad& g, const ClipAttrs& a) { ... return {dx}; }};
 //   MINIDL_DEFINE_OP(kClip);
 //   Tensor clip(const Tensor& x, float lo, float hi) { return apply(kClip, {x}, {.x_min = lo, .x_max = hi}); }
 //
 // docs/ARCHITECTURE.md has the recipe for adding an op.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -138,25 +140,60 @@ json attr_to_json(const T& value) {
   }
 }
 
+// What an attribute of type T must be, in ConfigReader's words.
+template <class T>
+const char* attr_expected() {
+  if constexpr (std::is_same_v<T, Axes>) return "an axis, a list of axes or null";
+  else if constexpr (std::is_same_v<T, Shape>) return "a list of integers";
+  else if constexpr (std::is_same_v<T, DType>) return "a dtype name";
+  else if constexpr (std::is_same_v<T, std::optional<int64_t>>) return "an integer or null";
+  else if constexpr (std::is_same_v<T, bool>) return "a boolean";
+  else if constexpr (std::is_integral_v<T>) return "an integer";
+  else if constexpr (std::is_floating_point_v<T>) return "a number";
+  else return "a value of the attribute's type";
+}
+
+// The attribute from its JSON value, with ConfigReader's error ("Sum config key 'keepdims' must
+// be a boolean; received \"yes\".") for a value of another type.
 template <class T>
 T attr_from_json(const json& value, const char* op, const char* key) {
+  const auto mistyped = [&]() {
+    return TypeError(fmt::format("{} config key '{}' must be {}; received {}.", op, key, attr_expected<T>(),
+                                 value.dump()));
+  };
   try {
     if constexpr (std::is_same_v<T, Axes>) {
+      if (!value.is_null() && !value.is_number_integer() && !value.is_array()) throw mistyped();
       return Axes{axes_from(value)};
     } else if constexpr (std::is_same_v<T, Shape>) {
       if (value.is_number_integer()) return Shape{value.get<int64_t>()};  // reshape(x, 6)
+      if (!value.is_array()) throw mistyped();
       Shape shape;
-      for (const json& d : value) shape.push_back(d.is_null() ? None : d.get<int64_t>());
+      for (const json& d : value) {
+        if (!d.is_null() && !d.is_number_integer()) throw mistyped();
+        shape.push_back(d.is_null() ? None : d.get<int64_t>());
+      }
       return shape;
     } else if constexpr (std::is_same_v<T, DType>) {
+      if (!value.is_string()) throw mistyped();
       return dtype_from_name(value.get<std::string>());
     } else if constexpr (std::is_same_v<T, std::optional<int64_t>>) {
+      if (!value.is_null() && !value.is_number_integer()) throw mistyped();
       return value.is_null() ? std::nullopt : std::optional<int64_t>(value.get<int64_t>());
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (!value.is_boolean()) throw mistyped();
+      return value.get<bool>();
+    } else if constexpr (std::is_integral_v<T>) {
+      if (!value.is_number_integer()) throw mistyped();
+      return value.get<T>();
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (!value.is_number()) throw mistyped();
+      return value.get<T>();
     } else {
       return value.get<T>();
     }
   } catch (const json::exception&) {
-    throw TypeError(std::string(op) + " config key '" + key + "' has the wrong type: " + value.dump() + ".");
+    throw mistyped();
   }
 }
 

@@ -175,9 +175,9 @@ TEST_CASE("op_def: configs written in Keras's form load and run", "[autograd][op
   CHECK_THROWS_WITH(one_op_model("[null, 3]", numpy, "Power", ""),
                     wrapped("Power", "Power call is missing positional argument 1 ('exponent')."));
   CHECK_THROWS_WITH(one_op_model("[null, 3]", numpy, "Sum", R"("axis": 1, "keepdims": "yes")"),
-                    wrapped("Sum", R"(Sum config key 'keepdims' has the wrong type: "yes".)"));
+                    wrapped("Sum", R"(Sum config key 'keepdims' must be a boolean; received "yes".)"));
   CHECK_THROWS_WITH(one_op_model("[null, 3]", numpy, "Swapaxes", R"("axis1": [0], "axis2": 1)"),
-                    wrapped("Swapaxes", "Swapaxes config key 'axis1' has the wrong type: [0]."));
+                    wrapped("Swapaxes", "Swapaxes config key 'axis1' must be an integer; received [0]."));
   CHECK_THROWS_AS(one_op_model("[null, 3]", numpy, "Sum", R"("keepdims": "yes")"), md::ValueError);
 }
 
