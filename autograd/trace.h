@@ -39,9 +39,6 @@ json axes_to_json(const std::vector<int64_t>& axes);
 inline constexpr const char* kNumpyModule = "keras.src.ops.numpy";
 inline constexpr const char* kNnModule = "keras.src.ops.nn";
 
-// A symbolic spec with a given shape/dtype.
-inline Tensor spec(const Shape& shape, DType dtype = DType::float32) { return Tensor::symbolic(shape, dtype); }
-
 // The op behind a graph node: a Keras op class name, its config and how to run it.
 class OpOperation : public Operation {
  public:
