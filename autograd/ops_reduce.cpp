@@ -103,7 +103,7 @@ constexpr OpDef<ReduceAttrs> extremum(const char* name) {
 constexpr OpDef<ReduceAttrs> kMax = extremum<ReduceOp::max>("Max");
 constexpr OpDef<ReduceAttrs> kMin = extremum<ReduceOp::min>("Min");
 
-// Keras's BroadcastTo(shape); None dims are written as null.
+// Keras's BroadcastTo(shape).
 struct BroadcastToAttrs {
   Shape shape{};
   static constexpr auto fields() { return std::tuple{op_attr("shape", &BroadcastToAttrs::shape)}; }

@@ -25,6 +25,13 @@ int64_t add_dims(int64_t a, int64_t b) { return a < 0 || b < 0 ? None : a + b; }
 
 // ---- reshape, transpose, swapaxes -------------------------------------------------------------
 
+// The gradient of an op that only changes the shape (reshape, expand_dims, squeeze): the
+// incoming gradient with the input's shape.
+template <class Attrs>
+std::vector<Tensor> reshape_back(const OpGrad& g, const Attrs& /*attrs*/) {
+  return {reshape(g.grad(), g.shape(0))};
+}
+
 // Keras's Reshape(newshape): one dim may be -1 (inferred).
 struct ReshapeAttrs {
   Shape newshape{};
@@ -39,9 +46,7 @@ constexpr OpDef<ReshapeAttrs> kReshape{
       return Tensor::symbolic(out, x[0].dtype());
     },
     .forward = [](OpInputs x, const ReshapeAttrs& a, OpSaved&) { return x[0].reshape(a.newshape); },
-    .backward = [](const OpGrad& g, const ReshapeAttrs&) {
-      return std::vector<Tensor>{reshape(g.grad(), g.shape(0))};
-    }};
+    .backward = reshape_back<ReshapeAttrs>};
 
 // Keras's Transpose(axes): null reverses the axes.
 struct TransposeAttrs {
@@ -121,7 +126,7 @@ constexpr OpDef<AxisAttrs> kExpandDims{
       return Tensor::symbolic(expanded_shape(x[0].shape(), a.axis), x[0].dtype());
     },
     .forward = [](OpInputs x, const AxisAttrs& a, OpSaved&) { return x[0].reshape(expanded_shape(x[0].shape(), a.axis)); },
-    .backward = [](const OpGrad& g, const AxisAttrs&) { return std::vector<Tensor>{reshape(g.grad(), g.shape(0))}; }};
+    .backward = reshape_back<AxisAttrs>};
 
 // Keras's Squeeze(axis=None): every size-1 axis, or the one given (which must have size 1).
 struct SqueezeAttrs {
@@ -154,7 +159,7 @@ constexpr OpDef<SqueezeAttrs> kSqueeze{
     .forward = [](OpInputs x, const SqueezeAttrs& a, OpSaved&) {
       return x[0].reshape(squeezed_shape(x[0].shape(), a.axis));
     },
-    .backward = [](const OpGrad& g, const SqueezeAttrs&) { return std::vector<Tensor>{reshape(g.grad(), g.shape(0))}; }};
+    .backward = reshape_back<SqueezeAttrs>};
 
 // ---- concatenate, stack ---------------------------------------------------------------------
 
