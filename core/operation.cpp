@@ -4,7 +4,6 @@
 
 #include "minidl/core/error.h"
 #include "minidl/core/naming.h"
-#include "minidl/core/registry.h"
 
 namespace minidl {
 
@@ -138,9 +137,14 @@ Tensor Operation::output() const {
 std::shared_ptr<Operation> Operation::shared_self() {
   if (auto self = weak_from_this().lock()) return self;
   if (auto instance = op_state_->graph_instance.lock()) return instance;
-  std::shared_ptr<Operation> copy = Registry::instance().clone(*this);
+  std::shared_ptr<Operation> copy = copy_handle();
   op_state_->graph_instance = copy;
   return copy;
+}
+
+std::shared_ptr<Operation> Operation::copy_handle() const {
+  throw TypeError(fmt::format("Operation '{}' ({}) is not owned by a std::shared_ptr, so a graph cannot hold it.",
+                              name(), class_name_));
 }
 
 // ---- symbolic scope -------------------------------------------------------------------------

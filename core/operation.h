@@ -4,8 +4,8 @@
 // `compute_output_spec` on symbolic ones, and `symbolic_call`, which computes the output specs
 // and records a graph Node. Its input()/output() are those of its first call.
 //
-// Copies of an Operation share its state (name, nodes); graphs hold operations by
-// std::shared_ptr, taken with shared_self().
+// An Operation object is a handle: copies share its state (name, nodes) and are the same
+// operation. Graphs hold operations by std::shared_ptr, taken with shared_self().
 #include "minidl/core/json.h"
 
 #include <memory>
@@ -86,14 +86,18 @@ class Operation : public std::enable_shared_from_this<Operation> {
   std::vector<Tensor> inputs() const;
   std::vector<Tensor> outputs() const;
 
-  // This operation as a shared_ptr for graphs: itself when already owned by one, else a
-  // registered copy that shares its state (see Registry).
+  // This operation as a shared_ptr for graphs: itself when already owned by one, else one heap
+  // copy of this handle (copy_handle), made once and shared by every later call.
   std::shared_ptr<Operation> shared_self();
 
   // Appends a node for `args` producing `outputs` (symbolic) and stamps their history.
   void record_node(const CallArgs& args, std::vector<Tensor>& outputs);
 
  protected:
+  // A heap copy of this handle, for an operation not owned by a shared_ptr (a layer made on the
+  // stack). Ops are always made with make_shared; layers get it from LayerOf.
+  virtual std::shared_ptr<Operation> copy_handle() const;
+
   struct State {
     std::string name;
     std::vector<std::shared_ptr<Node>> inbound_nodes;

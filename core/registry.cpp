@@ -33,11 +33,6 @@ void Registry::add(const std::string& class_name, const std::string& module,
   }
 }
 
-void Registry::add_type(std::type_index type, Cloner cloner) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  cloners_[type] = std::move(cloner);
-}
-
 const Registry::Entry* Registry::find(const std::string& class_name, const std::string& module,
                                       const std::optional<std::string>& registered_name) const {
   if (!module.empty()) {
@@ -83,22 +78,6 @@ std::shared_ptr<Operation> Registry::create(const std::string& class_name, const
     factory = e->factory;
   }
   return factory(config);
-}
-
-std::shared_ptr<Operation> Registry::clone(const Operation& original) const {
-  Cloner cloner;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = cloners_.find(std::type_index(typeid(original)));
-    if (it == cloners_.end()) {
-      throw ValueError(fmt::format(
-          "Operation '{}' (class {}) lives outside a std::shared_ptr and its C++ type is not registered, so a graph "
-          "cannot hold it. Register the class with MINIDL_REGISTER_LAYER({}) or create it with std::make_shared.",
-          original.name(), original.class_name(), original.class_name()));
-    }
-    cloner = it->second;
-  }
-  return cloner(original);
 }
 
 }  // namespace minidl

@@ -1,6 +1,6 @@
 #pragma once
 // The registry of serializable classes: Keras class name (and module) -> factory from a
-// config, and C++ type -> copy (for Operation::shared_self). Layers join it with
+// config. Layers join it with
 // MINIDL_REGISTER_LAYER, ops through their op table; md::deserialize and functional configs
 // look classes up here.
 //
@@ -15,8 +15,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <typeindex>
-#include <unordered_map>
 
 #include "minidl/core/json.h"
 
@@ -27,7 +25,6 @@ class Operation;
 class Registry {
  public:
   using Factory = std::function<std::shared_ptr<Operation>(const json& config)>;
-  using Cloner = std::function<std::shared_ptr<Operation>(const Operation& original)>;
 
   static Registry& instance();
 
@@ -36,15 +33,6 @@ class Registry {
   // class name. A second registration of the same (module, name) replaces the first.
   void add(const std::string& class_name, const std::string& module, std::optional<std::string> registered_name,
            Factory factory);
-  template <class T>
-  void add_class(const std::string& class_name, const std::string& module,
-                 std::optional<std::string> registered_name, Factory factory) {
-    add(class_name, module, std::move(registered_name), std::move(factory));
-    add_type(std::type_index(typeid(T)), [](const Operation& original) -> std::shared_ptr<Operation> {
-      return std::make_shared<T>(static_cast<const T&>(original));
-    });
-  }
-  void add_type(std::type_index type, Cloner cloner);
 
   bool contains(const std::string& class_name, const std::string& module = {}) const;
   std::string module_of(const std::string& class_name) const;
@@ -54,8 +42,6 @@ class Registry {
   std::shared_ptr<Operation> create(const std::string& class_name, const json& config,
                                     const std::string& module = {},
                                     const std::optional<std::string>& registered_name = std::nullopt) const;
-  // A copy of `original` as its most-derived registered type; throws when the type is unknown.
-  std::shared_ptr<Operation> clone(const Operation& original) const;
 
  private:
   Registry() = default;
@@ -72,7 +58,6 @@ class Registry {
   std::map<std::string, Entry> by_module_;            // "module:ClassName"
   std::map<std::string, std::string> by_registered_;  // registered name -> by_module_ key
   std::map<std::string, std::string> by_name_;        // bare class name -> by_module_ key
-  std::unordered_map<std::type_index, Cloner> cloners_;
 };
 
 }  // namespace minidl

@@ -10,10 +10,10 @@ struct FeatureAffineOptions {
 };
 
 // y = x * scale + shift, with one learned scale and shift per feature.
-class FeatureAffine : public md::Layer {
+class FeatureAffine : public md::LayerOf<FeatureAffine> {
  public:
   explicit FeatureAffine(const FeatureAffineOptions& options = {})
-      : md::Layer("FeatureAffine", options.name), initial_scale_(options.initial_scale) {}
+      : LayerOf("FeatureAffine", options.name), initial_scale_(options.initial_scale) {}
 
   // Rebuilds the layer from get_config() output (used by md::deserialize and model configs).
   static FeatureAffine from_config(const md::json& config) {
@@ -29,16 +29,21 @@ class FeatureAffine : public md::Layer {
  protected:
   void build_weights(const md::ShapeSpec& input_shape) override {
     const int64_t features = input_shape.shape().back();
-    scale_ = add_weight("scale", {features}, md::Initializer::constant(initial_scale_));
-    shift_ = add_weight("shift", {features}, "zeros");
+    state_->scale = add_weight("scale", {features}, md::Initializer::constant(initial_scale_));
+    state_->shift = add_weight("shift", {features}, "zeros");
   }
   std::vector<md::Tensor> call(const md::CallArgs& args, const md::CallContext&) override {
-    return {args.input() * scale_.value() + shift_.value()};
+    return {args.input() * state_->scale.value() + state_->shift.value()};
   }
 
  private:
-  float initial_scale_;
-  md::Variable scale_, shift_;
+  float initial_scale_;  // an option: fixed at construction, a plain member
+  // What build_weights() sets lives in state every copy of the layer shares (a graph holds a
+  // copy of a layer made on the stack).
+  struct State {
+    md::Variable scale, shift;
+  };
+  md::Shared<State> state_;
 };
 MINIDL_REGISTER_LAYER(FeatureAffine);
 

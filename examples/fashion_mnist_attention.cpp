@@ -29,23 +29,26 @@ struct RowPositionOptions {
 };
 
 // Adds a learned vector per sequence position: y[b, t, :] = x[b, t, :] + position[t, :].
-class RowPosition : public md::Layer {
+class RowPosition : public md::LayerOf<RowPosition> {
  public:
-  explicit RowPosition(const RowPositionOptions& options = {}) : md::Layer("RowPosition", options.name) {}
+  explicit RowPosition(const RowPositionOptions& options = {}) : LayerOf("RowPosition", options.name) {}
   static RowPosition from_config(const md::json& config) { return RowPosition({.name = config.value("name", "")}); }
 
  protected:
   void build_weights(const md::ShapeSpec& input_shape) override {
     const md::Shape& s = input_shape.shape();
-    position_ = add_weight("position", {s[s.size() - 2], s.back()},
-                           md::Initializer::random_normal(0.0, 0.02));
+    state_->position = add_weight("position", {s[s.size() - 2], s.back()},
+                                  md::Initializer::random_normal(0.0, 0.02));
   }
   std::vector<md::Tensor> call(const md::CallArgs& args, const md::CallContext&) override {
-    return {args.input() + position_.value()};
+    return {args.input() + state_->position.value()};
   }
 
  private:
-  md::Variable position_;
+  struct State {
+    md::Variable position;
+  };
+  md::Shared<State> state_;
 };
 MINIDL_REGISTER_LAYER(RowPosition);
 

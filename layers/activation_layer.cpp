@@ -6,7 +6,7 @@
 namespace minidl::layers {
 
 Activation::Activation(const ActivationOptions& options)
-    : Layer("Activation", options.name, options.trainable, options.dtype), options_(options) {
+    : LayerOf("Activation", options.name, options.trainable, options.dtype), options_(options) {
   build_at_init();
 }
 

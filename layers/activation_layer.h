@@ -16,7 +16,7 @@ struct ActivationOptions {
   std::string dtype = "float32";
 };
 
-class Activation : public Layer {
+class Activation : public LayerOf<Activation> {
  public:
   using Options = ActivationOptions;
   explicit Activation(const ActivationOptions& options);

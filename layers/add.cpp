@@ -6,7 +6,7 @@
 
 namespace minidl::layers {
 
-Add::Add(const AddOptions& options) : Merge("Add", options.name, options.trainable, options.dtype) {}
+Add::Add(const AddOptions& options) : LayerOf("Add", options.name, options.trainable, options.dtype) {}
 
 Tensor Add::merge_function(const std::vector<Tensor>& inputs) {
   Tensor output = inputs.at(0);

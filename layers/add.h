@@ -15,7 +15,7 @@ struct AddOptions {
   std::string dtype = "float32";
 };
 
-class Add : public Merge {
+class Add : public LayerOf<Add, Merge> {
  public:
   using Options = AddOptions;
   explicit Add(const AddOptions& options = {});

@@ -12,7 +12,7 @@
 namespace minidl::layers {
 
 AdditiveAttention::AdditiveAttention(const AdditiveAttentionOptions& options)
-    : Attention("AdditiveAttention", AttentionOptions{.use_scale = options.use_scale,
+    : LayerOf("AdditiveAttention", AttentionOptions{.use_scale = options.use_scale,
                                                       .score_mode = "dot",
                                                       .dropout = options.dropout,
                                                       .seed = options.seed,
@@ -30,13 +30,13 @@ void AdditiveAttention::build_weights(const ShapeSpec& input_shape) {
                                  class_name(), shape_to_string(query_shape)));
   }
   const int64_t dim = query_shape.back();
-  if (options_.use_scale) weights_.scale = add_weight("scale", {dim}, "glorot_uniform");
+  if (options_.use_scale) state_->scale = add_weight("scale", {dim}, "glorot_uniform");
 }
 
 Tensor AdditiveAttention::calculate_scores(const Tensor& query, const Tensor& key) {
   // sum(scale * tanh(q[..., :, None, :] + k[..., None, :, :]), -1): materialises (..., Tq, Tv, D).
   Tensor t = ops::tanh(ops::add(ops::expand_dims(query, -2), ops::expand_dims(key, -3)));
-  if (weights_.scale.defined()) t = ops::multiply(t, weights_.scale.value());
+  if (state_->scale.defined()) t = ops::multiply(t, state_->scale.value());
   return ops::sum(t, {-1});
 }
 
@@ -44,7 +44,7 @@ std::optional<std::pair<Tensor, Tensor>> AdditiveAttention::fused_attention(cons
                                                                             const Tensor& value,
                                                                             const Tensor& value_mask, bool causal,
                                                                             float dropout_rate, uint64_t seed) {
-  return ops::additive_attention(query, key, value, weights_.scale.defined() ? weights_.scale.value() : Tensor(),
+  return ops::additive_attention(query, key, value, state_->scale.defined() ? state_->scale.value() : Tensor(),
                                  {.value_mask = value_mask, .causal = causal}, dropout_rate, seed);
 }
 

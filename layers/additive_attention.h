@@ -27,7 +27,7 @@ struct AdditiveAttentionOptions {
   std::string dtype = "float32";
 };
 
-class AdditiveAttention : public Attention {
+class AdditiveAttention : public LayerOf<AdditiveAttention, Attention> {
  public:
   using Options = AdditiveAttentionOptions;
   explicit AdditiveAttention(const AdditiveAttentionOptions& options = {});

@@ -29,7 +29,7 @@ Shape without_last(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
 Attention::Attention(const AttentionOptions& options) : Attention("Attention", options) {}
 
 Attention::Attention(const std::string& class_name, const AttentionOptions& options)
-    : Layer(class_name, options.name, options.trainable, options.dtype), options_(options) {
+    : LayerOf(class_name, options.name, options.trainable, options.dtype), options_(options) {
   if (options.score_mode != "dot" && options.score_mode != "concat") {
     throw ValueError(fmt::format(
         "Invalid value for argument score_mode. Expected one of {{'dot', 'concat'}}. Received: score_mode={}",
@@ -111,24 +111,24 @@ void Attention::validate_call(const CallArgs& args) const {
 
 void Attention::build_weights(const ShapeSpec& input_shape) {
   validate_input_shapes(input_shape);
-  if (options_.use_scale) weights_.scale = add_weight("scale", {}, "ones");
-  if (options_.score_mode == "concat") weights_.concat_score_weight = add_weight("concat_score_weight", {}, "ones");
+  if (options_.use_scale) state_->scale = add_weight("scale", {}, "ones");
+  if (options_.score_mode == "concat") state_->concat_score_weight = add_weight("concat_score_weight", {}, "ones");
 }
 
-const Variable& Attention::scale() const { return weights_.scale; }
+const Variable& Attention::scale() const { return state_->scale; }
 
 // ---- computing --------------------------------------------------------------------------------
 
 Tensor Attention::calculate_scores(const Tensor& query, const Tensor& key) {
   if (options_.score_mode == "dot") {
     Tensor scores = ops::matmul(query, ops::swapaxes(key, -2, -1));
-    if (weights_.scale.defined()) scores = ops::multiply(scores, weights_.scale.value());
+    if (state_->scale.defined()) scores = ops::multiply(scores, state_->scale.value());
     return scores;
   }
   // concat: c * sum(tanh(s * (q[..., :, None, :] + k[..., None, :, :])), -1)
   Tensor sum = ops::add(ops::expand_dims(query, -2), ops::expand_dims(key, -3));
-  if (weights_.scale.defined()) sum = ops::multiply(sum, weights_.scale.value());
-  return ops::multiply(weights_.concat_score_weight.value(), ops::sum(ops::tanh(sum), {-1}));
+  if (state_->scale.defined()) sum = ops::multiply(sum, state_->scale.value());
+  return ops::multiply(state_->concat_score_weight.value(), ops::sum(ops::tanh(sum), {-1}));
 }
 
 std::optional<std::pair<Tensor, Tensor>> Attention::fused_attention(const Tensor& query, const Tensor& key,
@@ -138,11 +138,11 @@ std::optional<std::pair<Tensor, Tensor>> Attention::fused_attention(const Tensor
   // tanh(s (q + k)) = tanh(s q + s k), and the outer weight c is a per-feature scale of c:
   // concat mode is the additive kernel on scaled inputs.
   Tensor q = query, k = key;
-  if (weights_.scale.defined()) {
-    q = ops::multiply(query, weights_.scale.value());
-    k = ops::multiply(key, weights_.scale.value());
+  if (state_->scale.defined()) {
+    q = ops::multiply(query, state_->scale.value());
+    k = ops::multiply(key, state_->scale.value());
   }
-  const Tensor c = ops::broadcast_to(weights_.concat_score_weight.value(), {query.dim(-1)});
+  const Tensor c = ops::broadcast_to(state_->concat_score_weight.value(), {query.dim(-1)});
   return ops::additive_attention(q, k, value, c, {.value_mask = value_mask, .causal = causal}, dropout_rate, seed);
 }
 

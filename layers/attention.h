@@ -39,7 +39,7 @@ struct AttentionCallOptions {
   bool use_causal_mask = false;
 };
 
-class Attention : public Layer {
+class Attention : public LayerOf<Attention> {
  public:
   using Options = AttentionOptions;
   explicit Attention(const AttentionOptions& options = {});
@@ -81,10 +81,10 @@ class Attention : public Layer {
   void validate_call(const CallArgs& args) const;
 
   AttentionOptions options_;
-  struct Weights {
+  struct State {
     Variable scale, concat_score_weight;
   };
-  Weights weights_{};
+  Shared<State> state_;
 };
 
 }  // namespace minidl::layers

@@ -22,7 +22,7 @@ Tensor filled_like(const Tensor& x, bool value) {
 }  // namespace
 
 Concatenate::Concatenate(const ConcatenateOptions& options)
-    : Merge("Concatenate", options.name, options.trainable, options.dtype), options_(options) {}
+    : LayerOf("Concatenate", options.name, options.trainable, options.dtype), options_(options) {}
 
 void Concatenate::build_weights(const ShapeSpec& input_shape) {
   if (!input_shape.is_list() || input_shape.shapes().empty()) {

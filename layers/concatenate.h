@@ -19,7 +19,7 @@ struct ConcatenateOptions {
   std::string dtype = "float32";
 };
 
-class Concatenate : public Merge {
+class Concatenate : public LayerOf<Concatenate, Merge> {
  public:
   using Options = ConcatenateOptions;
   explicit Concatenate(const ConcatenateOptions& options = {});

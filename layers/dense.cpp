@@ -10,7 +10,7 @@
 namespace minidl::layers {
 
 Dense::Dense(const DenseOptions& options)
-    : Layer("Dense", options.name, options.trainable, options.dtype), options_(options) {
+    : LayerOf("Dense", options.name, options.trainable, options.dtype), options_(options) {
   if (options.units <= 0) {
     throw ValueError(fmt::format(
         "Received an invalid value for `units`, expected a positive integer. Received: units={}", options.units));
@@ -24,14 +24,14 @@ void Dense::build_weights(const ShapeSpec& input_shape) {
     throw ValueError(fmt::format("Dense layer '{}' needs a known last input dimension; received input shape {}.",
                                  name(), shape_to_string(shape)));
   }
-  weights_->kernel = add_weight("kernel", {shape.back(), options_.units}, options_.kernel_initializer);
-  if (options_.use_bias) weights_->bias = add_weight("bias", {options_.units}, options_.bias_initializer);
+  state_->kernel = add_weight("kernel", {shape.back(), options_.units}, options_.kernel_initializer);
+  if (options_.use_bias) state_->bias = add_weight("bias", {options_.units}, options_.bias_initializer);
   set_input_spec({.min_ndim = 2, .axes = {{-1, shape.back()}}});
 }
 
 std::vector<Tensor> Dense::call(const CallArgs& args, const CallContext& /*ctx*/) {
-  Tensor y = ops::matmul(args.input(), weights_->kernel.value());
-  if (weights_->bias.defined()) y = ops::add(y, weights_->bias.value());
+  Tensor y = ops::matmul(args.input(), state_->kernel.value());
+  if (state_->bias.defined()) y = ops::add(y, state_->bias.value());
   return {options_.activation(y)};
 }
 

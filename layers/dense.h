@@ -22,7 +22,7 @@ struct DenseOptions {
   std::string dtype = "float32";
 };
 
-class Dense : public Layer {
+class Dense : public LayerOf<Dense> {
  public:
   using Options = DenseOptions;
   explicit Dense(const DenseOptions& options);
@@ -30,8 +30,8 @@ class Dense : public Layer {
   json get_config() const override;
   bool supports_masking() const override { return true; }
 
-  const Variable& kernel() const { return weights_->kernel; }
-  const Variable& bias() const { return weights_->bias; }  // undefined without use_bias
+  const Variable& kernel() const { return state_->kernel; }
+  const Variable& bias() const { return state_->bias; }  // undefined without use_bias
   const DenseOptions& options() const { return options_; }
 
  protected:
@@ -40,12 +40,10 @@ class Dense : public Layer {
 
  private:
   DenseOptions options_;
-  // Held through a pointer so that copies of the layer share the weights build() creates, as
-  // they share everything else (a copy made before the first call sees them too).
-  struct Weights {
+  struct State {
     Variable kernel, bias;
   };
-  std::shared_ptr<Weights> weights_ = std::make_shared<Weights>();
+  Shared<State> state_;
 };
 
 }  // namespace minidl::layers

@@ -10,7 +10,7 @@
 namespace minidl::layers {
 
 Dropout::Dropout(const DropoutOptions& options)
-    : Layer("Dropout", options.name, options.trainable, options.dtype), options_(options) {
+    : LayerOf("Dropout", options.name, options.trainable, options.dtype), options_(options) {
   if (!(options.rate >= 0.0 && options.rate <= 1.0)) {
     throw ValueError(fmt::format(
         "Invalid value received for argument `rate`. Expected a float value between 0 and 1. Received: rate={}",

@@ -22,7 +22,7 @@ struct DropoutOptions {
   std::string dtype = "float32";
 };
 
-class Dropout : public Layer {
+class Dropout : public LayerOf<Dropout> {
  public:
   using Options = DropoutOptions;
   explicit Dropout(const DropoutOptions& options);

@@ -10,7 +10,7 @@
 namespace minidl::layers {
 
 Embedding::Embedding(const EmbeddingOptions& options)
-    : Layer("Embedding", options.name, options.trainable, options.dtype), options_(options) {
+    : LayerOf("Embedding", options.name, options.trainable, options.dtype), options_(options) {
   if (options.input_dim <= 0) {
     throw ValueError(fmt::format("`input_dim` must be a positive integer. Received: input_dim={} (of type int).",
                                  options.input_dim));
@@ -22,18 +22,18 @@ Embedding::Embedding(const EmbeddingOptions& options)
 }
 
 void Embedding::build_weights(const ShapeSpec& /*input_shape*/) {
-  *embeddings_ = add_weight("embeddings", {options_.input_dim, options_.output_dim}, options_.embeddings_initializer);
+  state_->embeddings = add_weight("embeddings", {options_.input_dim, options_.output_dim}, options_.embeddings_initializer);
 }
 
 const Variable& Embedding::embeddings() const {
   if (!built()) throw AttributeError("You must build the layer before accessing `embeddings`.");
-  return *embeddings_;
+  return state_->embeddings;
 }
 
 std::vector<Tensor> Embedding::call(const CallArgs& args, const CallContext& /*ctx*/) {
   const Tensor inputs = args.input();
   const Tensor indices = inputs.dtype() == DType::int32 ? inputs : ops::cast(inputs, DType::int32);
-  return {ops::take(embeddings_->value(), indices, 0)};
+  return {ops::take(state_->embeddings.value(), indices, 0)};
 }
 
 Tensor Embedding::compute_mask(const CallArgs& args, const std::vector<Tensor>& /*masks*/) {

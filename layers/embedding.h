@@ -24,7 +24,7 @@ struct EmbeddingOptions {
   std::string dtype = "float32";
 };
 
-class Embedding : public Layer {
+class Embedding : public LayerOf<Embedding> {
  public:
   using Options = EmbeddingOptions;
   explicit Embedding(const EmbeddingOptions& options);
@@ -46,7 +46,10 @@ class Embedding : public Layer {
 
  private:
   EmbeddingOptions options_;
-  std::shared_ptr<Variable> embeddings_ = std::make_shared<Variable>();  // shared by copies
+  struct State {
+    Variable embeddings;
+  };
+  Shared<State> state_;
 };
 
 }  // namespace minidl::layers

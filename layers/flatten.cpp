@@ -23,7 +23,7 @@ int64_t flattened_dim(const Shape& shape) {
 }  // namespace
 
 Flatten::Flatten(const FlattenOptions& options)
-    : Layer("Flatten", options.name, options.trainable, options.dtype), options_(options) {
+    : LayerOf("Flatten", options.name, options.trainable, options.dtype), options_(options) {
   options_.data_format = standardize_data_format(options.data_format);
   set_input_spec({.min_ndim = 1});
 }

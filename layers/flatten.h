@@ -17,7 +17,7 @@ struct FlattenOptions {
   std::string dtype = "float32";
 };
 
-class Flatten : public Layer {
+class Flatten : public LayerOf<Flatten> {
  public:
   using Options = FlattenOptions;
   explicit Flatten(const FlattenOptions& options = {});

@@ -11,7 +11,7 @@
 namespace minidl::layers {
 
 GlobalAveragePooling1D::GlobalAveragePooling1D(const GlobalAveragePooling1DOptions& options)
-    : Layer("GlobalAveragePooling1D", options.name, options.trainable, options.dtype), options_(options) {
+    : LayerOf("GlobalAveragePooling1D", options.name, options.trainable, options.dtype), options_(options) {
   options_.data_format = standardize_data_format(options.data_format);
   set_input_spec({.ndim = 3});
   build_at_init();

@@ -18,7 +18,7 @@ struct GlobalAveragePooling1DOptions {
   std::string dtype = "float32";
 };
 
-class GlobalAveragePooling1D : public Layer {
+class GlobalAveragePooling1D : public LayerOf<GlobalAveragePooling1D> {
  public:
   using Options = GlobalAveragePooling1DOptions;
   explicit GlobalAveragePooling1D(const GlobalAveragePooling1DOptions& options = {});

@@ -10,7 +10,7 @@
 namespace minidl {
 namespace layers {
 
-InputLayer::InputLayer(const InputLayerOptions& options) : Layer("InputLayer", options.name) {
+InputLayer::InputLayer(const InputLayerOptions& options) : LayerOf("InputLayer", options.name) {
   if (options.batch_shape && (!options.shape.empty() || options.batch_size)) {
     throw ValueError(options.batch_size ? "You cannot pass both `batch_size` and `batch_shape` at the same time."
                                         : "You cannot pass both `shape` and `batch_shape` at the same time.");
@@ -79,7 +79,7 @@ Tensor Input(const Shape& shape, const std::string& name, DType dtype) {
 
 namespace {
 const bool input_layer_registered = [] {
-  Registry::instance().add_class<layers::InputLayer>(
+  Registry::instance().add(
       "InputLayer", "keras.layers", std::nullopt,
       [](const json& config) -> std::shared_ptr<Operation> { return layers::InputLayer::from_config(config); });
   return true;

@@ -24,7 +24,7 @@ struct InputLayerOptions {
   std::string name{};
 };
 
-class InputLayer : public Layer {
+class InputLayer : public LayerOf<InputLayer> {
  public:
   using Options = InputLayerOptions;
   // Creates the layer with its output tensor (a graph node with no inputs).

@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <cxxabi.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 #include <unordered_set>
 
 #include "minidl/core/error.h"
@@ -23,6 +27,13 @@ class TrainingScope {
   TrainingScope& operator=(const TrainingScope&) = delete;
 };
 
+// "minidl::layers::Dense" from typeid's "N6minidl6layers5DenseE".
+std::string demangled(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+  return status == 0 && name ? std::string(name.get()) : std::string(mangled);
+}
+
 std::vector<Shape> shapes_of(const std::vector<Tensor>& ts) {
   std::vector<Shape> out;
   for (const Tensor& t : ts) out.push_back(t.defined() ? t.shape() : Shape{});
@@ -37,7 +48,7 @@ std::optional<bool> current_training() {
 }
 
 Layer::Layer(std::string class_name, std::string name, bool trainable, std::string dtype)
-    : Operation(std::move(class_name), std::move(name)), layer_state_(std::make_shared<LayerState>()) {
+    : Operation(std::move(class_name), std::move(name)), layer_state_() {
   if (dtype != "float32") {
     throw ValueError(fmt::format("Layer '{}': minidl computes in float32; received dtype={}.", this->name(), dtype));
   }
@@ -100,7 +111,6 @@ CallContext Layer::make_context(const CallArgs& args, std::optional<bool> traini
 std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> training) {
   const bool symbolic = args.any_symbolic();
   check_input_spec(args);
-  bind_weights();
   if (!built()) {
     const std::vector<Tensor> inputs = args.inputs();
     build(args.input_is_list() ? ShapeSpec::list(shapes_of(inputs)) : ShapeSpec(inputs.at(0).shape()));
@@ -134,36 +144,25 @@ std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> trai
 }
 
 std::vector<Tensor> Layer::run(const CallArgs& args) {
-  bind_weights();
   return call(args, make_context(args, std::nullopt));
 }
 
 // ---- building -------------------------------------------------------------------------------
 
 void Layer::build(const ShapeSpec& input_shape) {
-  if (layer_state_->built) {
-    bind_weights();
-    return;
-  }
+  if (layer_state_->built) return;
   build_weights(input_shape);
   layer_state_->built = true;
   layer_state_->build_shape = input_shape;
-  weights_bound_ = true;
 }
 
-void Layer::bind_weights() {
-  if (weights_bound_ || !layer_state_->built) return;
-  weights_bound_ = true;
-  if (!layer_state_->build_shape) return;  // built without a shape (at construction): nothing to bind
-  binding_ = true;
-  binding_position_ = 0;
-  try {
-    build_weights(*layer_state_->build_shape);
-  } catch (...) {
-    binding_ = false;
-    throw;
-  }
-  binding_ = false;
+void Layer::throw_missing_layer_of(const char* actual_type, const char* layer_of_type) {
+  const std::string actual = demangled(actual_type);
+  const std::string base = demangled(layer_of_type);
+  throw TypeError(fmt::format(
+      "Layer class {} derives from {} without LayerOf, so a graph cannot hold a copy of it (the copy would be a {}). "
+      "Derive from md::LayerOf<{}, {}> instead.",
+      actual, base, base, actual, base));
 }
 
 void Layer::build_weights(const ShapeSpec& /*input_shape*/) {}
@@ -171,13 +170,9 @@ void Layer::build_weights(const ShapeSpec& /*input_shape*/) {}
 void Layer::mark_unbuilt() {
   layer_state_->built = false;
   layer_state_->build_shape.reset();
-  weights_bound_ = false;
 }
 
-void Layer::build_at_init() {
-  layer_state_->built = true;
-  weights_bound_ = true;
-}
+void Layer::build_at_init() { layer_state_->built = true; }
 
 bool Layer::built() const { return layer_state_->built; }
 
@@ -272,7 +267,7 @@ ShapeSpec Layer::compute_output_shape(const ShapeSpec& input_shape) {
   std::vector<Tensor> placeholders;
   for (const Shape& s : input_shape.shapes()) placeholders.push_back(Tensor::symbolic(s));
   const CallArgs args = input_shape.is_list() ? CallArgs::of(placeholders) : CallArgs::of(placeholders.at(0));
-  build(input_shape);  // builds, or binds this copy's members
+  build(input_shape);
   const std::vector<Tensor> out = compute_output_spec(args, make_context(args, false));
   if (out.size() == 1) return ShapeSpec(out[0].shape());
   std::vector<Shape> shapes;
@@ -289,19 +284,6 @@ Tensor Layer::compute_mask(const CallArgs& /*args*/, const std::vector<Tensor>& 
 
 Variable Layer::add_weight(const std::string& weight_name, const Shape& shape, const Initializer& initializer,
                            bool trainable) {
-  if (binding_) {
-    // Another copy built this layer: hand out the variable it created here.
-    const auto& created = layer_state_->creation_order;
-    if (binding_position_ >= created.size() || created[binding_position_].name() != weight_name ||
-        created[binding_position_].shape() != shape) {
-      throw ValueError(fmt::format(
-          "Layer '{}': build_weights() asked for weight '{}' {} where the first build created {}; build_weights() "
-          "must create the same weights every time.",
-          name(), weight_name, shape_to_string(shape),
-          binding_position_ < created.size() ? "'" + created[binding_position_].name() + "'" : std::string("nothing")));
-    }
-    return created[binding_position_++];
-  }
   if (layer_state_->built) {
     throw ValueError(fmt::format(
         "You cannot add new elements of state (variables or sub-layers) to a layer that is already built. All state "
@@ -315,7 +297,6 @@ Variable Layer::add_weight(const std::string& weight_name, const Shape& shape, c
   Variable v(initializer(shape), weight_name, trainable && layer_state_->trainable);
   v.set_path(name() + "/" + weight_name);
   (trainable ? layer_state_->trainable_variables : layer_state_->non_trainable_variables).push_back(v);
-  layer_state_->creation_order.push_back(v);
   return v;
 }
 

@@ -7,31 +7,40 @@
 //   md::Tensor z = dense(md::Input({784}));  // symbolic: records a graph node
 //
 // The same call works on concrete and symbolic tensors. A layer object called twice shares its
-// weights. Copies of a layer share its state (weights, name, trainable, built, graph nodes),
-// like Tensor and Variable handles; plain option fields are copied. Whichever copy builds
-// first creates the weights; another copy re-runs build_weights() before its first use and
-// add_weight() then hands it the same variables, so Variable members are right in every copy.
-// Create sub-layers in the constructor (not in build_weights), so that copies share them.
+// weights.
 //
-// Writing a layer: derive from Layer, create weights in build_weights() with add_weight(),
-// compute in call(), and register the class with MINIDL_REGISTER_LAYER (layers/registration.h).
-//   class Scale : public md::Layer {
+// A layer object is a handle, like Tensor and Variable: copies are the same layer. Everything a
+// layer sets after construction lives in state its copies share: the base's (name, weights,
+// trainable, built, graph nodes) and, for a class that keeps more, its own struct held in a
+// `md::Shared<...>` member. Options fixed by the constructor are plain members. A graph holds a
+// heap copy of a layer made on the stack, and that copy stays the same layer, whichever copy
+// builds it. Create sub-layers in the constructor, so that copies share them.
+//
+// Writing a layer: derive from md::LayerOf<YourClass> (which gives graphs their copy), create
+// weights in build_weights() with add_weight() into your shared state, compute in call(), and
+// register the class with MINIDL_REGISTER_LAYER (layers/registration.h).
+//   class Scale : public md::LayerOf<Scale> {
 //    public:
-//     explicit Scale(std::string name = {}) : md::Layer("Scale", name) {}
+//     explicit Scale(std::string name = {}) : LayerOf("Scale", std::move(name)) {}
 //    protected:
 //     void build_weights(const md::ShapeSpec& input_shape) override {
-//       factor_ = add_weight("factor", {input_shape.shape().back()}, "ones");
+//       state_->factor = add_weight("factor", {input_shape.shape().back()}, "ones");
 //     }
 //     std::vector<md::Tensor> call(const md::CallArgs& args, const md::CallContext&) override {
-//       return {args.input() * factor_.value()};
+//       return {args.input() * state_->factor.value()};
 //     }
-//     md::Variable factor_;
+//    private:
+//     struct State {
+//       md::Variable factor;
+//     };
+//     md::Shared<State> state_;
 //   };
 //   MINIDL_REGISTER_LAYER(Scale);
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <typeinfo>
 #include <vector>
 
 #include "minidl/autograd/variable.h"
@@ -63,6 +72,23 @@ struct CallOptions {
 struct InputSpec {
   std::optional<int64_t> ndim{}, min_ndim{}, max_ndim{};
   std::map<int64_t, int64_t> axes{};  // axis -> required size
+};
+
+// State that every copy of a layer shares: allocated with the layer (never null) and copied as
+// a pointer, so that a copy made before build() sees what build() creates.
+//   struct State { md::Variable kernel; };
+//   md::Shared<State> state_;   // state_->kernel
+template <class T>
+class Shared {
+ public:
+  Shared() : ptr_(std::make_shared<T>()) {}
+  T* operator->() const { return ptr_.get(); }
+  T& operator*() const { return *ptr_; }
+  // Whether two handles share one state.
+  friend bool operator==(const Shared& a, const Shared& b) { return a.ptr_ == b.ptr_; }
+
+ private:
+  std::shared_ptr<T> ptr_;
 };
 
 class Layer : public Operation {
@@ -100,8 +126,7 @@ class Layer : public Operation {
   virtual Tensor compute_mask(const CallArgs& args, const std::vector<Tensor>& masks);
 
   // ---- weights ------------------------------------------------------------------------------
-  // Creates and tracks a weight named "<layer>/<name>" (in a copy of an already built layer:
-  // returns the variable the first build made at this position). Throws once built.
+  // Creates and tracks a weight named "<layer>/<name>". Throws once built.
   Variable add_weight(const std::string& name, const Shape& shape, const Initializer& initializer = "glorot_uniform",
                       bool trainable = true);
   std::vector<Variable> weights() const;
@@ -145,17 +170,19 @@ class Layer : public Operation {
   // A seed stream that belongs to the layer (Keras's SeedGenerator), e.g. for dropout.
   random::SeedGenerator& seed_generator(std::optional<uint64_t> seed);
 
+ protected:
+  // A heap copy of this handle (LayerOf implements it).
+  std::shared_ptr<Operation> copy_handle() const override = 0;
+  [[noreturn]] static void throw_missing_layer_of(const char* actual_type, const char* layer_of_type);
+
  private:
   std::vector<Tensor> run(const CallArgs& args) final;
   CallContext make_context(const CallArgs& args, std::optional<bool> training) const;
-  // Runs build_weights() on this copy when another copy built the shared state (see above).
-  void bind_weights();
   void check_input_spec(const CallArgs& args) const;
 
   struct LayerState {
     bool built = false;
     bool trainable = true;
-    std::vector<Variable> creation_order;  // every add_weight result, for binding copies
     std::string dtype = "float32";
     std::vector<Variable> trainable_variables;
     std::vector<Variable> non_trainable_variables;
@@ -164,11 +191,25 @@ class Layer : public Operation {
     std::optional<InputSpec> input_spec;
     std::unique_ptr<random::SeedGenerator> seed_generator;
   };
-  std::shared_ptr<LayerState> layer_state_;
-  // Per copy, not shared: whether this object's own members hold the built weights.
-  bool weights_bound_ = false;
-  size_t binding_position_ = 0;  // while re-binding: the next creation_order entry to hand out
-  bool binding_ = false;
+  Shared<LayerState> layer_state_;
+};
+
+// The base of every concrete layer class: Layer (or `Base`, a class derived from it) plus the
+// heap copy a graph holds of a layer made on the stack (the same layer: see Layer).
+//   class Dense : public LayerOf<Dense> { ... };
+//   class AdditiveAttention : public LayerOf<AdditiveAttention, Attention> { ... };
+// A class derived from a concrete layer derives from LayerOf<Itself, ThatLayer> in turn;
+// otherwise putting it in a graph throws TypeError naming both classes.
+template <class Derived, class Base = Layer>
+class LayerOf : public Base {
+ public:
+  using Base::Base;
+
+ protected:
+  std::shared_ptr<Operation> copy_handle() const override {
+    if (typeid(*this) != typeid(Derived)) Layer::throw_missing_layer_of(typeid(*this).name(), typeid(Derived).name());
+    return std::make_shared<Derived>(static_cast<const Derived&>(*this));
+  }
 };
 
 // The training flag of the innermost enclosing layer call on this thread (Keras's call

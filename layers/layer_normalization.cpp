@@ -35,9 +35,9 @@ std::string NormalizationAxis::to_string() const {
 }
 
 LayerNormalization::LayerNormalization(const LayerNormalizationOptions& options)
-    : Layer("LayerNormalization", options.name, options.trainable, options.dtype),
-      options_(options),
-      state_(std::make_shared<State>(State{options.axis, {}, {}})) {
+    : LayerOf("LayerNormalization", options.name, options.trainable, options.dtype),
+      options_(options) {
+  state_->axis = options.axis;
   if (options.axis.axes.empty()) {
     // Keras would normalise over no axis at all (the output is beta); minidl's reductions read an
     // empty axis list as "every axis", so an empty list is refused instead.

@@ -44,7 +44,7 @@ struct LayerNormalizationOptions {
   std::string dtype = "float32";
 };
 
-class LayerNormalization : public Layer {
+class LayerNormalization : public LayerOf<LayerNormalization> {
  public:
   using Options = LayerNormalizationOptions;
   explicit LayerNormalization(const LayerNormalizationOptions& options = {});
@@ -67,11 +67,11 @@ class LayerNormalization : public Layer {
 
  private:
   LayerNormalizationOptions options_;
-  struct State {  // what build() sets, shared by copies of the layer
-    NormalizationAxis axis;
+  struct State {
+    NormalizationAxis axis = -1;  // the option's until build() normalises it
     Variable gamma, beta;
   };
-  std::shared_ptr<State> state_;
+  Shared<State> state_;
 };
 
 }  // namespace minidl::layers

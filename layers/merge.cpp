@@ -67,7 +67,7 @@ void Merge::build_weights(const ShapeSpec& input_shape) {
   }
   Shape output_shape = non_batch(shapes[0]);
   for (size_t i = 1; i < shapes.size(); ++i) output_shape = elemwise_output_shape(output_shape, non_batch(shapes[i]));
-  *reshape_required_ = std::any_of(shapes.begin(), shapes.end(),
+  state_->reshape_required = std::any_of(shapes.begin(), shapes.end(),
                                    [&](const Shape& s) { return s.size() != shapes[0].size(); });
 }
 
@@ -78,7 +78,7 @@ std::vector<Tensor> Merge::call(const CallArgs& args, const CallContext& /*ctx*/
                                  shape_to_string(args.input().shape())));
   }
   std::vector<Tensor> inputs = args.inputs();
-  if (*reshape_required_) {
+  if (state_->reshape_required) {
     // Inputs of lower rank get new axes after the batch axis until every rank is the same.
     int64_t max_ndim = 0;
     for (const Tensor& x : inputs) max_ndim = std::max(max_ndim, x.ndim());

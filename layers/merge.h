@@ -31,8 +31,10 @@ class Merge : public Layer {
   // Checks that mask and inputs are lists of the same length (Keras's texts).
   void check_mask_arguments(const CallArgs& args, const std::vector<Tensor>& masks) const;
 
-  // Whether inputs of different ranks must be lined up (set by build, shared by copies).
-  std::shared_ptr<bool> reshape_required_ = std::make_shared<bool>(false);
+  struct State {
+    bool reshape_required = false;  // whether inputs of different ranks must be lined up
+  };
+  Shared<State> state_;
 };
 
 }  // namespace minidl::layers

@@ -1,6 +1,6 @@
 #pragma once
-// MINIDL_REGISTER_LAYER(Name): one line that makes a layer class serializable and usable in
-// graphs (md::deserialize, functional configs, Operation::shared_self).
+// MINIDL_REGISTER_LAYER(Name): one line that makes a layer class serializable (md::deserialize,
+// functional configs, .keras files).
 //
 // The class is rebuilt from a config with `static Name from_config(const md::json&)` when it
 // has one; otherwise with a constructor taking the layer name (std::string), or the default
@@ -32,8 +32,9 @@ std::shared_ptr<Operation> make_from_config(const json& config, const std::strin
 
 template <class T>
 bool register_layer(const std::string& class_name, bool builtin) {
-  static_assert(std::is_base_of_v<Layer, T>, "MINIDL_REGISTER_LAYER needs a class derived from minidl::Layer");
-  Registry::instance().add_class<T>(class_name, builtin ? "keras.layers" : "minidl.custom",
+  static_assert(std::is_base_of_v<Layer, T>,
+                "MINIDL_REGISTER_LAYER needs a class derived from minidl::Layer (through md::LayerOf<Class>)");
+  Registry::instance().add(class_name, builtin ? "keras.layers" : "minidl.custom",
                                     builtin ? std::nullopt : std::optional<std::string>("Custom>" + class_name),
                                     [class_name](const json& config) { return make_from_config<T>(config, class_name); });
   return true;

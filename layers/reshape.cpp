@@ -71,7 +71,7 @@ Shape reshape_output_shape(const Shape& input_shape, const Shape& target) {
 }  // namespace
 
 Reshape::Reshape(const ReshapeOptions& options)
-    : Layer("Reshape", options.name, options.trainable, options.dtype), options_(options) {
+    : LayerOf("Reshape", options.name, options.trainable, options.dtype), options_(options) {
   validate_target_shape(options.target_shape);
   build_at_init();  // Keras sets built = True in the constructor
 }

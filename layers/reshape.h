@@ -16,7 +16,7 @@ struct ReshapeOptions {
   std::string dtype = "float32";
 };
 
-class Reshape : public Layer {
+class Reshape : public LayerOf<Reshape> {
  public:
   using Options = ReshapeOptions;
   explicit Reshape(const ReshapeOptions& options);

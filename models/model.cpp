@@ -9,6 +9,7 @@
 #include "minidl/autograd/ops.h"
 #include "minidl/core/error.h"
 #include "minidl/models/detail/model_text.h"
+#include "minidl/models/detail/training_state.h"
 #include "minidl/models/keras_file.h"
 #include "minidl/models/weights_h5.h"
 
@@ -26,7 +27,7 @@ Model::Model(const Tensor& input, const Tensor& output, const std::string& name)
 }
 
 Model::Model(std::string class_name, std::string name, bool trainable)
-    : Layer(std::move(class_name), std::move(name), trainable), graph_(std::make_shared<Function>()) {}
+    : LayerOf(std::move(class_name), std::move(name), trainable) {}
 
 bool Model::has_graph() const { return !graph_->empty(); }
 
@@ -37,7 +38,7 @@ void Model::set_graph(const std::vector<Tensor>& inputs, const std::vector<Tenso
 }
 
 void Model::replace_graph(Function graph) {
-  // Replaced in place, so that every copy of this model (they share graph_) sees the new graph.
+  // Replaced in place, so that every copy of this model sees the new graph.
   *graph_ = std::move(graph);
   // The new graph's layers replace the old ones (a layer Sequential::pop removed owns no weights here).
   untrack_sublayers();

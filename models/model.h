@@ -24,7 +24,7 @@
 
 namespace minidl {
 
-class Model : public Layer {
+class Model : public LayerOf<Model> {
  public:
   // The graph between symbolic `inputs` and `outputs`. Throws ValueError for a disconnected
   // graph, a cycle or duplicate operation names, with Keras's messages.
@@ -103,18 +103,17 @@ class Model : public Layer {
 
  private:
   // Makes `graph` the model's graph and tracks its layers. The Function is replaced in place,
-  // so every copy of this model (they share graph_) sees the new graph.
+  // so every copy of this model (they share it) sees the new graph.
   void replace_graph(Function graph);
   // Input `index` checked against the graph's Input shape (Keras's input_spec: known dims must
   // match, None dims are free) after Keras's rank adjustment (a trailing axis of size 1 may be
   // added or dropped). Throws ValueError naming the input, the model and both shapes.
   Tensor checked_input(size_t index, const Tensor& x) const;
 
-  std::shared_ptr<Function> graph_;
-  // Compile state and the stop flag; copies of a model share it, as they share the graph.
+  Shared<Function> graph_;
+  // Compile state and the stop flag (models/detail/training_state.h).
   struct Training;
-  static std::shared_ptr<Training> make_training();
-  std::shared_ptr<Training> training_ = make_training();
+  Shared<Training> training_;
   // One step on a batch (training or not): the loss value, metrics updated.
   double run_batch(const std::vector<Tensor>& x, const Tensor& y, bool training, const std::string& where);
   void check_compiled(const std::string& method) const;

@@ -373,7 +373,7 @@ Model Model::from_config(const json& config) {
 
 namespace {
 const bool functional_registered = [] {
-  Registry::instance().add_class<Model>("Functional", "keras.src.models.functional", "Functional",
+  Registry::instance().add("Functional", "keras.src.models.functional", "Functional",
                                         [](const json& config) -> std::shared_ptr<Operation> {
                                           return std::make_shared<Model>(Model::from_config(config));
                                         });

@@ -35,7 +35,7 @@ Sequential::Sequential(std::initializer_list<LayerRef> layer_list, const std::st
     : Sequential(std::vector<LayerRef>(layer_list), name) {}
 
 Sequential::Sequential(const std::vector<LayerRef>& layer_list, const std::string& name)
-    : Model("Sequential", name, true), stack_(std::make_shared<Stack>()) {
+    : LayerOf("Sequential", name, true) {
   for (const LayerRef& layer : layer_list) add(layer);
 }
 
@@ -160,7 +160,7 @@ Sequential Sequential::from_config(const json& config) {
 
 namespace {
 const bool sequential_registered = [] {
-  Registry::instance().add_class<Sequential>("Sequential", "keras", std::nullopt,
+  Registry::instance().add("Sequential", "keras", std::nullopt,
                                              [](const json& config) -> std::shared_ptr<Operation> {
                                                return std::make_shared<Sequential>(Sequential::from_config(config));
                                              });

@@ -28,7 +28,7 @@ class LayerRef {
   std::shared_ptr<Layer> layer_;
 };
 
-class Sequential : public Model {
+class Sequential : public LayerOf<Sequential, Model> {
  public:
   explicit Sequential(std::initializer_list<LayerRef> layers = {}, const std::string& name = {});
   explicit Sequential(const std::vector<LayerRef>& layers, const std::string& name = {});
@@ -55,7 +55,7 @@ class Sequential : public Model {
   struct Stack {
     std::vector<std::shared_ptr<Layer>> layers;  // the InputLayer first, when there is one
   };
-  std::shared_ptr<Stack> stack_;
+  Shared<Stack> stack_;
 };
 
 }  // namespace minidl

@@ -13,6 +13,7 @@
 #include "minidl/core/error.h"
 #include "minidl/core/random.h"
 #include "minidl/models/callbacks.h"
+#include "minidl/models/detail/training_state.h"
 #include "minidl/models/model.h"
 #include "minidl/models/progbar.h"
 #include "minidl/optim/registry.h"
@@ -102,20 +103,6 @@ void History::append(int epoch_index, const Logs& logs) {
 }
 
 // ---- compile state -----------------------------------------------------------------------------
-
-struct Model::Training {
-  bool compiled = false;
-  bool stop = false;
-  std::shared_ptr<optim::Optimizer> optimizer;
-  LossArg loss;
-  std::vector<MetricArg> metric_args;
-  // Resolved on the first batch, where "accuracy" learns from the shapes which one it means.
-  std::vector<std::shared_ptr<metrics::Metric>> metrics;
-  bool metrics_resolved = false;
-  metrics::Mean loss_tracker{{.name = "loss"}};
-};
-
-std::shared_ptr<Model::Training> Model::make_training() { return std::make_shared<Training>(); }
 
 void Model::compile(const CompileOptions& options) {
   if (!options.loss.loss) {

@@ -9,20 +9,23 @@
 namespace md = minidl;
 
 // A user layer in one class: y = x * factor, with a trainable factor per feature.
-class Scale : public md::Layer {
+class Scale : public md::LayerOf<Scale> {
  public:
-  explicit Scale(std::string name = {}) : md::Layer("Scale", std::move(name)) {}
+  explicit Scale(std::string name = {}) : LayerOf("Scale", std::move(name)) {}
 
  protected:
   void build_weights(const md::ShapeSpec& input_shape) override {
-    factor_ = add_weight("factor", {input_shape.shape().back()}, "ones");
+    state_->factor = add_weight("factor", {input_shape.shape().back()}, "ones");
   }
   std::vector<md::Tensor> call(const md::CallArgs& args, const md::CallContext&) override {
-    return {args.input() * factor_.value()};
+    return {args.input() * state_->factor.value()};
   }
 
  private:
-  md::Variable factor_;
+  struct State {
+    md::Variable factor;
+  };
+  md::Shared<State> state_;
 };
 MINIDL_REGISTER_LAYER(Scale);
 

@@ -12,9 +12,9 @@ using md::layers::Dense;
 namespace {
 
 // Calls an inner Dropout without passing `training`: the flag must come from the outer call.
-class Wrapper : public md::Layer {
+class Wrapper : public md::LayerOf<Wrapper> {
  public:
-  explicit Wrapper(std::string name = {}) : md::Layer("Wrapper", std::move(name)) { track(dropout_); }
+  explicit Wrapper(std::string name = {}) : LayerOf("Wrapper", std::move(name)) { track(dropout_); }
   md::layers::Dropout dropout_{{.rate = 0.5, .seed = 1}};
 
  protected:
@@ -24,9 +24,9 @@ class Wrapper : public md::Layer {
 };
 
 // Tries to create a weight after it is built.
-class LateWeight : public md::Layer {
+class LateWeight : public md::LayerOf<LateWeight> {
  public:
-  LateWeight() : md::Layer("LateWeight") {}
+  LateWeight() : LayerOf("LateWeight") {}
   void add_late_weight() { add_weight("late", {2}); }
 
  protected:
@@ -34,7 +34,78 @@ class LateWeight : public md::Layer {
   std::vector<md::Tensor> call(const md::CallArgs& args, const md::CallContext&) override { return {args.input()}; }
 };
 
+// A user layer keeping its weight in shared state, as layer.h asks.
+class Offset : public md::LayerOf<Offset> {
+ public:
+  explicit Offset(std::string name = {}) : LayerOf("Offset", std::move(name)) {}
+  const md::Variable& offset() const { return state_->offset; }
+
+ protected:
+  void build_weights(const md::ShapeSpec& input_shape) override {
+    state_->offset = add_weight("offset", {input_shape.shape().back()}, md::Initializer::constant(0.5));
+  }
+  std::vector<md::Tensor> call(const md::CallArgs& args, const md::CallContext&) override {
+    return {args.input() + state_->offset.value()};
+  }
+
+ private:
+  struct State {
+    md::Variable offset;
+  };
+  md::Shared<State> state_;
+};
+
+// Derives from a concrete layer without LayerOf: a graph's copy of it would be a plain Dense.
+class LoudDense : public Dense {
+ public:
+  using Dense::Dense;
+};
+
 }  // namespace
+
+TEST_CASE("a layer object is a handle: a graph's copy is the same layer", "[layers][base][handle]") {
+  const md::Tensor x = md::Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  SECTION("a user layer put in a model before it is built") {
+    Offset offset;
+    md::Sequential model({md::Input({3}), offset});  // the model holds a heap copy
+    REQUIRE(offset.built());                          // built through the model's copy
+    REQUIRE(offset.offset().defined());
+    CHECK(model.weights().at(0) == offset.offset());
+    // Training the model changes the stack object's weight, and calling the stack object
+    // afterwards gives the model's result.
+    offset.offset().assign(md::Tensor::from_vector({1, 2, 3}, {3}));
+    CHECK(model.predict(x).to_vector() == std::vector<float>{2, 4, 6, 5, 7, 9});
+    CHECK(offset(x).to_vector() == model.predict(x).to_vector());
+  }
+  SECTION("a layer whose state is set by build(), copied before the build") {
+    md::layers::Attention attention({.use_scale = true, .score_mode = "concat"});
+    md::layers::Attention copy = attention;
+    const md::Tensor q = md::Tensor::ones({1, 2, 3});
+    (void)copy({q, q});
+    REQUIRE(attention.scale().defined());
+    CHECK(attention.scale() == copy.scale());
+    CHECK(attention.weights().size() == 2);
+  }
+  SECTION("a graph holds the same layer as a copy made after it") {
+    Offset offset("shift");
+    const md::Tensor input = md::Input({3});
+    md::Model model(input, offset(input));
+    Offset later = offset;
+    CHECK(model.get_layer("shift")->weights().at(0) == later.offset());
+  }
+}
+
+TEST_CASE("a subclass of a concrete layer without LayerOf cannot join a graph", "[layers][base][handle][errors]") {
+  LoudDense eager({.units = 2});
+  CHECK(eager(md::Tensor::ones({1, 3})).shape() == md::Shape{1, 2});  // eager calls are fine
+  LoudDense layer({.units = 2});
+  CHECK_THROWS_AS(layer(md::Input({3})), md::TypeError);
+  LoudDense again({.units = 2});
+  CHECK_THROWS_WITH(again(md::Input({3})),
+                    Catch::Contains("derives from minidl::layers::Dense without LayerOf, so a graph cannot hold a copy "
+                                    "of it (the copy would be a minidl::layers::Dense). Derive from md::LayerOf<") &&
+                        Catch::Contains("LoudDense, minidl::layers::Dense> instead."));
+}
 
 TEST_CASE("layers get Keras's automatic names", "[layers][base][names]") {
   md::clear_session();

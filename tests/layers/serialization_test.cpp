@@ -16,11 +16,11 @@ struct ScaleOptions {
   std::string dtype = "float32";
 };
 
-class Scale : public md::Layer {
+class Scale : public md::LayerOf<Scale> {
  public:
   using Options = ScaleOptions;
   explicit Scale(const ScaleOptions& options = {})
-      : md::Layer("Scale", options.name, options.trainable, options.dtype), options_(options) {}
+      : LayerOf("Scale", options.name, options.trainable, options.dtype), options_(options) {}
   static Scale from_config(const md::json& config) {
     md::ConfigReader r(config, "Scale");
     return Scale({.initial = r.optional<double>("initial", 1.0),
@@ -37,22 +37,25 @@ class Scale : public md::Layer {
 
  protected:
   void build_weights(const md::ShapeSpec& input_shape) override {
-    *factor_ = add_weight("factor", {input_shape.shape().back()}, md::Initializer::constant(options_.initial));
+    state_->factor = add_weight("factor", {input_shape.shape().back()}, md::Initializer::constant(options_.initial));
   }
   std::vector<md::Tensor> call(const md::CallArgs& args, const md::CallContext&) override {
-    return {md::ops::multiply(args.input(), factor_->value())};
+    return {md::ops::multiply(args.input(), state_->factor.value())};
   }
 
  private:
   ScaleOptions options_;
-  std::shared_ptr<md::Variable> factor_ = std::make_shared<md::Variable>();
+  struct State {
+    md::Variable factor;
+  };
+  md::Shared<State> state_;
 };
 MINIDL_REGISTER_LAYER(Scale);
 
 // The shortest user layer: no options, no config of its own (rebuilt from its name).
-class Twice : public md::Layer {
+class Twice : public md::LayerOf<Twice> {
  public:
-  explicit Twice(std::string name = {}) : md::Layer("Twice", std::move(name)) {}
+  explicit Twice(std::string name = {}) : LayerOf("Twice", std::move(name)) {}
 
  protected:
   std::vector<md::Tensor> call(const md::CallArgs& args, const md::CallContext&) override {

@@ -31,21 +31,24 @@ namespace {
 namespace kf {
 
 // A user layer with a weight, registered so that its config can be read back.
-class ShiftByBias : public md::Layer {
+class ShiftByBias : public md::LayerOf<ShiftByBias> {
  public:
-  explicit ShiftByBias(const std::string& name = {}) : md::Layer("ShiftByBias", name) {}
+  explicit ShiftByBias(const std::string& name = {}) : LayerOf("ShiftByBias", name) {}
   static ShiftByBias from_config(const md::json& config) { return ShiftByBias(config.value("name", "")); }
 
  protected:
   void build_weights(const md::ShapeSpec& input_shape) override {
-    shift_ = add_weight("shift", {input_shape.shape().back()}, "zeros");
+    state_->shift = add_weight("shift", {input_shape.shape().back()}, "zeros");
   }
   std::vector<md::Tensor> call(const md::CallArgs& args, const md::CallContext&) override {
-    return {args.input() + shift_.value()};
+    return {args.input() + state_->shift.value()};
   }
 
  private:
-  md::Variable shift_;
+  struct State {
+    md::Variable shift;
+  };
+  md::Shared<State> state_;
 };
 MINIDL_REGISTER_LAYER(ShiftByBias);
 
