@@ -27,7 +27,8 @@ std::vector<Tensor> Node::output_tensors() const {
       auto owner = operation.lock();
       if (!owner) throw ValueError("The operation of this graph node no longer exists.");
       Tensor fresh = Tensor::symbolic(output_shapes[i], output_dtypes[i]);
-      fresh.impl()->history = std::make_shared<SymbolicHistory>(SymbolicHistory{owner, node_index, static_cast<int>(i)});
+      fresh.impl()->history = std::make_shared<SymbolicHistory>(
+          SymbolicHistory{owner, owner->inbound_node(node_index), node_index, static_cast<int>(i)});
       outputs[i] = fresh.impl();
       impl = fresh.impl();
     }
@@ -39,7 +40,7 @@ std::vector<Tensor> Node::output_tensors() const {
 // ---- Operation ------------------------------------------------------------------------------
 
 Operation::Operation(std::string class_name, std::string name)
-    : op_state_(std::make_shared<State>()), class_name_(std::move(class_name)) {
+    : class_name_(std::move(class_name)) {
   if (name.empty()) {
     name = auto_name(class_name_);
   } else if (name.find('/') != std::string::npos) {
@@ -80,7 +81,7 @@ std::vector<Tensor> Operation::symbolic_call(const CallArgs& args) {
   return outputs;
 }
 
-void Operation::record_node(const CallArgs& args, std::vector<Tensor>& outputs) {
+std::shared_ptr<Node> Operation::record_node(const CallArgs& args, std::vector<Tensor>& outputs) {
   std::shared_ptr<Operation> self = shared_self();
   auto node = std::make_shared<Node>();
   node->operation = self;
@@ -95,28 +96,41 @@ void Operation::record_node(const CallArgs& args, std::vector<Tensor>& outputs) 
     }
     // A fresh handle per output, so that a tensor passed straight through keeps its own history.
     t = Tensor::symbolic(t.shape(), t.dtype());
-    t.impl()->history = std::make_shared<SymbolicHistory>(SymbolicHistory{self, node_index, static_cast<int>(i)});
+    t.impl()->history = std::make_shared<SymbolicHistory>(SymbolicHistory{self, node, node_index, static_cast<int>(i)});
     node->outputs.push_back(t.impl());
     node->output_shapes.push_back(t.shape());
     node->output_dtypes.push_back(t.dtype());
   }
-  op_state_->inbound_nodes.push_back(std::move(node));
+  op_state_->inbound_nodes.push_back(node);
+  return node;
 }
 
 json Operation::get_config() const { return json{{"name", name()}}; }
 
-const std::vector<std::shared_ptr<Node>>& Operation::inbound_nodes() const { return op_state_->inbound_nodes; }
+std::vector<std::shared_ptr<Node>> Operation::inbound_nodes() const {
+  std::vector<std::shared_ptr<Node>> out;
+  for (const auto& weak : op_state_->inbound_nodes) {
+    if (auto node = weak.lock()) out.push_back(std::move(node));
+  }
+  return out;
+}
 
-const Node& Operation::first_node(const char* attribute) const {
-  if (op_state_->inbound_nodes.empty()) {
+std::shared_ptr<Node> Operation::inbound_node(int node_index) const {
+  if (node_index < 0 || node_index >= static_cast<int>(op_state_->inbound_nodes.size())) return nullptr;
+  return op_state_->inbound_nodes[static_cast<size_t>(node_index)].lock();
+}
+
+std::shared_ptr<Node> Operation::first_node(const char* attribute) const {
+  const auto nodes = inbound_nodes();
+  if (nodes.empty()) {
     throw AttributeError(fmt::format("The layer {} has never been called and thus has no defined {}.", name(),
                                      attribute));
   }
-  return *op_state_->inbound_nodes.front();
+  return nodes.front();
 }
 
-std::vector<Tensor> Operation::inputs() const { return first_node("input").input_tensors(); }
-std::vector<Tensor> Operation::outputs() const { return first_node("output").output_tensors(); }
+std::vector<Tensor> Operation::inputs() const { return first_node("input")->input_tensors(); }
+std::vector<Tensor> Operation::outputs() const { return first_node("output")->output_tensors(); }
 
 Tensor Operation::input() const {
   const auto all = inputs();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "minidl/core/call_args.h"
+#include "minidl/core/shared.h"
 #include "minidl/core/tensor.h"
 
 namespace minidl {
@@ -22,6 +23,11 @@ class Operation;
 
 // One call of an operation inside a graph: its arguments (tensors symbolic where they come
 // from the graph, concrete where they are constants) and its outputs.
+//
+// Ownership runs from outputs back to inputs, never around: a symbolic tensor's history holds
+// its node and operation, a node holds its argument tensors, and an operation holds its nodes
+// only weakly. So a graph lives as long as a tensor (or a Function) at its end, and a layer
+// called on its own output (d1(d1(x))) forms no reference cycle.
 struct Node {
   std::weak_ptr<Operation> operation;
   CallArgs call_args;
@@ -44,6 +50,7 @@ struct Node {
 // (Keras's KerasHistory).
 struct SymbolicHistory {
   std::shared_ptr<Operation> operation;
+  std::shared_ptr<Node> node;
   int node_index = 0;
   int tensor_index = 0;
 };
@@ -78,7 +85,14 @@ class Operation : public std::enable_shared_from_this<Operation> {
 
   virtual json get_config() const;
 
-  const std::vector<std::shared_ptr<Node>>& inbound_nodes() const;
+  // The nodes of this operation's calls that still exist (something holds one of their
+  // outputs), in call order; Keras's _inbound_nodes.
+  std::vector<std::shared_ptr<Node>> inbound_nodes() const;
+  // The node of call number `node_index` (SymbolicHistory::node_index), or null when it no
+  // longer exists or was never made.
+  std::shared_ptr<Node> inbound_node(int node_index) const;
+  // The same for every copy of this operation, different for every other: its identity.
+  const void* identity() const { return op_state_.get(); }
   // The input/output tensors of the first call; AttributeError if never called, and
   // ValueError when there are several (use inputs()/outputs()).
   Tensor input() const;
@@ -90,8 +104,9 @@ class Operation : public std::enable_shared_from_this<Operation> {
   // copy of this handle (copy_handle), made once and shared by every later call.
   std::shared_ptr<Operation> shared_self();
 
-  // Appends a node for `args` producing `outputs` (symbolic) and stamps their history.
-  void record_node(const CallArgs& args, std::vector<Tensor>& outputs);
+  // Appends a node for `args` producing `outputs` (symbolic) and stamps their history. The
+  // outputs hold the node; the operation keeps it only weakly.
+  std::shared_ptr<Node> record_node(const CallArgs& args, std::vector<Tensor>& outputs);
 
  protected:
   // A heap copy of this handle, for an operation not owned by a shared_ptr (a layer made on the
@@ -100,14 +115,14 @@ class Operation : public std::enable_shared_from_this<Operation> {
 
   struct State {
     std::string name;
-    std::vector<std::shared_ptr<Node>> inbound_nodes;
+    std::vector<std::weak_ptr<Node>> inbound_nodes;  // position = node_index
     std::weak_ptr<Operation> graph_instance;
   };
-  std::shared_ptr<State> op_state_;
+  Shared<State> op_state_;
   std::string class_name_;
 
  private:
-  const Node& first_node(const char* attribute) const;
+  std::shared_ptr<Node> first_node(const char* attribute) const;
 };
 
 namespace symbolic {

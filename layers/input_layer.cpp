@@ -39,9 +39,9 @@ std::shared_ptr<InputLayer> InputLayer::create(const InputLayerOptions& options)
 }
 
 void InputLayer::attach_output() {
-  if (!inbound_nodes().empty()) return;
+  if (state_->node) return;
   std::vector<Tensor> outputs = {Tensor::symbolic(batch_shape_, dtype_)};
-  record_node(CallArgs(), outputs);
+  state_->node = record_node(CallArgs(), outputs);
 }
 
 std::shared_ptr<InputLayer> InputLayer::from_config(const json& config) {

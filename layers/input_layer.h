@@ -48,6 +48,13 @@ class InputLayer : public LayerOf<InputLayer> {
  private:
   Shape batch_shape_;
   DType dtype_ = DType::float32;
+  struct State {
+    // Its one node, held here as well as by the output tensor, so that the layer keeps its
+    // output when nothing else does (Sequential keeps the layer, not the tensor). A node holds
+    // its operation weakly, so this forms no cycle.
+    std::shared_ptr<Node> node;
+  };
+  Shared<State> state_;
   bool sparse_ = false, ragged_ = false, optional_ = false;
 };
 

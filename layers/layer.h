@@ -48,6 +48,7 @@
 #include "minidl/core/json.h"
 #include "minidl/core/operation.h"
 #include "minidl/core/random.h"
+#include "minidl/core/shared.h"
 #include "minidl/layers/initializers.h"
 #include "minidl/layers/shape_spec.h"
 
@@ -72,23 +73,6 @@ struct CallOptions {
 struct InputSpec {
   std::optional<int64_t> ndim{}, min_ndim{}, max_ndim{};
   std::map<int64_t, int64_t> axes{};  // axis -> required size
-};
-
-// State that every copy of a layer shares: allocated with the layer (never null) and copied as
-// a pointer, so that a copy made before build() sees what build() creates.
-//   struct State { md::Variable kernel; };
-//   md::Shared<State> state_;   // state_->kernel
-template <class T>
-class Shared {
- public:
-  Shared() : ptr_(std::make_shared<T>()) {}
-  T* operator->() const { return ptr_.get(); }
-  T& operator*() const { return *ptr_; }
-  // Whether two handles share one state.
-  friend bool operator==(const Shared& a, const Shared& b) { return a.ptr_ == b.ptr_; }
-
- private:
-  std::shared_ptr<T> ptr_;
 };
 
 class Layer : public Operation {

@@ -36,10 +36,7 @@ const SymbolicHistory& argument_history(const Tensor& t, const Operation& consum
   return *t.impl()->history;
 }
 
-std::shared_ptr<Node> node_of(const Tensor& t) {
-  const SymbolicHistory& h = *t.impl()->history;
-  return h.operation->inbound_nodes().at(h.node_index);
-}
+std::shared_ptr<Node> node_of(const Tensor& t) { return t.impl()->history->node; }
 
 std::string tensor_repr(const Tensor& t) {
   const auto& h = t.impl()->history;

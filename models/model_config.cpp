@@ -81,13 +81,13 @@ json Model::get_config() const {
     }
   }
   auto history_index = [&](const SymbolicHistory& h) {
-    // Inside inbound_nodes Keras only drops the nodes outside the model (no +1 shift).
-    int irrelevant = 0;
-    const auto& nodes = h.operation->inbound_nodes();
-    for (int i = 0; i < h.node_index; ++i) {
-      if (!graph_->owns_node(*nodes[i])) ++irrelevant;
+    // Inside inbound_nodes Keras only drops the nodes outside the model (no +1 shift): the
+    // index is the number of the model's own nodes of that operation before this one.
+    int index = 0;
+    for (const auto& node : h.operation->inbound_nodes()) {
+      if (node->node_index < h.node_index && graph_->owns_node(*node)) ++index;
     }
-    return h.node_index - irrelevant;
+    return index;
   };
   json layers_json = json::array();
   for (const auto& op : graph_->operations()) {
@@ -105,8 +105,7 @@ json Model::get_config() const {
   config["layers"] = layers_json;
   auto triple = [&](const Tensor& t) {
     const SymbolicHistory& h = *t.impl()->history;
-    const auto& node = h.operation->inbound_nodes().at(h.node_index);
-    return json{h.operation->name(), reindexed.at(node.get()), h.tensor_index};
+    return json{h.operation->name(), reindexed.at(h.node.get()), h.tensor_index};
   };
   auto triples = [&](const std::vector<Tensor>& ts, bool single) {
     if (single && ts.size() == 1) return triple(ts[0]);
@@ -173,9 +172,9 @@ Tensor resolve_tensor(const CreatedLayers& created, const std::string& layer_nam
   auto it = created.find(layer_name);
   if (it == created.end()) throw ValueError("Unknown layer: " + layer_name);
   if (shift && is_functional(*it->second)) --node_index;
-  const auto& nodes = it->second->inbound_nodes();
-  if (node_index < 0 || node_index >= static_cast<int>(nodes.size())) return Tensor();
-  const auto outs = nodes[node_index]->output_tensors();
+  const std::shared_ptr<Node> node = it->second->inbound_node(node_index);
+  if (!node) return Tensor();
+  const auto outs = node->output_tensors();
   if (tensor_index < 0 || tensor_index >= static_cast<int>(outs.size())) {
     throw ValueError(
         fmt::format("Functional config: layer '{}' node {} has no output {}.", layer_name, node_index, tensor_index));
@@ -261,7 +260,8 @@ bool revive_arguments(const CreatedLayers& created, const json& value, json& out
 
 // Calls `op` as the saved inbound node `node_data` describes (Keras 3's {"args", "kwargs"} or
 // Keras 2's list of references); false, calling nothing, when an input does not exist yet.
-bool call_saved_node(const CreatedLayers& created, const std::shared_ptr<Operation>& op, const json& node_data) {
+bool call_saved_node(const CreatedLayers& created, const std::shared_ptr<Operation>& op, const json& node_data,
+                     std::vector<Tensor>& produced) {
   CallArgs args;
   if (node_data.is_array()) {
     // Keras 2's form: [[layer_name, node_index, tensor_index, kwargs], ...].
@@ -294,18 +294,21 @@ bool call_saved_node(const CreatedLayers& created, const std::shared_ptr<Operati
     }
     args = CallArgs::from_json(args_json, kwargs_json, std::move(tensors));
   }
-  op->invoke(args);
+  for (Tensor& t : op->invoke(args)) produced.push_back(std::move(t));
   return true;
 }
 
 // Makes the saved calls in rounds, each layer's in order, until all are made; ValueError
-// naming the layers whose calls cannot be resolved (loops or disconnected nodes).
-void call_saved_nodes(const CreatedLayers& created, std::vector<PendingLayer>& pending) {
+// naming the layers whose calls cannot be resolved (loops or disconnected nodes). Returns every
+// output made: they hold the new nodes (operations hold theirs only weakly) until the model's
+// graph does.
+std::vector<Tensor> call_saved_nodes(const CreatedLayers& created, std::vector<PendingLayer>& pending) {
+  std::vector<Tensor> produced;
   while (true) {
     bool waiting = false, progress = false;
     for (auto& [op, nodes] : pending) {
       size_t done = 0;
-      while (done < nodes.size() && call_saved_node(created, op, nodes[done])) ++done;
+      while (done < nodes.size() && call_saved_node(created, op, nodes[done], produced)) ++done;
       if (done > 0) progress = true;
       nodes.erase(nodes.begin(), nodes.begin() + static_cast<long>(done));
       if (!nodes.empty()) waiting = true;
@@ -322,6 +325,7 @@ void call_saved_nodes(const CreatedLayers& created, std::vector<PendingLayer>& p
           names);
     }
   }
+  return produced;
 }
 
 // The tensors that input_layers/output_layers name: one [layer_name, node_index, tensor_index]
@@ -359,7 +363,7 @@ Model Model::from_config(const json& config) {
   }
   CreatedLayers created;
   std::vector<PendingLayer> pending = create_layers(r.at("layers"), created);
-  call_saved_nodes(created, pending);
+  const std::vector<Tensor> produced = call_saved_nodes(created, pending);
   bool single_in = false, single_out = false;
   const std::vector<Tensor> inputs = resolve_endpoints(created, r.at("input_layers"), &single_in);
   const std::vector<Tensor> outputs = resolve_endpoints(created, r.at("output_layers"), &single_out);

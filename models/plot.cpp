@@ -60,7 +60,7 @@ std::string detail::model_to_dot(const Model& model, bool show_shapes) {
     const auto& op = ops[i];
     std::string label = escape(op->name() + " (" + op->class_name() + ")");
     if (show_shapes && !op->inbound_nodes().empty()) {
-      const auto& node = op->inbound_nodes().back();
+      const std::shared_ptr<Node> node = op->inbound_nodes().back();
       const std::string in = node->is_input() ? "" : shapes_text(node->input_tensors());
       const std::string out_shapes = shapes_text(node->output_tensors());
       label = fmt::format("{}|{{{}Output shape: {}}}", label, in.empty() ? "" : "Input shape: " + escape(in) + "|",

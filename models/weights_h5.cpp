@@ -144,8 +144,7 @@ std::vector<std::shared_ptr<Layer>> children(const Layer& layer) {
 // still takes its _N, as Keras names it before checking the visited set.
 void collect(const Layer& layer, const std::string& path, std::unordered_set<const void*>& visited,
              std::vector<Entry>& out) {
-  // Copies of a layer share its operation state; its address identifies the layer.
-  if (!visited.insert(&layer.inbound_nodes()).second) return;
+  if (!visited.insert(layer.identity()).second) return;  // the same for every copy of the layer
   out.push_back({path, &layer, own_variables(layer)});
   const std::string container = path.empty() ? "layers" : path + "/layers";
   std::map<std::string, int> used_names;
