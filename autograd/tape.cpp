@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "minidl/autograd/detail/autograd_meta.h"
 #include "minidl/autograd/op_def.h"
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
@@ -45,7 +46,7 @@ struct TapeState {
   bool watches(const Tensor& t) const {
     if (!t.defined() || !is_floating(t.dtype())) return false;
     const auto& impl = *t.impl();
-    return impl.trainable_variable || watched.count(impl.id) > 0;
+    return minidl::detail::is_trainable_variable(impl) || watched.count(impl.id) > 0;
   }
 };
 

@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include "minidl/autograd/detail/autograd_meta.h"
 #include "minidl/core/compute.h"
 #include "minidl/core/error.h"
 
@@ -27,7 +28,7 @@ Variable::Variable(const Tensor& initial_value, std::string name, bool trainable
   impl_->name = std::move(name);
   impl_->path = impl_->name;
   impl_->id = g_next_variable_id.fetch_add(1, std::memory_order_relaxed);
-  impl_->value.impl()->variable_id = impl_->id;
+  impl_->value.impl()->autograd_meta = std::make_shared<AutogradMeta>();
   set_trainable(trainable);
 }
 
@@ -49,7 +50,7 @@ uint64_t Variable::id() const { return checked().id; }
 void Variable::set_trainable(bool trainable) const {
   checked();
   impl_->trainable = trainable;
-  impl_->value.impl()->trainable_variable = trainable && is_floating(impl_->value.dtype());
+  impl_->value.impl()->autograd_meta->trainable_variable = trainable && is_floating(impl_->value.dtype());
 }
 
 namespace {

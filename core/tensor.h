@@ -21,7 +21,10 @@
 
 namespace minidl {
 
-struct SymbolicHistory;  // graph bookkeeping of a symbolic tensor (core/symbolic.h)
+struct SymbolicHistory;  // graph bookkeeping of a symbolic tensor (core/operation.h)
+// What autograd keeps on a tensor (autograd/detail/autograd_meta.h): defined there, carried
+// here without being looked into, as PyTorch's TensorImpl carries its AutogradMeta.
+struct AutogradMeta;
 
 namespace detail {
 struct TensorImpl {
@@ -30,9 +33,11 @@ struct TensorImpl {
   DType dtype = DType::float32;
   std::shared_ptr<Storage> storage;  // null for symbolic tensors
   std::shared_ptr<SymbolicHistory> history;
-  std::shared_ptr<TensorImpl> keras_mask;  // the mask a layer attached (Keras's _keras_mask)
-  uint64_t variable_id = 0;          // non-zero when this is the value of a Variable
-  bool trainable_variable = false;   // watched automatically by every GradientTape
+  // The mask a layer attached (Keras's _keras_mask). Keras keeps it at backend level too
+  // (keras.src.backend.common.masking), because layers and losses/metrics, which do not see
+  // the layers, both read it.
+  std::shared_ptr<TensorImpl> keras_mask;
+  std::shared_ptr<AutogradMeta> autograd_meta;  // null unless autograd attached something
 };
 }  // namespace detail
 
