@@ -273,7 +273,7 @@ Tensor apply(const OpDef<Attrs>& def, OpInputs inputs, const Attrs& attrs = {}) 
           (void)place;  // no attributes: nothing placed
         },
         Attrs::fields());
-    return trace_op(def.name, attrs_to_config(attrs), call, std::move(spec));
+    return trace_op(def.name, def.module, attrs_to_config(attrs), call, std::move(spec));
   }
   OpSaved saved;
   Tensor output = def.forward(inputs, attrs, saved);

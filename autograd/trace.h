@@ -1,7 +1,7 @@
 #pragma once
 // How the built-in ops trace: an op called on a symbolic tensor records a graph node for an
 // Operation named after the Keras op class ("Add", "Sum", "Softmax", ...) whose config holds the
-// op's attributes, Keras style. The op table maps each class name back to the op, so a traced
+// op's attributes, Keras style. md::Registry maps each class name back to the op, so a traced
 // graph can be replayed on data and rebuilt from its JSON config. Ops are defined with OpDef
 // (autograd/op_def.h), whose apply() and MINIDL_DEFINE_OP use what is declared here.
 #include "minidl/core/json.h"
@@ -19,14 +19,16 @@ namespace minidl::ops {
 // How an op class runs on concrete (or symbolic) tensors, given its config and call args.
 using OpRunner = std::function<std::vector<Tensor>(const json& config, const CallArgs& args)>;
 
-// Adds an op class to the op table (and to md::Registry, so functional configs can rebuild it).
+// Enters an op class in md::Registry, so that traced graphs can be replayed on data and functional
+// configs rebuilt.
 void register_op(const std::string& class_name, const std::string& module, OpRunner runner);
 
-// Records op `class_name` with `config` on `args`, returning `specs` as its symbolic outputs
-// (inside shape inference, just the specs).
-std::vector<Tensor> trace_op(const std::string& class_name, const json& config, const CallArgs& args,
-                             std::vector<Tensor> specs);
-Tensor trace_op(const std::string& class_name, const json& config, const CallArgs& args, Tensor spec);
+// Records op `class_name` of `module` with `config` on `args`, returning `specs` as its symbolic
+// outputs (inside shape inference, just the specs).
+std::vector<Tensor> trace_op(const std::string& class_name, const std::string& module, const json& config,
+                             const CallArgs& args, std::vector<Tensor> specs);
+Tensor trace_op(const std::string& class_name, const std::string& module, const json& config, const CallArgs& args,
+                Tensor spec);
 
 // Positional argument i of an op call: a tensor, or a number as a scalar tensor (Keras
 // records `x + 1.0` as Add with args [x, 1.0]).

@@ -79,9 +79,12 @@ Tensor Input(const Shape& shape, const std::string& name, DType dtype) {
 
 namespace {
 const bool input_layer_registered = [] {
-  Registry::instance().add(
-      "InputLayer", "keras.layers", std::nullopt,
-      [](const json& config) -> std::shared_ptr<Operation> { return layers::InputLayer::from_config(config); });
+  Registry::instance().add({.class_name = "InputLayer",
+                            .module = "keras.layers",
+                            .factory = [](const json& config) -> std::shared_ptr<Operation> {
+                              return layers::InputLayer::from_config(config);
+                            },
+                            .builtin = true});
   return true;
 }();
 }  // namespace

@@ -34,9 +34,12 @@ template <class T>
 bool register_layer(const std::string& class_name, bool builtin) {
   static_assert(std::is_base_of_v<Layer, T>,
                 "MINIDL_REGISTER_LAYER needs a class derived from minidl::Layer (through md::LayerOf<Class>)");
-  Registry::instance().add(class_name, builtin ? "keras.layers" : "minidl.custom",
-                                    builtin ? std::nullopt : std::optional<std::string>("Custom>" + class_name),
-                                    [class_name](const json& config) { return make_from_config<T>(config, class_name); });
+  auto factory = [class_name](const json& config) { return make_from_config<T>(config, class_name); };
+  if (builtin) {
+    Registry::instance().add({.class_name = class_name, .module = "keras.layers", .factory = factory, .builtin = true});
+  } else {
+    Registry::instance().add(class_name, factory);  // "minidl.custom", "Custom>Name"
+  }
   return true;
 }
 

@@ -377,10 +377,13 @@ Model Model::from_config(const json& config) {
 
 namespace {
 const bool functional_registered = [] {
-  Registry::instance().add("Functional", "keras.src.models.functional", "Functional",
-                                        [](const json& config) -> std::shared_ptr<Operation> {
-                                          return std::make_shared<Model>(Model::from_config(config));
-                                        });
+  Registry::instance().add({.class_name = "Functional",
+                            .module = "keras.src.models.functional",
+                            .registered_name = "Functional",
+                            .factory = [](const json& config) -> std::shared_ptr<Operation> {
+                              return std::make_shared<Model>(Model::from_config(config));
+                            },
+                            .builtin = true});
   return true;
 }();
 }  // namespace

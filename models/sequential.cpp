@@ -160,10 +160,12 @@ Sequential Sequential::from_config(const json& config) {
 
 namespace {
 const bool sequential_registered = [] {
-  Registry::instance().add("Sequential", "keras", std::nullopt,
-                                             [](const json& config) -> std::shared_ptr<Operation> {
-                                               return std::make_shared<Sequential>(Sequential::from_config(config));
-                                             });
+  Registry::instance().add({.class_name = "Sequential",
+                            .module = "keras",
+                            .factory = [](const json& config) -> std::shared_ptr<Operation> {
+                              return std::make_shared<Sequential>(Sequential::from_config(config));
+                            },
+                            .builtin = true});
   return true;
 }();
 }  // namespace
