@@ -14,6 +14,7 @@ the same files, byte for byte (see fixtures/store.py). The format is in README.m
 import argparse
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 
@@ -86,6 +87,7 @@ def main():
         failures = 0
         for name in selected:
             failures += compare_files(args.out / name, target / name)
+        shutil.rmtree(target)
         sys.exit(1 if failures else 0)
 
 
