@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "minidl/autograd/ops.h"
+#include "minidl/autograd/tape.h"
 #include "minidl/core/error.h"
 #include "minidl/core/config_reader.h"
 
@@ -16,13 +17,30 @@ using Fn = std::function<Tensor(const Tensor&)>;
 
 Tensor non_positive(const Tensor& x) { return ops::minimum(x, Tensor::scalar(0.0f)); }
 
+// clip(x, lo, hi) with a gradient of 1 strictly between the bounds and 0 at them (ops::clip
+// passes the gradient at its bounds, TensorFlow's rule for clip_by_value).
+Tensor clip_open_gradient(const Tensor& x, float lo, float hi) {
+  using namespace ops;
+  const Tensor inside = logical_and(greater(x, Tensor::scalar(lo)), less(x, Tensor::scalar(hi)));
+  return where(inside, x, stop_gradient(clip(x, lo, hi)));
+}
+
+// Keras's relu6 has a zero gradient at 0 and at 6 on every backend (jax.nn.relu6's custom
+// derivative, TensorFlow's Relu6Grad).
+Tensor relu6(const Tensor& x) { return clip_open_gradient(x, 0.0f, 6.0f); }
+
+// Keras's hard_sigmoid is relu6(x + 3) / 6 (jax.nn.hard_sigmoid), so its gradient is 0 at +-3.
+Tensor hard_sigmoid(const Tensor& x) { return ops::divide(relu6(ops::add(x, 3.0f)), 6.0f); }
+
 const std::map<std::string, Fn>& table() {
   using namespace ops;
   static const std::map<std::string, Fn> t = {
       {"linear", [](const Tensor& x) { return x; }},
       {"relu", [](const Tensor& x) { return relu(x); }},
-      {"relu6", [](const Tensor& x) { return clip(x, 0.0f, 6.0f); }},
-      {"leaky_relu", [](const Tensor& x) { return where(greater(x, Tensor::scalar(0.0f)), x, multiply(x, 0.2f)); }},
+      {"relu6", [](const Tensor& x) { return relu6(x); }},
+      // x >= 0 keeps x, so the gradient at 0 is 1 (jax.nn.leaky_relu, which Keras 3.15 on JAX
+      // runs; TensorFlow's LeakyReluGrad gives the slope 0.2 there).
+      {"leaky_relu", [](const Tensor& x) { return where(greater_equal(x, Tensor::scalar(0.0f)), x, multiply(x, 0.2f)); }},
       // exp() only sees the non-positive part, so large inputs cannot make the unused branch (and
       // its gradient, inf * 0) NaN.
       {"elu", [](const Tensor& x) { return where(greater(x, Tensor::scalar(0.0f)), x, subtract(exp(non_positive(x)), 1.0f)); }},
@@ -35,7 +53,7 @@ const std::map<std::string, Fn>& table() {
       {"celu",  // alpha = 1
        [](const Tensor& x) { return where(greater(x, Tensor::scalar(0.0f)), x, subtract(exp(non_positive(x)), 1.0f)); }},
       {"sigmoid", [](const Tensor& x) { return sigmoid(x); }},
-      {"hard_sigmoid", [](const Tensor& x) { return clip(add(divide(x, 6.0f), 0.5f), 0.0f, 1.0f); }},
+      {"hard_sigmoid", [](const Tensor& x) { return hard_sigmoid(x); }},
       {"log_sigmoid", [](const Tensor& x) { return negative(softplus(negative(x))); }},
       {"tanh", [](const Tensor& x) { return tanh(x); }},
       {"softmax", [](const Tensor& x) { return softmax(x, -1); }},
@@ -47,8 +65,8 @@ const std::map<std::string, Fn>& table() {
       {"gelu", [](const Tensor& x) { return gelu(x, /*approximate=*/false); }},
       {"mish", [](const Tensor& x) { return multiply(x, tanh(softplus(x))); }},
       {"exponential", [](const Tensor& x) { return exp(x); }},
-      {"hard_silu", [](const Tensor& x) { return multiply(x, clip(add(divide(x, 6.0f), 0.5f), 0.0f, 1.0f)); }},
-      {"hard_swish", [](const Tensor& x) { return multiply(x, clip(add(divide(x, 6.0f), 0.5f), 0.0f, 1.0f)); }},
+      {"hard_silu", [](const Tensor& x) { return multiply(x, hard_sigmoid(x)); }},
+      {"hard_swish", [](const Tensor& x) { return multiply(x, hard_sigmoid(x)); }},
       {"hard_tanh", [](const Tensor& x) { return clip(x, -1.0f, 1.0f); }},
       // The shrink functions test for the zero band, not for its outside, so that a NaN (which
       // fails every comparison) takes the branch that carries it through.
@@ -67,8 +85,15 @@ const std::map<std::string, Fn>& table() {
          return where(less_equal(x, Tensor::scalar(-1.0f)), Tensor::scalar(0.0f),
                       where(greater_equal(x, Tensor::scalar(1.0f)), x, multiply(square(add(x, 1.0f)), 0.25f)));
        }},
-      {"sparse_sigmoid",  // 0 below -1, 1 above 1, (x + 1) / 2 between
-       [](const Tensor& x) { return clip(multiply(add(x, 1.0f), 0.5f), 0.0f, 1.0f); }},
+      // 0 below -1, 1 above 1, (x + 1) / 2 between. Keras on JAX computes 0.5 * jnp.clip(x + 1, 0,
+      // 2), whose max/min split the gradient at a tie: the slope is 1/2 inside, 1/4 at x = +-1, 0
+      // outside. The mean of a clip whose gradient passes at the bounds and one whose gradient
+      // stops there has exactly that gradient, and the same value. (Keras on TensorFlow: 0 at +-1.)
+      {"sparse_sigmoid",
+       [](const Tensor& x) {
+         const Tensor u = add(x, 1.0f);
+         return multiply(add(clip(u, 0.0f, 2.0f), clip_open_gradient(u, 0.0f, 2.0f)), 0.25f);
+       }},
       {"glu",  // a * sigmoid(b) for the two halves (a, b) of the last axis
        [](const Tensor& x) {
          const int64_t n = x.shape().empty() ? 0 : x.shape().back();

@@ -47,13 +47,18 @@ LayerNormalization::LayerNormalization(const LayerNormalizationOptions& options)
 
 void LayerNormalization::build_weights(const ShapeSpec& input_shape) {
   const Shape& shape = input_shape.shape();
-  std::vector<int64_t> axes = canonicalize_axes(state_->axis.axes, static_cast<int64_t>(shape.size()));
-  if (std::set<int64_t>(axes.begin(), axes.end()).size() != axes.size()) {
+  const auto ndim = static_cast<int64_t>(shape.size());
+  const std::vector<int64_t> canonical = canonicalize_axes(state_->axis.axes, ndim);
+  if (std::set<int64_t>(canonical.begin(), canonical.end()).size() != canonical.size()) {
     throw ValueError("Duplicate axes are not allowed. Received: axis=" + state_->axis.to_string());
   }
+  // Keras 3.15's build sorts the axes as given (negative ones stay negative: axis=-1 becomes
+  // [-1], and [0, -1] becomes [-1, 0]) and sizes gamma and beta in that order; the config
+  // writes that list.
+  std::vector<int64_t> axes = state_->axis.axes;
   std::sort(axes.begin(), axes.end());
   Shape param_shape;
-  for (int64_t a : axes) param_shape.push_back(shape[static_cast<size_t>(a)]);
+  for (int64_t a : axes) param_shape.push_back(shape[static_cast<size_t>(a < 0 ? a + ndim : a)]);
   // Keras's creation order: gamma, then beta.
   if (options_.scale || options_.rms_scaling) state_->gamma = add_weight("gamma", param_shape, options_.gamma_initializer);
   if (options_.center && !options_.rms_scaling) state_->beta = add_weight("beta", param_shape, options_.beta_initializer);
@@ -69,7 +74,8 @@ std::vector<Tensor> LayerNormalization::call(const CallArgs& args, const CallCon
   const Tensor x = args.input();
   const int64_t ndim = x.ndim();
   const std::vector<int64_t> axes = canonicalize_axes(state_->axis.axes, ndim);
-  // gamma and beta have the shape of the normalised axes; broadcast them against x.
+  // gamma and beta have the shape of the normalised axes (in the order build sorted them);
+  // reshaped, not transposed, to broadcast against x, as Keras's ops.layer_normalization does.
   Shape broadcast_shape(static_cast<size_t>(ndim), 1);
   for (int64_t a : axes) broadcast_shape[static_cast<size_t>(a)] = x.shape()[static_cast<size_t>(a)];
   auto broadcast = [&](const Variable& v) {

@@ -49,15 +49,15 @@ class LayerNormalization : public LayerOf<LayerNormalization> {
   using Options = LayerNormalizationOptions;
   explicit LayerNormalization(const LayerNormalizationOptions& options = {});
   static LayerNormalization from_config(const json& config);
-  // Keras's keys; once built, "axis" is the sorted list of non-negative axes (Keras rewrites
-  // self.axis in build()).
+  // Keras's keys; once built, "axis" is the sorted list of the axes as given (Keras 3.15
+  // rewrites self.axis in build(): -1 becomes [-1]).
   json get_config() const override;
   bool supports_masking() const override { return true; }
   ShapeSpec compute_output_shape(const ShapeSpec& input_shape) override;
 
   const Variable& gamma() const { return state_->gamma; }  // undefined without scale (or rms_scaling)
   const Variable& beta() const { return state_->beta; }    // undefined without center, or with rms_scaling
-  // The normalised axes: as given before build, sorted and non-negative after.
+  // The normalised axes: as given before build, a sorted list after.
   const NormalizationAxis& axis() const { return state_->axis; }
   const LayerNormalizationOptions& options() const { return options_; }
 

@@ -89,9 +89,10 @@ bool eltwise_backward_uses_output(EltwiseOp op) {
 
 namespace {
 
-// relu and clip in our own loop: oneDNN 2.6's kernels compute them with SIMD max/min, which map a
-// NaN input to 0 or to a bound. Written so that a NaN fails every comparison and passes
-// through, as in PyTorch and TensorFlow; one pass, vectorised, as fast as oneDNN's.
+// relu, clip (and softplus, below) in our own loop: oneDNN 2.6's kernels compute relu and clip
+// with SIMD max/min, which map a NaN input to 0 or to a bound. Written so that a NaN fails every
+// comparison and passes through, as in PyTorch and TensorFlow; one pass, vectorised, as fast as
+// oneDNN's.
 template <class F>
 void map_elements(const float* x, float* y, int64_t n, F f) {
   detail::parallel_for(n, detail::kParallelGrain, [&](int64_t begin, int64_t end) {
@@ -106,6 +107,13 @@ bool forward_in_our_loop(EltwiseOp op, const float* x, float* y, int64_t n, floa
   }
   if (op == EltwiseOp::clip) {
     map_elements(x, y, n, [alpha, beta](float v) { return v < alpha ? alpha : (v > beta ? beta : v); });
+    return true;
+  }
+  // oneDNN 2.6's soft_relu loses the small values of log(1 + exp(x)) below 0: it gives
+  // -1.9e-6 for x = -20 (the answer is 2.1e-9) and 0 for x = -15 (3.1e-7), so x * softplus(x)
+  // (mish) was off by 4e-5. log1p keeps them to float32 precision; a NaN fails x > 0 and passes.
+  if (op == EltwiseOp::soft_relu) {
+    map_elements(x, y, n, [](float v) { return v > 0.0f ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); });
     return true;
   }
   // oneDNN's exp clamps its input with SIMD min/max first, so exp(NaN) comes out as +inf.

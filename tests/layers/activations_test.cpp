@@ -87,6 +87,51 @@ TEST_CASE("elu-type activations keep finite gradients for large inputs", "[layer
   }
 }
 
+TEST_CASE("gradients at the kinks are Keras 3.15's (on JAX)", "[layers][activations][gradient]") {
+  // Keras 3.15 on JAX (tests/data/keras/activations.h5): relu6 and hard_sigmoid = relu6(x + 3) / 6
+  // have zero gradients at their corners (jax.nn.relu6's custom derivative, as TensorFlow's
+  // Relu6Grad); leaky_relu keeps x at 0 (slope 1); sparse_sigmoid = 0.5 * jnp.clip(x + 1, 0, 2)
+  // has half its slope at +-1, where JAX's max/min split a tie.
+  struct Kink {
+    const char* name;
+    float x;
+    float gradient;
+  };
+  const std::vector<Kink> kinks = {
+      {"relu6", 0.0f, 0.0f},           {"relu6", 6.0f, 0.0f},           {"relu6", 3.0f, 1.0f},
+      {"hard_sigmoid", -3.0f, 0.0f},   {"hard_sigmoid", 3.0f, 0.0f},    {"hard_sigmoid", 0.0f, 1.0f / 6},
+      {"hard_silu", 3.0f, 1.0f},       {"hard_silu", -3.0f, 0.0f},      {"hard_swish", 3.0f, 1.0f},
+      {"leaky_relu", 0.0f, 1.0f},      {"leaky_relu", -1.0f, 0.2f},     {"sparse_sigmoid", 1.0f, 0.25f},
+      {"sparse_sigmoid", -1.0f, 0.25f}, {"sparse_sigmoid", 0.0f, 0.5f}, {"sparse_sigmoid", 2.0f, 0.0f},
+  };
+  for (const Kink& k : kinks) {
+    INFO(k.name << " at " << k.x);
+    const md::Tensor x = md::Tensor::from_vector({k.x}, {1});
+    md::GradientTape tape;
+    tape.watch(x);
+    const md::Tensor g = tape.gradient(md::ops::sum(md::activations::get(k.name)(x)), {x})[0];
+    CHECK(g.item() == Approx(k.gradient).margin(1e-7));
+  }
+}
+
+TEST_CASE("softplus keeps its small values for negative inputs", "[layers][activations]") {
+  // log(1 + e^x) for x << 0 is about e^x: oneDNN 2.6's soft_relu gave -1.9e-6 at x = -20 and 0
+  // at -15, which mish (x * tanh(softplus(x))) multiplied into a 4e-5 error against Keras.
+  const std::vector<float> xs = {-10.0f, -15.0f, -20.0f, -30.0f, -80.0f, 0.5f, 20.0f};
+  const md::Tensor x = md::Tensor::from_vector(xs, {7});
+  const std::vector<float> softplus = md::ops::softplus(x).to_vector();
+  const std::vector<float> mish = md::activations::get("mish")(x).to_vector();
+  const std::vector<float> log_sigmoid = md::activations::get("log_sigmoid")(md::ops::negative(x)).to_vector();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double v = xs[i];
+    const double expected = v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v));
+    INFO("x = " << v);
+    CHECK(softplus[i] == Approx(expected).epsilon(1e-6));
+    CHECK(mish[i] == Approx(v * std::tanh(expected)).epsilon(1e-6));
+    CHECK(log_sigmoid[i] == Approx(-expected).epsilon(1e-6));
+  }
+}
+
 TEST_CASE("activation names and serialized forms", "[layers][activations][config]") {
   const std::vector<std::string> names = md::activations::names();
   CHECK(std::find(names.begin(), names.end(), "gelu") != names.end());

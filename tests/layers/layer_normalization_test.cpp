@@ -80,14 +80,19 @@ TEST_CASE("LayerNormalization normalises to zero mean and unit variance", "[laye
   for (float v : var.to_vector()) CHECK(v == Approx(1.0).epsilon(0.02));
 }
 
-TEST_CASE("LayerNormalization canonicalises its axes when it builds", "[layers][layer_normalization]") {
+TEST_CASE("LayerNormalization sorts its axes into a list when it builds", "[layers][layer_normalization]") {
   md::clear_session();
-  // Keras's test_axis_is_canonicalized: axis=-1 built on (2, 4) becomes [1], in the config too.
+  // Keras 3.15's build: axis=-1 becomes [-1] (negative axes stay negative), in the config too
+  // (tests/data/keras/layers.h5); a list is sorted as given, so [0, -1] becomes [-1, 0].
   LayerNormalization ln;
   CHECK(ln.get_config()["axis"] == -1);
   ln.build(md::Shape{2, 4});
-  CHECK(ln.axis().axes == std::vector<int64_t>{1});
-  CHECK(ln.get_config()["axis"] == md::json::array({1}));
+  CHECK(ln.axis().axes == std::vector<int64_t>{-1});
+  CHECK(ln.get_config()["axis"] == md::json::array({-1}));
+  LayerNormalization mixed({.axis = {0, -1}});
+  mixed.build(md::Shape{3, 2, 4});
+  CHECK(mixed.get_config()["axis"] == md::json::array({-1, 0}));
+  CHECK(mixed.gamma().shape() == md::Shape{4, 3});
   // test_unsorted_axis: [-2, -1] and [-1, -2] give the same output.
   const md::Tensor x = md::random::normal({2, 3, 4}, 0.0f, 1.0f, 9);
   const md::Tensor sorted = LayerNormalization({.axis = {-2, -1}})(x);
