@@ -56,6 +56,37 @@ std::string without_v2(const std::string& name) {
   return name;
 }
 
+// VarianceScaling (what tf.keras 2 wrote for glorot_uniform & co. in some versions, and what a
+// user may have set) as the named initializer it equals: Keras 3's GlorotUniform is
+// VarianceScaling(1.0, "fan_avg", "uniform"), and so on. minidl has the named ones only.
+json variance_scaling(const json& object, const Where& where, const std::string& key) {
+  struct Named {
+    double scale;
+    const char* mode;
+    const char* distribution;
+    const char* class_name;
+  };
+  static constexpr Named kNamed[] = {
+      {1.0, "fan_avg", "uniform", "GlorotUniform"}, {1.0, "fan_avg", "truncated_normal", "GlorotNormal"},
+      {2.0, "fan_in", "uniform", "HeUniform"},      {2.0, "fan_in", "truncated_normal", "HeNormal"},
+      {1.0, "fan_in", "uniform", "LecunUniform"},   {1.0, "fan_in", "truncated_normal", "LecunNormal"},
+  };
+  const json& config = object["config"];
+  const double scale = config.contains("scale") && config["scale"].is_number() ? config["scale"].get<double>() : 1.0;
+  const std::string mode = string_or(config, "mode", "fan_in");
+  const std::string distribution = string_or(config, "distribution", "truncated_normal");
+  for (const Named& n : kNamed) {
+    if (n.scale == scale && mode == n.mode && distribution == n.distribution) {
+      json seed = config.contains("seed") ? config["seed"] : json(nullptr);
+      return keras_envelope("keras.initializers", n.class_name, json{{"seed", seed}}, std::nullopt);
+    }
+  }
+  throw NotImplementedError(fmt::format(
+      "{}: key '{}' is VarianceScaling(scale={}, mode='{}', distribution='{}'); minidl has the variance-scaling "
+      "initializers Glorot, He and Lecun (uniform and truncated normal) only.",
+      where.text(), key, scale, mode, distribution));
+}
+
 json initializer(const json& value, const Where& where, const std::string& key) {
   if (value.is_string()) return without_v2(value.get<std::string>());
   if (!value.is_object() || !value.contains("class_name") || !value["class_name"].is_string()) return value;
@@ -73,8 +104,10 @@ json initializer(const json& value, const Where& where, const std::string& key) 
       }
       config.erase(it);
     }
-    if (class_name == "VarianceScaling" && string_or(config, "distribution", "") == "normal") {
-      config["distribution"] = "truncated_normal";  // Keras 2 read "normal" so
+    if (class_name == "VarianceScaling") {
+      // Keras 2 read "normal" as "truncated_normal".
+      if (string_or(config, "distribution", "") == "normal") config["distribution"] = "truncated_normal";
+      return variance_scaling(out, where, key);
     }
   }
   return out;
@@ -353,6 +386,9 @@ json model_config(const json& object) {
 
 json layer_config(const json& object, const std::string& model) {
   if (!object.is_object() || !object.contains("class_name") || !object["class_name"].is_string()) return object;
+  // Keras 3's ops in a graph (keras.src.ops.*): Keras 2 has none, and their "dtype" is an
+  // argument, not a policy.
+  if (k2::string_or(object, "module", "").starts_with("keras.src.ops")) return object;
   json out = object;
   std::string class_name = object["class_name"].get<std::string>();
   if (class_name == "Model") out["class_name"] = class_name = "Functional";

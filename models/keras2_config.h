@@ -22,7 +22,8 @@
 //   - dtypes: a string or Keras 2's {"class_name": "Policy"} is a DTypePolicy (InputLayer keeps
 //     its string, as Keras 3 writes it);
 //   - initializers: the "...V2" aliases, the V1 configs' "dtype" key, VarianceScaling's
-//     distribution "normal" (Keras 2's alias of "truncated_normal");
+//     distribution "normal" (Keras 2's alias of "truncated_normal"), and VarianceScaling as the
+//     Glorot, He or Lecun initializer it equals (minidl has those, not VarianceScaling itself);
 //   - Embedding's "input_length" is dropped (Keras 3 ignores it); Attention and
 //     AdditiveAttention's "causal": false is dropped;
 //   - training_config (legacy `.h5`): the optimizer ("Custom>Adam", the legacy optimizers'
@@ -31,8 +32,10 @@
 //     "fn" key) and the metrics (per-output lists, MeanMetricWrapper(fn=...) as the metric class).
 // What cannot be translated raises an md::Error naming the model, the layer and the key:
 // NotImplementedError for Keras 2 features with no Keras 3 form in minidl (TFOpLambda layers,
-// Attention's "causal": true, an optimizer's "decay" other than 0, per-output losses and
-// metrics), ValueError for malformed parts. Keys that Keras 3 shares are left to the class's
+// Attention's "causal": true, another VarianceScaling, an initializer of another dtype, an
+// optimizer's "decay" other than 0, per-output losses and metrics), ValueError for malformed
+// parts. Inside md::model_from_config these arrive as Keras's TypeError "Error when
+// deserializing class 'Functional' ...", with the message above at its end. Keys that Keras 3 shares are left to the class's
 // own reader, which names the key itself (a regularizer, an unknown layer or initializer).
 #include <optional>
 #include <string>

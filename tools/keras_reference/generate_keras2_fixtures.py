@@ -315,8 +315,17 @@ def main():
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
         after = one_step(loaded, c["step"]) if c["step"] is not None else None
         write_io(os.path.join(OUT, f"{name}_io.h5"), inputs, outputs, c["step"], after)
-        manifest["models"].append({"name": name, "checks": c["checks"], "inputs": len(inputs),
-                                   "outputs": len(outputs), "next_step": c["step"] is not None})
+        loss = model.loss  # what compile() was given: a name or a Loss object
+        manifest["models"].append({
+            "name": name, "checks": c["checks"], "inputs": len(inputs), "outputs": len(outputs),
+            "next_step": c["step"] is not None,
+            # The compile state keras.models.load_model restores from training_config.
+            "compiled": {
+                "optimizer": type(loaded.optimizer).__name__,
+                "learning_rate": float(loaded.optimizer.learning_rate.numpy()),
+                "loss": loss if isinstance(loss, str) else type(loss).__name__,
+                "metrics": [m for m in model.metrics_names if m != "loss" and not m.endswith("_loss")],
+            }})
         print(f"{name}: {len(model.layers)} layers, {model.count_params()} parameters")
     for name, model, expect in bad_cases():
         with open(os.path.join(OUT, f"{name}.json"), "w") as f:
