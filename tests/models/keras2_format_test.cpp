@@ -137,11 +137,30 @@ TEST_CASE("Keras 2 fixtures: the manifest lists every model and bad config, and 
                stem == entry.at("name").get<std::string>() + "_io";
     }
     for (const auto& bad : m.at("bad_configs")) listed = listed || stem == bad.at("name").get<std::string>();
+    for (const auto& weights : m.at("weights_files")) {
+      listed = listed || file.path().filename().string() == weights.at("file").get<std::string>();
+    }
     INFO(file.path().filename().string());
     CHECK(listed);
     ++files;
   }
-  CHECK(files == 3 * models.size() + m.at("bad_configs").size() + 1);
+  CHECK(files == 3 * models.size() + m.at("weights_files").size() + m.at("bad_configs").size() + 1);
+}
+
+TEST_CASE("Keras 2 weights-only .h5 files (model.save_weights) load with md::load_weights", "[models][keras2]") {
+  const md::json m = manifest();
+  REQUIRE_FALSE(m.at("weights_files").empty());
+  for (const md::json& weights : m.at("weights_files")) {
+    const std::string name = weights.at("model");
+    DYNAMIC_SECTION(name) {
+      md::Model model = md::load_config(kDir + name + ".json");
+      model.load_weights(kDir + weights.at("file").get<std::string>());
+      check_predictions(model, model_entry(name));
+      // Not a whole model: load_model says what is missing.
+      CHECK_THAT(error_of([&] { md::load_model(kDir + weights.at("file").get<std::string>()); }),
+                 Contains("No model config found in the file at"));
+    }
+  }
 }
 
 TEST_CASE("Keras 2 to_json() configs load with md::load_config and predict as Keras 2.15", "[models][keras2]") {

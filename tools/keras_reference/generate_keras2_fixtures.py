@@ -17,6 +17,8 @@ It writes tests/data/keras/keras2/ (the folder is emptied first):
                     keras_version, generator), and for most models one more training step from
                     the loaded file: "step/x0", "step/y", "step/loss", "step/iterations" and
                     "step/weights/<layer>/<weight>" after it (the optimizer state must be restored)
+  <model>_weights.h5  model.save_weights("<model>_weights.h5") for the models in WEIGHTS_ONLY:
+                    Keras 2's weights-only layout (layer groups at the root)
   bad_<case>.json   configs minidl must refuse with an error naming the layer and the key
                     (a layer minidl lacks, a Keras 2 key minidl does not implement)
   manifest.json     the cases, the versions that wrote them, and what each one checks
@@ -212,6 +214,9 @@ def nested_models():
                 "Functional with a nested Functional and a nested Sequential: node numbering, grouped weights")
 
 
+# Models whose weights are also saved alone, as tf.keras 2's model.save_weights("x.h5") writes them.
+WEIGHTS_ONLY = {"functional_two_towers"}
+
 MODELS = [sequential_mlp, sequential_reshape_flatten, functional_two_towers, embedding_pooling, layer_norm,
           attention_qv, nested_models]
 
@@ -295,7 +300,7 @@ def main():
         shutil.rmtree(OUT)
     os.makedirs(OUT)
     manifest = {"tensorflow_version": tf.__version__, "keras_version": keras_package.__version__, "generator": GENERATOR,
-                "models": [], "bad_configs": []}
+                "models": [], "weights_files": [], "bad_configs": []}
     for build in MODELS:
         name = build.__name__
         c = build()
@@ -305,6 +310,10 @@ def main():
             f.write(pretty_config(model))
         h5_path = os.path.join(OUT, f"{name}.h5")
         model.save(h5_path, save_format="h5")
+        if name in WEIGHTS_ONLY:
+            # model.save_weights("x.h5"): the same layer groups at the file's root, no config.
+            model.save_weights(os.path.join(OUT, f"{name}_weights.h5"))
+            manifest["weights_files"].append({"model": name, "file": f"{name}_weights.h5"})
         # The predictions of the file as Keras 2 reads it back (the same as the live model's).
         loaded = keras.models.load_model(h5_path)
         outputs = loaded.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
