@@ -133,12 +133,11 @@ std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> trai
     // On symbolic inputs the ops inside compute_mask record their own graph nodes, as in Keras:
     // the mask is then a graph tensor like any other, and can be passed on explicitly
     // (layer({h, h}, {.mask = {h.keras_mask(), ...}})) inside a functional model.
+    // compute_mask returns one mask, which goes to the first output only: Keras zips the flat
+    // outputs with the flat masks (Layer._set_mask_metadata), so Attention's scores, its second
+    // output, carry none.
     const Tensor mask = compute_mask(args, ctx.masks);
-    if (mask.defined()) {
-      for (const Tensor& out : outputs) {
-        if (out.defined()) out.set_keras_mask(mask);
-      }
-    }
+    if (mask.defined() && !outputs.empty() && outputs[0].defined()) outputs[0].set_keras_mask(mask);
   }
   return outputs;
 }

@@ -14,6 +14,7 @@
 
 #include "minidl/core/error.h"
 #include "minidl/layers/serialization.h"
+#include "minidl/models/keras2_config.h"
 
 namespace minidl {
 
@@ -73,6 +74,12 @@ json read_json_file(const std::string& path) {
                                  "md::load_model(\"{}\").",
                                  path, path));
   }
+  if (text.starts_with(std::string_view("\x89HDF\r\n\x1a\n", 8)) && !path.ends_with(".weights.h5")) {
+    throw ValueError(fmt::format("'{}' is an HDF5 file, not a JSON config: a whole model saved by tf.keras 2 "
+                                 "(model.save(\"x.h5\")) loads with md::load_model(\"{}\"), saved weights with "
+                                 "md::load_weights(model, \"{}\").",
+                                 path, path, path));
+  }
   if (text.starts_with(std::string_view("\x89HDF\r\n\x1a\n", 8))) {
     throw ValueError(fmt::format("'{}' is an HDF5 file (saved weights), not a JSON config: load weights into a "
                                  "model with md::load_weights(model, \"{}\").",
@@ -101,7 +108,8 @@ json parse_json_text(const std::string& text, const std::string& source) {
   }
 }
 
-Model model_from_config(const json& object) {
+Model model_from_config(const json& saved) {
+  const json object = keras2::model_config(saved);  // a Keras 3 envelope comes back as it is
   if (object.is_object() && object.contains("layers") && !object.contains("class_name")) {
     return Model::from_config(object);  // a bare Functional config
   }

@@ -3,7 +3,8 @@
 //   md::save_config(model, "model.json");
 //   md::Model again = md::load_config("model.json");   // same graph, fresh weights
 // The file holds md::serialize(model): {"module", "class_name": "Functional", "config",
-// "registered_name", "build_config"}; a config Keras 3 writes for the same graph loads too.
+// "registered_name", "build_config"}; a config Keras 3 writes for the same graph loads too, and
+// so does tf.keras 2's model.to_json() (translated by models/keras2_config.h).
 #include <string>
 
 #include "minidl/core/json.h"

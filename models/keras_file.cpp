@@ -9,6 +9,7 @@
 #include "minidl/core/error.h"
 #include "minidl/layers/serialization.h"
 #include "minidl/models/config_io.h"
+#include "minidl/models/detail/legacy_h5.h"
 #include "minidl/models/detail/weights_image.h"
 #include "minidl/models/detail/zip_archive.h"
 
@@ -73,18 +74,21 @@ void save_model(const Model& model, const std::string& path) {
 }
 
 Model load_model(const std::string& path, const LoadModelOptions& options) {
-  if (!path.ends_with(".keras")) {
-    // saving_api.load_model's text, for the one format minidl reads.
+  const bool legacy_h5 = (path.ends_with(".h5") && !path.ends_with(".weights.h5")) || path.ends_with(".hdf5");
+  if (!path.ends_with(".keras") && !legacy_h5) {
+    // saving_api.load_model's text, for the formats minidl reads.
     throw ValueError(fmt::format(
-        "File format not supported: filepath={}. md::load_model only supports `.keras` files (Keras 3 also reads "
-        "legacy `.h5` files and Orbax checkpoints; md::load_weights reads `.weights.h5` files).",
+        "File format not supported: filepath={}. md::load_model only supports `.keras` files and legacy `.h5` "
+        "files (Keras 3 also reads Orbax checkpoints; md::load_weights reads `.weights.h5` files).",
         path));
   }
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
-    throw ValueError(fmt::format(
-        "File not found: filepath={}. Please ensure the file is an accessible `.keras` zip file.", path));
+    throw ValueError(fmt::format("File not found: filepath={}. Please ensure the file is an accessible {}.", path,
+                                 legacy_h5 ? "`.h5` file" : "`.keras` zip file"));
   }
+  // tf.keras 2's model.save("x.h5") (models/detail/legacy_h5.h).
+  if (legacy_h5) return detail::load_legacy_h5_model(path, options);
   const std::string prefix = fmt::format("Cannot load model from '{}': ", path);
   if (std::filesystem::is_directory(path, ec)) {
     throw IOError(prefix + "it is a directory; minidl reads `.keras` zip files, not unzipped model folders.");

@@ -30,7 +30,10 @@ struct LoadModelOptions {
   bool compile = true;
 };
 
-// The model saved in `path`. ValueError (Keras's texts) for a path without `.keras` or a file
+// The model saved in `path`: a `.keras` archive, or a Keras 2 whole-model `.h5`/`.hdf5` file
+// (tf.keras's model.save("x.h5"): its model_config, weights, training_config and, where the
+// names map, its optimizer state; models/detail/legacy_h5.h). ValueError (Keras's texts) for a
+// path without `.keras`, `.h5` or `.hdf5`, or a file
 // that does not exist; IOError for a file that is not a zip archive, is truncated or corrupted
 // (CRC), or whose weights file is damaged; ValueError for a config naming classes that are not
 // registered, weights whose count or shapes do not fit the architecture, or missing members.

@@ -30,7 +30,8 @@ class Model : public LayerOf<Model> {
   // graph, a cycle or duplicate operation names, with Keras's messages.
   Model(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs, const std::string& name = {});
   Model(const Tensor& input, const Tensor& output, const std::string& name = {});
-  // Keras's Functional config (get_config()), as written by md::serialize.
+  // Keras's Functional config (get_config()), as written by md::serialize; Keras 2's form loads
+  // too (models/keras2_config.h).
   static Model from_config(const json& config);
 
   // The graph's operations, inputs first then by decreasing depth (Keras's model.operations).

@@ -12,6 +12,8 @@
 #include "minidl/core/registry.h"
 #include "minidl/core/config_reader.h"
 #include "minidl/layers/serialization.h"
+#include "minidl/models/detail/error_context.h"
+#include "minidl/models/keras2_config.h"
 #include "minidl/models/model.h"
 
 namespace minidl {
@@ -136,7 +138,8 @@ struct PendingLayer {
 };
 
 // Creates the layers of the config's "layers" list, in order, each with its inbound nodes.
-std::vector<PendingLayer> create_layers(const json& layers, CreatedLayers& created) {
+// Errors name the layer and the model.
+std::vector<PendingLayer> create_layers(const json& layers, CreatedLayers& created, const std::string& model_name) {
   std::vector<PendingLayer> pending;
   for (const auto& layer_data : layers) {
     if (!layer_data.is_object() || !layer_data.contains("name") || !layer_data["name"].is_string()) {
@@ -147,7 +150,14 @@ std::vector<PendingLayer> create_layers(const json& layers, CreatedLayers& creat
     json object = layer_data;
     object.erase("name");
     object.erase("inbound_nodes");
-    std::shared_ptr<Operation> op = deserialize_operation(object);
+    std::shared_ptr<Operation> op;
+    try {
+      op = deserialize_operation(object);
+    } catch (const Error& e) {
+      const std::string class_name =
+          object.contains("class_name") && object["class_name"].is_string() ? object["class_name"].get<std::string>() : "";
+      detail::rethrow_with_context(e, detail::layer_context(layer_name, class_name, model_name));
+    }
     if (op->name() != layer_name) {
       throw ValueError(fmt::format("Functional config: layer '{}' has config name '{}'.", layer_name, op->name()));
     }
@@ -258,43 +268,23 @@ bool revive_arguments(const CreatedLayers& created, const json& value, json& out
   return true;
 }
 
-// Calls `op` as the saved inbound node `node_data` describes (Keras 3's {"args", "kwargs"} or
-// Keras 2's list of references); false, calling nothing, when an input does not exist yet.
+// Calls `op` as the saved inbound node `node_data` describes (Keras 3's {"args", "kwargs"};
+// keras2::functional_config turned Keras 2's lists into that); false, calling nothing, when an
+// input does not exist yet.
 bool call_saved_node(const CreatedLayers& created, const std::shared_ptr<Operation>& op, const json& node_data,
                      std::vector<Tensor>& produced) {
-  CallArgs args;
-  if (node_data.is_array()) {
-    // Keras 2's form: [[layer_name, node_index, tensor_index, kwargs], ...].
-    std::vector<Tensor> inputs;
-    json kwargs = json::object();
-    for (const auto& ref : node_data) {
-      if (!ref.is_array() || ref.size() < 3 || !ref[0].is_string() || !ref[1].is_number_integer() ||
-          !ref[2].is_number_integer()) {
-        throw ValueError("Functional config: malformed inbound node " + ref.dump() +
-                         " (expected [layer_name, node_index, tensor_index, kwargs]).");
-      }
-      Tensor t = resolve_tensor(created, ref[0].get<std::string>(), ref[1].get<int>(), ref[2].get<int>(), false);
-      if (!t.defined()) return false;
-      inputs.push_back(t);
-      if (ref.size() > 3 && ref[3].is_object()) kwargs = ref[3];
-    }
-    args = inputs.size() == 1 ? CallArgs::of(inputs[0]) : CallArgs::of(inputs);
-    for (const auto& [key, value] : kwargs.items()) {
-      if (key != "mask") args.set_kwarg(key, CallArg(value));
-    }
-  } else {
-    if (!node_data.is_object() || !node_data.contains("args")) {
-      throw ValueError("Functional config: malformed inbound node " + node_data.dump() + ".");
-    }
-    std::vector<Tensor> tensors;
-    json args_json, kwargs_json = json::object();
-    if (!revive_arguments(created, node_data["args"], args_json, tensors)) return false;
-    if (node_data.contains("kwargs") && !revive_arguments(created, node_data["kwargs"], kwargs_json, tensors)) {
-      return false;
-    }
-    args = CallArgs::from_json(args_json, kwargs_json, std::move(tensors));
+  if (!node_data.is_object() || !node_data.contains("args")) {
+    throw ValueError("Functional config: malformed inbound node " + node_data.dump() + ".");
   }
-  for (Tensor& t : op->invoke(args)) produced.push_back(std::move(t));
+  std::vector<Tensor> tensors;
+  json args_json, kwargs_json = json::object();
+  if (!revive_arguments(created, node_data["args"], args_json, tensors)) return false;
+  if (node_data.contains("kwargs") && !revive_arguments(created, node_data["kwargs"], kwargs_json, tensors)) {
+    return false;
+  }
+  for (Tensor& t : op->invoke(CallArgs::from_json(args_json, kwargs_json, std::move(tensors)))) {
+    produced.push_back(std::move(t));
+  }
   return true;
 }
 
@@ -353,7 +343,8 @@ std::vector<Tensor> resolve_endpoints(const CreatedLayers& created, const json& 
 
 }  // namespace
 
-Model Model::from_config(const json& config) {
+Model Model::from_config(const json& saved) {
+  const json config = keras2::functional_config(saved);  // a Keras 3 config comes back as it is
   ConfigReader r(config, "Functional");
   for (const char* key : {"layers", "input_layers", "output_layers"}) {
     if (!r.has(key)) throw ValueError(fmt::format("Functional config is missing the required key '{}' (a list).", key));
@@ -362,7 +353,7 @@ Model Model::from_config(const json& config) {
     throw TypeError("Functional config key 'layers' must be a list; received " + r.at("layers").dump() + ".");
   }
   CreatedLayers created;
-  std::vector<PendingLayer> pending = create_layers(r.at("layers"), created);
+  std::vector<PendingLayer> pending = create_layers(r.at("layers"), created, r.name());
   const std::vector<Tensor> produced = call_saved_nodes(created, pending);
   bool single_in = false, single_out = false;
   const std::vector<Tensor> inputs = resolve_endpoints(created, r.at("input_layers"), &single_in);

@@ -7,6 +7,8 @@
 #include "minidl/core/config_reader.h"
 #include "minidl/layers/input_layer.h"
 #include "minidl/layers/serialization.h"
+#include "minidl/models/detail/error_context.h"
+#include "minidl/models/keras2_config.h"
 
 namespace minidl {
 
@@ -142,7 +144,8 @@ json Sequential::get_build_config() const {
   return json{{"input_shape", dims}};
 }
 
-Sequential Sequential::from_config(const json& config) {
+Sequential Sequential::from_config(const json& saved) {
+  const json config = keras2::sequential_config(saved);  // a Keras 3 config comes back as it is
   ConfigReader r(config, "Sequential");
   if (!r.has("name") || !r.has("layers")) {
     throw ValueError("A Sequential model configuration must be a dictionary containing the 'name' and 'layers' keys. "
@@ -150,7 +153,21 @@ Sequential Sequential::from_config(const json& config) {
   }
   if (!r.at("layers").is_array()) throw TypeError("Sequential config key 'layers' must be a list.");
   Sequential model({}, r.name());
-  for (const auto& layer_config : r.at("layers")) model.add(deserialize(layer_config));
+  for (const auto& layer_config : r.at("layers")) {
+    std::shared_ptr<Layer> layer;
+    try {
+      layer = deserialize(layer_config);
+    } catch (const Error& e) {
+      const auto text = [&](const json& object, const char* key) {
+        return object.is_object() && object.contains(key) && object[key].is_string() ? object[key].get<std::string>()
+                                                                                     : std::string();
+      };
+      const std::string layer_name =
+          layer_config.is_object() && layer_config.contains("config") ? text(layer_config["config"], "name") : "";
+      detail::rethrow_with_context(e, detail::layer_context(layer_name, text(layer_config, "class_name"), r.name()));
+    }
+    model.add(layer);
+  }
   if (!model.built() && r.has("build_input_shape")) {
     model.build(ShapeSpec::from_json(r.at("build_input_shape")));
   }

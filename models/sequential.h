@@ -32,6 +32,7 @@ class Sequential : public LayerOf<Sequential, Model> {
  public:
   explicit Sequential(std::initializer_list<LayerRef> layers = {}, const std::string& name = {});
   explicit Sequential(const std::vector<LayerRef>& layers, const std::string& name = {});
+  // Keras's Sequential config; Keras 2's form loads too (models/keras2_config.h).
   static Sequential from_config(const json& config);
 
   // Appends a layer; throws for a duplicate name or a second input layer (Keras's texts).

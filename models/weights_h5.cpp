@@ -1,7 +1,6 @@
 #include "minidl/models/weights_h5.h"
 
 #include <fmt/format.h>
-#include <hdf5.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +20,8 @@
 #include "minidl/core/error.h"
 #include "minidl/core/naming.h"
 #include "minidl/models/config_io.h"
+#include "minidl/models/detail/hdf5_file.h"
+#include "minidl/models/detail/legacy_h5.h"
 #include "minidl/models/detail/weights_image.h"
 #include "minidl/models/model.h"
 #include "minidl/models/sequential.h"
@@ -33,74 +34,21 @@ namespace h5w {
 
 constexpr const char* kExtension = ".weights.h5";
 
-// ---- HDF5 plumbing -----------------------------------------------------------------------------
+// ---- HDF5 plumbing (models/detail/hdf5_file.h) --------------------------------------------------
 
-// HDF5 prints its error stack to stderr by default; minidl turns failures into exceptions
-// instead. Printing stays off for the thread afterwards: HDF5 1.10 keeps some state alive
-// after failing on a damaged file, and with printing back on it reports that state at exit as
-// "HDF5: infinite loop closing library".
-void silence_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
-
-// The most specific messages of the current thread's HDF5 error stack (the innermost frames
-// say what is actually wrong, e.g. "truncated file: eof = 96, ..."), or "" when it is empty.
-std::string hdf5_reason() {
-  std::vector<std::string> descriptions;
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_DOWNWARD,
-      [](unsigned, const H5E_error2_t* error, void* data) -> herr_t {
-        if (error->desc && *error->desc) static_cast<std::vector<std::string>*>(data)->push_back(error->desc);
-        return 0;
-      },
-      &descriptions);
-  std::string out;
-  const size_t first = descriptions.size() > 2 ? descriptions.size() - 2 : 0;
-  for (size_t i = descriptions.size(); i-- > first;) out += (out.empty() ? "" : "; ") + descriptions[i];
-  return out;
-}
-
-// An owned HDF5 identifier, closed with the matching H5?close.
-class Id {
- public:
-  Id() = default;
-  Id(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Id() { reset(); }
-  Id(Id&& other) noexcept : id_(std::exchange(other.id_, H5I_INVALID_HID)), close_(other.close_) {}
-  Id& operator=(Id&& other) noexcept {
-    if (this != &other) {
-      reset();
-      id_ = std::exchange(other.id_, H5I_INVALID_HID);
-      close_ = other.close_;
-    }
-    return *this;
-  }
-  Id(const Id&) = delete;
-  Id& operator=(const Id&) = delete;
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-  void reset() {
-    if (id_ >= 0 && close_) close_(id_);
-    id_ = H5I_INVALID_HID;
-  }
-
- private:
-  hid_t id_ = H5I_INVALID_HID;
-  herr_t (*close_)(hid_t) = nullptr;
-};
-
-// Failures of HDF5 calls on an open file: the file is damaged or unreadable (IOError).
-[[noreturn]] void fail_io(const std::string& prefix, const std::string& what) {
-  const std::string reason = hdf5_reason();
-  throw IOError(fmt::format("{}{}{}", prefix, what, reason.empty() ? "" : " (HDF5: " + reason + ")"));
-}
-
-Id checked(hid_t id, herr_t (*close)(hid_t), const std::string& prefix, const std::string& what) {
-  if (id < 0) fail_io(prefix, what);
-  return Id(id, close);
-}
-
-void check(herr_t status, const std::string& prefix, const std::string& what) {
-  if (status < 0) fail_io(prefix, what);
-}
+using detail::hdf5::check;
+using detail::hdf5::check_readable;
+using detail::hdf5::checked;
+using detail::hdf5::dataset_dtype_name;
+using detail::hdf5::fail_io;
+using detail::hdf5::Found;
+using detail::hdf5::Id;
+using detail::hdf5::open_file;
+using detail::hdf5::open_group_path;
+using detail::hdf5::Pending;
+using detail::hdf5::read_variable;
+using detail::hdf5::silence_errors;
+using detail::hdf5::string_attribute;
 
 // ---- the tree Keras walks ------------------------------------------------------------------------
 
@@ -183,12 +131,6 @@ std::string python_list(const std::vector<std::string>& items) {
 // Layer.__repr__: "<Dense name=dense, built=True>".
 std::string layer_repr(const Layer& layer) {
   return fmt::format("<{} name={}, built={}>", layer.class_name(), layer.name(), layer.built() ? "True" : "False");
-}
-
-// KerasVariable.__repr__ without the values.
-std::string variable_repr(const Variable& v) {
-  return fmt::format("<Variable path={}, shape={}, dtype={}>", v.path(), shape_to_string(v.shape()),
-                     dtype_name(v.dtype()));
 }
 
 // ---- writing -------------------------------------------------------------------------------------
@@ -374,165 +316,11 @@ void save(const Layer& layer, const std::string& path, const std::vector<Variabl
 
 // ---- reading -------------------------------------------------------------------------------------
 
-// What a dataset holds, in NumPy's words ("float32", "int64"); h5py marks bfloat16 data with a
-// "dtype" attribute (H5IOStore.__setitem__).
-std::string dataset_dtype_name(hid_t dataset, hid_t type) {
-  if (H5Aexists(dataset, "dtype") > 0) return "bfloat16";
-  const size_t bytes = H5Tget_size(type);
-  const std::string order = H5Tget_order(type) == H5T_ORDER_BE ? "big-endian " : "";
-  switch (H5Tget_class(type)) {
-    case H5T_FLOAT:
-      return fmt::format("{}float{}", order, bytes * 8);
-    case H5T_INTEGER:
-      return fmt::format("{}{}int{}", order, H5Tget_sign(type) == H5T_SGN_NONE ? "u" : "", bytes * 8);
-    case H5T_STRING:
-      return "string";
-    case H5T_ENUM:
-      return "enum (bool)";
-    case H5T_COMPOUND:
-      return "compound";
-    case H5T_OPAQUE:
-      return fmt::format("opaque ({} bytes)", bytes);
-    default:
-      return "an unsupported HDF5 type";
-  }
-}
-
-enum class Found { yes, no };
-
-// Opens group or dataset `name` inside `parent` as Keras's safe_get_h5_group/_dataset do: only
-// hard links (soft and external links are refused), of the expected kind. Found::no when the
-// link does not exist.
-Found open_child(hid_t parent, const std::string& name, H5I_type_t kind, const std::string& full_path, Id& out,
-                 const std::string& prefix) {
-  const htri_t exists = H5Lexists(parent, name.c_str(), H5P_DEFAULT);
-  if (exists < 0) fail_io(prefix, fmt::format("cannot look up '{}'", full_path));
-  if (exists == 0) return Found::no;
-  H5L_info_t info;
-  check(H5Lget_info(parent, name.c_str(), &info, H5P_DEFAULT), prefix, fmt::format("cannot read link '{}'", full_path));
-  if (info.type != H5L_TYPE_HARD) {
-    throw ValueError(fmt::format("{}'{}' is a {}: Not allowed: H5 file with {}", prefix, full_path,
-                                 info.type == H5L_TYPE_SOFT ? "soft link" : "external link",
-                                 info.type == H5L_TYPE_SOFT ? "SoftLink" : "ExternalLink"));
-  }
-  Id object =
-      checked(H5Oopen(parent, name.c_str(), H5P_DEFAULT), H5Oclose, prefix, fmt::format("cannot open '{}'", full_path));
-  if (H5Iget_type(object.get()) != kind) {
-    throw ValueError(fmt::format("{}Invalid H5 file, expected {} at '{}'", prefix,
-                                 kind == H5I_GROUP ? "Group" : "Dataset", full_path));
-  }
-  out = std::move(object);
-  return Found::yes;
-}
-
-struct Pending {
-  Variable variable;
-  Tensor value;
-};
-
 // One saveable's failure, as Keras collects them (error_msgs in load_weights_only).
 struct Failure {
   std::string object;
   std::string message;
 };
-
-// Reads dataset `key` of `group` for `variable` into `pending`, or returns why it does not fit.
-std::optional<std::string> read_variable(hid_t group, const std::string& group_path, const std::string& key,
-                                         const Variable& variable, std::vector<Pending>& pending,
-                                         const std::string& prefix) {
-  const std::string full = group_path + "/" + key;
-  Id dataset;
-  if (open_child(group, key, H5I_DATASET, full, dataset, prefix) == Found::no) {
-    return fmt::format("Dataset '{}' is missing (for variable {}).", full, variable_repr(variable));
-  }
-  {
-    // Keras refuses external and virtual datasets (safe_get_h5_dataset): their data lives in
-    // other files.
-    const Id dcpl = checked(H5Dget_create_plist(dataset.get()), H5Pclose, prefix,
-                            fmt::format("cannot read the properties of dataset '{}'", full));
-    const int external = H5Pget_external_count(dcpl.get());
-    if (external < 0) fail_io(prefix, fmt::format("cannot read the properties of dataset '{}'", full));
-    if (external > 0) throw ValueError(fmt::format("{}Not allowed: H5 file with external Dataset '{}'", prefix, full));
-    if (H5Pget_layout(dcpl.get()) == H5D_VIRTUAL) {
-      throw ValueError(fmt::format("{}Not allowed: H5 file with virtual Dataset '{}'", prefix, full));
-    }
-  }
-  const Id type =
-      checked(H5Dget_type(dataset.get()), H5Tclose, prefix, fmt::format("cannot read the type of '{}'", full));
-  const H5T_class_t type_class = H5Tget_class(type.get());
-  const bool want_float = variable.dtype() == DType::float32;
-  const bool dtype_ok = H5Aexists(dataset.get(), "dtype") <= 0 &&
-                        (want_float ? type_class == H5T_FLOAT && H5Tget_size(type.get()) == 4
-                                    : variable.dtype() == DType::int32 && type_class == H5T_INTEGER);
-  if (!dtype_ok) {
-    return fmt::format("Dataset '{}' has dtype {}, but variable {} needs {}.", full,
-                       dataset_dtype_name(dataset.get(), type.get()), variable_repr(variable),
-                       want_float ? "float32" : "an integer dataset");
-  }
-  const Id space =
-      checked(H5Dget_space(dataset.get()), H5Sclose, prefix, fmt::format("cannot read the shape of '{}'", full));
-  Shape shape;
-  const H5S_class_t space_class = H5Sget_simple_extent_type(space.get());
-  if (space_class == H5S_SIMPLE) {
-    const int rank = H5Sget_simple_extent_ndims(space.get());
-    if (rank < 0) fail_io(prefix, fmt::format("cannot read the shape of '{}'", full));
-    std::vector<hsize_t> dims(static_cast<size_t>(rank));
-    if (H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr) < 0) {
-      fail_io(prefix, fmt::format("cannot read the shape of '{}'", full));
-    }
-    shape.assign(dims.begin(), dims.end());
-  } else if (space_class != H5S_SCALAR) {
-    return fmt::format("Dataset '{}' holds no data (null dataspace), but variable {} needs shape {}.", full,
-                       variable_repr(variable), shape_to_string(variable.shape()));
-  }
-  if (shape != variable.shape()) {
-    // KerasVariable.assign's text.
-    return fmt::format(
-        "The shape of the target variable and the shape of the target value in `variable.assign(value)` must match. "
-        "variable.shape={}, Received: value.shape={}. Target variable: {} (dataset '{}')",
-        shape_to_string(variable.shape()), shape_to_string(shape), variable_repr(variable), full);
-  }
-  const size_t count = static_cast<size_t>(shape_size(shape));
-  std::vector<float> values(count);
-  if (count > 0) {
-    if (want_float) {
-      check(H5Dread(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), prefix,
-            fmt::format("cannot read dataset '{}'", full));
-    } else {
-      std::vector<int64_t> ints(count);
-      check(H5Dread(dataset.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ints.data()), prefix,
-            fmt::format("cannot read dataset '{}'", full));
-      for (size_t i = 0; i < count; ++i) values[i] = static_cast<float>(ints[i]);
-    }
-  }
-  pending.push_back({variable, Tensor::from_vector(values, shape, variable.dtype())});
-  return std::nullopt;
-}
-
-// Opens "a/b/vars" component by component; on a missing component, returns Found::no and the
-// path up to it in `missing`.
-Found open_group_path(hid_t file, const std::string& path, Id& out, std::string& missing, const std::string& prefix) {
-  Id current;
-  hid_t parent = file;
-  std::string so_far;
-  size_t start = 0;
-  while (start <= path.size()) {
-    const size_t slash = path.find('/', start);
-    const std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    so_far += (so_far.empty() ? "" : "/") + part;
-    Id next;
-    if (open_child(parent, part, H5I_GROUP, so_far, next, prefix) == Found::no) {
-      missing = so_far;
-      return Found::no;
-    }
-    current = std::move(next);
-    parent = current.get();
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  out = std::move(current);
-  return Found::yes;
-}
 
 // Layer.load_own_variables for one saveable: the count check (_check_load_own_variables), then
 // every dataset; nothing is assigned here.
@@ -616,27 +404,6 @@ void read_optimizer(hid_t file, const std::vector<Variable>& variables, std::vec
   }
 }
 
-void check_readable(const std::string& path, const std::string& prefix) {
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (!std::filesystem::exists(status)) throw IOError(prefix + "no such file.");
-  if (std::filesystem::is_directory(status)) throw IOError(prefix + "it is a directory, not a file.");
-}
-
-// Opens an existing file read-only.
-Id open_file(const std::string& path, const std::string& prefix) {
-  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
-  if (is_hdf5 < 0) fail_io(prefix, "cannot read the file");
-  if (is_hdf5 == 0) throw IOError(prefix + "not an HDF5 file (no HDF5 signature found).");
-  const Id fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, prefix, "cannot create file properties");
-  // The file is replaced by rename, never written in place: no lock needed, and filesystems
-  // without flock support still work.
-  check(H5Pset_file_locking(fapl.get(), 0, 1), prefix, "cannot set file properties");
-  check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), prefix, "cannot set file properties");
-  return checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose, prefix,
-                 "the file is truncated or corrupted");
-}
-
 // Opens a file image held in memory (a `.keras` archive's model.weights.h5) read-only.
 Id open_image(const std::string& image, const std::string& prefix) {
   static constexpr char kSignature[] = "\x89HDF\r\n\x1a\n";
@@ -671,12 +438,18 @@ void load_from(Id file, Layer& layer, const std::vector<Variable>* optimizer_var
 }
 
 void load(Layer& layer, const std::string& path, const std::vector<Variable>* optimizer_variables) {
-  if (!path.ends_with(kExtension)) {
-    // saving_api.load_weights' text, for the one format minidl reads.
+  const bool legacy = (path.ends_with(".h5") && !path.ends_with(kExtension)) || path.ends_with(".hdf5");
+  if (!path.ends_with(kExtension) && !legacy) {
+    // saving_api.load_weights' text, for the formats minidl reads.
     throw ValueError(fmt::format(
-        "File format not supported: filepath={}. md::load_weights only supports `.weights.h5` files (Keras 3 also "
-        "reads `.keras` files, legacy `.h5` files and Orbax checkpoints).",
+        "File format not supported: filepath={}. md::load_weights only supports `.weights.h5` files and legacy "
+        "`.h5` files (Keras 3 also reads `.keras` files and Orbax checkpoints).",
         path));
+  }
+  if (legacy && optimizer_variables) {
+    throw ValueError(fmt::format("Cannot load weights from '{}': a legacy `.h5` file's optimizer state loads with the "
+                                 "whole model (md::load_model), not into given optimizer variables.",
+                                 path));
   }
   const std::string prefix = fmt::format("Cannot load weights from '{}': ", path);
   if (!layer.built()) {
@@ -685,6 +458,7 @@ void load(Layer& layer, const std::string& path, const std::vector<Variable>* op
         "it on some data or by using `build()`. (layer '{}')",
         prefix, layer.name()));
   }
+  if (legacy) return detail::load_legacy_h5_weights(layer, path);  // Keras 2's layout (models/detail/legacy_h5.h)
   check_optimizer_variables(optimizer_variables, prefix, "");
   check_readable(path, prefix);
   silence_errors();
@@ -692,33 +466,6 @@ void load(Layer& layer, const std::string& path, const std::vector<Variable>* op
 }
 
 // ---- listing -------------------------------------------------------------------------------------
-
-// A string attribute, fixed or variable length (h5py writes str as variable-length UTF-8).
-std::optional<std::string> string_attribute(hid_t object, const char* attr_name) {
-  if (H5Aexists(object, attr_name) <= 0) return std::nullopt;
-  const Id attr(H5Aopen(object, attr_name, H5P_DEFAULT), H5Aclose);
-  if (!attr.valid()) return std::nullopt;
-  const Id type(H5Aget_type(attr.get()), H5Tclose);
-  if (!type.valid() || H5Tget_class(type.get()) != H5T_STRING) return std::nullopt;
-  const Id space(H5Aget_space(attr.get()), H5Sclose);
-  if (!space.valid() || H5Sget_simple_extent_npoints(space.get()) != 1) return std::nullopt;
-  const Id memory(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_cset(memory.get(), H5Tget_cset(type.get()));
-  if (H5Tis_variable_str(type.get()) > 0) {
-    H5Tset_size(memory.get(), H5T_VARIABLE);
-    char* text = nullptr;
-    if (H5Aread(attr.get(), memory.get(), &text) < 0 || text == nullptr) return std::nullopt;
-    std::string out = text;
-    H5free_memory(text);
-    return out;
-  }
-  const size_t size = H5Tget_size(type.get());
-  std::string out(size + 1, '\0');
-  H5Tset_size(memory.get(), size + 1);
-  if (H5Aread(attr.get(), memory.get(), out.data()) < 0) return std::nullopt;
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
 
 struct Listing {
   std::vector<WeightsFileItem> items;
@@ -793,6 +540,14 @@ void load_weights(Layer& layer_or_model, const std::string& path, const std::vec
 }
 
 std::vector<WeightsFileItem> list_weights_file(const std::string& path) { return h5w::list(path); }
+
+Tensor read_hdf5_dataset(const std::string& path, const std::string& dataset) {
+  const std::string prefix = fmt::format("Cannot read dataset '{}' of '{}': ", dataset, path);
+  h5w::check_readable(path, prefix);
+  h5w::silence_errors();
+  const h5w::Id file = h5w::open_file(path, prefix);
+  return detail::hdf5::read_tensor(file.get(), dataset, prefix);
+}
 
 namespace detail {
 

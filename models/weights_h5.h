@@ -47,7 +47,9 @@ void save_weights(const Layer& layer_or_model, const std::string& path,
                   const std::vector<Variable>& optimizer_variables);
 
 // Reads a `.weights.h5` file written by minidl or Keras 3 into a built layer or model of the
-// same architecture; /optimizer is ignored. IOError for a missing, unreadable, truncated or
+// same architecture; /optimizer is ignored. A legacy `.h5`/`.hdf5` file (tf.keras 2's
+// save_weights("x.h5") or model.save("x.h5")) loads into a model whose layers have the saved
+// layers' names (models/detail/legacy_h5.h). IOError for a missing, unreadable, truncated or
 // corrupted file; ValueError (Keras's texts) for a missing group, a variable count, shape or
 // dtype that does not match. Groups the model does not use are ignored, as Keras ignores them.
 //   md::load_weights(model, "model.weights.h5");
@@ -71,5 +73,12 @@ struct WeightsFileItem {
 // Every link of the file in path order. IOError for files load_weights cannot open.
 //   for (const auto& item : md::list_weights_file("model.weights.h5")) fmt::print("{}\n", item.path);
 std::vector<WeightsFileItem> list_weights_file(const std::string& path);
+
+// One numeric dataset of any HDF5 file ("x0", "model_weights/dense/dense/kernel:0") as a
+// float32 tensor of its shape, integers and doubles converted: for looking inside files Keras
+// wrote, and for test fixtures. IOError for a file that cannot be read; ValueError for a
+// missing dataset or one that does not hold numbers.
+//   md::Tensor x = md::read_hdf5_dataset("fixture_io.h5", "x0");
+Tensor read_hdf5_dataset(const std::string& path, const std::string& dataset);
 
 }  // namespace minidl

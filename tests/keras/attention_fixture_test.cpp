@@ -12,12 +12,11 @@
 
 namespace {
 
-// Known divergence, not fixed here (it lives in Layer::invoke, layers/layer.cpp, which the
-// layer-sharing refactor owns): minidl attaches a layer's output mask to every output, Keras
-// 3.15 only as far as compute_mask's result reaches when zipped with the flat outputs
-// (Layer._set_mask_metadata). With return_attention_scores and a query mask, Keras masks the
-// output and not the scores; minidl masks both. Values and gradients agree.
-bool scores_mask_diverges(const kf::FixtureFile& file, const std::string& name) {
+// Keras 3.15 attaches a layer's output mask only as far as compute_mask's result reaches when
+// zipped with the flat outputs (Layer._set_mask_metadata): with return_attention_scores and a
+// query mask, the output carries the mask and the scores carry none. minidl once masked both;
+// these cases check the scores separately.
+bool scores_unmasked_in_keras(const kf::FixtureFile& file, const std::string& name) {
   return file.exists(name + "/outputs/1") && file.exists(name + "/output_masks/0") &&
          !file.exists(name + "/output_masks/1");
 }
@@ -27,7 +26,7 @@ void check_attention_file(const std::string& file_name, const std::string& backe
   CHECK(file.attribute("", "backend") == backend);
   for (const std::string& name : kf::required_cases(file)) {
     DYNAMIC_SECTION(name) {
-      kf::check_layer_case(file, name, {.later_output_masks = !scores_mask_diverges(file, name)});
+      kf::check_layer_case(file, name, {.later_output_masks = !scores_unmasked_in_keras(file, name)});
     }
   }
 }
@@ -36,7 +35,7 @@ void check_scores_masks(const std::string& file_name) {
   const kf::FixtureFile file(file_name);
   size_t count = 0;
   for (const std::string& name : kf::required_cases(file)) {
-    if (!scores_mask_diverges(file, name)) continue;
+    if (!scores_unmasked_in_keras(file, name)) continue;
     ++count;
     DYNAMIC_SECTION(name) { kf::check_later_output_masks(file, name); }
   }
@@ -65,9 +64,8 @@ TEST_CASE("Keras fixtures: attention layers write Keras's configs back", "[keras
   SECTION("tf.keras 2.16") { check_attention_configs("attention_tf216.h5"); }
 }
 
-// [!mayfail]: the known divergence described at scores_mask_diverges (48 cases per file).
-TEST_CASE("Keras fixtures: the attention scores carry no mask (known divergence: minidl masks every output)",
-          "[keras][attention][!mayfail]") {
+TEST_CASE("Keras fixtures: the attention scores carry no mask (Keras zips output masks with outputs)",
+          "[keras][attention]") {
   SECTION("Keras 3.15 on JAX") { check_scores_masks("attention_keras3.h5"); }
   SECTION("tf.keras 2.16") { check_scores_masks("attention_tf216.h5"); }
 }

@@ -414,11 +414,12 @@ TEST_CASE("load_config: malformed files and broken configs give clear errors", "
     config["config"]["layers"][1]["inbound_nodes"][0]["args"][0]["config"]["keras_history"][0] = "ghost";
     const std::string message = mt::error_message([&] { load_text(dir, "ghost.json", config.dump()); });
     CHECK_THAT(message, Catch::Matchers::Contains("Unknown layer: ghost"));
-    // The same in Keras 2's list form.
+    // The same in Keras 2's list form (models/keras2_config.cpp names the model, layer and key).
     md::json legacy = valid_config();
     legacy["config"]["layers"][1]["inbound_nodes"] = md::json::parse(R"([[["ghost", 0, 0, {}]]])");
     CHECK_THAT(mt::error_message([&] { load_text(dir, "ghost2.json", legacy.dump()); }),
-               Catch::Matchers::Contains("Unknown layer: ghost"));
+               Catch::Matchers::Contains("key 'inbound_nodes' refers to layer 'ghost', which the model's 'layers' list "
+                                         "does not have"));
     // An output triple naming an unknown layer.
     md::json bad_output = valid_config();
     bad_output["config"]["output_layers"] = md::json::parse(R"(["ghost", 0, 0])");
@@ -435,7 +436,7 @@ TEST_CASE("load_config: malformed files and broken configs give clear errors", "
     md::json legacy = valid_config();
     legacy["config"]["layers"][1]["inbound_nodes"] = md::json::parse(R"([[["in", "zero", 0, {}]]])");
     CHECK_THAT(mt::error_message([&] { load_text(dir, "legacy.json", legacy.dump()); }),
-               Catch::Matchers::Contains("malformed inbound node [\"in\",\"zero\",0,{}]"));
+               Catch::Matchers::Contains("key 'inbound_nodes' holds the malformed reference [\"in\",\"zero\",0,{}]"));
     legacy["config"]["layers"][1]["inbound_nodes"] = md::json::parse(R"([[[7, 0, 0]]])");
     CHECK_THROWS_AS(load_text(dir, "legacy.json", legacy.dump()), md::ValueError);
     md::json bad_input = valid_config();
