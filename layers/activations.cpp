@@ -7,6 +7,7 @@
 
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/tape.h"
+#include "minidl/core/class_table.h"
 #include "minidl/core/error.h"
 #include "minidl/core/config_reader.h"
 
@@ -32,7 +33,7 @@ Tensor relu6(const Tensor& x) { return clip_open_gradient(x, 0.0f, 6.0f); }
 // Keras's hard_sigmoid is relu6(x + 3) / 6 (jax.nn.hard_sigmoid), so its gradient is 0 at +-3.
 Tensor hard_sigmoid(const Tensor& x) { return ops::divide(relu6(ops::add(x, 3.0f)), 6.0f); }
 
-const std::map<std::string, Fn>& table() {
+const std::map<std::string, Fn>& builtin_functions() {
   using namespace ops;
   static const std::map<std::string, Fn> t = {
       {"linear", [](const Tensor& x) { return x; }},
@@ -108,17 +109,30 @@ const std::map<std::string, Fn>& table() {
   return t;
 }
 
+// The registry of activations, in the shape every serializable kind has (core/class_table.h).
+// Keras writes a built-in activation as its name, so the name is all a "config" holds.
+const ClassTable<Fn>& table() {
+  static const ClassTable<Fn> t = [] {
+    std::vector<std::pair<std::string, ClassTable<Fn>::Factory>> entries;
+    for (const auto& [name, fn] : builtin_functions()) {
+      entries.emplace_back(name, [fn](const json&) { return std::make_shared<Fn>(fn); });
+    }
+    return ClassTable<Fn>("activation", "keras.activations", std::move(entries));
+  }();
+  return t;
+}
+
 }  // namespace
 
 Activation::Activation(const char* name) : Activation(std::string(name)) {}
 
 Activation::Activation(const std::string& name) {
   const std::string key = name.empty() || name == "None" ? "linear" : name;
-  auto it = table().find(key);
-  if (it == table().end()) throw ValueError("Could not interpret activation function identifier: " + name);
+  const ClassTable<Fn>::Factory factory = table().find(key);
+  if (!factory) throw ValueError("Could not interpret activation function identifier: " + name);
   // Keras's aliases resolve to the function they name, which serializes under its own name.
   name_ = key == "swish" ? "silu" : key == "hard_swish" ? "hard_silu" : key;
-  fn_ = it->second;
+  fn_ = *factory(key);
 }
 
 namespace activations {
@@ -126,9 +140,7 @@ namespace activations {
 Activation get(const std::string& name) { return Activation(name); }
 
 std::vector<std::string> names() {
-  std::vector<std::string> out;
-  for (const auto& entry : table()) out.push_back(entry.first);
-  return out;
+  return table().class_names();
 }
 
 json serialize(const Activation& activation) { return activation.name(); }
@@ -141,7 +153,7 @@ Activation deserialize(const json& value) {
     // also its "registered_name").
     for (const char* key : {"config", "registered_name"}) {
       auto it = value.find(key);
-      if (it != value.end() && it->is_string() && table().count(it->get<std::string>()) != 0) {
+      if (it != value.end() && it->is_string() && table().contains(it->get<std::string>())) {
         return Activation(it->get<std::string>());
       }
     }

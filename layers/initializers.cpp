@@ -4,9 +4,9 @@
 #include <cmath>
 #include <map>
 
+#include "minidl/core/class_table.h"
 #include "minidl/core/config_reader.h"
 #include "minidl/core/error.h"
-#include "minidl/core/keras_envelope.h"
 #include "minidl/core/naming.h"
 #include "minidl/core/random.h"
 
@@ -130,6 +130,64 @@ Tensor Initializer::operator()(const Shape& shape) const {
   return random::truncated_normal(shape, 0.0f, stddev, seed);
 }
 
+namespace {
+
+// Keras writes a seed as an integer or null.
+std::optional<uint64_t> seed_from(const ConfigReader& r) {
+  const json* value = r.find("seed");
+  if (value == nullptr || value->is_null()) return std::nullopt;
+  if (!value->is_number_integer()) r.throw_mistyped("seed", "an integer or null", *value);
+  return value->get<uint64_t>();
+}
+
+using InitializerFactory = ClassTable<Initializer>::Factory;
+
+// A class whose config holds two numbers with defaults (mean/stddev, minval/maxval) and a seed.
+InitializerFactory two_numbers(const char* cls, const char* first, double first_default, const char* second,
+                               double second_default,
+                               Initializer (*make)(double, double, std::optional<uint64_t>)) {
+  return [=](const json& config) {
+    const ConfigReader r(config, cls);
+    return std::make_shared<Initializer>(make(r.optional<double>(first, first_default),
+                                              r.optional<double>(second, second_default), seed_from(r)));
+  };
+}
+
+// The VarianceScaling family: a seed, and Keras's input_axes/output_axes, which must be null.
+InitializerFactory variance_scaling_class(const char* cls, Initializer (*make)(std::optional<uint64_t>)) {
+  return [=](const json& config) {
+    const ConfigReader r(config, cls);
+    r.reject_non_null({"input_axes", "output_axes"});
+    return std::make_shared<Initializer>(make(seed_from(r)));
+  };
+}
+
+const ClassTable<Initializer>& initializer_classes() {
+  static const ClassTable<Initializer> table(
+      "initializer", "keras.initializers",
+      {{"GlorotUniform", variance_scaling_class("GlorotUniform", &Initializer::glorot_uniform)},
+       {"GlorotNormal", variance_scaling_class("GlorotNormal", &Initializer::glorot_normal)},
+       {"HeNormal", variance_scaling_class("HeNormal", &Initializer::he_normal)},
+       {"HeUniform", variance_scaling_class("HeUniform", &Initializer::he_uniform)},
+       {"LecunNormal", variance_scaling_class("LecunNormal", &Initializer::lecun_normal)},
+       {"LecunUniform", variance_scaling_class("LecunUniform", &Initializer::lecun_uniform)},
+       {"Zeros", [](const json&) { return std::make_shared<Initializer>(Initializer::zeros()); }},
+       {"Ones", [](const json&) { return std::make_shared<Initializer>(Initializer::ones()); }},
+       {"Constant",
+        [](const json& config) {
+          const ConfigReader r(config, "Constant");
+          return std::make_shared<Initializer>(Initializer::constant(r.optional<double>("value", 0.0)));
+        }},
+       {"RandomNormal", two_numbers("RandomNormal", "mean", 0.0, "stddev", 0.05, &Initializer::random_normal)},
+       {"TruncatedNormal",
+        two_numbers("TruncatedNormal", "mean", 0.0, "stddev", 0.05, &Initializer::truncated_normal)},
+       {"RandomUniform",
+        two_numbers("RandomUniform", "minval", -0.05, "maxval", 0.05, &Initializer::random_uniform)}});
+  return table;
+}
+
+}  // namespace
+
 json Initializer::serialize() const {
   json config = json::object();
   if (variance_scaling().count(class_name_)) {
@@ -141,20 +199,8 @@ json Initializer::serialize() const {
   } else if (class_name_ == "Constant") {
     config = {{"value", a_}};
   }
-  return keras_envelope("keras.initializers", /*builtin=*/true, class_name_, config);
+  return initializer_classes().serialize(class_name_, config);
 }
-
-namespace {
-
-// Keras writes a seed as an integer or null.
-std::optional<uint64_t> seed_from(const ConfigReader& r) {
-  const json* value = r.find("seed");
-  if (value == nullptr || value->is_null()) return std::nullopt;
-  if (!value->is_number_integer()) r.throw_mistyped("seed", "an integer or null", *value);
-  return value->get<uint64_t>();
-}
-
-}  // namespace
 
 Initializer Initializer::deserialize(const json& value) {
   if (value.is_string()) return Initializer(value.get<std::string>());
@@ -162,23 +208,10 @@ Initializer Initializer::deserialize(const json& value) {
     throw TypeError("An initializer must be a name or an object with a string 'class_name'; received " +
                     value.dump() + ".");
   }
+  // Keras 2 configs may name the class by an alias ("normal"); the table knows Keras 3's names.
   const std::string cls = resolve(value["class_name"].get<std::string>());
   const json config = value.contains("config") && value["config"].is_object() ? value["config"] : json::object();
-  const ConfigReader r(config, "Initializer");
-  const auto seed = seed_from(r);
-  if (cls == "RandomNormal") {
-    return random_normal(r.optional<double>("mean", 0.0), r.optional<double>("stddev", 0.05), seed);
-  }
-  if (cls == "TruncatedNormal") {
-    return truncated_normal(r.optional<double>("mean", 0.0), r.optional<double>("stddev", 0.05), seed);
-  }
-  if (cls == "RandomUniform") {
-    return random_uniform(r.optional<double>("minval", -0.05), r.optional<double>("maxval", 0.05), seed);
-  }
-  if (cls == "Constant") return constant(r.optional<double>("value", 0.0));
-  const ConfigReader named(config, cls);  // names the class in what Keras's VarianceScaling family has and minidl not
-  named.reject_non_null({"input_axes", "output_axes"});
-  return make(cls, 0, 0, seed);
+  return *initializer_classes().create(cls, config);
 }
 
 }  // namespace minidl

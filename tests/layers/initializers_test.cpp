@@ -80,9 +80,9 @@ TEST_CASE("initializer arguments and seeds are kept in configs", "[layers][initi
   CHECK(md::Initializer::deserialize(normal).serialize() == normal);
   // Errors name the key.
   CHECK_THROWS_WITH(md::Initializer::deserialize(envelope("RandomNormal", {{"mean", "zero"}})),
-                    "Initializer config key 'mean' must be a number; received \"zero\".");
+                    "RandomNormal config key 'mean' must be a number; received \"zero\".");
   CHECK_THROWS_WITH(md::Initializer::deserialize(envelope("GlorotUniform", {{"seed", 1.5}})),
-                    "Initializer config key 'seed' must be an integer or null; received 1.5.");
+                    "GlorotUniform config key 'seed' must be an integer or null; received 1.5.");
   CHECK_THROWS_AS(md::Initializer::deserialize(envelope("HeNormal", {{"seed", nullptr}, {"input_axes", {0}},
                                                                       {"output_axes", {1}}})),
                   md::NotImplementedError);
