@@ -177,13 +177,11 @@ ConfigReader loss_config(const json& config, const std::string& class_name, std:
   return r;
 }
 
-// Keras writes reduction=None as null.
-std::string loss_reduction(const ConfigReader& r) {
-  if (const json* value = r.find("reduction"); value != nullptr && value->is_null()) return "none";
+// The reduction as the config gives it: null (Keras's None) is std::nullopt.
+std::optional<std::string> loss_reduction(const ConfigReader& r) {
+  if (const json* value = r.find("reduction"); value != nullptr && value->is_null()) return std::nullopt;
   return standardize_reduction(r.optional<std::string>("reduction", "sum_over_batch_size"));
 }
-
-json loss_reduction_json(const std::string& reduction) { return reduction == "none" ? json(nullptr) : json(reduction); }
 
 }  // namespace
 
@@ -356,8 +354,10 @@ Tensor sparse_categorical_crossentropy(const Tensor& y_true, const Tensor& y_pre
 
 // ---- Loss objects --------------------------------------------------------------------------
 
-Loss::Loss(std::string name, std::string reduction)
-    : name_(std::move(name)), reduction_(standardize_reduction(reduction)) {}
+Loss::Loss(std::string name, const std::optional<std::string>& reduction)
+    : name_(std::move(name)),
+      reduction_(reduction ? standardize_reduction(*reduction) : "none"),
+      reduction_is_none_(!reduction) {}
 
 Tensor Loss::operator()(const Tensor& y_true, const Tensor& y_pred, const Tensor& sample_weight) const {
   const Tensor in_mask = y_pred.defined() ? y_pred.keras_mask() : Tensor();
@@ -372,7 +372,9 @@ Tensor Loss::operator()(const Tensor& y_true, const Tensor& y_pred, const Tensor
   return reduce_weighted_values(values, sample_weight, mask, reduction_);
 }
 
-json Loss::get_config() const { return json{{"name", name_}, {"reduction", loss_reduction_json(reduction_)}}; }
+json Loss::get_config() const {
+  return json{{"name", name_}, {"reduction", reduction_is_none_ ? json(nullptr) : json(reduction_)}};
+}
 
 MeanSquaredError::MeanSquaredError(const Options& options) : Loss(options.name, options.reduction) {}
 MeanSquaredError MeanSquaredError::from_config(const json& config) {
@@ -483,8 +485,8 @@ json SparseCategoricalCrossentropy::get_config() const {
   return config;
 }
 
-LossFunctionWrapper::LossFunctionWrapper(Function fn, std::string name, std::string reduction)
-    : Loss(std::move(name), std::move(reduction)), fn_(std::move(fn)) {
+LossFunctionWrapper::LossFunctionWrapper(Function fn, std::string name, const std::optional<std::string>& reduction)
+    : Loss(std::move(name), reduction), fn_(std::move(fn)) {
   if (!fn_) throw ValueError("LossFunctionWrapper: the loss function is empty.");
 }
 Tensor LossFunctionWrapper::call(const Tensor& y_true, const Tensor& y_pred) const {

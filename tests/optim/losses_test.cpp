@@ -618,9 +618,19 @@ TEST_CASE("losses: configs have Keras's keys and round-trip", "[optim][losses][c
       R"({"name":"categorical_crossentropy","reduction":"sum_over_batch_size","from_logits":false,"label_smoothing":0.0,"axis":-1})");
   CHECK(md::losses::MeanSquaredError({.name = "mymse"}).get_config().dump() ==
         R"({"name":"mymse","reduction":"sum_over_batch_size"})");
-  // Keras writes reduction=None as null.
-  CHECK(md::losses::MeanAbsoluteError({.reduction = "none"}).get_config().at("reduction").is_null());
-  CHECK(md::losses::MeanAbsoluteError::from_config({{"name", "m"}, {"reduction", nullptr}}).reduction() == "none");
+  // Keras keeps the reduction as given: "none" is written as "none", None (std::nullopt) as null;
+  // both reduce nothing (tests/data/keras/losses.h5, the *.none and *.reduction_None cases).
+  CHECK(md::losses::MeanAbsoluteError({.reduction = "none"}).get_config().at("reduction") == "none");
+  const md::losses::MeanAbsoluteError unreduced({.reduction = std::nullopt});
+  CHECK(unreduced.reduction() == "none");
+  CHECK(unreduced.get_config().at("reduction").is_null());
+  const auto from_null = md::losses::MeanAbsoluteError::from_config({{"name", "m"}, {"reduction", nullptr}});
+  CHECK(from_null.reduction() == "none");
+  CHECK(from_null.get_config().at("reduction").is_null());
+  CHECK(md::losses::MeanAbsoluteError::from_config({{"name", "m"}, {"reduction", "none"}}).get_config().at(
+            "reduction") == "none");
+  const md::Tensor y = md::Tensor::from_vector({1, 2, 3, 4}, {2, 2}), p = md::Tensor::from_vector({0, 2, 5, 4}, {2, 2});
+  CHECK(unreduced(y, p).to_vector() == md::losses::MeanAbsoluteError({.reduction = "none"})(y, p).to_vector());
 
   // serialize / deserialize every built-in class.
   const std::vector<std::shared_ptr<md::losses::Loss>> all = {
