@@ -299,9 +299,10 @@ Tensor categorical_crossentropy(const Tensor& y_true, const Tensor& y_pred, bool
   loss_require_rank("categorical_crossentropy", p);
   const int a = normalize_axis(axis, p.ndim());
   if (label_smoothing != 0.0) {
-    const int64_t num_classes = p.shape()[static_cast<size_t>(a)];
+    // Keras takes the number of classes from y_true's last axis, whatever `axis` is.
+    const int64_t num_classes = t.shape().back();
     if (num_classes == None) {
-      throw ValueError("categorical_crossentropy: label_smoothing needs a known number of classes along `axis`.");
+      throw ValueError("categorical_crossentropy: label_smoothing needs a known size of y_true's last axis.");
     }
     const auto s = static_cast<float>(label_smoothing);
     t = ops::add(ops::multiply(t, 1.0f - s), s / static_cast<float>(num_classes));

@@ -49,7 +49,8 @@ Tensor binary_crossentropy(const Tensor& y_true, const Tensor& y_pred, bool from
                            double label_smoothing = 0.0, int64_t axis = -1);
 // -sum(y_true * log p, axis) for one-hot (or soft) targets. from_logits uses log_softmax;
 // probabilities are first divided by their sum along `axis`, then clipped, as Keras does.
-// label_smoothing: y (1 - s) + s / num_classes.
+// label_smoothing: y (1 - s) + s / num_classes, where num_classes is the size of y_true's last
+// axis, as in Keras (also when `axis` is another one).
 Tensor categorical_crossentropy(const Tensor& y_true, const Tensor& y_pred, bool from_logits = false,
                                 double label_smoothing = 0.0, int64_t axis = -1);
 // Integer class labels (stored as float) against (..., C) predictions: y_true of shape (...,)
