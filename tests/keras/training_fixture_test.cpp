@@ -6,8 +6,10 @@
 // 1e-4 relative, and the final weights, the optimizer variables, model.evaluate's results and
 // model.predict's outputs after fit within 1e-4 (|minidl - Keras| <= 1e-4 * max(1, |Keras|)).
 // Models: Dense MLPs (regression with SGD momentum; sparse and one-hot classification with Adam
-// and Adagrad; binary with AdamW, a schedule and clipnorm) and the demo's layers (Dense,
-// AdditiveAttention, GlobalAveragePooling1D) with RMSprop.
+// and Adagrad; binary with AdamW, a schedule and clipnorm; with validation_split and centered
+// RMSprop), a Sequential with SGD nesterov and global_clipnorm (whose weight paths, built by its
+// constructor, must be Keras's too), and the demo's layers (Dense, AdditiveAttention,
+// GlobalAveragePooling1D) with RMSprop.
 // Source: tests/data/keras/training.h5, written by tools/keras_reference/generate_fixtures.py
 // --backend jax with Keras 3.15.1 on JAX 0.10.2 (CPU) (fixtures/model_cases.py).
 #include <catch2/catch.hpp>
@@ -44,11 +46,27 @@ void check_logs(const md::json& actual, const md::json& expected, const std::str
   }
 }
 
+// A Sequential made by its constructor from Keras's layers (each deserialized without its
+// build_config, so unbuilt): the Sequential builds them in its own name scope, and their weight
+// paths must be Keras's for keras.Sequential([...]) ("<model>/dense/kernel").
+void check_constructed_sequential(const kf::FixtureFile& file, const std::string& name, const md::json& object) {
+  std::vector<md::LayerRef> layers;
+  for (md::json layer : object.at("config").at("layers")) {
+    layer.erase("build_config");
+    layers.emplace_back(md::deserialize(layer));
+  }
+  const md::Sequential constructed(layers, object.at("config").at("name").get<std::string>());
+  std::vector<std::string> paths;
+  for (const md::Variable& v : constructed.weights()) paths.push_back(v.path());
+  CHECK(paths == kf::string_list(file, name, "constructed_weight_paths"));
+}
+
 void check_training_case(const kf::FixtureFile& file, const std::string& name) {
   INFO(kf::describe(file, name));
-  const std::shared_ptr<md::Model> model =
-      std::dynamic_pointer_cast<md::Model>(md::deserialize(file.json_attribute(name, "config")));
+  const md::json object = file.json_attribute(name, "config");
+  const std::shared_ptr<md::Model> model = std::dynamic_pointer_cast<md::Model>(md::deserialize(object));
   REQUIRE(model);
+  if (object.at("class_name") == "Sequential") check_constructed_sequential(file, name, object);
   model->set_weights(file.tensors(name + "/weights"));
   model->compile_from_config(file.json_attribute(name, "compile_config"));
 
