@@ -1,5 +1,6 @@
 // Golden fixtures from real Keras: every metric of optim/metrics.h, fed several batches with
-// update_state (sample weights of rank 0 to 2, masks on y_pred): after each batch its state
+// update_state (sample weights of rank 0 to 2, masks on y_pred and on Mean's values): after each
+// batch its state
 // (Keras's variables total and count) and result(), and both again after reset_state(). Each
 // case deserializes Keras's serialized metric, which must serialize back to it. Values within
 // kf::kTolerance: |minidl - Keras| <= 1e-5 * max(1, |Keras|) (Keras accumulates in float32,
@@ -41,12 +42,15 @@ void check_metric_case(const kf::FixtureFile& file, const std::string& name) {
     const std::vector<md::Tensor> inputs = file.tensors(base + "/inputs", values_form ? 1 : 2);
     const md::Tensor sample_weight = file.exists(base + "/sample_weight") ? file.tensor(base + "/sample_weight")
                                                                           : md::Tensor();
+    // The mask goes on y_pred, or on the values (Mean).
+    const size_t masked = values_form ? 0 : 1;
+    const std::string mask_path = base + "/masks/" + std::to_string(masked);
+    if (file.exists(mask_path)) inputs.at(masked).set_keras_mask(kf::as_bool_mask(file.tensor(mask_path)));
     if (values_form) {
       auto* mean = dynamic_cast<md::metrics::Mean*>(metric.get());
       REQUIRE(mean != nullptr);
       mean->update_state(inputs.at(0), sample_weight);
     } else {
-      if (file.exists(base + "/masks/1")) inputs.at(1).set_keras_mask(kf::as_bool_mask(file.tensor(base + "/masks/1")));
       metric->update_state(inputs.at(0), inputs.at(1), sample_weight);
     }
     kf::check_close(md::Tensor::scalar(static_cast<float>(metric->result())), kf::row(results, u), kf::kTolerance,
