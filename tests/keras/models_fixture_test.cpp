@@ -1,5 +1,5 @@
 // Golden fixtures from real Keras: functional models with a layer shared between two inputs and
-// two outputs, replayed as layer cases are (tests/keras/layer_case.h: md::deserialize Keras's
+// two outputs (and a Sequential model), replayed as layer cases are (tests/keras/layer_case.h: md::deserialize Keras's
 // config, Keras's weights, both inputs; both outputs, and the gradients of
 // sum_i sum(outputs[i] * cotangents[i]) with respect to both inputs and every trainable weight,
 // within |a - b| <= 1e-5 * max(1, |b|)), and their configs written back.
