@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,21 @@ bool check_same_config(const md::json& minidl, const md::json& keras, const std:
 
 // The case names of `file`, REQUIREd non-empty: a fixture test that loads no case fails.
 std::vector<std::string> required_cases(const FixtureFile& file);
+
+// An object (optimizer, schedule, loss, metric) from Keras's serialized `config`: it must have
+// Keras's class name and serialize back to `config` (check_same_config).
+//   auto opt = kf::round_trip<md::optim::Optimizer>(config, "Adam", md::optim::deserialize, md::optim::serialize);
+template <class T>
+std::shared_ptr<T> round_trip(const md::json& config, const std::string& class_name,
+                              std::shared_ptr<T> (*deserialize)(const md::json&), md::json (*serialize)(const T&)) {
+  std::shared_ptr<T> object = deserialize(config);
+  if (!object) throw std::runtime_error("deserialize gave no object for " + config.dump());
+  if (object->class_name() != class_name) {
+    throw std::runtime_error("deserialize gave a " + object->class_name() + " for Keras's " + class_name);
+  }
+  check_same_config(serialize(*object), config);
+  return object;
+}
 
 // Opens `file_name`, requires it to hold cases written by Keras `keras_version`, and runs
 // check(file, case) on every case in a DYNAMIC_SECTION of its own; a file without cases fails.

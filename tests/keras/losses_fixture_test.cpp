@@ -2,9 +2,10 @@
 // reduction (sum, sum_over_batch_size, mean, mean_with_sample_weight, "none" and None), sample
 // weights of rank 0, 1 and 2, masks on y_pred, from_logits, label_smoothing, axis, delta and
 // ignore_class. Each case deserializes Keras's serialized loss (which must serialize back to
-// it, with the arguments Keras's config leaves out: see check_loss_case), calls it on Keras's y_true and y_pred (the mask attached to y_pred, the sample weight
-// given), and compares the loss and the gradient of sum(loss * cotangent) with respect to y_pred,
-// within kf::kTolerance: |minidl - Keras| <= 1e-5 * max(1, |Keras|).
+// it, with the arguments Keras's config leaves out: see check_loss_case), calls it on Keras's
+// y_true and y_pred (the mask attached to y_pred, the sample weight given), and compares the
+// loss and the gradient of sum(loss * cotangent) with respect to y_pred, within kf::kTolerance:
+// |minidl - Keras| <= 1e-5 * max(1, |Keras|).
 // Source: tests/data/keras/losses.h5, written by tools/keras_reference/generate_fixtures.py
 // --backend jax with Keras 3.15.1 on JAX 0.10.2 (CPU) (fixtures/loss_cases.py; jax.grad).
 #include <catch2/catch.hpp>
@@ -26,16 +27,14 @@ void check_loss_case(const kf::FixtureFile& file, const std::string& name) {
   md::json config = keras_config;
   const md::json left_out = file.json_attribute(name, "arguments_not_in_config");
   for (auto it = left_out.begin(); it != left_out.end(); ++it) config["config"][it.key()] = it.value();
-  const std::shared_ptr<md::losses::Loss> loss = md::losses::deserialize(config);
-  REQUIRE(loss);
-  CHECK(loss->class_name() == file.attribute(name, "class_name"));
-  kf::check_same_config(md::losses::serialize(*loss), config);
+  const std::shared_ptr<md::losses::Loss> loss = kf::round_trip<md::losses::Loss>(
+      config, file.attribute(name, "class_name"), md::losses::deserialize, md::losses::serialize);
 
   const std::vector<md::Tensor> inputs = file.tensors(name + "/inputs", 2);
   const md::Tensor& y_true = inputs.at(0);
   const md::Tensor& y_pred = inputs.at(1);
-  const md::Tensor sample_weight = file.exists(name + "/sample_weight") ? file.tensor(name + "/sample_weight")
-                                                                        : md::Tensor();
+  const md::Tensor sample_weight =
+      file.exists(name + "/sample_weight") ? file.tensor(name + "/sample_weight") : md::Tensor();
   if (file.exists(name + "/masks/1")) y_pred.set_keras_mask(kf::as_bool_mask(file.tensor(name + "/masks/1")));
 
   md::GradientTape tape;

@@ -1,8 +1,7 @@
 // Golden fixtures from real Keras: every metric of optim/metrics.h, fed several batches with
 // update_state (sample weights of rank 0 to 2, masks on y_pred and on Mean's values): after each
-// batch its state
-// (Keras's variables total and count) and result(), and both again after reset_state(). Each
-// case deserializes Keras's serialized metric, which must serialize back to it. Values within
+// batch its state (Keras's variables total and count) and result(), and both again after
+// reset_state(). Each case deserializes Keras's serialized metric, which must serialize back to it. Values within
 // kf::kTolerance: |minidl - Keras| <= 1e-5 * max(1, |Keras|) (Keras accumulates in float32,
 // minidl in double).
 // Source: tests/data/keras/metrics.h5, written by tools/keras_reference/generate_fixtures.py
@@ -24,11 +23,9 @@ md::Tensor metric_state(const md::metrics::Metric& metric) {
 
 void check_metric_case(const kf::FixtureFile& file, const std::string& name) {
   INFO(kf::describe(file, name));
-  const md::json config = file.json_attribute(name, "config");
-  const std::shared_ptr<md::metrics::Metric> metric = md::metrics::deserialize(config);
-  REQUIRE(metric);
-  CHECK(metric->class_name() == file.attribute(name, "class_name"));
-  kf::check_same_config(md::metrics::serialize(*metric), config);
+  const std::shared_ptr<md::metrics::Metric> metric =
+      kf::round_trip<md::metrics::Metric>(file.json_attribute(name, "config"), file.attribute(name, "class_name"),
+                                          md::metrics::deserialize, md::metrics::serialize);
   REQUIRE(kf::string_list(file, name, "variable_names") == std::vector<std::string>{"total", "count"});
 
   const bool values_form = file.attribute(name, "update_form") == "values";
@@ -40,8 +37,8 @@ void check_metric_case(const kf::FixtureFile& file, const std::string& name) {
     INFO("after update_state call " << u + 1 << " of " << updates);
     const std::string base = name + "/updates/" + std::to_string(u);
     const std::vector<md::Tensor> inputs = file.tensors(base + "/inputs", values_form ? 1 : 2);
-    const md::Tensor sample_weight = file.exists(base + "/sample_weight") ? file.tensor(base + "/sample_weight")
-                                                                          : md::Tensor();
+    const md::Tensor sample_weight =
+        file.exists(base + "/sample_weight") ? file.tensor(base + "/sample_weight") : md::Tensor();
     // The mask goes on y_pred, or on the values (Mean).
     const size_t masked = values_form ? 0 : 1;
     const std::string mask_path = base + "/masks/" + std::to_string(masked);

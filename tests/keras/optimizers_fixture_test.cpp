@@ -1,10 +1,12 @@
 // Golden fixtures from real Keras: every optimizer of optim/*.h (SGD with and without (Nesterov)
 // momentum, Adam and AdamW with and without amsgrad, RMSprop with momentum and/or centered,
 // Adagrad), each plain and with clipnorm, clipvalue, global_clipnorm, weight_decay and every
-// schedule of optim/schedules.h, for five steps from Keras's weights and fixed gradients; plus
-// gradients missing at some steps and exclude_from_weight_decay. Each case:
+// schedule of optim/schedules.h, and all of clipvalue, weight decay and a schedule together, for
+// five steps from Keras's weights and fixed gradients; plus gradients missing at some steps and
+// exclude_from_weight_decay. Each case:
 //   1. md::optim::deserialize(Keras's serialized optimizer), which must serialize back to it;
-//   2. two variables with Keras's names and paths ("dense/kernel", "dense/bias");
+//   2. three variables with Keras's names and paths ("dense/kernel", "dense/bias" and the 0-d
+//      "dense/scale");
 //   3. five apply() calls with Keras's gradients (undefined where Keras's was None): before
 //      each, the learning rate; after each, the weights and every optimizer variable (Keras's
 //      paths, order and values: iteration, learning_rate, the slots).
@@ -24,10 +26,8 @@ namespace {
 void check_optimizer_case(const kf::FixtureFile& file, const std::string& name) {
   INFO(kf::describe(file, name));
   const md::json config = file.json_attribute(name, "config");
-  std::shared_ptr<md::optim::Optimizer> optimizer = md::optim::deserialize(config);
-  REQUIRE(optimizer);
-  CHECK(optimizer->class_name() == file.attribute(name, "class_name"));
-  kf::check_same_config(md::optim::serialize(*optimizer), config);
+  const std::shared_ptr<md::optim::Optimizer> optimizer = kf::round_trip<md::optim::Optimizer>(
+      config, file.attribute(name, "class_name"), md::optim::deserialize, md::optim::serialize);
 
   const std::vector<std::string> paths = kf::string_list(file, name, "weight_paths");
   const std::vector<std::string> names = kf::string_list(file, name, "weight_names");
@@ -48,7 +48,7 @@ void check_optimizer_case(const kf::FixtureFile& file, const std::string& name) 
   const int64_t steps = std::stoll(file.attribute(name, "steps"));
   REQUIRE(steps > 0);
   const md::Tensor given = file.exists(name + "/gradient_mask") ? file.tensor(name + "/gradient_mask")
-                                                                  : md::Tensor::ones({steps, int64_t(paths.size())});
+                                                                : md::Tensor::ones({steps, int64_t(paths.size())});
   const std::vector<float> gradient_given = given.to_vector();
   const md::Tensor learning_rates = file.tensor(name + "/learning_rates");
   const std::vector<std::string> variable_paths = kf::string_list(file, name, "variable_paths");
@@ -84,11 +84,9 @@ TEST_CASE("Keras fixtures: optimizers take Keras's steps", "[keras][optimizers]"
 TEST_CASE("Keras fixtures: learning-rate schedules give Keras's rates and configs", "[keras][schedules]") {
   kf::for_each_case("schedules.h5", [](const kf::FixtureFile& file, const std::string& name) {
     INFO(kf::describe(file, name));
-    const md::json config = file.json_attribute(name, "config");
-    const std::shared_ptr<md::optim::LearningRateSchedule> schedule = md::optim::deserialize_schedule(config);
-    REQUIRE(schedule);
-    CHECK(schedule->class_name() == file.attribute(name, "class_name"));
-    kf::check_same_config(md::optim::serialize(*schedule), config);
+    const std::shared_ptr<md::optim::LearningRateSchedule> schedule = kf::round_trip<md::optim::LearningRateSchedule>(
+        file.json_attribute(name, "config"), file.attribute(name, "class_name"), md::optim::deserialize_schedule,
+        md::optim::serialize);
     const std::vector<double> steps = file.doubles(name + "/steps");
     const md::Tensor expected = file.tensor(name + "/values");
     REQUIRE(expected.size() == static_cast<int64_t>(steps.size()));

@@ -73,13 +73,12 @@ void check_training_case(const kf::FixtureFile& file, const std::string& name) {
   const md::json fit = file.json_attribute(name, "fit_kwargs");
   const md::ModelInputs inputs(file.tensors(name + "/inputs"));
   const md::Tensor y = file.tensor(name + "/targets/0");
-  const md::History history =
-      model->fit(inputs, y,
-                 {.epochs = fit.at("epochs").get<int>(),
-                  .batch_size = fit.at("batch_size").get<int64_t>(),
-                  .verbose = 0,
-                  .validation_split = fit.value("validation_split", 0.0),
-                  .shuffle = fit.at("shuffle").get<bool>()});
+  const md::History history = model->fit(inputs, y,
+                                         {.epochs = fit.at("epochs").get<int>(),
+                                          .batch_size = fit.at("batch_size").get<int64_t>(),
+                                          .verbose = 0,
+                                          .validation_split = fit.value("validation_split", 0.0),
+                                          .shuffle = fit.at("shuffle").get<bool>()});
 
   // Keras's History.history: one list per log name.
   md::json logs = md::json::object();
