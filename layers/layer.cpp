@@ -27,6 +27,17 @@ class TrainingScope {
   TrainingScope& operator=(const TrainingScope&) = delete;
 };
 
+// Keras's name-scope stack (keras/src/backend/common/name_scope.py): each open scope's full
+// path and the layer state that opened it. A layer opens its scope around its build and its
+// call, so that the layers it builds (a Sequential's) get paths under its own.
+struct OpenScope {
+  std::string path;
+  const void* owner;
+};
+thread_local std::vector<OpenScope> t_name_scopes;
+
+std::string current_scope_path() { return t_name_scopes.empty() ? std::string() : t_name_scopes.back().path; }
+
 // "minidl::layers::Dense" from typeid's "N6minidl6layers5DenseE".
 std::string demangled(const char* mangled) {
   int status = 0;
@@ -41,6 +52,33 @@ std::vector<Shape> shapes_of(const std::vector<Tensor>& ts) {
 }
 
 }  // namespace
+
+// Opens the layer's name scope for its lifetime: records the layer's parent path the first
+// time, and enters nothing when the innermost scope is already the layer's (Keras deduplicates).
+class Layer::NameScope {
+ public:
+  explicit NameScope(const Layer& layer) {
+    Layer::LayerState& state = *layer.layer_state_;
+    if (!state.parent_path) state.parent_path = current_scope_path();
+    if (!t_name_scopes.empty() && t_name_scopes.back().owner == &state) return;
+    t_name_scopes.push_back({layer.scope_path(), &state});
+    pushed_ = true;
+  }
+  ~NameScope() {
+    if (pushed_) t_name_scopes.pop_back();
+  }
+  NameScope(const NameScope&) = delete;
+  NameScope& operator=(const NameScope&) = delete;
+
+ private:
+  bool pushed_ = false;
+};
+
+std::string Layer::scope_path() const {
+  if (!t_name_scopes.empty() && t_name_scopes.back().owner == &*layer_state_) return t_name_scopes.back().path;
+  const std::string parent = layer_state_->parent_path ? *layer_state_->parent_path : current_scope_path();
+  return parent.empty() ? name() : parent + "/" + name();
+}
 
 std::optional<bool> current_training() {
   if (t_training_stack.empty()) return std::nullopt;
@@ -111,6 +149,7 @@ CallContext Layer::make_context(const CallArgs& args, std::optional<bool> traini
 std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> training) {
   const bool symbolic = args.any_symbolic();
   check_input_spec(args);
+  const NameScope name_scope(*this);
   if (!built()) {
     const std::vector<Tensor> inputs = args.inputs();
     build(args.input_is_list() ? ShapeSpec::list(shapes_of(inputs)) : ShapeSpec(inputs.at(0).shape()));
@@ -150,6 +189,7 @@ std::vector<Tensor> Layer::run(const CallArgs& args) {
 
 void Layer::build(const ShapeSpec& input_shape) {
   if (layer_state_->built) return;
+  const NameScope name_scope(*this);
   build_weights(input_shape);
   layer_state_->built = true;
   layer_state_->build_shape = input_shape;
@@ -294,7 +334,7 @@ Variable Layer::add_weight(const std::string& weight_name, const Shape& shape, c
                                  weight_name, shape_to_string(shape)));
   }
   Variable v(initializer(shape), weight_name, trainable && layer_state_->trainable);
-  v.set_path(name() + "/" + weight_name);
+  v.set_path(scope_path() + "/" + weight_name);
   (trainable ? layer_state_->trainable_variables : layer_state_->non_trainable_variables).push_back(v);
   return v;
 }

@@ -110,7 +110,10 @@ class Layer : public Operation {
   virtual Tensor compute_mask(const CallArgs& args, const std::vector<Tensor>& masks);
 
   // ---- weights ------------------------------------------------------------------------------
-  // Creates and tracks a weight named "<layer>/<name>". Throws once built.
+  // Creates and tracks a weight `name` whose path is Keras's: "<layer path>/<name>", where the
+  // layer's path is the path of the layer that was building or calling it when it was first
+  // built or called, then its name ("dense/kernel" at the top level, "sequential/dense/kernel"
+  // for a Dense that a Sequential builds). Throws once built.
   Variable add_weight(const std::string& name, const Shape& shape, const Initializer& initializer = "glorot_uniform",
                       bool trainable = true);
   std::vector<Variable> weights() const;
@@ -174,7 +177,12 @@ class Layer : public Operation {
     std::optional<ShapeSpec> build_shape;
     std::optional<InputSpec> input_spec;
     std::unique_ptr<random::SeedGenerator> seed_generator;
+    // Keras's _parent_path: the name-scope path when the layer first opened its scope.
+    std::optional<std::string> parent_path;
   };
+  class NameScope;
+  // The path of this layer's name scope (Keras's name_scope(self.name, caller=self)).
+  std::string scope_path() const;
   Shared<LayerState> layer_state_;
 };
 

@@ -528,11 +528,22 @@ std::optional<std::string> optimizer_variable_name(const std::string& keras2_nam
   };
   auto table = slots.find(optimizer_class);
   if (table == slots.end() || parts.size() < 3) return std::nullopt;
-  const std::set<std::string> paths(variable_paths.begin(), variable_paths.end());
   const auto join = [&](size_t begin, size_t end) {
     std::string out;
     for (size_t i = begin; i < end; ++i) out += (i > begin ? "/" : "") + parts[i];
     return out;
+  };
+  // The model variable a Keras 2 path names: the same path, or the one path ending in "/<path>".
+  const auto model_path = [&](const std::string& keras2_path) -> std::optional<std::string> {
+    std::optional<std::string> found;
+    for (const std::string& path : variable_paths) {
+      if (path == keras2_path) return path;
+      if (path.ends_with("/" + keras2_path)) {
+        if (found) return std::nullopt;  // ambiguous
+        found = path;
+      }
+    }
+    return found;
   };
   const auto minidl_name = [](std::string path, const std::string& slot) {
     for (char& c : path) {
@@ -541,13 +552,12 @@ std::optional<std::string> optimizer_variable_name(const std::string& keras2_nam
     return path + "_" + slot;
   };
   // Keras 2.11+: <optimizer>/<slot>/<variable path>.
-  if (auto slot = table->second.find(parts[1]); slot != table->second.end() && paths.count(join(2, parts.size()))) {
-    return minidl_name(join(2, parts.size()), slot->second);
+  if (auto slot = table->second.find(parts[1]); slot != table->second.end()) {
+    if (const auto path = model_path(join(2, parts.size()))) return minidl_name(*path, slot->second);
   }
   // Legacy optimizers: <optimizer>/<variable path>/<slot>.
-  if (auto slot = table->second.find(parts.back()); slot != table->second.end() &&
-                                                     paths.count(join(1, parts.size() - 1))) {
-    return minidl_name(join(1, parts.size() - 1), slot->second);
+  if (auto slot = table->second.find(parts.back()); slot != table->second.end()) {
+    if (const auto path = model_path(join(1, parts.size() - 1))) return minidl_name(*path, slot->second);
   }
   return std::nullopt;
 }

@@ -74,7 +74,10 @@ json compile_config(const json& training_config);
 //   "Adam/m/dense/kernel:0" (Keras 2.11+: <optimizer>/<slot>/<variable>)  -> "dense_kernel_momentum"
 //   "Adam/dense/kernel/m:0" (legacy: <optimizer>/<variable>/<slot>)       -> "dense_kernel_momentum"
 // Slots are renamed as Keras 3 names them (Adam m, v, vhat: momentum, velocity, velocity_hat;
-// SGD m: momentum; RMSprop rms: velocity, mg: average_gradient).
+// SGD m: momentum; RMSprop rms: velocity, mg: average_gradient). Keras 2 names a Sequential's
+// weights "dense/kernel" where Keras 3 (and minidl) prefix the model's name
+// ("sequential/dense/kernel"): a variable path that ends with "/" + the Keras 2 path matches too,
+// when it is the only one that does.
 std::optional<std::string> optimizer_variable_name(const std::string& keras2_name, const std::string& optimizer_class,
                                                    const std::vector<std::string>& variable_paths);
 

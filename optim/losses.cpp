@@ -177,13 +177,11 @@ ConfigReader loss_config(const json& config, const std::string& class_name, std:
   return r;
 }
 
-// Keras writes reduction=None as null.
-std::string loss_reduction(const ConfigReader& r) {
-  if (const json* value = r.find("reduction"); value != nullptr && value->is_null()) return "none";
+// The reduction as the config gives it: null (Keras's None) is std::nullopt.
+std::optional<std::string> loss_reduction(const ConfigReader& r) {
+  if (const json* value = r.find("reduction"); value != nullptr && value->is_null()) return std::nullopt;
   return standardize_reduction(r.optional<std::string>("reduction", "sum_over_batch_size"));
 }
-
-json loss_reduction_json(const std::string& reduction) { return reduction == "none" ? json(nullptr) : json(reduction); }
 
 }  // namespace
 
@@ -301,9 +299,10 @@ Tensor categorical_crossentropy(const Tensor& y_true, const Tensor& y_pred, bool
   loss_require_rank("categorical_crossentropy", p);
   const int a = normalize_axis(axis, p.ndim());
   if (label_smoothing != 0.0) {
-    const int64_t num_classes = p.shape()[static_cast<size_t>(a)];
+    // Keras takes the number of classes from y_true's last axis, whatever `axis` is.
+    const int64_t num_classes = t.shape().back();
     if (num_classes == None) {
-      throw ValueError("categorical_crossentropy: label_smoothing needs a known number of classes along `axis`.");
+      throw ValueError("categorical_crossentropy: label_smoothing needs a known size of y_true's last axis.");
     }
     const auto s = static_cast<float>(label_smoothing);
     t = ops::add(ops::multiply(t, 1.0f - s), s / static_cast<float>(num_classes));
@@ -356,8 +355,10 @@ Tensor sparse_categorical_crossentropy(const Tensor& y_true, const Tensor& y_pre
 
 // ---- Loss objects --------------------------------------------------------------------------
 
-Loss::Loss(std::string name, std::string reduction)
-    : name_(std::move(name)), reduction_(standardize_reduction(reduction)) {}
+Loss::Loss(std::string name, const std::optional<std::string>& reduction)
+    : name_(std::move(name)),
+      reduction_(reduction ? standardize_reduction(*reduction) : "none"),
+      reduction_is_none_(!reduction) {}
 
 Tensor Loss::operator()(const Tensor& y_true, const Tensor& y_pred, const Tensor& sample_weight) const {
   const Tensor in_mask = y_pred.defined() ? y_pred.keras_mask() : Tensor();
@@ -372,7 +373,9 @@ Tensor Loss::operator()(const Tensor& y_true, const Tensor& y_pred, const Tensor
   return reduce_weighted_values(values, sample_weight, mask, reduction_);
 }
 
-json Loss::get_config() const { return json{{"name", name_}, {"reduction", loss_reduction_json(reduction_)}}; }
+json Loss::get_config() const {
+  return json{{"name", name_}, {"reduction", reduction_is_none_ ? json(nullptr) : json(reduction_)}};
+}
 
 MeanSquaredError::MeanSquaredError(const Options& options) : Loss(options.name, options.reduction) {}
 MeanSquaredError MeanSquaredError::from_config(const json& config) {
@@ -483,8 +486,8 @@ json SparseCategoricalCrossentropy::get_config() const {
   return config;
 }
 
-LossFunctionWrapper::LossFunctionWrapper(Function fn, std::string name, std::string reduction)
-    : Loss(std::move(name), std::move(reduction)), fn_(std::move(fn)) {
+LossFunctionWrapper::LossFunctionWrapper(Function fn, std::string name, const std::optional<std::string>& reduction)
+    : Loss(std::move(name), reduction), fn_(std::move(fn)) {
   if (!fn_) throw ValueError("LossFunctionWrapper: the loss function is empty.");
 }
 Tensor LossFunctionWrapper::call(const Tensor& y_true, const Tensor& y_pred) const {

@@ -49,7 +49,8 @@ Tensor binary_crossentropy(const Tensor& y_true, const Tensor& y_pred, bool from
                            double label_smoothing = 0.0, int64_t axis = -1);
 // -sum(y_true * log p, axis) for one-hot (or soft) targets. from_logits uses log_softmax;
 // probabilities are first divided by their sum along `axis`, then clipped, as Keras does.
-// label_smoothing: y (1 - s) + s / num_classes.
+// label_smoothing: y (1 - s) + s / num_classes, where num_classes is the size of y_true's last
+// axis, as in Keras (also when `axis` is another one).
 Tensor categorical_crossentropy(const Tensor& y_true, const Tensor& y_pred, bool from_logits = false,
                                 double label_smoothing = 0.0, int64_t axis = -1);
 // Integer class labels (stored as float) against (..., C) predictions: y_true of shape (...,)
@@ -99,55 +100,61 @@ class Loss {
   // Keras's class name ("MeanSquaredError"), used by serialize().
   virtual std::string class_name() const = 0;
   virtual std::shared_ptr<Loss> clone() const = 0;
-  // {"name", "reduction"} plus each class's own keys, in Keras's order.
+  // {"name", "reduction"} plus each class's own keys, in Keras's order. The reduction is written
+  // as given: "none" as "none", std::nullopt (Keras's None) as null.
   virtual json get_config() const;
 
   const std::string& name() const { return name_; }
+  // The reduction; "none" also for std::nullopt (Keras's None, which reduces nothing either).
   const std::string& reduction() const { return reduction_; }
 
  protected:
-  explicit Loss(std::string name, std::string reduction = "sum_over_batch_size");
+  explicit Loss(std::string name, const std::optional<std::string>& reduction = "sum_over_batch_size");
 
  private:
   std::string name_;
   std::string reduction_;
+  bool reduction_is_none_ = false;  // given as std::nullopt: the config says null
 };
 
 struct MeanSquaredErrorOptions {
-  std::string reduction = "sum_over_batch_size";
+  std::optional<std::string> reduction = "sum_over_batch_size";
   std::string name = "mean_squared_error";
 };
 struct MeanAbsoluteErrorOptions {
-  std::string reduction = "sum_over_batch_size";
+  std::optional<std::string> reduction = "sum_over_batch_size";
   std::string name = "mean_absolute_error";
 };
 struct HuberOptions {
   double delta = 1.0;
-  std::string reduction = "sum_over_batch_size";
+  std::optional<std::string> reduction = "sum_over_batch_size";
   std::string name = "huber_loss";
 };
 struct BinaryCrossentropyOptions {
   bool from_logits = false;
   double label_smoothing = 0.0;  // in [0, 1]
   int64_t axis = -1;
-  std::string reduction = "sum_over_batch_size";
+  std::optional<std::string> reduction = "sum_over_batch_size";
   std::string name = "binary_crossentropy";
 };
 struct CategoricalCrossentropyOptions {
   bool from_logits = false;
   double label_smoothing = 0.0;  // in [0, 1]
   int64_t axis = -1;
-  std::string reduction = "sum_over_batch_size";
+  std::optional<std::string> reduction = "sum_over_batch_size";
   std::string name = "categorical_crossentropy";
 };
 struct SparseCategoricalCrossentropyOptions {
   bool from_logits = false;
   std::optional<int64_t> ignore_class{};
-  std::string reduction = "sum_over_batch_size";
+  std::optional<std::string> reduction = "sum_over_batch_size";
   int64_t axis = -1;  // only -1
   std::string name = "sparse_categorical_crossentropy";
 };
 
+// Every Options struct's `reduction` is "sum_over_batch_size" (the default), "sum", "mean",
+// "mean_with_sample_weight", "none", or std::nullopt (Keras's reduction=None, which reduces
+// nothing and is written back as null).
 // md::losses::MeanSquaredError mse;   mse({.reduction = "sum"});
 class MeanSquaredError : public Loss {
  public:
@@ -240,7 +247,8 @@ class SparseCategoricalCrossentropy : public Loss {
 class LossFunctionWrapper : public Loss {
  public:
   using Function = std::function<Tensor(const Tensor& y_true, const Tensor& y_pred)>;
-  LossFunctionWrapper(Function fn, std::string name, std::string reduction = "sum_over_batch_size");
+  LossFunctionWrapper(Function fn, std::string name,
+                      const std::optional<std::string>& reduction = "sum_over_batch_size");
   Tensor call(const Tensor& y_true, const Tensor& y_pred) const override;
   std::string class_name() const override { return "LossFunctionWrapper"; }
   std::shared_ptr<Loss> clone() const override { return std::make_shared<LossFunctionWrapper>(*this); }

@@ -88,6 +88,8 @@ void Mean::update_state(const Tensor& values_in, const Tensor& sample_weight_in)
   Tensor values = metric_values(values_in, "values", name());
   Tensor weights = sample_weight_in.defined() ? metric_values(sample_weight_in, "sample_weight", name()) : Tensor();
   if (weights.defined()) {
+    // A Keras mask on the values joins the weights; without weights Keras ignores it.
+    weights = metric_apply_mask(weights, values_in.keras_mask());
     auto [v, w] = losses::squeeze_or_expand_to_same_rank(values, weights);
     const int64_t weight_ndim = w.ndim();
     if (v.ndim() > weight_ndim) v = ops::mean(v, metric_trailing_axes(weight_ndim, v.ndim()));

@@ -71,7 +71,9 @@ class Mean : public Metric {
 
   // Keras's Mean.update_state(values, sample_weight): values of any shape are first reduced
   // to one value per sample (the mean over the trailing axes), as Keras's
-  // reduce_to_samplewise_values does; each sample counts with its weight (default 1).
+  // reduce_to_samplewise_values does; each sample counts with its weight (default 1). A Keras
+  // mask on `values` zeroes the weights of the masked samples when a sample_weight is given
+  // (as in Keras, which ignores the mask without one).
   void update_state(const Tensor& values, const Tensor& sample_weight = {});
   // One value with a weight.
   void update_state(double value, double weight = 1.0);

@@ -3,6 +3,8 @@
 #include <hdf5.h>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -190,6 +192,26 @@ std::vector<md::Tensor> FixtureFile::tensors(const std::string& path, int64_t si
   return out;
 }
 
+md::Tensor row(const md::Tensor& stacked, int64_t index) {
+  REQUIRE(stacked.defined());
+  REQUIRE(stacked.ndim() >= 1);
+  REQUIRE(index >= 0);
+  REQUIRE(index < stacked.dim(0));
+  const md::Shape shape(stacked.shape().begin() + 1, stacked.shape().end());
+  const int64_t size = stacked.size() / stacked.dim(0);
+  const std::vector<float> all = stacked.to_vector();
+  const std::vector<float> values(all.begin() + index * size, all.begin() + (index + 1) * size);
+  return md::Tensor::from_vector(values, shape, stacked.dtype());
+}
+
+std::vector<std::string> string_list(const FixtureFile& file, const std::string& path, const std::string& name) {
+  const md::json list = file.json_attribute(path, name);
+  REQUIRE(list.is_array());
+  std::vector<std::string> out;
+  for (const md::json& entry : list) out.push_back(entry.get<std::string>());
+  return out;
+}
+
 md::Tensor as_bool_mask(const md::Tensor& stored) {
   if (!stored.defined()) return stored;
   return md::Tensor::from_vector(stored.to_vector(), stored.shape(), md::DType::bool_);
@@ -231,6 +253,68 @@ bool check_close(const md::Tensor& actual, const md::Tensor& expected, double to
                     << " * max(1, |Keras|) (largest relative error " << worst << "):" << first.str());
   }
   return mismatches == 0;
+}
+
+std::string describe(const FixtureFile& file, const std::string& name) {
+  return "case " + name + " of " + file.path() + " (" + file.attribute(name, "description") + "; Keras " +
+         file.attribute(name, "keras_version") + " on " + file.attribute(name, "backend") + ")";
+}
+
+md::Tensor weighted_sum(const std::vector<md::Tensor>& outputs, const std::vector<md::Tensor>& cotangents) {
+  md::Tensor total;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const md::Tensor term = md::ops::sum(md::ops::multiply(outputs[i], cotangents[i]));
+    total = total.defined() ? md::ops::add(total, term) : term;
+  }
+  return total;
+}
+
+bool check_variables(const std::vector<md::Variable>& actual, const std::vector<std::string>& paths,
+                     const std::vector<md::Tensor>& expected, double tolerance, const std::string& what) {
+  std::vector<std::string> actual_paths;
+  for (const md::Variable& v : actual) actual_paths.push_back(v.path());
+  INFO(what << ": minidl's variables [" << fmt::format("{}", fmt::join(actual_paths, ", ")) << "]");
+  if (actual.size() != expected.size()) {
+    FAIL_CHECK(what << ": minidl has " << actual.size() << " variables, Keras " << expected.size());
+    return false;
+  }
+  bool ok = true;
+  for (size_t j = 0; j < actual.size(); ++j) {
+    const std::string label = what + " variable " + std::to_string(j) + " (" + actual[j].path() + ")";
+    if (!paths.empty() && actual[j].path() != paths.at(j)) {
+      FAIL_CHECK(label << ": Keras's path is " << paths[j]);
+      ok = false;
+    }
+    ok = check_close(actual[j].value(), expected[j], tolerance, label) && ok;
+  }
+  return ok;
+}
+
+bool check_same_config(const md::json& minidl, const md::json& keras, const std::string& what) {
+  const bool same = same_json(minidl, keras);
+  if (!same) {
+    FAIL_CHECK(what << " differs from Keras's: JSON patch from Keras's to minidl's "
+                    << nlohmann::json::diff(nlohmann::json(keras), nlohmann::json(minidl)).dump()
+                    << "\n  Keras's: " << keras.dump() << "\n  minidl's: " << minidl.dump());
+  }
+  return same;
+}
+
+std::vector<std::string> required_cases(const FixtureFile& file) {
+  const std::vector<std::string> names = file.cases();
+  INFO("fixture file " << file.path());
+  REQUIRE_FALSE(names.empty());
+  return names;
+}
+
+void for_each_case(const std::string& file_name,
+                   const std::function<void(const FixtureFile& file, const std::string& name)>& check,
+                   const std::string& keras_version) {
+  const FixtureFile file(file_name);
+  CHECK(file.attribute("", "keras_version") == keras_version);
+  for (const std::string& name : required_cases(file)) {
+    DYNAMIC_SECTION(name) { check(file, name); }
+  }
 }
 
 bool same_json(const md::json& a, const md::json& b) { return nlohmann::json(a) == nlohmann::json(b); }

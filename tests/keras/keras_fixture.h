@@ -13,7 +13,9 @@
 #include <minidl/minidl.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -61,6 +63,13 @@ class FixtureFile {
   int64_t file_ = -1;  // hid_t
 };
 
+// Entry `index` of a stacked dataset (its first axis): optimizer and metric fixtures store one
+// row per step, e.g. weights (steps + 1, 3, 4) -> row(weights, 2) of shape (3, 4).
+md::Tensor row(const md::Tensor& stacked, int64_t index);
+
+// A JSON attribute holding a list of strings (variable paths, names).
+std::vector<std::string> string_list(const FixtureFile& file, const std::string& path, const std::string& name);
+
 // A bool mask from a stored uint8/int32 one (undefined stays undefined).
 md::Tensor as_bool_mask(const md::Tensor& stored);
 
@@ -68,6 +77,46 @@ md::Tensor as_bool_mask(const md::Tensor& stored);
 // must be matched exactly and a NaN by a NaN. Reports (through Catch2) the number of
 // mismatches and the first few, prefixed by `what`; returns whether all matched.
 bool check_close(const md::Tensor& actual, const md::Tensor& expected, double tolerance, const std::string& what);
+
+// "case <name> of <file> (<description>; Keras <version> on <backend>)", for INFO.
+std::string describe(const FixtureFile& file, const std::string& name);
+
+// The scalar the fixtures differentiate: sum_i sum(outputs[i] * cotangents[i]).
+md::Tensor weighted_sum(const std::vector<md::Tensor>& outputs, const std::vector<md::Tensor>& cotangents);
+
+// Variables against Keras's (an optimizer's variables, a model's weights): the same count, each
+// with Keras's path (when `paths` is not empty) and its value within `tolerance` (check_close).
+// `what` prefixes the failures.
+bool check_variables(const std::vector<md::Variable>& actual, const std::vector<std::string>& paths,
+                     const std::vector<md::Tensor>& expected, double tolerance, const std::string& what);
+
+// A config minidl writes against Keras's: the same JSON values (same_json); a failure shows the
+// JSON patch from Keras's to minidl's. Returns whether they matched.
+bool check_same_config(const md::json& minidl, const md::json& keras, const std::string& what = "config");
+
+// The case names of `file`, REQUIREd non-empty: a fixture test that loads no case fails.
+std::vector<std::string> required_cases(const FixtureFile& file);
+
+// An object (optimizer, schedule, loss, metric) from Keras's serialized `config`: it must have
+// Keras's class name and serialize back to `config` (check_same_config).
+//   auto opt = kf::round_trip<md::optim::Optimizer>(config, "Adam", md::optim::deserialize, md::optim::serialize);
+template <class T>
+std::shared_ptr<T> round_trip(const md::json& config, const std::string& class_name,
+                              std::shared_ptr<T> (*deserialize)(const md::json&), md::json (*serialize)(const T&)) {
+  std::shared_ptr<T> object = deserialize(config);
+  if (!object) throw std::runtime_error("deserialize gave no object for " + config.dump());
+  if (object->class_name() != class_name) {
+    throw std::runtime_error("deserialize gave a " + object->class_name() + " for Keras's " + class_name);
+  }
+  check_same_config(serialize(*object), config);
+  return object;
+}
+
+// Opens `file_name`, requires it to hold cases written by Keras `keras_version`, and runs
+// check(file, case) on every case in a DYNAMIC_SECTION of its own; a file without cases fails.
+void for_each_case(const std::string& file_name,
+                   const std::function<void(const FixtureFile& file, const std::string& name)>& check,
+                   const std::string& keras_version = "3.15.1");
 
 // The same JSON values regardless of key order (minidl writes Keras's order, but the check is
 // about content).

@@ -25,23 +25,7 @@ Masks read_masks(const FixtureFile& file, const std::string& name, const md::jso
   return masks;
 }
 
-md::Tensor weighted_sum(const std::vector<md::Tensor>& outputs, const std::vector<md::Tensor>& cotangents) {
-  md::Tensor total;
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    const md::Tensor term = md::ops::sum(md::ops::multiply(outputs[i], cotangents[i]));
-    total = total.defined() ? md::ops::add(total, term) : term;
-  }
-  return total;
-}
-
 }  // namespace
-
-std::vector<std::string> required_cases(const FixtureFile& file) {
-  const std::vector<std::string> names = file.cases();
-  INFO("fixture file " << file.path());
-  REQUIRE_FALSE(names.empty());
-  return names;
-}
 
 namespace {
 
@@ -132,11 +116,6 @@ void check_output_mask(const Replay& r, size_t i) {
     check_close(mask.astype(md::DType::float32), r.expected_masks[i].astype(md::DType::float32), 0.0,
                 "output mask " + std::to_string(i));
   }
-}
-
-std::string describe(const FixtureFile& file, const std::string& name) {
-  return "case " + name + " of " + file.path() + " (" + file.attribute(name, "description") + "; Keras " +
-         file.attribute(name, "keras_version") + " on " + file.attribute(name, "backend") + ")";
 }
 
 }  // namespace

@@ -32,7 +32,4 @@ void check_later_output_masks(const FixtureFile& file, const std::string& name);
 // values; key order aside). For config-only cases (InputLayer) also the output's shape.
 void check_layer_config(const FixtureFile& file, const std::string& name);
 
-// The case names of `file`, REQUIREd non-empty: a fixture test that loads no case fails.
-std::vector<std::string> required_cases(const FixtureFile& file);
-
 }  // namespace kf

@@ -548,6 +548,14 @@ TEST_CASE("Keras 2 optimizer weight names map to minidl's optimizer variables", 
   CHECK(md::keras2::optimizer_variable_name("SGD/dense/bias/momentum:0", "SGD", paths) == "dense_bias_momentum");
   CHECK(md::keras2::optimizer_variable_name("Adagrad/accumulator/dense/bias:0", "Adagrad", paths) ==
         "dense_bias_accumulator");
+  // Keras 2 names a Sequential's weights "dense/kernel"; Keras 3 and minidl "sequential/dense/kernel".
+  const std::vector<std::string> sequential = {"sequential/dense/kernel", "sequential/dense_1/kernel",
+                                               "other/dense_1/kernel"};
+  CHECK(md::keras2::optimizer_variable_name("Adam/m/dense/kernel:0", "Adam", sequential) ==
+        "sequential_dense_kernel_momentum");
+  CHECK(md::keras2::optimizer_variable_name("RMSprop/dense/kernel/rms:0", "RMSprop", sequential) ==
+        "sequential_dense_kernel_velocity");
+  CHECK_FALSE(md::keras2::optimizer_variable_name("Adam/m/dense_1/kernel:0", "Adam", sequential));  // two end so
   // Names that do not say: a variable the model does not have, a slot the class does not have,
   // a class minidl does not know.
   CHECK_FALSE(md::keras2::optimizer_variable_name("Adam/m/other/kernel:0", "Adam", paths));

@@ -83,6 +83,12 @@ inline std::vector<std::string> names_of(const std::vector<md::Variable>& variab
   return out;
 }
 
+inline std::vector<std::string> paths_of(const std::vector<md::Variable>& variables) {
+  std::vector<std::string> out;
+  for (const auto& v : variables) out.push_back(v.path());
+  return out;
+}
+
 // The message of the md::Error `f` throws (fails the test when it throws nothing).
 template <class F>
 std::string error_message(F&& f) {

@@ -245,3 +245,37 @@ TEST_CASE("sequential: an InputLayer made with its constructor starts the stack,
   CHECK(seq.graph_inputs().at(0).shape() == md::Shape{md::None, 4});
   CHECK(seq(md::Tensor::ones({2, 4})).shape() == md::Shape{2, 3});
 }
+
+TEST_CASE("sequential: weight paths follow Keras's name scopes", "[models][sequential][paths]") {
+  // Keras 3.15 opens a layer's name scope around its build and its call, and a variable's path
+  // is the scope path at its creation: a Sequential builds its layers inside its own scope, so
+  // keras.Sequential([Input((6,)), Dense(3), Dense(2)], name="seq") has the paths
+  // seq/dense/kernel, seq/dense/bias, seq/dense_1/kernel, seq/dense_1/bias, built by build() or
+  // by the first call too. The optimizer's slots follow ("sgd/seq_dense_kernel_momentum"), as
+  // tests/data/keras/training.h5 shows for a trained Sequential.
+  md::clear_session();
+  md::Sequential with_input({md::Input({6}), md::layers::Dense({.units = 3}), md::layers::Dense({.units = 2})}, "seq");
+  CHECK(mt::paths_of(with_input.weights()) ==
+        std::vector<std::string>{"seq/dense/kernel", "seq/dense/bias", "seq/dense_1/kernel", "seq/dense_1/bias"});
+  md::Sequential by_call({md::layers::Dense({.units = 3, .name = "first"})}, "seq_call");
+  by_call(md::Tensor::ones({2, 6}));
+  CHECK(mt::paths_of(by_call.weights()) == std::vector<std::string>{"seq_call/first/kernel", "seq_call/first/bias"});
+  md::optim::SGD sgd({.momentum = 0.9});
+  sgd.build(with_input.trainable_variables());
+  CHECK(sgd.variables().at(2).path() == "sgd/seq_dense_kernel_momentum");
+
+  // A layer built before it joins the Sequential keeps its path, as does a Sequential rebuilt
+  // after add(): the path is fixed when the layer is first built.
+  md::layers::Dense built_alone({.units = 2, .name = "alone"});
+  built_alone.build(md::ShapeSpec(md::Shape{md::None, 2}));
+  md::Sequential holder({md::Input({3}), md::layers::Dense({.units = 2, .name = "inner"})}, "holder");
+  holder.add(built_alone);
+  CHECK(mt::paths_of(holder.weights()) ==
+        std::vector<std::string>{"holder/inner/kernel", "holder/inner/bias", "alone/kernel", "alone/bias"});
+
+  // Keras's Sequential.from_config deserializes each layer with its build_config, which builds
+  // it outside the Sequential's scope: the reloaded model's paths are dense/kernel, ...
+  const std::shared_ptr<md::Layer> reloaded = md::deserialize(md::serialize(with_input));
+  CHECK(mt::paths_of(reloaded->weights()) ==
+        std::vector<std::string>{"dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"});
+}

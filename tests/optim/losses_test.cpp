@@ -304,8 +304,11 @@ TEST_CASE("losses: CategoricalCrossentropy reproduces Keras's CategoricalCrossen
   require_values(md::losses::CategoricalCrossentropy({.reduction = "none"})(y_doc, p_doc), {0.0513f, 2.303f}, 1e-3);
 }
 
-TEST_CASE("losses: categorical_crossentropy with axis=1 (Keras's test_label_smoothing_with_axis)", "[optim][losses]") {
-  // (batch, classes, spatial) = (2, 3, 2), classes on axis 1, smoothing 0.1.
+TEST_CASE("losses: categorical_crossentropy with axis=1 smooths labels by y_true's last axis, as Keras",
+          "[optim][losses]") {
+  // (batch, classes, spatial) = (2, 3, 2), classes on axis 1, smoothing 0.1. Keras 3.15's
+  // categorical_crossentropy takes num_classes from y_true.shape[-1] (here 2, not the 3 classes
+  // on axis 1); tests/data/keras/losses.h5 (CategoricalCrossentropy.axis0_label_smoothing) shows it.
   const std::vector<float> yv = {1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0};
   const std::vector<float> pv = {0.8f, 0.1f, 0.1f, 0.8f, 0.1f, 0.1f, 0.1f, 0.8f, 0.8f, 0.1f, 0.1f, 0.1f};
   const md::Tensor loss =
@@ -316,7 +319,7 @@ TEST_CASE("losses: categorical_crossentropy with axis=1 (Keras's test_label_smoo
     for (int s = 0; s < 2; ++s) {
       for (int c = 0; c < 3; ++c) {
         const size_t i = static_cast<size_t>(b * 6 + c * 2 + s);
-        expected -= (yv[i] * 0.9 + 0.1 / 3) * std::log(static_cast<double>(pv[i]));
+        expected -= (yv[i] * 0.9 + 0.1 / 2) * std::log(static_cast<double>(pv[i]));
       }
     }
   }
@@ -618,9 +621,19 @@ TEST_CASE("losses: configs have Keras's keys and round-trip", "[optim][losses][c
       R"({"name":"categorical_crossentropy","reduction":"sum_over_batch_size","from_logits":false,"label_smoothing":0.0,"axis":-1})");
   CHECK(md::losses::MeanSquaredError({.name = "mymse"}).get_config().dump() ==
         R"({"name":"mymse","reduction":"sum_over_batch_size"})");
-  // Keras writes reduction=None as null.
-  CHECK(md::losses::MeanAbsoluteError({.reduction = "none"}).get_config().at("reduction").is_null());
-  CHECK(md::losses::MeanAbsoluteError::from_config({{"name", "m"}, {"reduction", nullptr}}).reduction() == "none");
+  // Keras keeps the reduction as given: "none" is written as "none", None (std::nullopt) as null;
+  // both reduce nothing (tests/data/keras/losses.h5, the *.none and *.reduction_None cases).
+  CHECK(md::losses::MeanAbsoluteError({.reduction = "none"}).get_config().at("reduction") == "none");
+  const md::losses::MeanAbsoluteError unreduced({.reduction = std::nullopt});
+  CHECK(unreduced.reduction() == "none");
+  CHECK(unreduced.get_config().at("reduction").is_null());
+  const auto from_null = md::losses::MeanAbsoluteError::from_config({{"name", "m"}, {"reduction", nullptr}});
+  CHECK(from_null.reduction() == "none");
+  CHECK(from_null.get_config().at("reduction").is_null());
+  CHECK(md::losses::MeanAbsoluteError::from_config({{"name", "m"}, {"reduction", "none"}}).get_config().at(
+            "reduction") == "none");
+  const md::Tensor y = md::Tensor::from_vector({1, 2, 3, 4}, {2, 2}), p = md::Tensor::from_vector({0, 2, 5, 4}, {2, 2});
+  CHECK(unreduced(y, p).to_vector() == md::losses::MeanAbsoluteError({.reduction = "none"})(y, p).to_vector());
 
   // serialize / deserialize every built-in class.
   const std::vector<std::shared_ptr<md::losses::Loss>> all = {

@@ -180,6 +180,21 @@ TEST_CASE("metrics: a keras_mask on y_pred leaves samples out", "[optim][metrics
   CHECK(acc.count() == 2.0);
 }
 
+TEST_CASE("metrics: Mean applies a keras_mask on its values together with a sample_weight", "[optim][metrics]") {
+  // Keras's reduce_to_samplewise_values joins the values' mask to the sample weights, and
+  // ignores it when there are none (tests/data/keras/metrics.h5, Mean.masked_values).
+  md::Tensor values = mt({1, 3, 5, 7}, {4});
+  values.set_keras_mask(mt({1, 0, 1, 1}, {4}).astype(md::DType::bool_));
+  md::metrics::Mean weighted;
+  weighted.update_state(values, mt({1, 2, 3, 4}, {4}));
+  CHECK(weighted.total() == Approx(1 * 1 + 5 * 3 + 7 * 4));
+  CHECK(weighted.count() == Approx(1 + 3 + 4));
+  md::metrics::Mean unweighted;
+  unweighted.update_state(values);
+  CHECK(unweighted.total() == Approx(16));
+  CHECK(unweighted.count() == 4.0);
+}
+
 TEST_CASE("metrics: metrics never record on a tape and accept int labels", "[optim][metrics]") {
   md::Tensor logits = mt({2, 1, 0, 0, 1, 2}, {2, 3});
   md::GradientTape tape;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes minidl's golden fixtures (tests/data/keras/*.h5) from real Keras (issue 12).
 
-  # Keras 3.15 on JAX (layers, attention, activations, initializers):
+  # Keras 3.15 on JAX (layers, attention, activations, initializers, optimizers, schedules, losses,
+  # metrics, models, training):
   build/keras_reference/keras3/bin/python tools/keras_reference/generate_fixtures.py --backend jax
   # tf.keras of TensorFlow 2.16 (Keras 3.15 on TensorFlow): the attention grid again
   build/keras_reference/tf216/bin/python tools/keras_reference/generate_fixtures.py --backend tensorflow
@@ -25,7 +26,8 @@ DEFAULT_OUT = REPO / "tests" / "data" / "keras"
 # What each backend writes: file name -> kind.
 FILES = {
     "jax": {"layers.h5": "layers", "attention_keras3.h5": "attention", "activations.h5": "activations",
-            "initializers.h5": "initializers"},
+            "initializers.h5": "initializers", "optimizers.h5": "optimizers", "schedules.h5": "schedules",
+            "losses.h5": "losses", "metrics.h5": "metrics", "models.h5": "models", "training.h5": "training"},
     "tensorflow": {"attention_tf216.h5": "attention"},
 }
 
@@ -52,7 +54,8 @@ def main():
     import keras
     import warnings
 
-    from fixtures import activation_cases, attention_cases, initializer_cases, layer_cases
+    from fixtures import (activation_cases, attention_cases, initializer_cases, layer_cases, loss_cases, metric_cases,
+                          model_cases, optimizer_cases)
     from fixtures.store import FixtureFile
 
     warnings.filterwarnings("ignore", message=".*rms_scaling.*")  # deprecated in Keras, still covered
@@ -62,7 +65,10 @@ def main():
         import jax
         jax.config.update("jax_default_matmul_precision", "highest")
     generators = {"layers": layer_cases.generate, "attention": attention_cases.generate,
-                  "activations": activation_cases.generate, "initializers": initializer_cases.generate}
+                  "activations": activation_cases.generate, "initializers": initializer_cases.generate,
+                  "optimizers": optimizer_cases.generate, "schedules": optimizer_cases.generate_schedules,
+                  "losses": loss_cases.generate, "metrics": metric_cases.generate,
+                  "models": model_cases.generate, "training": model_cases.generate_training}
     files = FILES[args.backend]
     selected = args.only or list(files)
     for name in selected:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the golden fixtures in tests/data/keras/ from real Keras: layers, the attention
-# grid, activations and initializers with Keras 3.15 on JAX (the keras3 environment), and the
-# attention grid again with tf.keras of TensorFlow 2.16 (tf216). Deterministic: the files come
-# out byte for byte the same.
+# grid, activations, initializers, optimizers, schedules, metrics, functional models and
+# training with Keras 3.15 on JAX (the keras3 environment), and the attention grid again with
+# tf.keras of TensorFlow 2.16 (tf216). Deterministic: the files come out byte for byte the same.
 #   tools/keras_reference/generate_fixtures.sh            # rewrite tests/data/keras/*.h5
 #   tools/keras_reference/generate_fixtures.sh --check    # regenerate elsewhere and compare
 # The environments come from tools/keras_reference/setup.sh (default: build/keras_reference;
