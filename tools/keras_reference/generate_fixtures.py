@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Writes minidl's golden fixtures (tests/data/keras/*.h5) from real Keras (issue 12).
+"""Writes minidl's golden fixtures (tests/data/keras/*.h5, and the model files in
+tests/data/keras/files/) from real Keras (issue 12).
 
-  # Keras 3.15 on JAX (layers, attention, activations, initializers):
+  # Keras 3.15 on JAX (layers, attention, activations, initializers, model files):
   build/keras_reference/keras3/bin/python tools/keras_reference/generate_fixtures.py --backend jax
   # tf.keras of TensorFlow 2.16 (Keras 3.15 on TensorFlow): the attention grid again
   build/keras_reference/tf216/bin/python tools/keras_reference/generate_fixtures.py --backend tensorflow
@@ -25,7 +26,7 @@ DEFAULT_OUT = REPO / "tests" / "data" / "keras"
 # What each backend writes: file name -> kind.
 FILES = {
     "jax": {"layers.h5": "layers", "attention_keras3.h5": "attention", "activations.h5": "activations",
-            "initializers.h5": "initializers"},
+            "initializers.h5": "initializers", "files.h5": "files"},
     "tensorflow": {"attention_tf216.h5": "attention"},
 }
 
@@ -52,7 +53,7 @@ def main():
     import keras
     import warnings
 
-    from fixtures import activation_cases, attention_cases, initializer_cases, layer_cases
+    from fixtures import activation_cases, attention_cases, file_cases, initializer_cases, layer_cases
     from fixtures.store import FixtureFile
 
     warnings.filterwarnings("ignore", message=".*rms_scaling.*")  # deprecated in Keras, still covered
@@ -62,7 +63,8 @@ def main():
         import jax
         jax.config.update("jax_default_matmul_precision", "highest")
     generators = {"layers": layer_cases.generate, "attention": attention_cases.generate,
-                  "activations": activation_cases.generate, "initializers": initializer_cases.generate}
+                  "activations": activation_cases.generate, "initializers": initializer_cases.generate,
+                  "files": file_cases.generate}
     files = FILES[args.backend]
     selected = args.only or list(files)
     for name in selected:
@@ -83,10 +85,12 @@ def main():
         print(f"{target / name}: {count} {kind} cases, {(target / name).stat().st_size} bytes")
 
     if args.check:
-        from fixtures.compare import compare_files
+        from fixtures.compare import compare_files, compare_folders
         failures = 0
         for name in selected:
             failures += compare_files(args.out / name, target / name)
+            if files[name] == "files":  # and the model files beside it
+                failures += compare_folders(args.out / file_cases.FOLDER, target / file_cases.FOLDER)
         shutil.rmtree(target)
         sys.exit(1 if failures else 0)
 
