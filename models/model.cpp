@@ -65,6 +65,10 @@ void Model::set_graph(const Tensor& input, const Tensor& output) {
   replace_graph(Function({input}, {output}, {.name = name(), .single_input = true, .single_output = true}));
 }
 
+json Model::serialized_compile_config() const { return compiled() ? get_compile_config() : json::object(); }
+
+void Model::compile_from_serialized_config(const json& compile_config) { compile_from_config(compile_config); }
+
 const Function& Model::graph() const { return *graph_; }
 
 std::vector<std::shared_ptr<Operation>> Model::operations() const { return graph_->operations(); }

@@ -98,6 +98,10 @@ class Model : public LayerOf<Model> {
 
   json get_config() const override;
   json get_build_config() const override;
+  // get_compile_config(), or {} when not compiled: what md::serialize writes as the model's
+  // "compile_config" (Keras's to_json). compile_from_serialized_config is compile_from_config.
+  json serialized_compile_config() const override;
+  void compile_from_serialized_config(const json& compile_config) override;
   std::string module() const override { return "keras.src.models.functional"; }
   std::optional<std::string> registered_name() const override { return "Functional"; }
 

@@ -136,7 +136,8 @@ TEST_CASE("sequential: config round trip through md::serialize / md::deserialize
   md::Sequential model({md::Input({3}, "in"), md::layers::Dense({.units = 2, .name = "out"})}, "seq");
   const md::json object = md::serialize(model);
   // sequential.py get_config: Layer's base keys, "layers" (with the InputLayer) and the
-  // build_input_shape; the envelope of an exported class (module "keras", registered_name null).
+  // build_input_shape; the envelope of an exported class (module "keras", registered_name null),
+  // with the compile_config of a model ({} until compiled).
   const std::string expected = R"({
     "module": "keras", "class_name": "Sequential",
     "config": {
@@ -164,7 +165,8 @@ TEST_CASE("sequential: config round trip through md::serialize / md::deserialize
       "build_input_shape": [null, 3]
     },
     "registered_name": null,
-    "build_config": {"input_shape": [null, 3]}
+    "build_config": {"input_shape": [null, 3]},
+    "compile_config": {}
   })";
   CHECK(object.dump(2) == md::json::parse(expected).dump(2));
 
