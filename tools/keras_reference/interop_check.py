@@ -55,6 +55,9 @@ def main():
     if keras.backend.backend() == "jax":
         import jax
         jax.config.update("jax_default_matmul_precision", "highest")
+    elif keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        tf.get_logger().setLevel("ERROR")  # tf.function retracing notices: each model is traced anew
 
     def array(entry):
         return np.asarray(entry["values"], dtype=entry["dtype"]).reshape(entry["shape"])
