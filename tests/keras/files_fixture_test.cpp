@@ -80,6 +80,21 @@ void check_next_step(md::Model& model, const kf::FixtureFile& file, const std::s
                   name + ": after the next step, optimizer variable");
 }
 
+// md::load_config(model.json), which compiles the model (to_json wrote its compile_config, and
+// keras.models.model_from_json compiles from it), then md::load_weights(model.weights.h5), with
+// the optimizer's variables or without.
+md::Model load_json_and_weights(const kf::FixtureFile& file, const std::string& name, bool optimizer_state) {
+  const ModelFiles files = files_of(file, name);
+  md::Model model = md::load_config(files.json);
+  REQUIRE(model.compiled());
+  if (optimizer_state) {
+    md::load_weights(model, files.weights, model.optimizer()->variables());
+  } else {
+    md::load_weights(model, files.weights);
+  }
+  return model;
+}
+
 }  // namespace
 
 TEST_CASE("Keras model files: the fixture holds the eight models and their files", "[keras][files]") {
@@ -123,13 +138,9 @@ TEST_CASE("Keras model files: md::load_config(to_json) + md::load_weights(.weigh
   const kf::FixtureFile file(kFile);
   for (const std::string& name : kf::required_cases(file)) {
     DYNAMIC_SECTION(name) {
-      const ModelFiles files = files_of(file, name);
-      md::Model model = md::load_config(files.json);
-      // to_json wrote the compile_config, and keras.models.model_from_json compiles from it.
-      REQUIRE(model.compiled());
+      md::Model model = load_json_and_weights(file, name, false);
       CHECK(model.optimizer()->class_name() == file.attribute(name, "optimizer"));
       CHECK(model.optimizer()->iterations() == 0);
-      md::load_weights(model, files.weights);
       check_predictions(model, file, name, "md::load_config(model.json) and md::load_weights(model.weights.h5)");
     }
   }
@@ -149,12 +160,8 @@ TEST_CASE("Keras model files: the optimizer state of Keras's .weights.h5 also co
   const kf::FixtureFile file(kFile);
   for (const std::string& name : kf::required_cases(file)) {
     DYNAMIC_SECTION(name) {
-      const ModelFiles files = files_of(file, name);
-      // The graph and compile state from to_json, the weights and optimizer variables from the
-      // weights file (Keras writes /optimizer/vars there too).
-      md::Model model = md::load_config(files.json);
-      REQUIRE(model.compiled());
-      md::load_weights(model, files.weights, model.optimizer()->variables());
+      // Keras writes /optimizer/vars into the weights file too.
+      md::Model model = load_json_and_weights(file, name, true);
       check_next_step(model, file, name);
     }
   }
