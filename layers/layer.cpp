@@ -220,6 +220,11 @@ json Layer::get_build_config() const {
   return json{{"input_shape", layer_state_->build_shape->to_json()}};
 }
 
+void Layer::compile_from_serialized_config(const json&) {
+  throw TypeError(fmt::format("Layer '{}' ({}) has a compile_config, but only models can be compiled.", name(),
+                              class_name()));
+}
+
 void Layer::build_from_config(const json& build_config) {
   if (build_config.is_null() || built()) return;
   if (build_config.contains("input_shape")) {

@@ -99,6 +99,14 @@ class Layer : public Operation {
   // {"input_shape": ...} once built (Keras's get_build_config), else null.
   virtual json get_build_config() const;
   void build_from_config(const json& build_config);
+  // The "compile_config" that md::serialize writes beside build_config, as Keras's
+  // serialize_keras_object does for trainers: a model writes its compile config ({} until
+  // compiled); other layers write none (null, the default).
+  virtual json serialized_compile_config() const { return nullptr; }
+  // md::deserialize gives an object its saved, non-empty compile_config, as Keras's
+  // deserialize_keras_object calls compile_from_config: a model compiles from it. Other layers
+  // have nothing to compile: TypeError.
+  virtual void compile_from_serialized_config(const json& compile_config);
 
   // ---- shapes and masks ----------------------------------------------------------------------
   virtual ShapeSpec compute_output_shape(const ShapeSpec& input_shape);

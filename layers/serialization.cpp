@@ -14,6 +14,8 @@ json serialize(const Operation& operation) {
   if (const auto* layer = dynamic_cast<const Layer*>(&operation)) {
     const json build = layer->get_build_config();
     if (!build.is_null()) out["build_config"] = build;
+    const json compile = layer->serialized_compile_config();
+    if (!compile.is_null()) out["compile_config"] = compile;
   }
   return out;
 }
@@ -64,6 +66,10 @@ std::shared_ptr<Operation> deserialize_operation(const json& object) {
                                     class_name, build->dump()));
       }
       layer->build_from_config(*build);
+    }
+    if (auto compile = object.find("compile_config");
+        compile != object.end() && !compile->is_null() && !(compile->is_object() && compile->empty())) {
+      layer->compile_from_serialized_config(*compile);
     }
   }
   return op;

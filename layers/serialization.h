@@ -14,7 +14,10 @@ namespace minidl {
 json serialize(const Layer& layer);
 json serialize(const Operation& operation);
 
-// Rebuilds a layer from serialize()'s envelope (or Keras 2's {"class_name", "config"}).
+// A model's envelope also holds its "compile_config" ({} until compiled), as Keras's does.
+// Rebuilds a layer from serialize()'s envelope (or Keras 2's {"class_name", "config"}), built
+// from build_config and, for a model with a non-empty compile_config, compiled from it (as
+// keras.models.model_from_json compiles what to_json wrote for a compiled model).
 // Errors name the missing or mistyped key, the expected type and the class.
 std::shared_ptr<Layer> deserialize(const json& object);
 // Any registered operation (layers and ops).

@@ -118,18 +118,16 @@ Model model_from_config(const json& saved) {
   if (!model) {
     throw TypeError(fmt::format("The config describes a '{}', not a model.", op->class_name()));
   }
-  if (model->class_name() != "Functional") {
-    // A Model returned by value cannot be a Sequential (it would be sliced into a Model that
-    // calls itself "Sequential" but writes a Functional config): return the functional model
-    // over the same graph and layers, as keras.Model(seq.inputs, seq.outputs) would.
-    if (!model->built()) {
-      throw ValueError(fmt::format(
-          "The config describes a {} model '{}' that was never built, so it has no graph to load as a functional "
-          "model; rebuild it with md::deserialize(md::read_json_file(path)).",
-          model->class_name(), model->name()));
-    }
-    return Model(model->graph_inputs().at(0), model->graph_outputs().at(0), model->name());
+  if (model->class_name() != "Functional" && !model->built()) {
+    // A Model returned by value cannot be a Sequential: it is the functional model over the
+    // Sequential's graph (models/model.h), which an unbuilt Sequential does not have yet.
+    throw ValueError(fmt::format(
+        "The config describes a {} model '{}' that was never built, so it has no graph to load as a functional "
+        "model; rebuild it with md::deserialize(md::read_json_file(path)).",
+        model->class_name(), model->name()));
   }
+  // A Sequential becomes the functional model over its graph, its layers and compile state
+  // (a copy into md::Model: models/model.h).
   return *model;
 }
 

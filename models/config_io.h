@@ -3,8 +3,11 @@
 //   md::save_config(model, "model.json");
 //   md::Model again = md::load_config("model.json");   // same graph, fresh weights
 // The file holds md::serialize(model): {"module", "class_name": "Functional", "config",
-// "registered_name", "build_config"}; a config Keras 3 writes for the same graph loads too, and
-// so does tf.keras 2's model.to_json() (translated by models/keras2_config.h).
+// "registered_name", "build_config", "compile_config"}; a config Keras 3 writes for the same
+// graph loads too, and so does tf.keras 2's model.to_json() (translated by
+// models/keras2_config.h). As with Keras's to_json/model_from_json, a compiled model's file
+// holds its compile_config ({} when not compiled) and loads compiled (a fresh optimizer: the
+// optimizer's state is in .keras and .weights.h5 files, not here).
 #include <string>
 
 #include "minidl/core/json.h"

@@ -59,8 +59,7 @@ void save_model(const Model& model, const std::string& path) {
                "Warning: You are saving a model that has not yet been built. It might not contain any weights yet. "
                "Consider building the model first by calling it on some data.\n");
   }
-  json config = serialize(model);
-  if (model.compiled()) config["compile_config"] = model.get_compile_config();
+  const json config = serialize(model);  // with its compile_config ({} when not compiled), as Keras writes it
   const json metadata{{"keras_version", kKerasFormatVersion},
                       {"date_saved", fmt::format("{:%Y-%m-%d@%H:%M:%S}", fmt::localtime(std::time(nullptr)))},
                       {"producer", "minidl"}};
@@ -112,7 +111,14 @@ Model load_model(const std::string& path, const LoadModelOptions& options) {
                                  prefix, member_names(members)));
   }
 
-  const json config = parse_json_text(config_member->data, fmt::format("'{}'/{}", path, kConfigMember));
+  json config = parse_json_text(config_member->data, fmt::format("'{}'/{}", path, kConfigMember));
+  // The model's own compile_config is applied below (or not, with compile = false, as Keras
+  // nulls it then); a nested model's compiles with it, as in Keras.
+  json compile_entry = nullptr;
+  if (auto it = config.find("compile_config"); it != config.end()) {
+    compile_entry = std::move(*it);
+    config.erase(it);
+  }
   // Everything below builds a new model; nothing escapes until it is complete, so an error
   // never leaves a half-loaded model behind.
   Model model = [&] {
@@ -124,11 +130,9 @@ Model load_model(const std::string& path, const LoadModelOptions& options) {
       throw ValueError(prefix + "its config.json does not describe a model minidl can build: " + e.what());
     }
   }();
-  const json* compile_config = nullptr;
-  if (auto it = config.find("compile_config"); it != config.end() && !it->is_null()) compile_config = &*it;
-  if (options.compile && compile_config) {
+  if (options.compile && !compile_entry.is_null() && !(compile_entry.is_object() && compile_entry.empty())) {
     try {
-      model.compile_from_config(*compile_config);
+      model.compile_from_config(compile_entry);
     } catch (const Error& e) {
       throw ValueError(prefix + "its compile_config cannot be compiled: " + e.what());
     } catch (const json::exception& e) {

@@ -22,12 +22,26 @@ Model::Model(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outpu
 }
 
 Model::Model(const Tensor& input, const Tensor& output, const std::string& name) : Model("Functional", name, true) {
-  replace_graph(Function({input}, {output}, {.name = this->name(), .single_input = true, .single_output = true}));
+  set_graph(input, output);
   build(ShapeSpec());
 }
 
 Model::Model(std::string class_name, std::string name, bool trainable)
     : LayerOf(std::move(class_name), std::move(name), trainable) {}
+
+// Sequential's own copies name themselves "Sequential" again (models/sequential.cpp); a Model
+// that keeps the name would write a Functional config under it, which nothing can load.
+Model::Model(const Model& other) : LayerOf(other), graph_(other.graph_), training_(other.training_) {
+  if (class_name_ == "Sequential") class_name_ = "Functional";
+}
+
+Model& Model::operator=(const Model& other) {
+  LayerOf::operator=(other);
+  graph_ = other.graph_;
+  training_ = other.training_;
+  if (class_name_ == "Sequential") class_name_ = "Functional";
+  return *this;
+}
 
 bool Model::has_graph() const { return !graph_->empty(); }
 
@@ -46,6 +60,14 @@ void Model::replace_graph(Function graph) {
     if (auto layer = std::dynamic_pointer_cast<Layer>(op)) track(*layer);
   }
 }
+
+void Model::set_graph(const Tensor& input, const Tensor& output) {
+  replace_graph(Function({input}, {output}, {.name = name(), .single_input = true, .single_output = true}));
+}
+
+json Model::serialized_compile_config() const { return compiled() ? get_compile_config() : json::object(); }
+
+void Model::compile_from_serialized_config(const json& compile_config) { compile_from_config(compile_config); }
 
 const Function& Model::graph() const { return *graph_; }
 

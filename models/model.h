@@ -30,6 +30,12 @@ class Model : public LayerOf<Model> {
   // graph, a cycle or duplicate operation names, with Keras's messages.
   Model(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs, const std::string& name = {});
   Model(const Tensor& input, const Tensor& output, const std::string& name = {});
+  // A copy is a handle to the same model. Copying a Sequential into a Model (`md::Model m =
+  // md::Sequential(...)`, or a function returning md::Model that builds a Sequential) gives the
+  // functional model over the Sequential's graph, as keras.Model(seq.inputs, seq.outputs) does:
+  // its class is "Functional" and it writes a Functional config, which Keras and minidl load.
+  Model(const Model& other);
+  Model& operator=(const Model& other);
   // Keras's Functional config (get_config()), as written by md::serialize; Keras 2's form loads
   // too (models/keras2_config.h).
   static Model from_config(const json& config);
@@ -92,6 +98,10 @@ class Model : public LayerOf<Model> {
 
   json get_config() const override;
   json get_build_config() const override;
+  // get_compile_config(), or {} when not compiled: what md::serialize writes as the model's
+  // "compile_config" (Keras's to_json). compile_from_serialized_config is compile_from_config.
+  json serialized_compile_config() const override;
+  void compile_from_serialized_config(const json& compile_config) override;
   std::string module() const override { return "keras.src.models.functional"; }
   std::optional<std::string> registered_name() const override { return "Functional"; }
 
@@ -99,6 +109,8 @@ class Model : public LayerOf<Model> {
   // For subclasses (Sequential) that set up their graph later.
   Model(std::string class_name, std::string name, bool trainable);
   void set_graph(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs);
+  // A graph of one input and one output tensor (Keras's Functional(inputs=x, outputs=y)).
+  void set_graph(const Tensor& input, const Tensor& output);
   bool has_graph() const;
   std::vector<Tensor> call(const CallArgs& args, const CallContext& ctx) override;
 

@@ -33,6 +33,16 @@ bool is_input_layer(const std::shared_ptr<Layer>& layer) {
 }
 }  // namespace
 
+// Model's copy names a sliced copy "Functional"; a Sequential copy stays a Sequential.
+Sequential::Sequential(const Sequential& other) : LayerOf(other), stack_(other.stack_) { class_name_ = "Sequential"; }
+
+Sequential& Sequential::operator=(const Sequential& other) {
+  LayerOf::operator=(other);
+  stack_ = other.stack_;
+  class_name_ = "Sequential";
+  return *this;
+}
+
 Sequential::Sequential(std::initializer_list<LayerRef> layer_list, const std::string& name)
     : Sequential(std::vector<LayerRef>(layer_list), name) {}
 
@@ -108,7 +118,9 @@ void Sequential::build_weights(const ShapeSpec& input_shape) {
   }
   const Tensor input = x;
   for (size_t i = first; i < stack_->layers.size(); ++i) x = (*stack_->layers[i])(x);
-  set_graph({input}, {x});
+  // One tensor in, one out, as Keras's Sequential builds its _functional: the functional model
+  // over this graph (a copy into md::Model) writes bare [name, 0, 0] triples, as Keras's would.
+  set_graph(input, x);
 }
 
 std::vector<Tensor> Sequential::call(const CallArgs& args, const CallContext& ctx) { return Model::call(args, ctx); }

@@ -32,6 +32,10 @@ class Sequential : public LayerOf<Sequential, Model> {
  public:
   explicit Sequential(std::initializer_list<LayerRef> layers = {}, const std::string& name = {});
   explicit Sequential(const std::vector<LayerRef>& layers, const std::string& name = {});
+  // Copies are handles to the same Sequential (a copy into an md::Model is its functional
+  // model: models/model.h).
+  Sequential(const Sequential& other);
+  Sequential& operator=(const Sequential& other);
   // Keras's Sequential config; Keras 2's form loads too (models/keras2_config.h).
   static Sequential from_config(const json& config);
 

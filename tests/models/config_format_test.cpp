@@ -4,6 +4,7 @@
 #include <minidl/minidl.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -60,7 +61,7 @@ TEST_CASE("config format: a small graph serializes exactly as Keras 3.16 writes 
   md::Model model(x, y, "tiny");
 
   // functional.py get_config + serialize_keras_object: module/class_name/config/registered_name/
-  // build_config; each layer entry gets "name" and "inbound_nodes" appended; a single input or
+  // build_config/compile_config ({} until compiled; Keras 3.15 writes it too); each layer entry gets "name" and "inbound_nodes" appended; a single input or
   // output tensor is a bare [name, node, tensor] triple (3.4+); only user kwargs are kept (3.10+).
   const std::string expected = R"({
     "module": "keras.src.models.functional",
@@ -81,12 +82,13 @@ TEST_CASE("config format: a small graph serializes exactly as Keras 3.16 writes 
       "output_layers": ["d", 0, 0]
     },
     "registered_name": "Functional",
-    "build_config": {"input_shape": null}
+    "build_config": {"input_shape": null},
+    "compile_config": {}
   })";
   const md::json written = md::serialize(model);
   CHECK(written.dump(2) == md::json::parse(expected).dump(2));
-  CHECK(keys_of(written) ==
-        std::vector<std::string>{"module", "class_name", "config", "registered_name", "build_config"});
+  CHECK(keys_of(written) == std::vector<std::string>{"module", "class_name", "config", "registered_name",
+                                                     "build_config", "compile_config"});
   CHECK(keys_of(written["config"]) ==
         std::vector<std::string>{"name", "trainable", "layers", "input_layers", "output_layers"});
   CHECK(model.get_config() == written["config"]);
@@ -98,6 +100,57 @@ TEST_CASE("config format: a small graph serializes exactly as Keras 3.16 writes 
   again.set_weights(model.get_weights());
   const md::Tensor data = md::random::normal({4, 3}, 0.0f, 1.0f, 5);
   CHECK(mt::same_bits(again(data), model(data)));
+}
+
+// Found by the interop check (scripts/interop.sh): Keras 3.15's to_json (serialize_keras_object)
+// writes a model's compile_config ({} until compiled), and model_from_json compiles a model whose
+// compile_config is not empty (serialization_lib.deserialize_keras_object); minidl wrote none and
+// ignored Keras's, so a compiled model's JSON came back uncompiled on either side.
+TEST_CASE("config format: a compiled model's config holds its compile_config and loads compiled, as Keras's "
+          "to_json and model_from_json",
+          "[models][config][format]") {
+  md::clear_session();
+  const md::Tensor x = md::Input({3}, "x");
+  md::Sequential inner({md::Input({3}, "inner_in"), md::layers::Dense({.units = 2, .name = "inner_dense"})}, "inner");
+  md::Model model(x, md::layers::Dense({.units = 1, .name = "head"})(inner(x)), "outer");
+  CHECK(md::serialize(model).at("compile_config") == md::json::object());
+  CHECK(md::serialize(inner).at("compile_config") == md::json::object());
+  // A plain layer has none.
+  CHECK_FALSE(md::serialize(*model.get_layer("head")).contains("compile_config"));
+
+  model.compile({.optimizer = md::optim::SGD({.learning_rate = 0.05f, .momentum = 0.5}),
+                 .loss = md::losses::Huber({.delta = 0.5}),
+                 .metrics = {"mae"}});
+  inner.compile({.optimizer = "adam", .loss = "mse"});
+  const md::json written = md::serialize(model);
+  CHECK(written.at("compile_config") == model.get_compile_config());
+  // A nested model's entry carries its own, as Keras's layer entries do.
+  CHECK(written.at("config").at("layers").at(1).at("compile_config") == inner.get_compile_config());
+
+  mt::TempDir dir;
+  md::save_config(model, dir.file("model.json"));
+  md::Model loaded = md::load_config(dir.file("model.json"));
+  REQUIRE(loaded.compiled());
+  CHECK(loaded.get_compile_config() == model.get_compile_config());
+  CHECK(loaded.optimizer()->class_name() == "SGD");
+  CHECK(loaded.optimizer()->iterations() == 0);  // a fresh optimizer: its state is not in the config
+  CHECK(loaded.loss()->get_config().at("delta") == 0.5);
+  const auto nested = std::dynamic_pointer_cast<md::Model>(loaded.get_layer("inner"));
+  REQUIRE(nested);
+  REQUIRE(nested->compiled());
+  CHECK(nested->optimizer()->class_name() == "Adam");
+  // Compiled from the config, the model trains.
+  const md::Tensor xs = md::random::normal({4, 3}, 0.0f, 1.0f, 3);
+  CHECK(std::isfinite(loaded.train_on_batch(xs, md::random::normal({4, 1}, 0.0f, 1.0f, 4)).at("loss")));
+
+  // An empty compile_config is an uncompiled model; a compile_config on a plain layer is an error.
+  md::json uncompiled = written;
+  uncompiled["compile_config"] = md::json::object();
+  CHECK_FALSE(md::model_from_config(uncompiled).compiled());
+  md::json layer = md::serialize(*model.get_layer("head"));
+  layer["compile_config"] = model.get_compile_config();
+  CHECK_THROWS_AS(md::deserialize(layer), md::TypeError);
+  CHECK_THROWS_WITH(md::deserialize(layer), "Layer 'head' (Dense) has a compile_config, but only models can be compiled.");
 }
 
 TEST_CASE("config format: several inputs are a list of triples, raw ops are Keras op classes",

@@ -136,7 +136,8 @@ TEST_CASE("sequential: config round trip through md::serialize / md::deserialize
   md::Sequential model({md::Input({3}, "in"), md::layers::Dense({.units = 2, .name = "out"})}, "seq");
   const md::json object = md::serialize(model);
   // sequential.py get_config: Layer's base keys, "layers" (with the InputLayer) and the
-  // build_input_shape; the envelope of an exported class (module "keras", registered_name null).
+  // build_input_shape; the envelope of an exported class (module "keras", registered_name null),
+  // with the compile_config of a model ({} until compiled).
   const std::string expected = R"({
     "module": "keras", "class_name": "Sequential",
     "config": {
@@ -164,7 +165,8 @@ TEST_CASE("sequential: config round trip through md::serialize / md::deserialize
       "build_input_shape": [null, 3]
     },
     "registered_name": null,
-    "build_config": {"input_shape": [null, 3]}
+    "build_config": {"input_shape": [null, 3]},
+    "compile_config": {}
   })";
   CHECK(object.dump(2) == md::json::parse(expected).dump(2));
 
@@ -278,4 +280,56 @@ TEST_CASE("sequential: weight paths follow Keras's name scopes", "[models][seque
   const std::shared_ptr<md::Layer> reloaded = md::deserialize(md::serialize(with_input));
   CHECK(mt::paths_of(reloaded->weights()) ==
         std::vector<std::string>{"dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"});
+}
+
+// Found by the interop check (scripts/interop.sh): a function returning md::Model that builds a
+// Sequential sliced it into a Model named "Sequential" that wrote a Functional config, which
+// keras.saving.load_model refused ("Could not deserialize 'keras.src.models.functional.Sequential'").
+TEST_CASE("sequential: a Sequential copied into an md::Model is the functional model over its graph",
+          "[models][sequential][config]") {
+  md::clear_session();
+  md::Sequential seq({md::Input({3}, "in"), md::layers::Dense({.units = 4, .activation = "relu", .name = "hidden"}),
+                      md::layers::Dense({.units = 2, .name = "out"})},
+                     "seq");
+  const auto as_model = [&]() -> md::Model { return seq; };
+  md::Model model = as_model();
+  CHECK(model.class_name() == "Functional");
+  CHECK(seq.class_name() == "Sequential");
+  const md::json object = md::serialize(model);
+  CHECK(object["class_name"] == "Functional");
+  CHECK(object["module"] == "keras.src.models.functional");
+  CHECK(object["registered_name"] == "Functional");
+  CHECK(object["config"]["input_layers"] == md::json::parse(R"(["in", 0, 0])"));
+  CHECK(md::serialize(seq)["class_name"] == "Sequential");
+  // The same model: weights and predictions are shared.
+  const md::Tensor x = md::random::normal({2, 3}, 0.0f, 1.0f, 7);
+  CHECK(mt::same_bits(model(x), seq(x)));
+  std::vector<md::Tensor> halved;
+  for (const md::Tensor& w : seq.get_weights()) halved.push_back(w * 0.5f);
+  model.set_weights(halved);
+  CHECK(seq.get_weights()[0].to_vector() == halved[0].to_vector());
+  // Copies of the Sequential itself, and assignments, stay Sequential; assigning one into a
+  // Model gives the functional model again.
+  md::Sequential copy = seq;
+  CHECK(copy.class_name() == "Sequential");
+  md::Sequential assigned({md::layers::Dense({.units = 1})}, "other");
+  assigned = seq;
+  CHECK(assigned.class_name() == "Sequential");
+  CHECK(md::serialize(assigned)["config"]["name"] == "seq");
+  const md::Tensor other_in = md::Input({3});
+  md::Model reassigned(other_in, md::layers::Dense({.units = 1})(other_in));
+  reassigned = seq;
+  CHECK(reassigned.class_name() == "Functional");
+  // Nested in a graph, a Sequential keeps its class.
+  const md::Tensor in = md::Input({3}, "outer_in");
+  md::Model outer(in, seq(in), "outer");
+  CHECK(outer.layers().back()->class_name() == "Sequential");
+  // Saved from the Model handle, it loads back, and so does its .keras archive.
+  mt::TempDir dir;
+  md::save_config(model, dir.file("model.json"));
+  md::Model from_json = md::load_config(dir.file("model.json"));
+  from_json.set_weights(model.get_weights());
+  CHECK(mt::same_bits(from_json(x), model(x)));
+  model.save(dir.file("model.keras"));
+  CHECK(mt::same_bits(md::load_model(dir.file("model.keras"))(x), model(x)));
 }

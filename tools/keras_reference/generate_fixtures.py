@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Writes minidl's golden fixtures (tests/data/keras/*.h5) from real Keras (issue 12).
+"""Writes minidl's golden fixtures (tests/data/keras/*.h5, and the model files in
+tests/data/keras/files/) from real Keras (issue 12).
 
   # Keras 3.15 on JAX (layers, attention, activations, initializers, optimizers, schedules, losses,
-  # metrics, models, training):
+  # metrics, models, training, model files):
   build/keras_reference/keras3/bin/python tools/keras_reference/generate_fixtures.py --backend jax
   # tf.keras of TensorFlow 2.16 (Keras 3.15 on TensorFlow): the attention grid again
   build/keras_reference/tf216/bin/python tools/keras_reference/generate_fixtures.py --backend tensorflow
@@ -27,7 +28,8 @@ DEFAULT_OUT = REPO / "tests" / "data" / "keras"
 FILES = {
     "jax": {"layers.h5": "layers", "attention_keras3.h5": "attention", "activations.h5": "activations",
             "initializers.h5": "initializers", "optimizers.h5": "optimizers", "schedules.h5": "schedules",
-            "losses.h5": "losses", "metrics.h5": "metrics", "models.h5": "models", "training.h5": "training"},
+            "losses.h5": "losses", "metrics.h5": "metrics", "models.h5": "models", "training.h5": "training",
+            "files.h5": "files"},
     "tensorflow": {"attention_tf216.h5": "attention"},
 }
 
@@ -54,8 +56,8 @@ def main():
     import keras
     import warnings
 
-    from fixtures import (activation_cases, attention_cases, initializer_cases, layer_cases, loss_cases, metric_cases,
-                          model_cases, optimizer_cases)
+    from fixtures import (activation_cases, attention_cases, file_cases, initializer_cases, layer_cases, loss_cases,
+                          metric_cases, model_cases, optimizer_cases)
     from fixtures.store import FixtureFile
 
     warnings.filterwarnings("ignore", message=".*rms_scaling.*")  # deprecated in Keras, still covered
@@ -68,7 +70,8 @@ def main():
                   "activations": activation_cases.generate, "initializers": initializer_cases.generate,
                   "optimizers": optimizer_cases.generate, "schedules": optimizer_cases.generate_schedules,
                   "losses": loss_cases.generate, "metrics": metric_cases.generate,
-                  "models": model_cases.generate, "training": model_cases.generate_training}
+                  "models": model_cases.generate, "training": model_cases.generate_training,
+                  "files": file_cases.generate}
     files = FILES[args.backend]
     selected = args.only or list(files)
     for name in selected:
@@ -89,10 +92,12 @@ def main():
         print(f"{target / name}: {count} {kind} cases, {(target / name).stat().st_size} bytes")
 
     if args.check:
-        from fixtures.compare import compare_files
+        from fixtures.compare import compare_files, compare_folders
         failures = 0
         for name in selected:
             failures += compare_files(args.out / name, target / name)
+            if files[name] == "files":  # and the model files beside it
+                failures += compare_folders(args.out / file_cases.FOLDER, target / file_cases.FOLDER)
         shutil.rmtree(target)
         sys.exit(1 if failures else 0)
 

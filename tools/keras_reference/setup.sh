@@ -5,7 +5,9 @@
 #   tf216    tensorflow-cpu 2.16 (tf.keras of the API page minidl grew from)
 #   tf215    tensorflow-cpu 2.15 (tf.keras 2: legacy .h5 files and Keras 2 configs)
 # Every package is pinned in requirements-<env>.txt (a pip freeze of a working install).
-#   tools/keras_reference/setup.sh [keras3|tf216|tf215|all]     (default: keras3)
+#   tools/keras_reference/setup.sh [keras3|tf216|tf215|all] ...  (default: keras3)
+# KERAS_REFERENCE_ENVS=<folder> makes or updates the environments there instead (a git worktree
+# can share the main checkout's).
 # Prints the python path of each environment it made or found.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,7 +29,7 @@ for env in "${envs[@]}"; do
     echo "keras_reference: unknown environment '$env' (keras3, tf216, tf215 or all)" >&2
     exit 2
   fi
-  dir="build/keras_reference/$env"
+  dir="${KERAS_REFERENCE_ENVS:-build/keras_reference}/$env"
   if [ ! -x "$dir/bin/python" ]; then
     python3 -m venv "$dir"
   fi
