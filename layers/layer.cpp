@@ -27,16 +27,20 @@ class TrainingScope {
   TrainingScope& operator=(const TrainingScope&) = delete;
 };
 
-// Keras's name-scope stack (keras/src/backend/common/name_scope.py): each open scope's full
-// path and the layer state that opened it. A layer opens its scope around its build and its
+// Keras's name-scope stack (keras/src/backend/common/name_scope.py): the layer that opened each
+// scope, and its state. A layer opens its scope around its build and its
 // call, so that the layers it builds (a Sequential's) get paths under its own.
 struct OpenScope {
-  std::string path;
-  const void* owner;
+  const Layer* layer;  // alive while its scope is open (the scope lives inside its build or call)
+  const void* owner;   // its shared state, the same for every copy of the layer
 };
 thread_local std::vector<OpenScope> t_name_scopes;
 
-std::string current_scope_path() { return t_name_scopes.empty() ? std::string() : t_name_scopes.back().path; }
+// Computed only when asked (a weight's path, a layer's first scope): opening a scope on every
+// call must not cost a string.
+std::string current_scope_path() {
+  return t_name_scopes.empty() ? std::string() : t_name_scopes.back().layer->scope_path();
+}
 
 // "minidl::layers::Dense" from typeid's "N6minidl6layers5DenseE".
 std::string demangled(const char* mangled) {
@@ -61,7 +65,7 @@ class Layer::NameScope {
     Layer::LayerState& state = *layer.layer_state_;
     if (!state.parent_path) state.parent_path = current_scope_path();
     if (!t_name_scopes.empty() && t_name_scopes.back().owner == &state) return;
-    t_name_scopes.push_back({layer.scope_path(), &state});
+    t_name_scopes.push_back({&layer, &state});
     pushed_ = true;
   }
   ~NameScope() {
@@ -75,7 +79,6 @@ class Layer::NameScope {
 };
 
 std::string Layer::scope_path() const {
-  if (!t_name_scopes.empty() && t_name_scopes.back().owner == &*layer_state_) return t_name_scopes.back().path;
   const std::string parent = layer_state_->parent_path ? *layer_state_->parent_path : current_scope_path();
   return parent.empty() ? name() : parent + "/" + name();
 }

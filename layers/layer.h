@@ -135,6 +135,9 @@ class Layer : public Operation {
   bool trainable() const;
   void set_trainable(bool trainable);
   const std::string& dtype() const;
+  // The path of this layer's name scope, which prefixes its weights' paths: "seq/dense" for a
+  // Dense that a Sequential "seq" built (Keras's name_scope(self.name, caller=self)).
+  std::string scope_path() const;
 
   // Sub-layers whose weights this layer owns (tracked with track()).
   std::vector<std::shared_ptr<Layer>> sublayers() const;
@@ -189,8 +192,6 @@ class Layer : public Operation {
     std::optional<std::string> parent_path;
   };
   class NameScope;
-  // The path of this layer's name scope (Keras's name_scope(self.name, caller=self)).
-  std::string scope_path() const;
   Shared<LayerState> layer_state_;
 };
 
