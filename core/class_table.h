@@ -88,15 +88,18 @@ class ClassTable {
   }
   // The factory of `class_name`, or null.
   Factory find(const std::string& class_name) const {
-    auto e = entry(class_name);
+    std::lock_guard<std::mutex> lock(mutex_);
+    const Entry* e = find_locked(class_name, {}, std::nullopt);
     return e ? e->factory : Factory();
   }
   bool contains(const std::string& class_name, const std::string& module = {}) const {
-    return entry(class_name, module).has_value();
+    std::lock_guard<std::mutex> lock(mutex_);
+    return find_locked(class_name, module, std::nullopt) != nullptr;
   }
   bool is_builtin(const std::string& class_name) const {
-    auto e = entry(class_name);
-    return e && e->builtin;
+    std::lock_guard<std::mutex> lock(mutex_);
+    const Entry* e = find_locked(class_name, {}, std::nullopt);
+    return e != nullptr && e->builtin;
   }
   // The class names, sorted; built-ins only when asked, bare-name fallbacks (ops) unless not.
   std::vector<std::string> class_names(bool builtin_only = false, bool with_fallbacks = true) const {
