@@ -86,6 +86,7 @@ void record(std::string_view op_name, const std::vector<Tensor>& inputs, const s
       }
       rec->outputs.reserve(outputs.size());
       for (const Tensor& t : outputs) rec->outputs.push_back({t.id(), t.shape()});
+      rec->saved_versions.reserve(saved.size());
       for (const Tensor& t : saved) rec->saved_versions.push_back(t.defined() ? t.storage_version() : 0);
       rec->saved = std::move(saved);
       rec->backward = std::move(backward);

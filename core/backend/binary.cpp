@@ -12,6 +12,7 @@ namespace minidl::backend {
 namespace {
 
 using detail::Collapsed;
+using detail::SmallDims;
 
 dnnl::algorithm to_dnnl(BinaryOp op) {
   switch (op) {
@@ -91,9 +92,9 @@ void combine_row(const float* a, int64_t a_step, const float* b, int64_t b_step,
 }
 
 template <class Combine>
-void combine_rows(const float* a, const Dims& a_dims, const float* b, const Dims& b_dims, float* out,
-                  const Dims& out_dims, Combine combine) {
-  const std::array<Dims, 2> strides = {detail::broadcast_strides(a_dims, out_dims),
+void combine_rows(const float* a, const SmallDims& a_dims, const float* b, const SmallDims& b_dims, float* out,
+                  const SmallDims& out_dims, Combine combine) {
+  const std::array<SmallDims, 2> strides = {detail::broadcast_strides(a_dims, out_dims),
                                        detail::broadcast_strides(b_dims, out_dims)};
   detail::for_each_row<2>(out_dims, strides, [&](int64_t o, const std::array<int64_t, 2>& in, int64_t count,
                                                  const std::array<int64_t, 2>& inner) {
@@ -105,8 +106,8 @@ void combine_rows(const float* a, const Dims& a_dims, const float* b, const Dims
 // cases oneDNN would run on ref:any. Each element is one IEEE operation, what oneDNN's kernel
 // computes, so the results are bit-identical. `out` may alias an operand of out's shape: every
 // element reads only its own position of that operand.
-void binary_loop(BinaryOp op, const float* a, const Dims& a_dims, const float* b, const Dims& b_dims, float* out,
-                 const Dims& out_dims) {
+void binary_loop(BinaryOp op, const float* a, const SmallDims& a_dims, const float* b, const SmallDims& b_dims,
+                 float* out, const SmallDims& out_dims) {
   switch (op) {
     case BinaryOp::add:
       return combine_rows(a, a_dims, b, b_dims, out, out_dims, [](float x, float y) { return x + y; });
@@ -123,8 +124,9 @@ void binary_loop(BinaryOp op, const float* a, const Dims& a_dims, const float* b
 }
 
 // src0 must have out's (collapsed) shape here; src1 may broadcast.
-void binary_full_src0(BinaryOp op, const float* a, const float* b, const Dims& b_dims, float* out,
-                      const Dims& out_dims) {
+void binary_full_src0(BinaryOp op, const float* a, const float* b, const SmallDims& b_small, float* out,
+                      const SmallDims& out_small) {
+  const Dims b_dims = b_small.to_vector(), out_dims = out_small.to_vector();
   const detail::OneThreadScope one_thread(detail::product(out_dims) <= detail::kSingleThreadElements);
   const std::string key = detail::KeyBuilder("binary").add(binary_op_name(op)).add(out_dims).add(b_dims).str();
   const auto& entry = detail::thread_primitive(
@@ -141,7 +143,7 @@ void binary_full_src0(BinaryOp op, const float* a, const float* b, const Dims& b
       });
   if (entry.is_reference()) {
     detail::mark_unused(key);
-    binary_loop(op, a, out_dims, b, b_dims, out, out_dims);
+    binary_loop(op, a, out_small, b, b_small, out, out_small);
     return;
   }
   entry.run({a, b, out});
@@ -152,7 +154,7 @@ void binary_full_src0(BinaryOp op, const float* a, const float* b, const Dims& b
 // on the 32-32-1 MLP step of bench/autograd_bench), about what our loop needs for 4K elements.
 constexpr int64_t kSmallBinaryElements = 1 << 12;
 
-bool small_arithmetic(BinaryOp op, const Dims& out_dims) {
+bool small_arithmetic(BinaryOp op, const SmallDims& out_dims) {
   const bool arithmetic = op == BinaryOp::add || op == BinaryOp::sub || op == BinaryOp::mul || op == BinaryOp::div;
   return arithmetic && detail::product(out_dims) <= kSmallBinaryElements;
 }
@@ -202,8 +204,8 @@ void binary(BinaryOp op, const float* a, const Dims& a_shape, const float* b, co
     out[0] = detail::apply_binary(op, a[0], b[0]);
     return;
   }
-  Dims a_dims = std::move(c.inputs[0]);
-  Dims b_dims = std::move(c.inputs[1]);
+  SmallDims a_dims = c.inputs[0];
+  SmallDims b_dims = c.inputs[1];
   if (small_arithmetic(op, c.out) || propagates_nan_only_in_our_loop(op)) {
     binary_loop(op, a, a_dims, b, b_dims, out, c.out);
     return;
@@ -224,7 +226,7 @@ void binary(BinaryOp op, const float* a, const Dims& a_shape, const float* b, co
       scratch.resize(static_cast<size_t>(detail::product(c.out)));
       target = scratch.data();
     }
-    broadcast_to(a, a_dims, target, c.out);
+    broadcast_to(a, a_dims.to_vector(), target, c.out.to_vector());
     a = target;
   }
   binary_full_src0(op, a, b, b_dims, out, c.out);
@@ -242,7 +244,7 @@ void broadcast_to(const float* x, const Dims& x_shape, float* out, const Dims& o
     copy(x, out, detail::product(c.out));
     return;
   }
-  const std::array<Dims, 1> strides = {detail::broadcast_strides(c.inputs[0], c.out)};
+  const std::array<SmallDims, 1> strides = {detail::broadcast_strides(c.inputs[0], c.out)};
   detail::for_each_row<1>(c.out, strides, [&](int64_t o, const std::array<int64_t, 1>& in, int64_t count,
                                               const std::array<int64_t, 1>& inner) {
     const float* px = x + in[0];
@@ -260,7 +262,7 @@ void where(const float* cond, const Dims& cond_shape, const float* a, const Dims
   detail::ensure_initialized();
   if (detail::product(out_shape) == 0) return;
   Collapsed c = detail::collapse_broadcast(out_shape, {cond_shape, a_shape, b_shape});
-  const std::array<Dims, 3> strides = {detail::broadcast_strides(c.inputs[0], c.out),
+  const std::array<SmallDims, 3> strides = {detail::broadcast_strides(c.inputs[0], c.out),
                                        detail::broadcast_strides(c.inputs[1], c.out),
                                        detail::broadcast_strides(c.inputs[2], c.out)};
   detail::for_each_row<3>(c.out, strides, [&](int64_t o, const std::array<int64_t, 3>& in, int64_t count,

@@ -1,5 +1,6 @@
 #include <atomic>
 #include <cmath>
+#include <stdexcept>
 
 #include "minidl/core/backend/detail/loops.h"
 
@@ -7,10 +8,8 @@ namespace minidl::backend::detail {
 
 Collapsed collapse_broadcast(const Dims& out, std::initializer_list<std::reference_wrapper<const Dims>> inputs) {
   const size_t rank = out.size();
+  if (inputs.size() > Collapsed::kMaxInputs) throw std::logic_error("collapse_broadcast: too many inputs");
   Collapsed result;
-  result.out.reserve(rank);
-  result.inputs.resize(inputs.size());
-  for (Dims& dims : result.inputs) dims.reserve(rank);
   // Size of input k along out's axis, counting missing leading axes as 1.
   auto input_dim = [&](size_t k, size_t axis) {
     const Dims& shape = inputs.begin()[k].get();
@@ -43,8 +42,8 @@ Collapsed collapse_broadcast(const Dims& out, std::initializer_list<std::referen
   return result;
 }
 
-Dims broadcast_strides(const Dims& shape, const Dims& out) {
-  Dims strides(shape.size());
+SmallDims broadcast_strides(const SmallDims& shape, const SmallDims& out) {
+  SmallDims strides(shape.size());
   int64_t stride = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     strides[i] = (shape[i] == 1 && out[i] != 1) ? 0 : stride;
