@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "minidl/core/backend/attention_kernels.h"
+#include "peer_runner.h"
 
 namespace md = minidl;
 
@@ -66,28 +67,6 @@ const std::vector<ShapeCase> kShapes = {{32, 64, 64, 64}, {16, 128, 128, 128}, {
 
 // ---- measuring -----------------------------------------------------------------------------
 
-// CPUs used by other processes (plus steal) while fn ran: busy ticks from /proc/stat minus our
-// own CPU time, divided by the wall time.
-struct CpuSample {
-  double busy = 0, own = 0;
-  static CpuSample now() {
-    CpuSample s;
-    static const double tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
-    if (std::FILE* f = std::fopen("/proc/stat", "r")) {
-      unsigned long long v[8] = {};
-      if (std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                      &v[6], &v[7]) == 8)
-        s.busy = static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * tick;
-      std::fclose(f);
-    }
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    s.own = static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-    return s;
-  }
-};
-
 struct Stat {
   double min_ms = -1, median_ms = -1, others = 0;
   bool valid() const { return min_ms > 0; }
@@ -98,12 +77,11 @@ Stat time_it(const std::function<void()>& fn, int reps) {
   fn();
   std::vector<std::pair<double, double>> runs;  // (ms, others)
   for (int r = 0; r < reps; ++r) {
-    const CpuSample c0 = CpuSample::now();
+    const bench::CpuSample c0 = bench::CpuSample::now();
     const auto t0 = std::chrono::steady_clock::now();
     fn();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const CpuSample c1 = CpuSample::now();
-    runs.emplace_back(s * 1e3, std::max(0.0, ((c1.busy - c0.busy) - (c1.own - c0.own)) / s));
+    runs.emplace_back(s * 1e3, bench::others_cpus(c0, bench::CpuSample::now(), s));
   }
   std::vector<double> ms;
   for (auto& r : runs) ms.push_back(r.first);
@@ -206,29 +184,13 @@ int probe_rss(Impl impl, const ShapeCase& s, int threads) {
 
 std::string g_self;  // this executable, for the probes
 
-std::vector<nlohmann::json> run_json_lines(const std::string& command) {
-  std::vector<nlohmann::json> out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return out;
-  char line[8192];
-  while (std::fgets(line, sizeof(line), pipe)) {
-    try {
-      out.push_back(nlohmann::json::parse(line));
-    } catch (const std::exception&) {
-      std::fprintf(stderr, "[%s] %s", command.substr(0, 40).c_str(), line);
-    }
-  }
-  const int status = pclose(pipe);
-  if (status != 0) std::fprintf(stderr, "command failed (status %d): %s\n", status, command.c_str());
-  return out;
-}
-
 const char* kMallocEnv = "env MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=0 ";
 
 // ---- one thread count ----------------------------------------------------------------------
 
 struct PassResult {
-  Stat mine, ref, torch;
+  Stat mine, ref;
+  bench::PeerFigure torch;
   double mine_tensor_mib = -1, ref_tensor_mib = -1, mine_rss_mib = -1, ref_rss_mib = -1, torch_rss_mib = -1;
   std::string ref_note;
 };
@@ -332,21 +294,20 @@ std::vector<Row> run_threads(const Options& o, int threads) {
   }
 
   if (o.peer) {
-    std::string shapes;
-    for (size_t si : o.shapes) shapes += (shapes.empty() ? "" : ";") + kShapes[si].csv();
+    // One fresh process per shape, run twice: the second run confirms the first (peer_runner.h).
     const std::string script = std::string(MINIDL_BENCH_DIR) + "/peer_pytorch_attention.py";
-    std::fprintf(stderr, "thr %d: PyTorch timing...\n", threads);
-    for (const nlohmann::json& j : run_json_lines(fmt::format("/usr/bin/python3 {} --mode time --threads {} --reps {} "
-                                                              "--shapes '{}'",
-                                                              script, threads, o.reps, shapes))) {
-      for (Row& r : rows) {
-        if (j.at("shape") != std::vector<int64_t>{r.shape.b, r.shape.tq, r.shape.tv, r.shape.d}) continue;
-        if (j.at("threads").get<int>() != threads) std::fprintf(stderr, "PyTorch ran with %d threads\n", j.at("threads").get<int>());
-        for (int pass = 0; pass < 2; ++pass) {
-          const auto& t = j.at(pass ? "fwdbwd" : "fwd");
-          (pass ? r.fwdbwd : r.fwd).torch = {t.at("min_ms").get<double>(), t.at("median_ms").get<double>(),
-                                             t.at("others_at_min").get<double>()};
-        }
+    for (Row& r : rows) {
+      std::fprintf(stderr, "thr %d %s: PyTorch timing, two fresh processes...\n", threads, r.shape.str().c_str());
+      std::vector<nlohmann::json> second;
+      const std::vector<nlohmann::json> first = bench::run_twice(
+          fmt::format("/usr/bin/python3 {} --mode time --threads {} --reps {} --shapes '{}'", script, threads, o.reps,
+                      r.shape.csv()),
+          &second);
+      for (int pass = 0; pass < 2; ++pass) {
+        (pass ? r.fwdbwd : r.fwd).torch = bench::confirm_in(first, second, [&](const nlohmann::json& j) {
+          if (j.at("threads").get<int>() != threads) std::fprintf(stderr, "PyTorch ran with %d threads\n", j.at("threads").get<int>());
+          return &j.at(pass ? "fwdbwd" : "fwd");
+        });
       }
     }
   }
@@ -358,7 +319,7 @@ std::vector<Row> run_threads(const Options& o, int threads) {
       for (Impl impl : {Impl::fused, Impl::reference}) {
         if (impl == Impl::reference && (!o.reference || !r.fwd.ref.valid())) continue;
         // The reference's fwd+bwd may be skipped where its fwd is not: probe only what ran.
-        for (const nlohmann::json& j : run_json_lines(fmt::format("{}'{}' --probe-rss {} {} {}{}", kMallocEnv, g_self,
+        for (const nlohmann::json& j : bench::run_json_lines(fmt::format("{}'{}' --probe-rss {} {} {}{}", kMallocEnv, g_self,
                                                                   impl_name(impl), r.shape.csv(), threads,
                                                                   r.fwdbwd.ref.valid() || impl == Impl::fused
                                                                       ? ""
@@ -373,7 +334,7 @@ std::vector<Row> run_threads(const Options& o, int threads) {
         }
       }
       if (o.peer) {
-        for (const nlohmann::json& j : run_json_lines(fmt::format("{}/usr/bin/python3 {} --mode memory --threads {} "
+        for (const nlohmann::json& j : bench::run_json_lines(fmt::format("{}/usr/bin/python3 {} --mode memory --threads {} "
                                                                   "--shapes '{}'",
                                                                   kMallocEnv, script, threads, r.shape.csv()))) {
           r.fwd.torch_rss_mib = j.at("fwd").value("extra_mib", -1.0);
@@ -392,27 +353,38 @@ std::string mib(double v) { return v >= 0 ? fmt::format("{:.1f}", v) : "-"; }
 std::string ratio(const Stat& peer, const Stat& mine) {
   return peer.valid() && mine.valid() ? fmt::format("{:.1f}x", peer.min_ms / mine.min_ms) : "-";
 }
+// A void peer figure gives no ratio; neither does a disturbed minidl row.
+std::string ratio(const bench::PeerFigure& peer, const Stat& mine) {
+  if (peer.min_ms <= 0 || !mine.valid()) return "-";
+  if (!peer.valid() || mine.others > bench::kOthersLimit) return "void";
+  return fmt::format("{:.1f}x", peer.min_ms / mine.min_ms);
+}
 
 void print_tables(const std::vector<Row>& rows, const Options& o) {
   std::printf("\n### Fused op vs PyTorch and vs the reference path (min of %d; speed-up = their time / minidl's)\n\n",
               o.reps);
   std::printf("| thr | (B,Tq,Tv,D) | pass | minidl ms | PyTorch ms | speed-up vs PyTorch | reference ms | speed-up vs "
               "reference | minidl extra MiB tensors / RSS | PyTorch extra MiB RSS | reference extra MiB tensors / RSS | "
-              "ns/tanh | bound%% | oth minidl/PyTorch |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "ns/tanh | bound%% | oth minidl | PyTorch runs 1 / 2 ms, void when |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Row& r : rows) {
     for (int pass = 0; pass < 2; ++pass) {
       const PassResult& p = pass ? r.fwdbwd : r.fwd;
       const double count = r.shape.tanh_count() * (pass ? 2.0 : 1.0);
       const double ns = p.mine.min_ms * 1e6 / count;
       const double bound = kTanhNs / r.threads / ns * 100.0;
-      std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %.3f | %.0f%% | %.2f / %s |\n",
-                  r.threads, r.shape.str().c_str(), pass ? "fwd+bwd" : "fwd", ms(p.mine).c_str(), ms(p.torch).c_str(),
+      std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %.3f | %.0f%% | %.2f | %s |\n",
+                  r.threads, r.shape.str().c_str(), pass ? "fwd+bwd" : "fwd", ms(p.mine).c_str(),
+                  p.torch.min_ms > 0 ? fmt::format("{:.2f}", p.torch.min_ms).c_str() : "-",
                   ratio(p.torch, p.mine).c_str(), p.ref.valid() ? ms(p.ref).c_str() : p.ref_note.c_str(),
                   ratio(p.ref, p.mine).c_str(), mib(p.mine_tensor_mib).c_str(), mib(p.mine_rss_mib).c_str(),
                   mib(p.torch_rss_mib).c_str(),
                   p.ref.valid() ? fmt::format("{} / {}", mib(p.ref_tensor_mib), mib(p.ref_rss_mib)).c_str() : "-", ns,
-                  bound, p.mine.others, p.torch.valid() ? fmt::format("{:.2f}", p.torch.others).c_str() : "-");
+                  bound, p.mine.others,
+                  p.torch.min_ms > 0 ? fmt::format("{:.2f} / {:.2f}{}", p.torch.first_ms, p.torch.second_ms,
+                                                   p.torch.why.empty() ? "" : " void: " + p.torch.why)
+                                           .c_str()
+                                     : "-");
     }
   }
 

@@ -1,6 +1,9 @@
 // One SGD training step (forward, tape gradient, update) of two MLPs, in minidl and, in the
 // same run, in PyTorch 1.13 (bench/peer_pytorch_mlp.py under /usr/bin/python3) at the same
-// thread count. Prints min and median step times and the speed-up over PyTorch.
+// thread count. Prints min and median step times and the speed-up over PyTorch. The peer runs
+// twice, each time in a fresh process (bench/peer_runner.h): its figure is void when either
+// run was disturbed or the two differ by more than 20%. "oth" is the CPUs other processes used
+// during minidl's timed loop (> 0.3: disturbed).
 //
 //   ./build/bench/autograd_bench [--threads N] [--steps N] [--no-peer] [--model NAME]
 //
@@ -16,12 +19,14 @@
 #include <string>
 #include <vector>
 
+#include "peer_runner.h"
+
 namespace md = minidl;
 
 namespace {
 
 struct Timing {
-  double min_ms = 0, median_ms = 0;
+  double min_ms = 0, median_ms = 0, others = 0;
 };
 
 struct Mlp {
@@ -76,32 +81,30 @@ Timing run(const std::vector<int64_t>& sizes, int64_t batch, bool classification
   for (int i = 0; i < 50; ++i) step();
   std::vector<double> times;
   times.reserve(steps);
+  const bench::CpuSample c0 = bench::CpuSample::now();
+  const auto loop0 = std::chrono::steady_clock::now();
   for (int i = 0; i < steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     step();
     times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
+  const double loop_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop0).count();
+  const double others = bench::others_cpus(c0, bench::CpuSample::now(), loop_s);
   std::sort(times.begin(), times.end());
-  return {times.front(), times[times.size() / 2]};
+  return {times.front(), times[times.size() / 2], others};
 }
 
-std::map<std::string, Timing> run_peer(int threads, int steps) {
-  std::map<std::string, Timing> out;
-  const std::string script = std::string(MINIDL_BENCH_DIR) + "/peer_pytorch_mlp.py";
-  const std::string command =
-      "/usr/bin/python3 " + script + " --threads " + std::to_string(threads) + " --steps " + std::to_string(steps);
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return out;
-  char line[4096];
-  while (fgets(line, sizeof(line), pipe)) {
-    try {
-      const auto j = nlohmann::json::parse(line);
-      out[j.at("model").get<std::string>()] = {j.at("min_ms").get<double>(), j.at("median_ms").get<double>()};
-    } catch (const std::exception&) {
-      fmt::print(stderr, "peer: {}", line);
-    }
+std::map<std::string, bench::PeerFigure> run_peer(int threads, int steps, const std::vector<std::string>& models) {
+  const std::string command = fmt::format("/usr/bin/python3 {}/peer_pytorch_mlp.py --threads {} --steps {}",
+                                          MINIDL_BENCH_DIR, threads, steps);
+  std::vector<nlohmann::json> second;
+  const std::vector<nlohmann::json> first = bench::run_twice(command, &second);
+  std::map<std::string, bench::PeerFigure> out;
+  for (const std::string& model : models) {
+    out[model] = bench::confirm_in(first, second, [&](const nlohmann::json& row) {
+      return row.at("model") == model ? &row : nullptr;
+    });
   }
-  pclose(pipe);
   return out;
 }
 
@@ -133,23 +136,36 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  const double idle = bench::idle_check();
+  const double load = bench::load_average();
   std::map<std::string, Timing> mine;
-  for (const Case& c : cases) mine[c.name] = run(c.sizes, c.batch, c.classification, steps);
-  const auto theirs = peer ? run_peer(threads, steps) : std::map<std::string, Timing>{};
+  std::vector<std::string> names;
+  for (const Case& c : cases) {
+    mine[c.name] = run(c.sizes, c.batch, c.classification, steps);
+    names.push_back(c.name);
+  }
+  const auto theirs = peer ? run_peer(threads, steps, names) : std::map<std::string, bench::PeerFigure>{};
 
-  fmt::print("autograd_bench: one SGD training step, {} thread(s), {} timed steps (after 50 warm-up)\n", threads, steps);
-  fmt::print("{:<22} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}\n", "model", "minidl min", "minidl med", "torch min",
-             "torch med", "x (min)", "x (med)");
+  fmt::print("autograd_bench: one SGD training step, {} thread(s), {} timed steps (after 50 warm-up); "
+             "before the run: other processes {:.2f} CPUs, load {:.2f}\n",
+             threads, steps, idle, load);
+  fmt::print("{:<20} {:>11} {:>11} {:>5} {:>11} {:>11} {:>8} {:>8}  {}\n", "model", "minidl min", "minidl med", "oth",
+             "torch min", "torch med", "x (min)", "x (med)", "torch runs / void");
   for (const Case& c : cases) {
     const Timing m = mine[c.name];
+    const std::string mine_note = m.others > bench::kOthersLimit ? "minidl disturbed" : "";
     auto it = theirs.find(c.name);
     if (it == theirs.end()) {
-      fmt::print("{:<22} {:>10.4f}ms {:>10.4f}ms {:>12} {:>12}\n", c.name, m.min_ms, m.median_ms, "-", "-");
+      fmt::print("{:<20} {:>9.4f}ms {:>9.4f}ms {:>5.2f} {:>11} {:>11} {:>8} {:>8}  {}\n", c.name, m.min_ms,
+                 m.median_ms, m.others, "-", "-", "-", "-", mine_note);
       continue;
     }
-    const Timing t = it->second;
-    fmt::print("{:<22} {:>10.4f}ms {:>10.4f}ms {:>10.4f}ms {:>10.4f}ms {:>9.2f}x {:>9.2f}x\n", c.name, m.min_ms,
-               m.median_ms, t.min_ms, t.median_ms, t.min_ms / m.min_ms, t.median_ms / m.median_ms);
+    const bench::PeerFigure& t = it->second;
+    const bool ok = t.valid() && mine_note.empty();
+    fmt::print("{:<20} {:>9.4f}ms {:>9.4f}ms {:>5.2f} {:>9.4f}ms {:>9.4f}ms {:>8} {:>8}  {:.4f} / {:.4f} ms{}{}\n",
+               c.name, m.min_ms, m.median_ms, m.others, t.min_ms, t.median_ms,
+               ok ? fmt::format("{:.2f}x", t.min_ms / m.min_ms) : "void", ok ? fmt::format("{:.2f}x", t.median_ms / m.median_ms) : "void",
+               t.first_ms, t.second_ms, t.why.empty() ? "" : " void: " + t.why, mine_note.empty() ? "" : "; " + mine_note);
   }
   return 0;
 }

@@ -7,7 +7,9 @@
 
 Two modes, each printing one JSON line per shape:
   --mode time    forward (under no_grad) and forward+backward (torch.autograd.grad of sum(out)
-                 w.r.t. q, k, v, scale) timed --reps times after one warm-up; min and median ms.
+                 w.r.t. q, k, v, scale) timed --reps times after one warm-up; min and median ms,
+                 with the fastest call's CPU time, page faults, other processes' load and why it
+                 was disturbed (bench/peer_timing.py).
   --mode memory  peak extra resident memory of one forward and of one forward+backward call:
                  VmHWM (reset through /proc/self/clear_refs) minus VmRSS just before the call,
                  after one warm-up call. attention_bench runs this in a fresh process per shape
@@ -17,12 +19,11 @@ Run with Debian's interpreter (/usr/bin/python3), which has python3-torch.
 """
 import argparse
 import json
-import os
 import resource
-import statistics
-import time
 
 import torch
+
+import peer_timing  # bench/peer_timing.py, next to this script
 
 
 def status_kib(key):
@@ -41,22 +42,6 @@ def reset_peak():
         return True
     except OSError:
         return False
-
-
-def others_cpus(fn):
-    """Runs fn(); returns (result, CPUs used by other processes and steal meanwhile)."""
-    def sample():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:9]]
-        busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
-        ru = resource.getrusage(resource.RUSAGE_SELF)
-        return busy / os.sysconf("SC_CLK_TCK"), ru.ru_utime + ru.ru_stime
-    b0, o0 = sample()
-    t0 = time.perf_counter()
-    r = fn()
-    wall = time.perf_counter() - t0
-    b1, o1 = sample()
-    return r, max(0.0, ((b1 - b0) - (o1 - o0)) / wall) if wall > 0 else 0.0
 
 
 def make_inputs(b, tq, tv, d, seed=0):
@@ -82,24 +67,6 @@ def forward(inputs):
 def forward_backward(inputs):
     out = attention(*inputs)
     return torch.autograd.grad(out.sum(), list(inputs))
-
-
-def time_it(fn, inputs, reps):
-    fn(inputs)  # warm-up
-    times = []
-    others = []
-    for _ in range(reps):
-        def once():
-            t0 = time.perf_counter()
-            r = fn(inputs)
-            return time.perf_counter() - t0, r
-        (dt, r), oth = others_cpus(once)
-        del r
-        times.append(dt * 1e3)
-        others.append(oth)
-    best = min(range(reps), key=lambda i: times[i])
-    return {"min_ms": times[best], "median_ms": statistics.median(times), "others_at_min": others[best],
-            "others_max": max(others)}
 
 
 def memory_of(fn, inputs):
@@ -128,8 +95,8 @@ def main():
         inputs = make_inputs(b, tq, tv, d)
         row = {"shape": [b, tq, tv, d], "threads": torch.get_num_threads(), "torch": torch.__version__}
         if args.mode == "time":
-            row["fwd"] = time_it(forward, inputs, args.reps)
-            row["fwdbwd"] = time_it(forward_backward, inputs, args.reps)
+            row["fwd"] = peer_timing.time_calls(lambda: forward(inputs), args.reps)
+            row["fwdbwd"] = peer_timing.time_calls(lambda: forward_backward(inputs), args.reps)
         else:
             row["fwd"] = memory_of(forward, inputs)
             row["fwdbwd"] = memory_of(forward_backward, inputs)

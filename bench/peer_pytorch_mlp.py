@@ -1,16 +1,18 @@
 #!/usr/bin/python3
 """PyTorch 1.13 peer for bench/autograd_bench: one SGD training step of the same MLPs.
 
-Prints one JSON line per model: {"model", "threads", "min_ms", "median_ms", "steps"}.
+Prints one JSON line per model: {"model", "threads", "min_ms", "median_ms", "steps", "loop",
+"disturbed", "load"}: each step timed alone; CPU time, page faults and other processes' load over
+the whole timed loop (bench/peer_timing.py).
 Run with Debian's interpreter (/usr/bin/python3), which has python3-torch.
 """
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
+
+import peer_timing  # bench/peer_timing.py, next to this script
 
 
 def mlp_step(sizes, batch, classification, steps, warmup):
@@ -35,14 +37,7 @@ def mlp_step(sizes, batch, classification, steps, warmup):
         loss.backward()
         opt.step()
 
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return min(times) * 1e3, statistics.median(times) * 1e3
+    return peer_timing.time_steps(step, steps, warmup)
 
 
 def main():
@@ -53,9 +48,9 @@ def main():
     torch.set_num_threads(args.threads)  # Debian's build defaults to 1 thread on this VM
     for name, sizes, batch, classification in [("mlp_784_256_10_b64", [784, 256, 10], 64, True),
                                                ("mlp_32_32_1_b8", [32, 32, 1], 8, False)]:
-        mn, med = mlp_step(sizes, batch, classification, args.steps, warmup=50)
-        print(json.dumps({"model": name, "threads": args.threads, "min_ms": mn, "median_ms": med,
-                          "steps": args.steps, "torch": torch.__version__}), flush=True)
+        row = {"model": name, "threads": torch.get_num_threads(), "torch": torch.__version__}
+        row.update(mlp_step(sizes, batch, classification, args.steps, warmup=50))
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

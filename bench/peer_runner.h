@@ -1,0 +1,155 @@
+#pragma once
+// What the benchmarks share to make a ratio honest (issue 16): the machine's load around a timed
+// block, and peers run in fresh processes, each figure confirmed by a second fresh run.
+//
+//   const bench::PeerFigure torch = bench::run_peer_confirmed(command, [](const json& row) {
+//     return row.at("model") == "mlp_32_32_1_b8" ? &row : nullptr; });
+//   if (torch.valid()) ratio = torch.min_ms / mine_ms;   // else print torch.why
+//
+// A peer figure is void when either run says it was disturbed (bench/peer_timing.py: other
+// processes used > 0.3 CPUs, or page faults were slow because of the VM's memory state) or the
+// two runs' minimums differ by more than 20%.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+using json = nlohmann::json;
+
+inline constexpr double kOthersLimit = 0.3;   // CPUs used by other processes during a block
+inline constexpr double kRerunLimit = 0.20;   // largest relative difference between two runs of a peer
+
+// The machine and this process at one instant: busy CPU seconds from /proc/stat (all but idle
+// and iowait, so steal counts), our own CPU seconds and minor faults.
+struct CpuSample {
+  double busy = 0, own = 0;
+  long minflt = 0;
+  static CpuSample now() {
+    CpuSample s;
+    static const double tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+    if (std::FILE* f = std::fopen("/proc/stat", "r")) {
+      unsigned long long v[8] = {};
+      if (std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                      &v[6], &v[7]) == 8)
+        s.busy = static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * tick;
+      std::fclose(f);
+    }
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    s.own = static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+    s.minflt = u.ru_minflt;
+    return s;
+  }
+};
+
+// CPUs that other processes used between two samples `seconds` apart.
+inline double others_cpus(const CpuSample& a, const CpuSample& b, double seconds) {
+  return seconds > 0 ? std::max(0.0, ((b.busy - a.busy) - (b.own - a.own)) / seconds) : 0.0;
+}
+
+// The 1-minute load average.
+inline double load_average() {
+  double load = -1;
+  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &load) != 1) load = -1;
+    std::fclose(f);
+  }
+  return load;
+}
+
+// CPUs other processes use over `seconds` of this process sleeping: the idle check before a run.
+inline double idle_check(double seconds = 1.0) {
+  const CpuSample a = CpuSample::now();
+  usleep(static_cast<useconds_t>(seconds * 1e6));
+  return others_cpus(a, CpuSample::now(), seconds);
+}
+
+// Runs `command` in a fresh process; one JSON object per line of its standard output.
+inline std::vector<json> run_json_lines(const std::string& command) {
+  std::vector<json> out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return out;
+  char line[16384];
+  while (std::fgets(line, sizeof(line), pipe)) {
+    try {
+      out.push_back(json::parse(line));
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "[%s] %s", command.substr(0, 60).c_str(), line);
+    }
+  }
+  const int status = pclose(pipe);
+  if (status != 0) std::fprintf(stderr, "command failed (status %d): %s\n", status, command.c_str());
+  return out;
+}
+
+// One peer figure after its confirming re-run.
+struct PeerFigure {
+  double min_ms = -1, median_ms = -1;  // the lower minimum of the two runs, and that run's median
+  double first_ms = -1, second_ms = -1;
+  std::string why;  // empty: valid; else why the figure is void
+  bool valid() const { return min_ms > 0 && why.empty(); }
+  // "12.3" or "void (reason)"
+  std::string text(int decimals = 2) const;
+};
+
+inline std::string PeerFigure::text(int decimals) const {
+  char buf[64];
+  if (min_ms <= 0) return "-";
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, min_ms);
+  return valid() ? std::string(buf) : std::string(buf) + " void: " + why;
+}
+
+// `stat` is a peer_timing result ({"min_ms", "median_ms", "disturbed": [...]}) from each run.
+inline PeerFigure confirm(const json* first, const json* second) {
+  PeerFigure f;
+  if (first == nullptr || second == nullptr) {
+    f.why = "a run gave no figure";
+    return f;
+  }
+  f.first_ms = first->at("min_ms").get<double>();
+  f.second_ms = second->at("min_ms").get<double>();
+  const bool first_is_min = f.first_ms <= f.second_ms;
+  f.min_ms = std::min(f.first_ms, f.second_ms);
+  f.median_ms = (first_is_min ? first : second)->at("median_ms").get<double>();
+  std::vector<std::string> reasons;
+  for (const json* run : {first, second}) {
+    for (const json& r : run->value("disturbed", json::array())) reasons.push_back(r.get<std::string>());
+  }
+  const double spread = std::fabs(f.first_ms - f.second_ms) / f.min_ms;
+  if (spread > kRerunLimit) {
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), "re-run differs by %.0f%% (%.3f vs %.3f ms)", spread * 100, f.first_ms,
+                  f.second_ms);
+    reasons.push_back(buf);
+  }
+  for (const std::string& r : reasons) f.why += (f.why.empty() ? "" : "; ") + r;
+  return f;
+}
+
+// Runs `command` twice, each in a fresh process, and confirms the figure that `pick` finds in
+// each run's output (pick returns the peer_timing object of the wanted row, or nullptr).
+inline std::vector<json> run_twice(const std::string& command, std::vector<json>* second) {
+  std::vector<json> first = run_json_lines(command);
+  *second = run_json_lines(command);
+  return first;
+}
+
+inline PeerFigure confirm_in(const std::vector<json>& first, const std::vector<json>& second,
+                             const std::function<const json*(const json&)>& pick) {
+  const json* a = nullptr;
+  const json* b = nullptr;
+  for (const json& row : first) a = a ? a : pick(row);
+  for (const json& row : second) b = b ? b : pick(row);
+  return confirm(a, b);
+}
+
+}  // namespace bench

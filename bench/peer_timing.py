@@ -1,0 +1,106 @@
+"""Timing for the peer scripts (bench/peer_*.py): what each repetition cost this process and
+what else the machine did meanwhile, so that a disturbed figure is refused instead of recorded.
+
+Per timed block this records the wall time, this process's CPU time (user and system), its
+minor page faults, and the CPUs that other processes (and the hypervisor's steal) used meanwhile
+(from /proc/stat). A block is disturbed when
+  * other processes used more than 0.3 of a CPU on average (something ran beside the peer), or
+  * a page fault cost more than 2 us of system time on average. On this KVM guest a first touch
+    of a page that the host has taken back (virtio-balloon free-page reporting, DAMON pageout)
+    costs 8-11 us instead of 0.4 us (bench/RESULTS.md, "Why the recorded PyTorch figures were
+    4-6x slow"); PyTorch's CPU allocator returns large tensors to the kernel and faults them in
+    again on every call, so its time depends on the VM's memory state, not on PyTorch.
+Only the Python standard library: the same module serves Debian's /usr/bin/python3 (PyTorch 1.13)
+and the venv peers.
+"""
+import os
+import resource
+import statistics
+import time
+
+OTHERS_LIMIT = 0.3      # CPUs used by other processes during a block
+FAULT_US_LIMIT = 2.0    # system microseconds per minor page fault
+
+
+def machine_busy_seconds():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    # user nice system idle iowait irq softirq steal: everything but idle and iowait
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+
+
+class Sample:
+    """The machine and this process at one instant."""
+
+    def __init__(self):
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        self.busy = machine_busy_seconds()
+        self.user, self.sys, self.minflt = ru.ru_utime, ru.ru_stime, ru.ru_minflt
+        self.wall = time.perf_counter()
+
+
+def block_cost(before, after, calls=1):
+    """What one call cost, averaged over a block of `calls` calls between two samples."""
+    wall = after.wall - before.wall
+    own = (after.user - before.user) + (after.sys - before.sys)
+    faults = after.minflt - before.minflt
+    sys_s = after.sys - before.sys
+    return {
+        "ms": wall * 1e3 / calls,
+        "cpu_ms": own * 1e3 / calls,
+        "sys_ms": sys_s * 1e3 / calls,
+        "faults": faults / calls,
+        "us_per_fault": (sys_s * 1e6 / faults) if faults > 0 else 0.0,
+        # /proc/stat ticks are 10 ms: over short blocks this is coarse, so it is a bound, not a figure
+        "others": max(0.0, ((after.busy - before.busy) - own) / wall) if wall > 0 else 0.0,
+    }
+
+
+def disturbed_reasons(cost):
+    reasons = []
+    if cost["others"] > OTHERS_LIMIT:
+        reasons.append(f"other processes used {cost['others']:.2f} CPUs")
+    if cost["faults"] >= 100 and cost["us_per_fault"] > FAULT_US_LIMIT:
+        reasons.append(f"page faults cost {cost['us_per_fault']:.1f} us each (VM memory state)")
+    return reasons
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
+def time_calls(fn, reps, warmup=1):
+    """Times fn() `reps` times (after `warmup` calls), each call its own block. Returns min and
+    median ms, the cost of the fastest call and why it was disturbed (empty: it was not)."""
+    for _ in range(warmup):
+        fn()
+    costs = []
+    for _ in range(reps):
+        before = Sample()
+        result = fn()
+        after = Sample()
+        del result
+        costs.append(block_cost(before, after))
+    times = [c["ms"] for c in costs]
+    best = min(range(reps), key=lambda i: times[i])
+    return {"min_ms": times[best], "median_ms": statistics.median(times), "reps": reps, "at_min": costs[best],
+            "disturbed": disturbed_reasons(costs[best]), "load": load_average()}
+
+
+def time_steps(step, steps, warmup):
+    """Times `steps` calls of a short step (microseconds): each step's wall time alone, and the
+    CPU, faults and other processes' load over the whole timed loop (sampling /proc per step
+    would cost more than the step)."""
+    for _ in range(warmup):
+        step()
+    times = []
+    before = Sample()
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t0) * 1e3)
+    after = Sample()
+    loop = block_cost(before, after, calls=steps)
+    return {"min_ms": min(times), "median_ms": statistics.median(times), "steps": steps, "loop": loop,
+            "disturbed": disturbed_reasons(loop), "load": load_average()}
