@@ -61,12 +61,16 @@ def main():
     mine_epochs, peer_epochs = EPOCHS[args.model]
     print(f"fashion_bench {args.model}, {args.threads} threads; load before: {peer_timing.load_average()}")
 
+    peer_timing.warm_memory()
     mine_out, mine_cost = run([os.path.join(args.build, "examples", EXAMPLES[args.model]), "--epochs",
                                str(mine_epochs)], env)
     mine = seconds_per_epoch(mine_out)
     peer = [os.path.join(HERE, "peer_pytorch_fashion.py"), "--model", args.model, "--epochs", str(peer_epochs),
             "--threads", str(args.threads)]
-    runs = [run(["/usr/bin/python3"] + peer, env) for _ in range(2)]
+    runs = []
+    for _ in range(2):
+        peer_timing.warm_memory()
+        runs.append(run(["/usr/bin/python3"] + peer, env))
     theirs = [seconds_per_epoch(out) for out, _ in runs]
 
     why = []

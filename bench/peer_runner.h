@@ -9,8 +9,11 @@
 // A peer figure is void when either run says it was disturbed (bench/peer_timing.py: other
 // processes used > 0.3 CPUs, or page faults were slow because of the VM's memory state) or the
 // two runs' minimums differ by more than 20%.
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include <algorithm>
 #include <cmath>
@@ -71,6 +74,21 @@ inline double idle_check(double seconds = 1.0) {
   const CpuSample a = CpuSample::now();
   usleep(static_cast<useconds_t>(seconds * 1e6));
   return others_cpus(a, CpuSample::now(), seconds);
+}
+
+// Touches and frees `gib` GiB so that the pages the next process faults in are backed by the
+// host: on this KVM guest a page the host has taken back (virtio-balloon free-page reporting,
+// DAMON pageout) costs 8-11 us to fault in, a recycled one 0.4 us (bench/RESULTS.md, "Why the
+// recorded PyTorch figures were 4-6x slow"). Returns microseconds per page.
+inline double warm_memory(size_t gib = 2) {
+  const size_t bytes = gib << 30;
+  const auto t0 = std::chrono::steady_clock::now();
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return -1;
+  for (size_t off = 0; off < bytes; off += 4096) static_cast<volatile char*>(p)[off] = 1;
+  munmap(p, bytes);
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
+         static_cast<double>(bytes / 4096);
 }
 
 // Runs `command` in a fresh process; one JSON object per line of its standard output.
@@ -138,7 +156,9 @@ inline PeerFigure confirm(const json* first, const json* second) {
 // Runs `command` twice, each in a fresh process, and confirms the figure that `pick` finds in
 // each run's output (pick returns the peer_timing object of the wanted row, or nullptr).
 inline std::vector<json> run_twice(const std::string& command, std::vector<json>* second) {
+  warm_memory();
   std::vector<json> first = run_json_lines(command);
+  warm_memory();
   *second = run_json_lines(command);
   return first;
 }

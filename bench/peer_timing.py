@@ -5,21 +5,25 @@ Per timed block this records the wall time, this process's CPU time (user and sy
 minor page faults, and the CPUs that other processes (and the hypervisor's steal) used meanwhile
 (from /proc/stat). A block is disturbed when
   * other processes used more than 0.3 of a CPU on average (something ran beside the peer), or
-  * a page fault cost more than 2 us of system time on average. On this KVM guest a first touch
-    of a page that the host has taken back (virtio-balloon free-page reporting, DAMON pageout)
-    costs 8-11 us instead of 0.4 us (bench/RESULTS.md, "Why the recorded PyTorch figures were
-    4-6x slow"); PyTorch's CPU allocator returns large tensors to the kernel and faults them in
-    again on every call, so its time depends on the VM's memory state, not on PyTorch.
+  * the VM's memory was cold: a fresh page cost more than 2 us to fault in (a 16 MiB probe just
+    before and just after the block) and the block's own faults at that price would be more
+    than 5% of its time. On this KVM guest a first touch of a page that the host has taken back
+    (virtio-balloon free-page reporting, DAMON pageout) costs 8-11 us instead of 0.4 us
+    (bench/RESULTS.md, "Why the recorded PyTorch figures were 4-6x slow"); PyTorch's CPU
+    allocator returns large tensors to the kernel and faults them in again on every call, so in
+    that state its time measures the VM, not PyTorch. warm_memory() warms the VM before a peer.
 Only the Python standard library: the same module serves Debian's /usr/bin/python3 (PyTorch 1.13)
 and the venv peers.
 """
+import mmap
 import os
 import resource
 import statistics
 import time
 
 OTHERS_LIMIT = 0.3      # CPUs used by other processes during a block
-FAULT_US_LIMIT = 2.0    # system microseconds per minor page fault
+FRESH_PAGE_US_LIMIT = 2.0  # microseconds to fault in one fresh page (the probe) ...
+FAULT_SHARE_LIMIT = 0.05   # ... when the block's faults at that price exceed this share of it
 
 
 def machine_busy_seconds():
@@ -39,8 +43,20 @@ class Sample:
         self.wall = time.perf_counter()
 
 
-def block_cost(before, after, calls=1):
-    """What one call cost, averaged over a block of `calls` calls between two samples."""
+def fresh_page_us(mib=16):
+    """Microseconds to fault in one fresh anonymous page now: the VM's memory state."""
+    n = mib << 20
+    t0 = time.perf_counter()
+    m = mmap.mmap(-1, n)
+    for offset in range(0, n, 4096):
+        m[offset] = 1
+    m.close()
+    return (time.perf_counter() - t0) * 1e6 / (n // 4096)
+
+
+def block_cost(before, after, calls=1, page_us=0.0):
+    """What one call cost, averaged over a block of `calls` calls between two samples;
+    page_us is the fresh-page probe around the block."""
     wall = after.wall - before.wall
     own = (after.user - before.user) + (after.sys - before.sys)
     faults = after.minflt - before.minflt
@@ -50,7 +66,7 @@ def block_cost(before, after, calls=1):
         "cpu_ms": own * 1e3 / calls,
         "sys_ms": sys_s * 1e3 / calls,
         "faults": faults / calls,
-        "us_per_fault": (sys_s * 1e6 / faults) if faults > 0 else 0.0,
+        "fresh_page_us": page_us,
         # /proc/stat ticks are 10 ms: over short blocks this is coarse, so it is a bound, not a figure
         "others": max(0.0, ((after.busy - before.busy) - own) / wall) if wall > 0 else 0.0,
     }
@@ -60,9 +76,23 @@ def disturbed_reasons(cost):
     reasons = []
     if cost["others"] > OTHERS_LIMIT:
         reasons.append(f"other processes used {cost['others']:.2f} CPUs")
-    if cost["faults"] >= 100 and cost["us_per_fault"] > FAULT_US_LIMIT:
-        reasons.append(f"page faults cost {cost['us_per_fault']:.1f} us each (VM memory state)")
+    fault_share = cost["faults"] * cost["fresh_page_us"] * 1e-3 / cost["ms"] if cost["ms"] > 0 else 0.0
+    if cost["fresh_page_us"] > FRESH_PAGE_US_LIMIT and fault_share > FAULT_SHARE_LIMIT:
+        reasons.append(f"cold VM memory: a fresh page costs {cost['fresh_page_us']:.1f} us, "
+                       f"{fault_share * 100:.0f}% of the time at this call's {cost['faults']:.0f} faults")
     return reasons
+
+
+def warm_memory(gib=2):
+    """Touches and frees `gib` GiB so that the pages a peer faults in next are backed by the host
+    (fresh pages cost 8-11 us each on this VM, recycled ones 0.4 us). Returns us per page."""
+    n = gib << 30
+    t0 = time.perf_counter()
+    m = mmap.mmap(-1, n)
+    for offset in range(0, n, 4096):
+        m[offset] = 1
+    m.close()
+    return (time.perf_counter() - t0) * 1e6 / (n // 4096)
 
 
 def load_average():
@@ -77,11 +107,12 @@ def time_calls(fn, reps, warmup=1):
         fn()
     costs = []
     for _ in range(reps):
+        probe = fresh_page_us()
         before = Sample()
         result = fn()
         after = Sample()
         del result
-        costs.append(block_cost(before, after))
+        costs.append(block_cost(before, after, page_us=max(probe, fresh_page_us())))
     times = [c["ms"] for c in costs]
     best = min(range(reps), key=lambda i: times[i])
     return {"min_ms": times[best], "median_ms": statistics.median(times), "reps": reps, "at_min": costs[best],
@@ -95,12 +126,17 @@ def time_steps(step, steps, warmup):
     for _ in range(warmup):
         step()
     times = []
+    probe = fresh_page_us()
     before = Sample()
     for _ in range(steps):
         t0 = time.perf_counter()
         step()
         times.append((time.perf_counter() - t0) * 1e3)
     after = Sample()
-    loop = block_cost(before, after, calls=steps)
+    loop = block_cost(before, after, calls=steps, page_us=max(probe, fresh_page_us()))
+    # The figure is the fastest step; page faults come in bursts (glibc trimming, a new block), so
+    # cold VM memory slows some steps and the median but not the fastest step: only other
+    # processes' load disturbs it.
+    reasons = [r for r in disturbed_reasons(loop) if not r.startswith("cold VM memory")]
     return {"min_ms": min(times), "median_ms": statistics.median(times), "steps": steps, "loop": loop,
-            "disturbed": disturbed_reasons(loop), "load": load_average()}
+            "disturbed": reasons, "load": load_average()}
