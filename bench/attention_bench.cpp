@@ -381,7 +381,9 @@ void print_tables(const std::vector<Row>& rows, const Options& o) {
                   mib(p.torch_rss_mib).c_str(),
                   p.ref.valid() ? fmt::format("{} / {}", mib(p.ref_tensor_mib), mib(p.ref_rss_mib)).c_str() : "-", ns,
                   bound, p.mine.others,
-                  p.torch.min_ms > 0 ? fmt::format("{:.2f} / {:.2f}{}", p.torch.first_ms, p.torch.second_ms,
+                  p.torch.min_ms > 0 ? fmt::format("{:.2f} / {:.2f} ({:.0f} faults/call, {:.1f} us/fresh page){}",
+                                                   p.torch.first_ms, p.torch.second_ms, p.torch.faults,
+                                                   p.torch.fresh_page_us,
                                                    p.torch.why.empty() ? "" : " void: " + p.torch.why)
                                            .c_str()
                                      : "-");

@@ -113,6 +113,7 @@ inline std::vector<json> run_json_lines(const std::string& command) {
 struct PeerFigure {
   double min_ms = -1, median_ms = -1;  // the lower minimum of the two runs, and that run's median
   double first_ms = -1, second_ms = -1;
+  double faults = -1, fresh_page_us = -1;  // the faster run's fastest call: its page faults, the VM's fault cost
   std::string why;  // empty: valid; else why the figure is void
   bool valid() const { return min_ms > 0 && why.empty(); }
   // "12.3" or "void (reason)"
@@ -137,7 +138,12 @@ inline PeerFigure confirm(const json* first, const json* second) {
   f.second_ms = second->at("min_ms").get<double>();
   const bool first_is_min = f.first_ms <= f.second_ms;
   f.min_ms = std::min(f.first_ms, f.second_ms);
-  f.median_ms = (first_is_min ? first : second)->at("median_ms").get<double>();
+  const json& faster = *(first_is_min ? first : second);
+  f.median_ms = faster.at("median_ms").get<double>();
+  if (faster.contains("at_min")) {
+    f.faults = faster["at_min"].value("faults", -1.0);
+    f.fresh_page_us = faster["at_min"].value("fresh_page_us", -1.0);
+  }
   std::vector<std::string> reasons;
   for (const json* run : {first, second}) {
     for (const json& r : run->value("disturbed", json::array())) reasons.push_back(r.get<std::string>());
