@@ -1,9 +1,12 @@
 #!/usr/bin/python3
-"""Fashion-MNIST seconds per epoch, minidl's examples against the PyTorch 1.13 peer
-(bench/peer_pytorch_fashion.py), each in its own fresh process, the peer twice.
+"""Fashion-MNIST seconds per epoch, minidl's examples against the PyTorch peer
+(bench/peer_pytorch_fashion.py), each in its own fresh process, the peer twice. The peer runs
+under --python: Debian's /usr/bin/python3 (PyTorch 1.13, the default) or a pinned PyPI
+environment (tools/peers/setup.sh: build/peers/torch2/bin/python, PyTorch 2.15 eager).
 
     /usr/bin/python3 bench/fashion_bench.py --build build --model attention --threads 2
     /usr/bin/python3 bench/fashion_bench.py --build build --model mlp --threads 2
+    /usr/bin/python3 bench/fashion_bench.py --build build --model cnn --python build/peers/torch2/bin/python
 
 For every run it records the wall time, the process's CPU and system time, its page faults and
 the CPUs other processes used meanwhile (/proc/stat minus the child's own CPU time). A run is
@@ -22,9 +25,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import peer_timing  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-EXAMPLES = {"attention": "fashion_mnist_attention", "mlp": "mlp_fashion_mnist"}
+EXAMPLES = {"attention": "fashion_mnist_attention", "mlp": "mlp_fashion_mnist", "cnn": "cnn_fashion_mnist"}
 # Epochs per run: enough for a stable per-epoch figure without holding the machine for long.
-EPOCHS = {"attention": (2, 1), "mlp": (5, 3)}  # (minidl, PyTorch)
+EPOCHS = {"attention": (2, 1), "mlp": (5, 3), "cnn": (2, 1)}  # (minidl, PyTorch)
 
 
 def run(command, env):
@@ -56,6 +59,7 @@ def main():
     parser.add_argument("--build", default="build", help="minidl build folder (default: %(default)s)")
     parser.add_argument("--model", choices=sorted(EXAMPLES), required=True)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--python", default="/usr/bin/python3", help="the peer's interpreter (default: %(default)s)")
     args = parser.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     mine_epochs, peer_epochs = EPOCHS[args.model]
@@ -70,7 +74,7 @@ def main():
     runs = []
     for _ in range(2):
         peer_timing.warm_memory()
-        runs.append(run(["/usr/bin/python3"] + peer, env))
+        runs.append(run([args.python] + peer, env))
     theirs = [seconds_per_epoch(out) for out, _ in runs]
 
     why = []

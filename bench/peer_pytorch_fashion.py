@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""The PyTorch 1.13 peer of examples/fashion_mnist_attention.cpp and examples/mlp_fashion_mnist.cpp.
+"""The PyTorch peer of examples/fashion_mnist_attention.cpp, examples/mlp_fashion_mnist.cpp and
+examples/cnn_fashion_mnist.cpp (PyTorch 1.13 under /usr/bin/python3, or 2.x in build/peers/torch2).
 
 Same architectures, initialisers (Keras's glorot-uniform kernels, zero biases), optimizer
 (Adam, Keras's epsilon 1e-7), learning-rate schedule, batch size, validation split (the last
@@ -7,6 +8,7 @@ Same architectures, initialisers (Keras's glorot-uniform kernels, zero biases), 
 
   /usr/bin/python3 bench/peer_pytorch_fashion.py --model attention --epochs 10 --threads 2
   /usr/bin/python3 bench/peer_pytorch_fashion.py --model mlp --epochs 10 --threads 2
+  build/peers/torch2/bin/python bench/peer_pytorch_fashion.py --model cnn --epochs 12 --threads 2
 """
 import argparse
 import gzip
@@ -87,9 +89,32 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+def conv(n_in, n_out):
+    layer = nn.Conv2d(n_in, n_out, 3, padding=1, bias=False)
+    nn.init.xavier_uniform_(layer.weight)  # Keras's glorot_uniform (same fans for a 3x3 kernel)
+    return layer
+
+
+class CNN(nn.Module):
+    """examples/cnn_fashion_mnist.cpp: two Conv(no bias)-BN-ReLU-MaxPool blocks, Flatten,
+    Dropout(0.3), Dense(128, relu), Dropout(0.3), Dense(10). Keras's BatchNormalization
+    defaults: momentum 0.99 (PyTorch's momentum = 1 - Keras's), epsilon 1e-3. PyTorch's own
+    layout (NCHW) is its fastest; the flattening order differs from Keras's but not the model."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            conv(1, 32), nn.BatchNorm2d(32, eps=1e-3, momentum=0.01), nn.ReLU(), nn.MaxPool2d(2),
+            conv(32, 64), nn.BatchNorm2d(64, eps=1e-3, momentum=0.01), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Dropout(0.3), dense(7 * 7 * 64, 128), nn.ReLU(), nn.Dropout(0.3), dense(128, 10))
+
+    def forward(self, x):
+        return self.net(x.unsqueeze(1))
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", choices=["attention", "mlp"], default="attention")
+    parser.add_argument("--model", choices=["attention", "mlp", "cnn"], default="attention")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
@@ -107,14 +132,15 @@ def main():
     x_val, y_val = x_train[split:], y_train[split:]
     x_train, y_train = x_train[:split], y_train[:split]
 
-    model = AttentionModel() if args.model == "attention" else MLP()
+    model = {"attention": AttentionModel, "mlp": MLP, "cnn": CNN}[args.model]()
     steps = (len(x_train) + args.batch_size - 1) // args.batch_size
-    if args.model == "attention":
+    if args.model in ("attention", "cnn"):
         optimizer = torch.optim.Adam(model.parameters(), lr=2e-3, eps=1e-7)
         total = max(1, args.epochs * steps)
-        # Keras's CosineDecay(2e-3, total, alpha=0.05), stepped every batch.
+        alpha = 0.05 if args.model == "attention" else 0.02
+        # Keras's CosineDecay(2e-3, total, alpha), stepped every batch.
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: (1 - 0.05) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)) + 0.05)
+            optimizer, lambda s: (1 - alpha) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)) + alpha)
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
         schedule = None
