@@ -177,9 +177,15 @@ float* scratch(int role, size_t bytes) {
   return buffer.data();
 }
 
+// Up to this many elements a reorder runs on one thread: a kernel is a few ten thousand floats,
+// less work than the OpenMP region that would split it (and on a loaded machine a region's
+// barrier can wait a whole scheduler slice).
+constexpr int64_t kSingleThreadReorder = 1 << 18;
+
 // Runs (a cached) reorder from `from` to `to`.
 void reorder(const std::string& key, const memory::desc& from, const float* source, const memory::desc& to,
              float* destination) {
+  const detail::OneThreadScope one_thread(static_cast<int64_t>(to.get_size() / sizeof(float)) <= kSingleThreadReorder);
   auto& entry = detail::thread_primitive(
       key, [&] { return dnnl::reorder::primitive_desc(detail::engine(), from, detail::engine(), to); },
       [&] {
