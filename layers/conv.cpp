@@ -86,10 +86,17 @@ int64_t input_channels(const std::string& layer, const Shape& shape, bool channe
   return channels;
 }
 
-Tensor broadcast_bias(const Tensor& bias, size_t rank, bool channels_first) {
+Tensor add_bias_and_activate(const Tensor& y, const Variable& bias, size_t rank, const std::string& data_format,
+                             const minidl::Activation& activation) {
+  if (!bias.defined()) return activation(y);
+  const bool channels_first = data_format == "channels_first";
   Shape shape(rank + 2, 1);
-  shape[channels_first ? 1 : rank + 1] = bias.dim(0);
-  return ops::reshape(bias, shape);
+  shape[channels_first ? 1 : rank + 1] = bias.shape()[0];
+  return activation(ops::add(y, ops::reshape(bias.value(), shape)));
+}
+
+void write_nulls(json& config, std::initializer_list<const char*> keys) {
+  for (const char* key : keys) config[key] = nullptr;
 }
 
 }  // namespace conv_args
@@ -137,31 +144,21 @@ void BaseConv::build_weights(const ShapeSpec& input_shape) {
 }
 
 std::vector<Tensor> BaseConv::call(const CallArgs& args, const CallContext& /*ctx*/) {
-  const bool channels_first = options_.data_format == "channels_first";
-  Tensor y = ops::conv(args.input(), state_->kernel.value(),
-                       {.strides = options_.strides, .padding = options_.padding, .data_format = options_.data_format,
-                        .dilation_rate = options_.dilation_rate});
-  if (state_->bias.defined()) y = ops::add(y, conv_args::broadcast_bias(state_->bias.value(), rank_, channels_first));
-  return {options_.activation(y)};
+  const Tensor y = ops::conv(args.input(), state_->kernel.value(), conv_args::op_options(options_));
+  return {conv_args::add_bias_and_activate(y, state_->bias, rank_, options_.data_format, options_.activation)};
 }
 
 json BaseConv::get_config() const {
   json config = Layer::get_config();
   config["filters"] = options_.filters;
-  config["kernel_size"] = options_.kernel_size;
-  config["strides"] = options_.strides;
-  config["padding"] = options_.padding;
-  config["data_format"] = options_.data_format;
-  config["dilation_rate"] = options_.dilation_rate;
+  conv_args::write_geometry(config, options_);
   config["groups"] = options_.groups;
   config["activation"] = activations::serialize(options_.activation);
   config["use_bias"] = options_.use_bias;
   config["kernel_initializer"] = options_.kernel_initializer.serialize();
   config["bias_initializer"] = options_.bias_initializer.serialize();
-  for (const char* key :
-       {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"}) {
-    config[key] = nullptr;
-  }
+  conv_args::write_nulls(config, {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                                  "kernel_constraint", "bias_constraint"});
   return config;
 }
 
@@ -170,20 +167,11 @@ BaseConvOptions BaseConv::options_from_config(const json& config, const char* cl
   r.reject_non_null({"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
                      "bias_constraint", "lora_rank"});
   BaseConvOptions o;
+  conv_args::read_common(r, o);
   o.filters = r.required<int64_t>("filters");
-  o.kernel_size = conv_args::read_tuple(r, "kernel_size", {});
-  o.strides = conv_args::read_tuple(r, "strides", {1});
-  o.padding = r.optional<std::string>("padding", "valid");
-  o.data_format = r.optional<std::string>("data_format", "");
-  o.dilation_rate = conv_args::read_tuple(r, "dilation_rate", {1});
   o.groups = r.optional<int64_t>("groups", 1);
-  o.activation = activations::from_config(r, "activation");
-  o.use_bias = r.optional<bool>("use_bias", true);
   if (r.has("kernel_initializer")) o.kernel_initializer = Initializer::deserialize(r.at("kernel_initializer"));
   if (r.has("bias_initializer")) o.bias_initializer = Initializer::deserialize(r.at("bias_initializer"));
-  o.name = r.name();
-  o.trainable = r.trainable();
-  o.dtype = r.dtype();
   return o;
 }
 

@@ -7,9 +7,11 @@
 // The kernel has Keras's layout (kernel..., in_channels / groups, filters), also in weights files.
 // Regularizers and constraints are not supported yet: configs write them as null and reject
 // non-null ones.
+#include <initializer_list>
 #include <string>
 #include <vector>
 
+#include "minidl/autograd/ops.h"
 #include "minidl/core/config_reader.h"
 #include "minidl/layers/activations.h"
 #include "minidl/layers/initializers.h"
@@ -51,8 +53,45 @@ void check_strides_dilation(const std::vector<int64_t>& strides, const std::vect
 // The input's channel count (the last axis, or axis 1 for channels_first); ValueError naming the
 // layer when it is unknown.
 int64_t input_channels(const std::string& layer, const Shape& shape, bool channels_first);
-// The bias reshaped to broadcast over (batch, spatial..., channels) or (batch, channels, spatial...).
-Tensor broadcast_bias(const Tensor& bias, size_t rank, bool channels_first);
+// activation(y + bias), the bias (when defined) broadcast over (batch, spatial..., channels) or
+// (batch, channels, spatial...).
+Tensor add_bias_and_activate(const Tensor& y, const Variable& bias, size_t rank, const std::string& data_format,
+                             const minidl::Activation& activation);
+// Writes null under each key (the regularizers and constraints minidl does not have yet).
+void write_nulls(json& config, std::initializer_list<const char*> keys);
+
+// The geometry options every convolution layer has, as md::ops takes them.
+template <class Options>
+ops::ConvOptions op_options(const Options& o) {
+  return {.strides = o.strides, .padding = o.padding, .data_format = o.data_format, .dilation_rate = o.dilation_rate};
+}
+// Writes them in Keras's key order; `after_padding` (Conv2DTranspose's output_padding) goes
+// after "padding".
+template <class Options>
+void write_geometry(json& config, const Options& o, const char* after_padding = nullptr,
+                    const json& after_padding_value = nullptr) {
+  config["kernel_size"] = o.kernel_size;
+  config["strides"] = o.strides;
+  config["padding"] = o.padding;
+  if (after_padding != nullptr) config[after_padding] = after_padding_value;
+  config["data_format"] = o.data_format;
+  config["dilation_rate"] = o.dilation_rate;
+}
+// Reads them back, with the keys every convolution layer shares (activation, use_bias, name,
+// trainable, dtype).
+template <class Options>
+void read_common(const ConfigReader& r, Options& o) {
+  o.kernel_size = read_tuple(r, "kernel_size", {});
+  o.strides = read_tuple(r, "strides", {1});
+  o.padding = r.optional<std::string>("padding", "valid");
+  o.data_format = r.optional<std::string>("data_format", "");
+  o.dilation_rate = read_tuple(r, "dilation_rate", {1});
+  o.activation = activations::from_config(r, "activation");
+  o.use_bias = r.optional<bool>("use_bias", true);
+  o.name = r.name();
+  o.trainable = r.trainable();
+  o.dtype = r.dtype();
+}
 }  // namespace conv_args
 
 // The convolution of Conv1D and Conv2D; use those.

@@ -55,32 +55,23 @@ void Conv2DTranspose::build_weights(const ShapeSpec& input_shape) {
 }
 
 std::vector<Tensor> Conv2DTranspose::call(const CallArgs& args, const CallContext& /*ctx*/) {
-  const bool channels_first = options_.data_format == "channels_first";
-  Tensor y = ops::conv_transpose(args.input(), state_->kernel.value(),
-                                 {.strides = options_.strides, .padding = options_.padding,
-                                  .data_format = options_.data_format, .dilation_rate = options_.dilation_rate,
-                                  .output_padding = options_.output_padding});
-  if (state_->bias.defined()) y = ops::add(y, conv_args::broadcast_bias(state_->bias.value(), kRank, channels_first));
-  return {options_.activation(y)};
+  ops::ConvOptions op = conv_args::op_options(options_);
+  op.output_padding = options_.output_padding;
+  const Tensor y = ops::conv_transpose(args.input(), state_->kernel.value(), op);
+  return {conv_args::add_bias_and_activate(y, state_->bias, kRank, options_.data_format, options_.activation)};
 }
 
 json Conv2DTranspose::get_config() const {
   json config = Layer::get_config();
   config["filters"] = options_.filters;
-  config["kernel_size"] = options_.kernel_size;
-  config["strides"] = options_.strides;
-  config["padding"] = options_.padding;
-  config["output_padding"] = options_.output_padding ? json(*options_.output_padding) : json(nullptr);
-  config["data_format"] = options_.data_format;
-  config["dilation_rate"] = options_.dilation_rate;
+  conv_args::write_geometry(config, options_, "output_padding",
+                            options_.output_padding ? json(*options_.output_padding) : json(nullptr));
   config["activation"] = activations::serialize(options_.activation);
   config["use_bias"] = options_.use_bias;
   config["kernel_initializer"] = options_.kernel_initializer.serialize();
   config["bias_initializer"] = options_.bias_initializer.serialize();
-  for (const char* key :
-       {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"}) {
-    config[key] = nullptr;
-  }
+  conv_args::write_nulls(config, {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                                  "kernel_constraint", "bias_constraint"});
   return config;
 }
 
@@ -89,21 +80,12 @@ Conv2DTranspose Conv2DTranspose::from_config(const json& config) {
   r.reject_non_null({"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
                      "bias_constraint"});
   Conv2DTransposeOptions o;
+  conv_args::read_common(r, o);
   o.filters = r.required<int64_t>("filters");
-  o.kernel_size = conv_args::read_tuple(r, "kernel_size", {});
-  o.strides = conv_args::read_tuple(r, "strides", {1});
-  o.padding = r.optional<std::string>("padding", "valid");
   if (r.has("output_padding")) o.output_padding = conv_args::read_tuple(r, "output_padding", {});
   else r.ignore("output_padding");
-  o.data_format = r.optional<std::string>("data_format", "");
-  o.dilation_rate = conv_args::read_tuple(r, "dilation_rate", {1});
-  o.activation = activations::from_config(r, "activation");
-  o.use_bias = r.optional<bool>("use_bias", true);
   if (r.has("kernel_initializer")) o.kernel_initializer = Initializer::deserialize(r.at("kernel_initializer"));
   if (r.has("bias_initializer")) o.bias_initializer = Initializer::deserialize(r.at("bias_initializer"));
-  o.name = r.name();
-  o.trainable = r.trainable();
-  o.dtype = r.dtype();
   return Conv2DTranspose(o);
 }
 

@@ -33,35 +33,13 @@ void standardize(Options& o) {
   check_depth_multiplier(o.depth_multiplier);
 }
 
+// Keras's reading of the options both layers share.
 template <class Options>
-ops::ConvOptions op_options(const Options& o) {
-  return {.strides = o.strides, .padding = o.padding, .data_format = o.data_format, .dilation_rate = o.dilation_rate};
-}
-
-template <class Options>
-void write_geometry(json& config, const Options& o) {
-  config["kernel_size"] = o.kernel_size;
-  config["strides"] = o.strides;
-  config["padding"] = o.padding;
-  config["data_format"] = o.data_format;
-  config["dilation_rate"] = o.dilation_rate;
-}
-
-template <class Options>
-void read_common(const ConfigReader& r, Options& o) {
-  o.kernel_size = conv_args::read_tuple(r, "kernel_size", {});
-  o.strides = conv_args::read_tuple(r, "strides", {1});
-  o.padding = r.optional<std::string>("padding", "valid");
-  o.data_format = r.optional<std::string>("data_format", "");
-  o.dilation_rate = conv_args::read_tuple(r, "dilation_rate", {1});
+void read_depthwise(const ConfigReader& r, Options& o) {
+  conv_args::read_common(r, o);
   o.depth_multiplier = r.optional<int64_t>("depth_multiplier", 1);
-  o.activation = activations::from_config(r, "activation");
-  o.use_bias = r.optional<bool>("use_bias", true);
   if (r.has("depthwise_initializer")) o.depthwise_initializer = Initializer::deserialize(r.at("depthwise_initializer"));
   if (r.has("bias_initializer")) o.bias_initializer = Initializer::deserialize(r.at("bias_initializer"));
-  o.name = r.name();
-  o.trainable = r.trainable();
-  o.dtype = r.dtype();
 }
 
 }  // namespace
@@ -87,26 +65,20 @@ void DepthwiseConv2D::build_weights(const ShapeSpec& input_shape) {
 }
 
 std::vector<Tensor> DepthwiseConv2D::call(const CallArgs& args, const CallContext& /*ctx*/) {
-  Tensor y = ops::depthwise_conv(args.input(), state_->kernel.value(), op_options(options_));
-  if (state_->bias.defined()) {
-    y = ops::add(y, conv_args::broadcast_bias(state_->bias.value(), kRank,
-                                              options_.data_format == "channels_first"));
-  }
-  return {options_.activation(y)};
+  const Tensor y = ops::depthwise_conv(args.input(), state_->kernel.value(), conv_args::op_options(options_));
+  return {conv_args::add_bias_and_activate(y, state_->bias, kRank, options_.data_format, options_.activation)};
 }
 
 json DepthwiseConv2D::get_config() const {
   json config = Layer::get_config();
   config["depth_multiplier"] = options_.depth_multiplier;
-  write_geometry(config, options_);
+  conv_args::write_geometry(config, options_);
   config["activation"] = activations::serialize(options_.activation);
   config["use_bias"] = options_.use_bias;
   config["depthwise_initializer"] = options_.depthwise_initializer.serialize();
   config["bias_initializer"] = options_.bias_initializer.serialize();
-  for (const char* key : {"depthwise_regularizer", "bias_regularizer", "activity_regularizer", "depthwise_constraint",
-                          "bias_constraint"}) {
-    config[key] = nullptr;
-  }
+  conv_args::write_nulls(config, {"depthwise_regularizer", "bias_regularizer", "activity_regularizer",
+                                  "depthwise_constraint", "bias_constraint"});
   return config;
 }
 
@@ -115,7 +87,7 @@ DepthwiseConv2D DepthwiseConv2D::from_config(const json& config) {
   r.reject_non_null({"depthwise_regularizer", "bias_regularizer", "activity_regularizer", "depthwise_constraint",
                      "bias_constraint"});
   DepthwiseConv2DOptions o;
-  read_common(r, o);
+  read_depthwise(r, o);
   return DepthwiseConv2D(o);
 }
 
@@ -145,29 +117,24 @@ void SeparableConv2D::build_weights(const ShapeSpec& input_shape) {
 }
 
 std::vector<Tensor> SeparableConv2D::call(const CallArgs& args, const CallContext& /*ctx*/) {
-  Tensor y = ops::separable_conv(args.input(), state_->depthwise_kernel.value(), state_->pointwise_kernel.value(),
-                                 op_options(options_));
-  if (state_->bias.defined()) {
-    y = ops::add(y, conv_args::broadcast_bias(state_->bias.value(), kRank,
-                                              options_.data_format == "channels_first"));
-  }
-  return {options_.activation(y)};
+  const Tensor y = ops::separable_conv(args.input(), state_->depthwise_kernel.value(),
+                                       state_->pointwise_kernel.value(), conv_args::op_options(options_));
+  return {conv_args::add_bias_and_activate(y, state_->bias, kRank, options_.data_format, options_.activation)};
 }
 
 json SeparableConv2D::get_config() const {
   json config = Layer::get_config();
   config["depth_multiplier"] = options_.depth_multiplier;
   config["filters"] = options_.filters;
-  write_geometry(config, options_);
+  conv_args::write_geometry(config, options_);
   config["activation"] = activations::serialize(options_.activation);
   config["use_bias"] = options_.use_bias;
   config["depthwise_initializer"] = options_.depthwise_initializer.serialize();
   config["pointwise_initializer"] = options_.pointwise_initializer.serialize();
   config["bias_initializer"] = options_.bias_initializer.serialize();
-  for (const char* key : {"depthwise_regularizer", "pointwise_regularizer", "bias_regularizer",
-                          "activity_regularizer", "depthwise_constraint", "pointwise_constraint", "bias_constraint"}) {
-    config[key] = nullptr;
-  }
+  conv_args::write_nulls(config, {"depthwise_regularizer", "pointwise_regularizer", "bias_regularizer",
+                                  "activity_regularizer", "depthwise_constraint", "pointwise_constraint",
+                                  "bias_constraint"});
   return config;
 }
 
@@ -176,7 +143,7 @@ SeparableConv2D SeparableConv2D::from_config(const json& config) {
   r.reject_non_null({"depthwise_regularizer", "pointwise_regularizer", "bias_regularizer", "activity_regularizer",
                      "depthwise_constraint", "pointwise_constraint", "bias_constraint"});
   SeparableConv2DOptions o;
-  read_common(r, o);
+  read_depthwise(r, o);
   o.filters = r.required<int64_t>("filters");
   if (r.has("pointwise_initializer")) o.pointwise_initializer = Initializer::deserialize(r.at("pointwise_initializer"));
   return SeparableConv2D(o);
