@@ -153,3 +153,30 @@ TEST_CASE("conv propagates NaN", "[autograd][conv]") {
   for (int64_t i = 0; i < y.size(); ++i) nans += std::isnan(y.data()[i]) ? 1 : 0;
   CHECK(nans > 0);
 }
+
+TEST_CASE("conv ops trace as Keras's Conv, DepthwiseConv and ConvTranspose nodes and round-trip", "[autograd][conv]") {
+  md::clear_session();
+  const md::Tensor x = md::Input({6, 6, 2}, "x");
+  const md::Tensor k1 = md::random::normal({3, 3, 2, 4}, 0.0f, 1.0f, 3);
+  const md::Tensor k2 = md::random::normal({3, 3, 4, 2}, 0.0f, 1.0f, 4);
+  const md::Tensor k3 = md::random::normal({3, 3, 3, 8}, 0.0f, 1.0f, 5);
+  const md::Tensor y = md::ops::conv(x, k1, {.strides = {2}, .padding = "same"});  // (3, 3, 4)
+  const md::Tensor d = md::ops::depthwise_conv(y, k2, {.padding = "same"});        // (3, 3, 8)
+  const md::Tensor t = md::ops::conv_transpose(d, k3, {.strides = {2, 2}, .padding = "same"});  // (6, 6, 3)
+  CHECK(t.shape() == md::Shape{md::None, 6, 6, 3});
+  const auto op = [](const md::Tensor& v) { return v.impl()->history->operation; };
+  CHECK(op(y)->class_name() == "Conv");
+  CHECK(op(d)->class_name() == "DepthwiseConv");
+  CHECK(op(t)->class_name() == "ConvTranspose");
+  md::json config = op(y)->get_config();
+  CHECK(config["strides"] == 2);  // one value is written as one integer, as Keras writes strides=2
+  CHECK(config["padding"] == "same");
+  CHECK(config["data_format"] == "channels_last");
+  CHECK(config["dilation_rate"] == 1);
+  CHECK(op(t)->get_config()["output_padding"].is_null());
+  md::Model model(x, t, "convs");
+  md::Model again = md::Model::from_config(model.get_config());
+  CHECK(again.get_config() == model.get_config());
+  const md::Tensor data = md::random::normal({2, 6, 6, 2}, 0.0f, 1.0f, 6);
+  CHECK(again(data).to_vector() == model(data).to_vector());
+}
