@@ -9,6 +9,7 @@
 //   md::Tensor loss = md::ops::mean(md::ops::square(p - y));
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "minidl/core/tensor.h"
@@ -75,6 +76,30 @@ Tensor min(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdims
 // NumPy matmul, batched over leading dims with broadcasting; the flags transpose the last two
 // axes of an operand for free.
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+
+// ---- convolution -----------------------------------------------------------------------------
+// Keras's ops.conv, ops.depthwise_conv, ops.conv_transpose and ops.separable_conv on oneDNN's
+// convolution primitives (autograd/ops_conv.cpp). Inputs are (batch, spatial..., channels), or
+// (batch, channels, spatial...) with data_format "channels_first", 1 to 3 spatial axes. Kernels
+// in Keras's layouts: conv (kernel..., C / groups, filters) with groups = C / kernel.shape[-2];
+// depthwise (kernel..., C, depth_multiplier); transpose (kernel..., filters, C); separable's
+// pointwise (1..., C * depth_multiplier, filters). strides, dilation_rate and output_padding take
+// one value or one per spatial axis; padding "valid" or "same" (and "causal", all of the padding
+// before, for conv and depthwise_conv).
+//   md::Tensor y = md::ops::conv(x, kernel, {.strides = {2}, .padding = "same"});
+struct ConvOptions {
+  std::vector<int64_t> strides{1};
+  std::string padding = "valid";
+  std::string data_format = "channels_last";
+  std::vector<int64_t> dilation_rate{1};
+  std::optional<std::vector<int64_t>> output_padding{};  // conv_transpose only; none = Keras's default
+};
+Tensor conv(const Tensor& x, const Tensor& kernel, const ConvOptions& options = {});
+Tensor depthwise_conv(const Tensor& x, const Tensor& kernel, const ConvOptions& options = {});
+Tensor conv_transpose(const Tensor& x, const Tensor& kernel, const ConvOptions& options = {});
+// depthwise_conv with `options`, then a 1x1 conv (stride 1) with the pointwise kernel.
+Tensor separable_conv(const Tensor& x, const Tensor& depthwise_kernel, const Tensor& pointwise_kernel,
+                      const ConvOptions& options = {});
 
 // ---- softmax -------------------------------------------------------------------------------
 Tensor softmax(const Tensor& x, int64_t axis = -1);

@@ -43,6 +43,23 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool t
 // The shape matmul(a, b) would have; throws ShapeError naming both shapes.
 Shape matmul_shape(const Shape& a, const Shape& b, bool transpose_a = false, bool transpose_b = false);
 
+// ---- convolution (core/backend/convolution.cpp) ----------------------------------------------
+// An N-d convolution with explicit geometry: x (batch, spatial..., C) (or (batch, C, spatial...)
+// when channels_first), kernel in Keras's layout (kernel..., C / groups, filters), groups =
+// C / kernel.shape[-2]. pad_after may be negative. The md::ops convolutions (autograd/ops_conv.cpp)
+// turn Keras's padding strings into these numbers.
+struct ConvParams {
+  std::vector<int64_t> strides, dilation, pad_before, pad_after;  // one per spatial axis
+  bool channels_first = false;
+};
+// The output shape (None where an input dim is None); throws ValueError naming the shapes when the
+// kernel does not fit the input (rank, channels, a non-positive output size).
+Shape conv_output_shape(const Shape& x, const Shape& kernel, const ConvParams& p);
+Tensor conv(const Tensor& x, const Tensor& kernel, const ConvParams& p);
+// The gradient of conv for x (of shape x_shape) from dy, and for the kernel (of shape kernel_shape).
+Tensor conv_backward_data(const Tensor& kernel, const Tensor& dy, const Shape& x_shape, const ConvParams& p);
+Tensor conv_backward_weights(const Tensor& x, const Tensor& dy, const Shape& kernel_shape, const ConvParams& p);
+
 // Axes permuted: result.shape[i] = x.shape[perm[i]]. An empty perm reverses the axes.
 Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm = {});
 

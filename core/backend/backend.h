@@ -50,6 +50,25 @@ void clear_primitive_cache();
 void matmul(const float* a, const Dims& a_shape, bool transpose_a, const float* b, const Dims& b_shape,
             bool transpose_b, float* c, const Dims& c_shape, bool accumulate = false);
 
+// ---- convolution -------------------------------------------------------------------------
+// N-d convolution (1 to 3 spatial axes) on oneDNN's convolution primitives, forward, backward-data
+// and backward-weights. Activations are plain row-major (batch, spatial..., channels), or
+// (batch, channels, spatial...) when `channels_first`; the kernel is in Keras's layout
+// (kernel..., in_channels / groups, out_channels), output channel o belonging to group
+// o / (out_channels / groups). The primitive picks its own weights layout (format_tag::any) and
+// the kernel is reordered to and from it on each call (cached reorders).
+//   y[n, o, p] = sum_{i, k} x[n, g(o) * in/groups + i, p * stride + k * dilation - pad_before] w[k, i, o]
+// pad_after may be negative (the last input positions are not read): a transposed convolution
+// with output_padding is the backward-data pass of such a convolution.
+struct ConvGeometry {
+  int64_t batch = 0, in_channels = 0, out_channels = 0, groups = 1;
+  Dims in_spatial, out_spatial, kernel, strides, dilation, pad_before, pad_after;  // dilation 1 = none
+  bool channels_first = false;
+};
+void conv_forward(const ConvGeometry& g, const float* x, const float* w, float* y);
+void conv_backward_data(const ConvGeometry& g, const float* w, const float* dy, float* dx);
+void conv_backward_weights(const ConvGeometry& g, const float* x, const float* dy, float* dw);
+
 // ---- binary ------------------------------------------------------------------------------
 
 // out = a (op) b with NumPy broadcasting; comparisons give 1.0f / 0.0f. Shapes are

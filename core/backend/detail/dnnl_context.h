@@ -83,6 +83,9 @@ class ThreadPrimitive {
  public:
   ThreadPrimitive(const CachedPrimitive& shared, const std::vector<ArgumentDesc>& arguments);
   bool is_reference() const { return shared_->is_reference(); }
+  const std::string& impl() const { return shared_->impl; }
+  // The memory descriptor of argument i (the layout a primitive created with format_tag::any chose).
+  dnnl::memory::desc argument_desc(size_t i) const { return memories_[i].get_desc(); }
   // Runs the primitive on the stream with buffers[i] as argument i (in the order given at
   // creation) and waits for it.
   void run(std::initializer_list<const float*> buffers) const;
