@@ -92,6 +92,7 @@ using ConstraintFactory = std::function<std::shared_ptr<Constraint>(const json& 
 
 // Keras's constraints.get on a name: ValueError "Could not interpret constraint identifier".
 std::shared_ptr<Constraint> get(const std::string& identifier);
+inline std::shared_ptr<Constraint> get(const char* identifier) { return get(std::string(identifier)); }
 // A config value: null (none), a name, or Keras's serialized object.
 std::shared_ptr<Constraint> get(const json& identifier);
 json serialize(const Constraint& constraint);

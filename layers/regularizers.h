@@ -86,6 +86,7 @@ using RegularizerFactory = std::function<std::shared_ptr<Regularizer>(const json
 
 // Keras's regularizers.get on a name: ValueError "Could not interpret regularizer identifier".
 std::shared_ptr<Regularizer> get(const std::string& identifier);
+inline std::shared_ptr<Regularizer> get(const char* identifier) { return get(std::string(identifier)); }
 // A config value: null (none), a name, or Keras's serialized object.
 std::shared_ptr<Regularizer> get(const json& identifier);
 json serialize(const Regularizer& regularizer);
