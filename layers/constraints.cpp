@@ -108,10 +108,8 @@ std::shared_ptr<Constraint> get(const std::string& identifier) {
 }
 
 std::shared_ptr<Constraint> get(const json& identifier) {
-  if (identifier.is_null()) return nullptr;
-  if (identifier.is_string()) return get(identifier.get<std::string>());
-  if (identifier.is_object()) return deserialize(identifier);
-  throw ValueError("Could not interpret constraint identifier: " + identifier.dump());
+  return detail::keras_object_from_json<std::shared_ptr<Constraint>>(
+      identifier, "constraint", [](const std::string& name) { return get(name); }, &deserialize);
 }
 
 json serialize(const Constraint& constraint) { return table().serialize(constraint.class_name(), constraint.get_config()); }
@@ -123,26 +121,5 @@ void register_constraint(const std::string& class_name, ConstraintFactory factor
 }
 
 }  // namespace constraints
-
-Tensor ConstraintArg::operator()(const Tensor& w) const {
-  if (!constraint_) throw ValueError("ConstraintArg: no constraint is set.");
-  return (*constraint_)(w);
-}
-
-json ConstraintArg::serialize() const { return constraint_ ? constraints::serialize(*constraint_) : json(nullptr); }
-
-ConstraintArg ConstraintArg::deserialize(const json& value) {
-  return ConstraintArg(std::shared_ptr<const constraints::Constraint>(constraints::get(value)));
-}
-
-ConstraintArg ConstraintArg::from_config(const ConfigReader& reader, const std::string& key) {
-  const json* value = reader.find(key);
-  if (value == nullptr || value->is_null()) return {};
-  try {
-    return deserialize(*value);
-  } catch (const Error& e) {
-    throw ValueError(fmt::format("{} config, key '{}': {}", reader.class_name(), key, e.what()));
-  }
-}
 
 }  // namespace minidl

@@ -16,10 +16,9 @@
 
 #include "minidl/core/json.h"
 #include "minidl/core/tensor.h"
+#include "minidl/layers/keras_object_arg.h"
 
 namespace minidl {
-
-class ConfigReader;
 namespace constraints {
 
 // Keras's keras.constraints.Constraint: a projection of a weight.
@@ -102,29 +101,16 @@ void register_constraint(const std::string& class_name, ConstraintFactory factor
 
 }  // namespace constraints
 
-// What options structs hold for a constraint: none (the default), a name or a constraint object.
-//   .kernel_constraint = "non_neg"   or   .kernel_constraint = md::constraints::MaxNorm(3.0)
-class ConstraintArg {
- public:
-  ConstraintArg() = default;
-  ConstraintArg(std::nullptr_t) {}                                                  // NOLINT
-  ConstraintArg(const char* name) : ConstraintArg(std::string(name)) {}             // NOLINT
-  ConstraintArg(const std::string& name) : constraint_(constraints::get(name)) {}   // NOLINT
-  ConstraintArg(std::shared_ptr<const constraints::Constraint> c) : constraint_(std::move(c)) {}  // NOLINT
-  template <class C, class = std::enable_if_t<std::is_base_of_v<constraints::Constraint, C>>>
-  ConstraintArg(const C& c) : constraint_(std::make_shared<C>(c)) {}  // NOLINT
-
-  explicit operator bool() const { return constraint_ != nullptr; }
-  const std::shared_ptr<const constraints::Constraint>& get() const { return constraint_; }
-  Tensor operator()(const Tensor& w) const;
-  // Keras's serialized object, or null when there is none.
-  json serialize() const;
-  static ConstraintArg deserialize(const json& value);
-  // The constraint under `key` of a layer config (none when absent or null); errors name the key.
-  static ConstraintArg from_config(const ConfigReader& reader, const std::string& key);
-
- private:
-  std::shared_ptr<const constraints::Constraint> constraint_;
+template <>
+struct KerasObjectTraits<constraints::Constraint> {
+  static constexpr const char* kind_name = "constraint";
+  static std::shared_ptr<constraints::Constraint> get(const std::string& name) { return constraints::get(name); }
+  static std::shared_ptr<constraints::Constraint> get(const json& value) { return constraints::get(value); }
+  static json serialize(const constraints::Constraint& object) { return constraints::serialize(object); }
 };
+
+// What options structs hold for a constraint: none (the default), a name or a constraint object
+// (layers/keras_object_arg.h).
+using ConstraintArg = KerasObjectArg<constraints::Constraint>;
 
 }  // namespace minidl

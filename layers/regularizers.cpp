@@ -117,10 +117,8 @@ std::shared_ptr<Regularizer> get(const std::string& identifier) {
 }
 
 std::shared_ptr<Regularizer> get(const json& identifier) {
-  if (identifier.is_null()) return nullptr;
-  if (identifier.is_string()) return get(identifier.get<std::string>());
-  if (identifier.is_object()) return deserialize(identifier);
-  throw ValueError("Could not interpret regularizer identifier: " + identifier.dump());
+  return detail::keras_object_from_json<std::shared_ptr<Regularizer>>(
+      identifier, "regularizer", [](const std::string& name) { return get(name); }, &deserialize);
 }
 
 json serialize(const Regularizer& regularizer) {
@@ -134,26 +132,5 @@ void register_regularizer(const std::string& class_name, RegularizerFactory fact
 }
 
 }  // namespace regularizers
-
-Tensor RegularizerArg::operator()(const Tensor& x) const {
-  if (!regularizer_) throw ValueError("RegularizerArg: no regularizer is set.");
-  return (*regularizer_)(x);
-}
-
-json RegularizerArg::serialize() const { return regularizer_ ? regularizers::serialize(*regularizer_) : json(nullptr); }
-
-RegularizerArg RegularizerArg::deserialize(const json& value) {
-  return RegularizerArg(std::shared_ptr<const regularizers::Regularizer>(regularizers::get(value)));
-}
-
-RegularizerArg RegularizerArg::from_config(const ConfigReader& reader, const std::string& key) {
-  const json* value = reader.find(key);
-  if (value == nullptr || value->is_null()) return {};
-  try {
-    return deserialize(*value);
-  } catch (const Error& e) {
-    throw ValueError(fmt::format("{} config, key '{}': {}", reader.class_name(), key, e.what()));
-  }
-}
 
 }  // namespace minidl

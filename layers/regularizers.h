@@ -17,10 +17,9 @@
 
 #include "minidl/core/json.h"
 #include "minidl/core/tensor.h"
+#include "minidl/layers/keras_object_arg.h"
 
 namespace minidl {
-
-class ConfigReader;
 namespace regularizers {
 
 // Keras's keras.regularizers.Regularizer: a function from a tensor to a scalar penalty.
@@ -96,29 +95,16 @@ void register_regularizer(const std::string& class_name, RegularizerFactory fact
 
 }  // namespace regularizers
 
-// What options structs hold for a regularizer: none (the default), a name or a regularizer object.
-//   .kernel_regularizer = "l2"   or   .kernel_regularizer = md::regularizers::L1(0.001)
-class RegularizerArg {
- public:
-  RegularizerArg() = default;
-  RegularizerArg(std::nullptr_t) {}                                                   // NOLINT
-  RegularizerArg(const char* name) : RegularizerArg(std::string(name)) {}             // NOLINT
-  RegularizerArg(const std::string& name) : regularizer_(regularizers::get(name)) {}  // NOLINT
-  RegularizerArg(std::shared_ptr<const regularizers::Regularizer> r) : regularizer_(std::move(r)) {}  // NOLINT
-  template <class R, class = std::enable_if_t<std::is_base_of_v<regularizers::Regularizer, R>>>
-  RegularizerArg(const R& r) : regularizer_(std::make_shared<R>(r)) {}  // NOLINT
-
-  explicit operator bool() const { return regularizer_ != nullptr; }
-  const std::shared_ptr<const regularizers::Regularizer>& get() const { return regularizer_; }
-  Tensor operator()(const Tensor& x) const;
-  // Keras's serialized object, or null when there is none.
-  json serialize() const;
-  static RegularizerArg deserialize(const json& value);
-  // The regularizer under `key` of a layer config (none when absent or null); errors name the key.
-  static RegularizerArg from_config(const ConfigReader& reader, const std::string& key);
-
- private:
-  std::shared_ptr<const regularizers::Regularizer> regularizer_;
+template <>
+struct KerasObjectTraits<regularizers::Regularizer> {
+  static constexpr const char* kind_name = "regularizer";
+  static std::shared_ptr<regularizers::Regularizer> get(const std::string& name) { return regularizers::get(name); }
+  static std::shared_ptr<regularizers::Regularizer> get(const json& value) { return regularizers::get(value); }
+  static json serialize(const regularizers::Regularizer& object) { return regularizers::serialize(object); }
 };
+
+// What options structs hold for a regularizer: none (the default), a name or a regularizer object
+// (layers/keras_object_arg.h).
+using RegularizerArg = KerasObjectArg<regularizers::Regularizer>;
 
 }  // namespace minidl
