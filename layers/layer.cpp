@@ -5,6 +5,7 @@
 #include <cxxabi.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <memory>
 #include <unordered_set>
@@ -483,14 +484,29 @@ void Layer::clear_losses() {
 
 std::vector<Tensor> Layer::losses() const {
   // Keras's losses: the added losses of this layer and every layer below it (each layer once),
-  // then the penalties of its trainable_weights. Walked without copying, since fit reads it on
-  // every step.
+  // then the penalties of its trainable_weights. fit reads it on every step: for a model
+  // without penalties it walks the layers without allocating (the visited list starts on the
+  // stack).
   std::vector<Tensor> added, penalties;
-  std::vector<const LayerState*> seen;
+  std::array<const LayerState*, 32> seen{};
+  size_t seen_count = 0;
+  std::vector<const LayerState*> seen_overflow;
+  auto first_visit = [&](const LayerState* state) {
+    if (std::find(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(seen_count), state) !=
+            seen.begin() + static_cast<std::ptrdiff_t>(seen_count) ||
+        std::find(seen_overflow.begin(), seen_overflow.end(), state) != seen_overflow.end()) {
+      return false;
+    }
+    if (seen_count < seen.size()) {
+      seen[seen_count++] = state;
+    } else {
+      seen_overflow.push_back(state);
+    }
+    return true;
+  };
   auto visit = [&](auto& self, const Layer& layer, bool weights_count) -> void {
     const LayerState& state = *layer.layer_state_;
-    if (std::find(seen.begin(), seen.end(), &state) != seen.end()) return;
-    seen.push_back(&state);
+    if (!first_visit(&state)) return;
     added.insert(added.end(), state.losses.begin(), state.losses.end());
     // A frozen layer's weights are not trainable_weights, nor are its sub-layers'.
     weights_count = weights_count && state.trainable;
