@@ -70,11 +70,6 @@ std::vector<Tensor> Cropping1D::call(const CallArgs& args, const CallContext& /*
   return {crop(x, 1, options_.cropping)};
 }
 
-std::vector<Tensor> Cropping1D::compute_output_spec(const CallArgs& args, const CallContext& /*ctx*/) {
-  const Tensor x = args.input();
-  return {Tensor::symbolic(compute_output_shape(ShapeSpec(x.shape())).shape(), x.dtype())};
-}
-
 json Cropping1D::get_config() const {
   json config = Layer::get_config();
   config["cropping"] = options_.cropping.to_json();
@@ -132,11 +127,6 @@ std::vector<Tensor> Cropping2D::call(const CallArgs& args, const CallContext& /*
   const int64_t axis = first_spatial_axis(options_.data_format);
   check_cropping_2d(x.shape(), axis, options_.cropping, "inputs.shape");
   return {crop(crop(x, axis, options_.cropping.height), axis + 1, options_.cropping.width)};
-}
-
-std::vector<Tensor> Cropping2D::compute_output_spec(const CallArgs& args, const CallContext& /*ctx*/) {
-  const Tensor x = args.input();
-  return {Tensor::symbolic(compute_output_shape(ShapeSpec(x.shape())).shape(), x.dtype())};
 }
 
 json Cropping2D::get_config() const {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "minidl/layers/layer.h"
-#include "minidl/layers/spatial_pairs.h"
+#include "minidl/layers/reshaping_base.h"
 
 namespace minidl::layers {
 
@@ -19,15 +19,13 @@ struct Cropping1DOptions {
   std::string dtype = "float32";
 };
 
-class Cropping1D : public LayerOf<Cropping1D> {
+class Cropping1D : public LayerOf<Cropping1D, ReshapingLayer> {
  public:
   using Options = Cropping1DOptions;
   explicit Cropping1D(const Cropping1DOptions& options = {});
   static Cropping1D from_config(const json& config);
   json get_config() const override;
   ShapeSpec compute_output_shape(const ShapeSpec& input_shape) override;
-  using Layer::compute_output_spec;
-  std::vector<Tensor> compute_output_spec(const CallArgs& args, const CallContext& ctx) override;
   const Cropping1DOptions& options() const { return options_; }
 
  protected:
@@ -45,15 +43,13 @@ struct Cropping2DOptions {
   std::string dtype = "float32";
 };
 
-class Cropping2D : public LayerOf<Cropping2D> {
+class Cropping2D : public LayerOf<Cropping2D, ReshapingLayer> {
  public:
   using Options = Cropping2DOptions;
   explicit Cropping2D(const Cropping2DOptions& options = {});
   static Cropping2D from_config(const json& config);
   json get_config() const override;
   ShapeSpec compute_output_shape(const ShapeSpec& input_shape) override;
-  using Layer::compute_output_spec;
-  std::vector<Tensor> compute_output_spec(const CallArgs& args, const CallContext& ctx) override;
   const Cropping2DOptions& options() const { return options_; }
 
  protected:

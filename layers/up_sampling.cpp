@@ -72,11 +72,6 @@ ShapeSpec UpSampling1D::compute_output_shape(const ShapeSpec& input_shape) {
   return ShapeSpec(scaled(input_shape.shape(), 1, options_.size));
 }
 
-std::vector<Tensor> UpSampling1D::compute_output_spec(const CallArgs& args, const CallContext& /*ctx*/) {
-  const Tensor x = args.input();
-  return {Tensor::symbolic(compute_output_shape(ShapeSpec(x.shape())).shape(), x.dtype())};
-}
-
 json UpSampling1D::get_config() const {
   json config = Layer::get_config();
   config["size"] = options_.size;
@@ -143,11 +138,6 @@ std::vector<Tensor> UpSampling2D::call(const CallArgs& args, const CallContext& 
 ShapeSpec UpSampling2D::compute_output_shape(const ShapeSpec& input_shape) {
   const int64_t axis = options_.data_format == "channels_first" ? 2 : 1;
   return ShapeSpec(scaled(scaled(input_shape.shape(), axis, options_.size.height), axis + 1, options_.size.width));
-}
-
-std::vector<Tensor> UpSampling2D::compute_output_spec(const CallArgs& args, const CallContext& /*ctx*/) {
-  const Tensor x = args.input();
-  return {Tensor::symbolic(compute_output_shape(ShapeSpec(x.shape())).shape(), x.dtype())};
 }
 
 json UpSampling2D::get_config() const {

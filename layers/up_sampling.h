@@ -9,6 +9,7 @@
 #include <string>
 
 #include "minidl/layers/layer.h"
+#include "minidl/layers/reshaping_base.h"
 
 namespace minidl::layers {
 
@@ -19,15 +20,13 @@ struct UpSampling1DOptions {
   std::string dtype = "float32";
 };
 
-class UpSampling1D : public LayerOf<UpSampling1D> {
+class UpSampling1D : public LayerOf<UpSampling1D, ReshapingLayer> {
  public:
   using Options = UpSampling1DOptions;
   explicit UpSampling1D(const UpSampling1DOptions& options = {});
   static UpSampling1D from_config(const json& config);
   json get_config() const override;
   ShapeSpec compute_output_shape(const ShapeSpec& input_shape) override;
-  using Layer::compute_output_spec;
-  std::vector<Tensor> compute_output_spec(const CallArgs& args, const CallContext& ctx) override;
   const UpSampling1DOptions& options() const { return options_; }
 
  protected:
@@ -54,15 +53,13 @@ struct UpSampling2DOptions {
   std::string dtype = "float32";
 };
 
-class UpSampling2D : public LayerOf<UpSampling2D> {
+class UpSampling2D : public LayerOf<UpSampling2D, ReshapingLayer> {
  public:
   using Options = UpSampling2DOptions;
   explicit UpSampling2D(const UpSampling2DOptions& options = {});
   static UpSampling2D from_config(const json& config);
   json get_config() const override;
   ShapeSpec compute_output_shape(const ShapeSpec& input_shape) override;
-  using Layer::compute_output_spec;
-  std::vector<Tensor> compute_output_spec(const CallArgs& args, const CallContext& ctx) override;
   const UpSampling2DOptions& options() const { return options_; }
 
  protected:

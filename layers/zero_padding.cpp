@@ -52,11 +52,6 @@ ShapeSpec ZeroPadding1D::compute_output_shape(const ShapeSpec& input_shape) {
   return ShapeSpec(padded(input_shape.shape(), first_spatial_axis(options_.data_format), options_.padding));
 }
 
-std::vector<Tensor> ZeroPadding1D::compute_output_spec(const CallArgs& args, const CallContext& /*ctx*/) {
-  const Tensor x = args.input();
-  return {Tensor::symbolic(compute_output_shape(ShapeSpec(x.shape())).shape(), x.dtype())};
-}
-
 json ZeroPadding1D::get_config() const {
   json config = Layer::get_config();
   config["padding"] = options_.padding.to_json();
@@ -96,11 +91,6 @@ ShapeSpec ZeroPadding2D::compute_output_shape(const ShapeSpec& input_shape) {
   const int64_t axis = first_spatial_axis(options_.data_format);
   return ShapeSpec(
       padded(padded(input_shape.shape(), axis, options_.padding.height), axis + 1, options_.padding.width));
-}
-
-std::vector<Tensor> ZeroPadding2D::compute_output_spec(const CallArgs& args, const CallContext& /*ctx*/) {
-  const Tensor x = args.input();
-  return {Tensor::symbolic(compute_output_shape(ShapeSpec(x.shape())).shape(), x.dtype())};
 }
 
 json ZeroPadding2D::get_config() const {

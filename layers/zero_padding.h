@@ -7,7 +7,7 @@
 #include <string>
 
 #include "minidl/layers/layer.h"
-#include "minidl/layers/spatial_pairs.h"
+#include "minidl/layers/reshaping_base.h"
 
 namespace minidl::layers {
 
@@ -19,15 +19,13 @@ struct ZeroPadding1DOptions {
   std::string dtype = "float32";
 };
 
-class ZeroPadding1D : public LayerOf<ZeroPadding1D> {
+class ZeroPadding1D : public LayerOf<ZeroPadding1D, ReshapingLayer> {
  public:
   using Options = ZeroPadding1DOptions;
   explicit ZeroPadding1D(const ZeroPadding1DOptions& options = {});
   static ZeroPadding1D from_config(const json& config);
   json get_config() const override;
   ShapeSpec compute_output_shape(const ShapeSpec& input_shape) override;
-  using Layer::compute_output_spec;
-  std::vector<Tensor> compute_output_spec(const CallArgs& args, const CallContext& ctx) override;
   const ZeroPadding1DOptions& options() const { return options_; }
 
  protected:
@@ -45,15 +43,13 @@ struct ZeroPadding2DOptions {
   std::string dtype = "float32";
 };
 
-class ZeroPadding2D : public LayerOf<ZeroPadding2D> {
+class ZeroPadding2D : public LayerOf<ZeroPadding2D, ReshapingLayer> {
  public:
   using Options = ZeroPadding2DOptions;
   explicit ZeroPadding2D(const ZeroPadding2DOptions& options = {});
   static ZeroPadding2D from_config(const json& config);
   json get_config() const override;
   ShapeSpec compute_output_shape(const ShapeSpec& input_shape) override;
-  using Layer::compute_output_spec;
-  std::vector<Tensor> compute_output_spec(const CallArgs& args, const CallContext& ctx) override;
   const ZeroPadding2DOptions& options() const { return options_; }
 
  protected:

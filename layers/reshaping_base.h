@@ -1,5 +1,6 @@
 #pragma once
-// The (before, after) amounts of padding and cropping layers, given as Keras takes them: one
+// What the reshaping layers (ZeroPadding, Cropping, UpSampling) share: their base, and the
+// (before, after) amounts of padding and cropping layers, given as Keras takes them: one
 // number for both sides, a pair, or (for 2-D layers) one number or pair per spatial axis.
 //   md::layers::ZeroPadding1D({.padding = 2});                 // (2, 2)
 //   md::layers::ZeroPadding1D({.padding = {1, 3}});            // (1, 3)
@@ -7,14 +8,27 @@
 //   md::layers::ZeroPadding2D({.padding = {{1, 0}, {2, 3}}});  // ((top, bottom), (left, right))
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "minidl/core/json.h"
+#include "minidl/layers/layer.h"
 
 namespace minidl {
 
 class ConfigReader;
 
 namespace layers {
+
+// The base of the reshaping layers: their symbolic output is their compute_output_shape (their
+// calls make constant tensors of the input's sizes, which a placeholder with unknown sizes has
+// not got). A layer derives from LayerOf<Itself, ReshapingLayer>.
+class ReshapingLayer : public Layer {
+ public:
+  ReshapingLayer(std::string class_name, std::string name, bool trainable, std::string dtype)
+      : Layer(std::move(class_name), std::move(name), trainable, std::move(dtype)) {}
+  using Layer::compute_output_spec;
+  std::vector<Tensor> compute_output_spec(const CallArgs& args, const CallContext& ctx) override;
+};
 
 struct SidePair {
   SidePair(int64_t both = 0) : before(both), after(both), symmetric(true) {}  // NOLINT: as Keras's int

@@ -1,4 +1,4 @@
-#include "minidl/layers/spatial_pairs.h"
+#include "minidl/layers/reshaping_base.h"
 
 #include <fmt/format.h>
 
@@ -6,6 +6,11 @@
 #include "minidl/core/error.h"
 
 namespace minidl::layers {
+
+std::vector<Tensor> ReshapingLayer::compute_output_spec(const CallArgs& args, const CallContext& /*ctx*/) {
+  const Tensor x = args.input();
+  return {Tensor::symbolic(compute_output_shape(ShapeSpec(x.shape())).shape(), x.dtype())};
+}
 
 void SidePair::check(const std::string& name) const {
   if (before >= 0 && after >= 0) return;
