@@ -17,6 +17,8 @@ struct Variable::Impl {
   std::string path;
   bool trainable = true;
   uint64_t id = 0;
+  Penalty regularizer;
+  Projection constraint;
 };
 
 Variable::Variable(const Tensor& initial_value, std::string name, bool trainable) : impl_(std::make_shared<Impl>()) {
@@ -46,6 +48,16 @@ void Variable::set_path(std::string path) const {
 }
 bool Variable::trainable() const { return checked().trainable; }
 uint64_t Variable::id() const { return checked().id; }
+const Variable::Penalty& Variable::regularizer() const { return checked().regularizer; }
+void Variable::set_regularizer(Penalty regularizer) const {
+  checked();
+  impl_->regularizer = std::move(regularizer);
+}
+const Variable::Projection& Variable::constraint() const { return checked().constraint; }
+void Variable::set_constraint(Projection constraint) const {
+  checked();
+  impl_->constraint = std::move(constraint);
+}
 
 void Variable::set_trainable(bool trainable) const {
   checked();

@@ -11,6 +11,7 @@
 // value().clone() for a snapshot. Like Tensor, a const Variable handle still refers to
 // mutable state (as a const std::shared_ptr does).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,18 @@ class Variable {
   uint64_t id() const;
   const Shape& shape() const { return value().shape(); }
   DType dtype() const { return value().dtype(); }
+
+  // Keras's variable.regularizer and variable.constraint, attached by the layer that creates the
+  // variable (Layer::add_weight) as plain callables, so that autograd and the optimizer use them
+  // without knowing layers/: the regularizer maps the value to a scalar penalty (Layer::losses
+  // sums them), the constraint maps it to its projection (Optimizer::apply assigns it after
+  // each update step). Empty functions mean none.
+  using Penalty = std::function<Tensor(const Tensor&)>;
+  using Projection = std::function<Tensor(const Tensor&)>;
+  const Penalty& regularizer() const;
+  void set_regularizer(Penalty regularizer) const;
+  const Projection& constraint() const;
+  void set_constraint(Projection constraint) const;
 
   // Overwrite the value in place. Throws ShapeError when the shapes differ.
   void assign(const Tensor& value) const;

@@ -16,6 +16,7 @@ Dense::Dense(const DenseOptions& options)
         "Received an invalid value for `units`, expected a positive integer. Received: units={}", options.units));
   }
   set_input_spec({.min_ndim = 2});
+  set_activity_regularizer(options.activity_regularizer);
 }
 
 void Dense::build_weights(const ShapeSpec& input_shape) {
@@ -24,8 +25,16 @@ void Dense::build_weights(const ShapeSpec& input_shape) {
     throw ValueError(fmt::format("Dense layer '{}' needs a known last input dimension; received input shape {}.",
                                  name(), shape_to_string(shape)));
   }
-  state_->kernel = add_weight("kernel", {shape.back(), options_.units}, options_.kernel_initializer);
-  if (options_.use_bias) state_->bias = add_weight("bias", {options_.units}, options_.bias_initializer);
+  state_->kernel = add_weight("kernel", {shape.back(), options_.units},
+                              {.initializer = options_.kernel_initializer,
+                               .regularizer = options_.kernel_regularizer,
+                               .constraint = options_.kernel_constraint});
+  if (options_.use_bias) {
+    state_->bias = add_weight("bias", {options_.units},
+                              {.initializer = options_.bias_initializer,
+                               .regularizer = options_.bias_regularizer,
+                               .constraint = options_.bias_constraint});
+  }
   set_input_spec({.min_ndim = 2, .axes = {{-1, shape.back()}}});
 }
 
@@ -42,24 +51,28 @@ json Dense::get_config() const {
   config["use_bias"] = options_.use_bias;
   config["kernel_initializer"] = options_.kernel_initializer.serialize();
   config["bias_initializer"] = options_.bias_initializer.serialize();
-  config["kernel_regularizer"] = nullptr;
-  config["bias_regularizer"] = nullptr;
-  config["kernel_constraint"] = nullptr;
-  config["bias_constraint"] = nullptr;
+  config["kernel_regularizer"] = options_.kernel_regularizer.serialize();
+  config["bias_regularizer"] = options_.bias_regularizer.serialize();
+  config["kernel_constraint"] = options_.kernel_constraint.serialize();
+  config["bias_constraint"] = options_.bias_constraint.serialize();
   config["quantization_config"] = nullptr;
   return config;
 }
 
 Dense Dense::from_config(const json& config) {
   ConfigReader r(config, "Dense");
-  r.reject_non_null({"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
-                         "bias_constraint", "quantization_config", "lora_rank"});
+  r.reject_non_null({"quantization_config", "lora_rank"});
   DenseOptions o;
   o.units = r.required<int64_t>("units");
   o.activation = activations::from_config(r, "activation");
   o.use_bias = r.optional<bool>("use_bias", true);
   if (r.has("kernel_initializer")) o.kernel_initializer = Initializer::deserialize(r.at("kernel_initializer"));
   if (r.has("bias_initializer")) o.bias_initializer = Initializer::deserialize(r.at("bias_initializer"));
+  o.kernel_regularizer = RegularizerArg::from_config(r, "kernel_regularizer");
+  o.bias_regularizer = RegularizerArg::from_config(r, "bias_regularizer");
+  o.activity_regularizer = RegularizerArg::from_config(r, "activity_regularizer");
+  o.kernel_constraint = ConstraintArg::from_config(r, "kernel_constraint");
+  o.bias_constraint = ConstraintArg::from_config(r, "bias_constraint");
   o.name = r.name();
   o.trainable = r.trainable();
   o.dtype = r.dtype();

@@ -11,6 +11,7 @@ namespace minidl::layers {
 
 Embedding::Embedding(const EmbeddingOptions& options)
     : LayerOf("Embedding", options.name, options.trainable, options.dtype), options_(options) {
+  set_activity_regularizer(options.activity_regularizer);
   if (options.input_dim <= 0) {
     throw ValueError(fmt::format("`input_dim` must be a positive integer. Received: input_dim={} (of type int).",
                                  options.input_dim));
@@ -22,7 +23,10 @@ Embedding::Embedding(const EmbeddingOptions& options)
 }
 
 void Embedding::build_weights(const ShapeSpec& /*input_shape*/) {
-  state_->embeddings = add_weight("embeddings", {options_.input_dim, options_.output_dim}, options_.embeddings_initializer);
+  state_->embeddings = add_weight("embeddings", {options_.input_dim, options_.output_dim},
+                                  {.initializer = options_.embeddings_initializer,
+                                   .regularizer = options_.embeddings_regularizer,
+                                   .constraint = options_.embeddings_constraint});
 }
 
 const Variable& Embedding::embeddings() const {
@@ -56,9 +60,9 @@ json Embedding::get_config() const {
   config["input_dim"] = options_.input_dim;
   config["output_dim"] = options_.output_dim;
   config["embeddings_initializer"] = options_.embeddings_initializer.serialize();
-  config["embeddings_regularizer"] = nullptr;
-  config["activity_regularizer"] = nullptr;
-  config["embeddings_constraint"] = nullptr;
+  config["embeddings_regularizer"] = options_.embeddings_regularizer.serialize();
+  config["activity_regularizer"] = options_.activity_regularizer.serialize();
+  config["embeddings_constraint"] = options_.embeddings_constraint.serialize();
   config["mask_zero"] = options_.mask_zero;
   config["quantization_config"] = nullptr;
   return config;
@@ -66,13 +70,15 @@ json Embedding::get_config() const {
 
 Embedding Embedding::from_config(const json& config) {
   ConfigReader r(config, "Embedding");
-  r.reject_non_null({"embeddings_regularizer", "activity_regularizer", "embeddings_constraint", "quantization_config",
-                     "lora_rank", "lora_alpha", "weights"});
+  r.reject_non_null({"quantization_config", "lora_rank", "lora_alpha", "weights"});
   // Keras 3 drops Keras 2's input_length with a deprecation warning; it is ignored here too.
   EmbeddingOptions o;
   o.input_dim = r.required<int64_t>("input_dim");
   o.output_dim = r.required<int64_t>("output_dim");
   if (r.has("embeddings_initializer")) o.embeddings_initializer = Initializer::deserialize(r.at("embeddings_initializer"));
+  o.embeddings_regularizer = RegularizerArg::from_config(r, "embeddings_regularizer");
+  o.activity_regularizer = RegularizerArg::from_config(r, "activity_regularizer");
+  o.embeddings_constraint = ConstraintArg::from_config(r, "embeddings_constraint");
   o.mask_zero = r.optional<bool>("mask_zero", false);
   o.name = r.name();
   o.trainable = r.trainable();

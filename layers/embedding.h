@@ -18,6 +18,9 @@ struct EmbeddingOptions {
   int64_t input_dim = 0;   // vocabulary size: largest index + 1
   int64_t output_dim = 0;  // embedding width
   Initializer embeddings_initializer = "uniform";  // RandomUniform(-0.05, 0.05)
+  RegularizerArg embeddings_regularizer{};
+  RegularizerArg activity_regularizer{};
+  ConstraintArg embeddings_constraint{};
   bool mask_zero = false;  // index 0 is padding: compute_mask gives ids != 0
   std::string name{};
   bool trainable = true;

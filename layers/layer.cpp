@@ -5,10 +5,12 @@
 #include <cxxabi.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <memory>
 #include <unordered_set>
 
+#include "minidl/autograd/ops.h"
 #include "minidl/core/error.h"
 #include "minidl/core/keras_envelope.h"
 #include "minidl/core/registry.h"
@@ -158,6 +160,8 @@ std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> trai
     build(args.input_is_list() ? ShapeSpec::list(shapes_of(inputs)) : ShapeSpec(inputs.at(0).shape()));
   }
   const CallContext ctx = make_context(args, training);
+  // Keras's entry layer (the outermost call) starts fresh loss lists for itself and its layers.
+  if (t_training_stack.empty() && !symbolic) clear_losses();
   TrainingScope scope(ctx.training);
   std::vector<Tensor> outputs;
   if (symbolic) {
@@ -170,6 +174,19 @@ std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> trai
     }
   } else {
     outputs = call(args, ctx);
+    if (const RegularizerArg& reg = layer_state_->activity_regularizer) {
+      for (const Tensor& y : outputs) {
+        if (!y.defined()) continue;
+        Tensor loss = reg(y);
+        // Keras divides by the batch size (divide_no_nan) so that the weighting against weight
+        // penalties does not depend on it.
+        if (y.ndim() > 0) {
+          const int64_t batch = y.shape()[0];
+          loss = batch > 0 ? ops::divide(loss, static_cast<float>(batch)) : Tensor::scalar(0.0f);
+        }
+        add_loss(loss);
+      }
+    }
   }
   if (supports_masking()) {
     // On symbolic inputs the ops inside compute_mask record their own graph nodes, as in Keras:
@@ -331,6 +348,10 @@ Tensor Layer::compute_mask(const CallArgs& /*args*/, const std::vector<Tensor>& 
 
 Variable Layer::add_weight(const std::string& weight_name, const Shape& shape, const Initializer& initializer,
                            bool trainable) {
+  return add_weight(weight_name, shape, WeightOptions{.initializer = initializer, .trainable = trainable});
+}
+
+Variable Layer::add_weight(const std::string& weight_name, const Shape& shape, const WeightOptions& options) {
   if (layer_state_->built) {
     throw ValueError(fmt::format(
         "You cannot add new elements of state (variables or sub-layers) to a layer that is already built. All state "
@@ -341,7 +362,14 @@ Variable Layer::add_weight(const std::string& weight_name, const Shape& shape, c
     throw ShapeError(fmt::format("Layer '{}': weight '{}' needs a fully known shape; received {}.", name(),
                                  weight_name, shape_to_string(shape)));
   }
-  Variable v(initializer(shape), weight_name, trainable && layer_state_->trainable);
+  const bool trainable = options.trainable;
+  Variable v(options.initializer(shape), weight_name, trainable && layer_state_->trainable);
+  if (options.regularizer) {
+    v.set_regularizer([r = options.regularizer.get()](const Tensor& value) { return (*r)(value); });
+  }
+  if (options.constraint) {
+    v.set_constraint([c = options.constraint.get()](const Tensor& value) { return (*c)(value); });
+  }
   v.set_path(scope_path() + "/" + weight_name);
   (trainable ? layer_state_->trainable_variables : layer_state_->non_trainable_variables).push_back(v);
   return v;
@@ -445,12 +473,71 @@ random::SeedGenerator& Layer::seed_generator(std::optional<uint64_t> seed) {
   return *layer_state_->seed_generator;
 }
 
+// ---- losses -----------------------------------------------------------------------------------
+
+void Layer::add_loss(const Tensor& loss) { layer_state_->losses.push_back(loss); }
+
+void Layer::clear_losses() {
+  layer_state_->losses.clear();
+  for (const auto& layer : layer_state_->sublayers) layer->clear_losses();
+}
+
+std::vector<Tensor> Layer::losses() const {
+  // Keras's losses: the added losses of this layer and every layer below it (each layer once),
+  // then the penalties of its trainable_weights. fit reads it on every step: for a model
+  // without penalties it walks the layers without allocating (the visited list starts on the
+  // stack).
+  std::vector<Tensor> added, penalties;
+  std::array<const LayerState*, 32> seen{};
+  size_t seen_count = 0;
+  std::vector<const LayerState*> seen_overflow;
+  auto first_visit = [&](const LayerState* state) {
+    if (std::find(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(seen_count), state) !=
+            seen.begin() + static_cast<std::ptrdiff_t>(seen_count) ||
+        std::find(seen_overflow.begin(), seen_overflow.end(), state) != seen_overflow.end()) {
+      return false;
+    }
+    if (seen_count < seen.size()) {
+      seen[seen_count++] = state;
+    } else {
+      seen_overflow.push_back(state);
+    }
+    return true;
+  };
+  auto visit = [&](auto& self, const Layer& layer, bool weights_count) -> void {
+    const LayerState& state = *layer.layer_state_;
+    if (!first_visit(&state)) return;
+    added.insert(added.end(), state.losses.begin(), state.losses.end());
+    // A frozen layer's weights are not trainable_weights, nor are its sub-layers'.
+    weights_count = weights_count && state.trainable;
+    if (weights_count) {
+      for (const Variable& v : state.trainable_variables) {
+        if (v.trainable() && v.regularizer()) penalties.push_back(v.regularizer()(v.value()));
+      }
+    }
+    for (const auto& sublayer : state.sublayers) self(self, *sublayer, weights_count);
+  };
+  visit(visit, *this, true);
+  added.insert(added.end(), penalties.begin(), penalties.end());
+  return added;
+}
+
+const RegularizerArg& Layer::activity_regularizer() const { return layer_state_->activity_regularizer; }
+
+void Layer::set_activity_regularizer(RegularizerArg regularizer) {
+  layer_state_->activity_regularizer = std::move(regularizer);
+}
+
 // ---- configs ----------------------------------------------------------------------------------
 
 json Layer::get_config() const {
-  return json{{"name", name()},
+  json config{{"name", name()},
               {"trainable", trainable()},
               {"dtype", keras_envelope("keras", "DTypePolicy", json{{"name", dtype()}}, std::nullopt)}};
+  if (layer_state_->activity_regularizer) {
+    config["activity_regularizer"] = layer_state_->activity_regularizer.serialize();
+  }
+  return config;
 }
 
 std::string Layer::module() const { return Registry::instance().module_of(class_name()); }

@@ -49,7 +49,9 @@
 #include "minidl/core/operation.h"
 #include "minidl/core/random.h"
 #include "minidl/core/shared.h"
+#include "minidl/layers/constraints.h"
 #include "minidl/layers/initializers.h"
+#include "minidl/layers/regularizers.h"
 #include "minidl/layers/shape_spec.h"
 
 namespace minidl {
@@ -73,6 +75,17 @@ struct CallOptions {
 struct InputSpec {
   std::optional<int64_t> ndim{}, min_ndim{}, max_ndim{};
   std::map<int64_t, int64_t> axes{};  // axis -> required size
+};
+
+// How Layer::add_weight creates a weight (Keras's add_weight arguments).
+//   add_weight("kernel", {in, units}, {.initializer = o.kernel_initializer,
+//                                      .regularizer = o.kernel_regularizer,
+//                                      .constraint = o.kernel_constraint});
+struct WeightOptions {
+  Initializer initializer = "glorot_uniform";
+  bool trainable = true;
+  RegularizerArg regularizer{};  // its penalty joins losses(), recomputed when read
+  ConstraintArg constraint{};    // applied by the optimizer after each update step
 };
 
 class Layer : public Operation {
@@ -124,6 +137,9 @@ class Layer : public Operation {
   // for a Dense that a Sequential builds). Throws once built.
   Variable add_weight(const std::string& name, const Shape& shape, const Initializer& initializer = "glorot_uniform",
                       bool trainable = true);
+  // The same with a regularizer and a constraint, which the variable carries
+  // (Variable::regularizer / constraint), so that any layer gets them by passing them here.
+  Variable add_weight(const std::string& name, const Shape& shape, const WeightOptions& options);
   std::vector<Variable> weights() const;
   std::vector<Variable> trainable_weights() const;
   std::vector<Variable> non_trainable_weights() const;
@@ -142,8 +158,24 @@ class Layer : public Operation {
   // Sub-layers whose weights this layer owns (tracked with track()).
   std::vector<std::shared_ptr<Layer>> sublayers() const;
 
+  // ---- losses (Keras's layer.losses) -------------------------------------------------------
+  // The losses added during the last outermost concrete call (activity regularization and
+  // add_loss), this layer's and its sub-layers', then one penalty per trainable weight that has
+  // a regularizer, computed from the weight's current value (so under a GradientTape they
+  // carry gradients). Model::fit adds their sum to the compiled loss.
+  std::vector<Tensor> losses() const;
+  // A scalar loss from inside call(); an outermost call starts a fresh list.
+  void add_loss(const Tensor& loss);
+  // Keras's activity_regularizer, which every layer has: on each concrete call it adds
+  // regularizer(output) / batch size (the output's first dimension) for each output. Layers
+  // whose Keras constructor takes the argument set it from their options; get_config writes
+  // it when set.
+  const RegularizerArg& activity_regularizer() const;
+  void set_activity_regularizer(RegularizerArg regularizer);
+
   // ---- configs ------------------------------------------------------------------------------
-  // {"name", "trainable", "dtype"} with dtype as Keras 3's DTypePolicy object.
+  // {"name", "trainable", "dtype"} with dtype as Keras 3's DTypePolicy object, and
+  // "activity_regularizer" when one is set.
   json get_config() const override;
   std::string module() const override;
   std::optional<std::string> registered_name() const override;
@@ -190,7 +222,10 @@ class Layer : public Operation {
     std::unique_ptr<random::SeedGenerator> seed_generator;
     // Keras's _parent_path: the name-scope path when the layer first opened its scope.
     std::optional<std::string> parent_path;
+    RegularizerArg activity_regularizer;
+    std::vector<Tensor> losses;  // added during the last outermost call
   };
+  void clear_losses();
   class NameScope;
   Shared<LayerState> layer_state_;
 };

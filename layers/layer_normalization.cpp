@@ -38,6 +38,7 @@ LayerNormalization::LayerNormalization(const LayerNormalizationOptions& options)
     : LayerOf("LayerNormalization", options.name, options.trainable, options.dtype),
       options_(options) {
   state_->axis = options.axis;
+  set_activity_regularizer(options.activity_regularizer);
   if (options.axis.axes.empty()) {
     // Keras would normalise over no axis at all (the output is beta); minidl's reductions read an
     // empty axis list as "every axis", so an empty list is refused instead.
@@ -60,8 +61,18 @@ void LayerNormalization::build_weights(const ShapeSpec& input_shape) {
   Shape param_shape;
   for (int64_t a : axes) param_shape.push_back(shape[static_cast<size_t>(a < 0 ? a + ndim : a)]);
   // Keras's creation order: gamma, then beta.
-  if (options_.scale || options_.rms_scaling) state_->gamma = add_weight("gamma", param_shape, options_.gamma_initializer);
-  if (options_.center && !options_.rms_scaling) state_->beta = add_weight("beta", param_shape, options_.beta_initializer);
+  if (options_.scale || options_.rms_scaling) {
+    state_->gamma = add_weight("gamma", param_shape,
+                               {.initializer = options_.gamma_initializer,
+                                .regularizer = options_.gamma_regularizer,
+                                .constraint = options_.gamma_constraint});
+  }
+  if (options_.center && !options_.rms_scaling) {
+    state_->beta = add_weight("beta", param_shape,
+                              {.initializer = options_.beta_initializer,
+                               .regularizer = options_.beta_regularizer,
+                               .constraint = options_.beta_constraint});
+  }
   state_->axis = NormalizationAxis(axes);
 }
 
@@ -106,17 +117,15 @@ json LayerNormalization::get_config() const {
   config["rms_scaling"] = options_.rms_scaling;
   config["beta_initializer"] = options_.beta_initializer.serialize();
   config["gamma_initializer"] = options_.gamma_initializer.serialize();
-  config["beta_regularizer"] = nullptr;
-  config["gamma_regularizer"] = nullptr;
-  config["beta_constraint"] = nullptr;
-  config["gamma_constraint"] = nullptr;
+  config["beta_regularizer"] = options_.beta_regularizer.serialize();
+  config["gamma_regularizer"] = options_.gamma_regularizer.serialize();
+  config["beta_constraint"] = options_.beta_constraint.serialize();
+  config["gamma_constraint"] = options_.gamma_constraint.serialize();
   return config;
 }
 
 LayerNormalization LayerNormalization::from_config(const json& config) {
   ConfigReader r(config, "LayerNormalization");
-  r.reject_non_null({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint",
-                     "activity_regularizer"});
   LayerNormalizationOptions o;
   if (r.has("axis")) {
     const json& axis = r.at("axis");
@@ -142,6 +151,11 @@ LayerNormalization LayerNormalization::from_config(const json& config) {
   o.rms_scaling = r.optional<bool>("rms_scaling", false);
   if (r.has("beta_initializer")) o.beta_initializer = Initializer::deserialize(r.at("beta_initializer"));
   if (r.has("gamma_initializer")) o.gamma_initializer = Initializer::deserialize(r.at("gamma_initializer"));
+  o.beta_regularizer = RegularizerArg::from_config(r, "beta_regularizer");
+  o.gamma_regularizer = RegularizerArg::from_config(r, "gamma_regularizer");
+  o.activity_regularizer = RegularizerArg::from_config(r, "activity_regularizer");
+  o.beta_constraint = ConstraintArg::from_config(r, "beta_constraint");
+  o.gamma_constraint = ConstraintArg::from_config(r, "gamma_constraint");
   o.name = r.name();
   o.trainable = r.trainable();
   o.dtype = r.dtype();

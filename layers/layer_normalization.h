@@ -39,6 +39,11 @@ struct LayerNormalizationOptions {
   bool rms_scaling = false;
   Initializer beta_initializer = "zeros";
   Initializer gamma_initializer = "ones";
+  RegularizerArg beta_regularizer{};
+  RegularizerArg gamma_regularizer{};
+  RegularizerArg activity_regularizer{};
+  ConstraintArg beta_constraint{};
+  ConstraintArg gamma_constraint{};
   std::string name{};
   bool trainable = true;
   std::string dtype = "float32";

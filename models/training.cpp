@@ -9,6 +9,7 @@
 #include <numeric>
 #include <optional>
 
+#include "minidl/autograd/ops.h"
 #include "minidl/autograd/tape.h"
 #include "minidl/core/error.h"
 #include "minidl/core/random.h"
@@ -310,6 +311,10 @@ double Model::run_batch(const std::vector<Tensor>& x, const Tensor& y, bool trai
                                    name(), outputs.size()));
     }
     loss_value = (*t.loss.loss)(y, outputs[0]);
+    // Keras's compute_loss: the compiled loss plus every loss of model.losses (activity
+    // penalties of this call, weight penalties from the current weights), in training and in
+    // evaluation alike.
+    for (const Tensor& extra : losses()) loss_value = ops::add(loss_value, extra);
     const double value = loss_value.item();
     if (!std::isfinite(value)) {
       throw ValueError(fmt::format("The loss became {} at {}: training stopped. Check the inputs for NaN or "

@@ -110,7 +110,11 @@ TEST_CASE("Embedding writes Keras's config", "[layers][embedding][config]") {
   CHECK(Embedding::from_config(keras2).get_config() == expected);
   md::json regularized = expected;
   regularized["embeddings_regularizer"] = {{"class_name", "L2"}, {"config", {{"l2", 0.01}}}};
-  CHECK_THROWS_AS(Embedding::from_config(regularized), md::NotImplementedError);
+  CHECK(Embedding::from_config(regularized).get_config()["embeddings_regularizer"]["config"] ==
+        md::json{{"l2", 0.01}});
+  md::json quantized = expected;
+  quantized["quantization_config"] = {{"mode", "int8"}};
+  CHECK_THROWS_AS(Embedding::from_config(quantized), md::NotImplementedError);
   md::json missing = expected;
   missing.erase("output_dim");
   CHECK_THROWS_WITH(Embedding::from_config(missing),

@@ -144,10 +144,15 @@ TEST_CASE("LayerNormalization writes Keras's config", "[layers][layer_normalizat
   CHECK_THROWS_AS(LayerNormalization::from_config(bad), md::TypeError);
   CHECK_THROWS_WITH(LayerNormalization::from_config(bad),
                     "Expected an int or a list/tuple of ints for the argument 'axis', but received: \"last\"");
+  // Regularizers and constraints are read (tests/layers/regularizers_test.cpp); unknown ones name the key.
+  md::json constrained = expected;
+  constrained["gamma_constraint"] = {{"class_name", "NonNeg"}, {"config", md::json::object()}};
+  CHECK(LayerNormalization::from_config(constrained).get_config()["gamma_constraint"]["class_name"] == "NonNeg");
   bad = expected;
-  bad["gamma_constraint"] = {{"class_name", "NonNeg"}, {"config", md::json::object()}};
+  bad["gamma_constraint"] = {{"class_name", "Positive"}, {"config", md::json::object()}};
   CHECK_THROWS_WITH(LayerNormalization::from_config(bad),
-                    "LayerNormalization config key 'gamma_constraint' is not supported by minidl (it must be null).");
+                    Catch::StartsWith("LayerNormalization config, key 'gamma_constraint': Could not locate class "
+                                      "'Positive'"));
 }
 
 TEST_CASE("LayerNormalization axis errors use Keras's texts", "[layers][layer_normalization][errors]") {

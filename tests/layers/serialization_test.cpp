@@ -165,9 +165,13 @@ TEST_CASE("md::deserialize errors name the problem", "[layers][serialization][er
   CHECK_THROWS_WITH(md::deserialize(missing),
                     Catch::Contains("Embedding config is missing the required key 'input_dim' (an integer)."));
   // An unsupported Keras feature is refused, not ignored.
-  const md::json regularized = {{"class_name", "Dense"}, {"config", {{"units", 2}, {"kernel_regularizer", {{"class_name", "L2"}}}}}};
+  const md::json quantized = {{"class_name", "Dense"}, {"config", {{"units", 2}, {"quantization_config", {{"mode", "int8"}}}}}};
+  CHECK_THROWS_WITH(md::deserialize(quantized),
+                    Catch::Contains("Dense config key 'quantization_config' is not supported by minidl (it must be null)."));
+  // A regularizer minidl does not know names the key.
+  const md::json regularized = {{"class_name", "Dense"}, {"config", {{"units", 2}, {"kernel_regularizer", {{"class_name", "L7"}}}}}};
   CHECK_THROWS_WITH(md::deserialize(regularized),
-                    Catch::Contains("Dense config key 'kernel_regularizer' is not supported by minidl (it must be null)."));
+                    Catch::Contains("Dense config, key 'kernel_regularizer': Could not locate class 'L7'"));
   // A bad build_config.
   md::json bad_build = md::serialize(md::layers::Dense({.units = 2}));
   bad_build["build_config"] = {{"input_shape", {nullptr, "x"}}};

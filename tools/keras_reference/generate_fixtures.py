@@ -29,7 +29,8 @@ FILES = {
     "jax": {"layers.h5": "layers", "attention_keras3.h5": "attention", "activations.h5": "activations",
             "initializers.h5": "initializers", "optimizers.h5": "optimizers", "schedules.h5": "schedules",
             "losses.h5": "losses", "metrics.h5": "metrics", "models.h5": "models", "training.h5": "training",
-            "files.h5": "files", "layers_conv.h5": "layers_conv"},
+            "files.h5": "files", "layers_conv.h5": "layers_conv", "layers_reshaping.h5": "reshaping",
+            "regularization.h5": "regularization"},
     "tensorflow": {"attention_tf216.h5": "attention"},
 }
 
@@ -56,8 +57,8 @@ def main():
     import keras
     import warnings
 
-    from fixtures import (activation_cases, attention_cases, conv_layer_cases, file_cases, initializer_cases, layer_cases, loss_cases,
-                          metric_cases, model_cases, optimizer_cases)
+    from fixtures import (activation_cases, attention_cases, conv_layer_cases, file_cases, initializer_cases,
+                          layer_cases, loss_cases, metric_cases, model_cases, optimizer_cases, reshaping_layer_cases)
     from fixtures.store import FixtureFile
 
     warnings.filterwarnings("ignore", message=".*rms_scaling.*")  # deprecated in Keras, still covered
@@ -71,14 +72,21 @@ def main():
                   "optimizers": optimizer_cases.generate, "schedules": optimizer_cases.generate_schedules,
                   "losses": loss_cases.generate, "metrics": metric_cases.generate,
                   "models": model_cases.generate, "training": model_cases.generate_training,
-                  "files": file_cases.generate, "layers_conv": conv_layer_cases.generate}
+                  "files": file_cases.generate, "layers_conv": conv_layer_cases.generate,
+                  "reshaping": reshaping_layer_cases.generate,
+                  "regularization": reshaping_layer_cases.generate_regularization}
     files = FILES[args.backend]
     selected = args.only or list(files)
+    # generate_fixtures.sh runs every backend with the same --only: a file of another backend is
+    # that backend's to write; a name no backend writes is an error.
+    known = {name for backend_files in FILES.values() for name in backend_files}
     for name in selected:
-        if name not in files and not any(name in written for written in FILES.values()):
-            sys.exit(f"{name} is not written by any backend ({args.backend} writes {', '.join(files)})")
-    # generate_fixtures.sh runs every backend with the same --only: each writes its own files.
+        if name not in known:
+            sys.exit(f"{name} is not a fixture file (the {args.backend} backend writes {', '.join(files)})")
     selected = [name for name in selected if name in files]
+    if not selected:
+        print(f"nothing to write with the {args.backend} backend")
+        return
 
     keras_version = keras.__version__
     generator = "tools/keras_reference/generate_fixtures.py --backend " + args.backend
