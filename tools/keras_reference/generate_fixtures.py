@@ -29,7 +29,7 @@ FILES = {
     "jax": {"layers.h5": "layers", "attention_keras3.h5": "attention", "activations.h5": "activations",
             "initializers.h5": "initializers", "optimizers.h5": "optimizers", "schedules.h5": "schedules",
             "losses.h5": "losses", "metrics.h5": "metrics", "models.h5": "models", "training.h5": "training",
-            "files.h5": "files"},
+            "files.h5": "files", "layers_pooling.h5": "pooling"},
     "tensorflow": {"attention_tf216.h5": "attention"},
 }
 
@@ -57,7 +57,7 @@ def main():
     import warnings
 
     from fixtures import (activation_cases, attention_cases, file_cases, initializer_cases, layer_cases, loss_cases,
-                          metric_cases, model_cases, optimizer_cases)
+                          metric_cases, model_cases, optimizer_cases, pooling_layer_cases)
     from fixtures.store import FixtureFile
 
     warnings.filterwarnings("ignore", message=".*rms_scaling.*")  # deprecated in Keras, still covered
@@ -71,7 +71,7 @@ def main():
                   "optimizers": optimizer_cases.generate, "schedules": optimizer_cases.generate_schedules,
                   "losses": loss_cases.generate, "metrics": metric_cases.generate,
                   "models": model_cases.generate, "training": model_cases.generate_training,
-                  "files": file_cases.generate}
+                  "files": file_cases.generate, "pooling": pooling_layer_cases.generate}
     files = FILES[args.backend]
     selected = args.only or list(files)
     for name in selected:
