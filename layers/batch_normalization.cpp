@@ -87,6 +87,8 @@ std::vector<Tensor> BatchNormalization::call(const CallArgs& args, const CallCon
     batch = masked_moments(x, mask, axis);
     y = ops::batch_normalization(x, batch.mean, batch.variance, axis, beta, gamma, epsilon);
   }
+  // A symbolic call (shape inference) has no statistics to move.
+  if (!x.is_concrete()) return {y};
   // The moving statistics move in this (eager) call, as Keras's assign in call: Model::fit's
   // forward pass runs it once per step. Plain compute, outside any tape.
   const auto momentum = static_cast<float>(options_.momentum);

@@ -147,7 +147,8 @@ void batch_norm_backward(const BatchNormProblem& p, const float* x, const float*
         return std::vector<detail::ArgumentDesc>{
             {DNNL_ARG_SRC, bn_data_desc(p)},          {DNNL_ARG_MEAN, bn_channel_desc(p)},
             {DNNL_ARG_VARIANCE, bn_channel_desc(p)},  {DNNL_ARG_DIFF_DST, bn_data_desc(p)},
-            {DNNL_ARG_SCALE, bn_channel_desc(p)},     {DNNL_ARG_DIFF_SRC, bn_data_desc(p)},
+            {DNNL_ARG_SCALE, bn_channel_desc(p)},     {DNNL_ARG_SHIFT, bn_channel_desc(p)},
+            {DNNL_ARG_DIFF_SRC, bn_data_desc(p)},
             {DNNL_ARG_DIFF_SCALE, bn_channel_desc(p)}, {DNNL_ARG_DIFF_SHIFT, bn_channel_desc(p)}};
       });
   if (entry.is_reference()) {
@@ -155,7 +156,9 @@ void batch_norm_backward(const BatchNormProblem& p, const float* x, const float*
     bn_backward_loop(p, x, mean, variance, dy, gamma, dx, dgamma, dbeta);
     return;
   }
-  entry.run({x, mean, variance, dy, gamma, dx, dgamma, dbeta});
+  // oneDNN 2.6 refuses to run the backward without a SHIFT argument, which it does not read:
+  // gamma stands in.
+  entry.run({x, mean, variance, dy, gamma, gamma, dx, dgamma, dbeta});
 }
 
 }  // namespace minidl::backend

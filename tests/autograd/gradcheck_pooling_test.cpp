@@ -137,7 +137,9 @@ TEST_CASE("gradcheck: fused_batch_normalization in x, gamma and beta", "[autogra
                            // A non-linear head: sum(y * R) alone is blind to part of dx.
                            return md::ops::tanh(md::ops::fused_batch_normalization(in[0], in[1], in[2], axis));
                          },
-                         {x, gamma, beta});
+                         // Second order in float32: finite differences of tiny second derivatives
+                         // (about 1e-3) come within 2%, not 1%.
+                         {x, gamma, beta}, true, 2e-2);
   }
 }
 
