@@ -105,6 +105,33 @@ Tensor separable_conv(const Tensor& x, const Tensor& depthwise_kernel, const Ten
 Tensor softmax(const Tensor& x, int64_t axis = -1);
 Tensor log_softmax(const Tensor& x, int64_t axis = -1);
 
+// ---- pooling and batch normalization ---------------------------------------------------------
+// Keras's ops.max_pool / ops.average_pool over the spatial axes of (batch, spatial..., channels)
+// ("channels_last") or (batch, channels, spatial...) ("channels_first") inputs of rank 3-5.
+// pool_size and strides: one value (repeated) or one per spatial axis; strides {} = pool_size.
+// padding "valid" or "same" ("same" averages exclude the padding, as Keras's do). Max pooling
+// sends each window's gradient to its first largest entry, as JAX (XLA's select-and-scatter).
+//   md::Tensor y = md::ops::max_pool(x, {2, 2});   // (64, 28, 28, 32) -> (64, 14, 14, 32)
+Tensor max_pool(const Tensor& x, const std::vector<int64_t>& pool_size, const std::vector<int64_t>& strides = {},
+                const std::string& padding = "valid", const std::string& data_format = "channels_last");
+Tensor average_pool(const Tensor& x, const std::vector<int64_t>& pool_size, const std::vector<int64_t>& strides = {},
+                    const std::string& padding = "valid", const std::string& data_format = "channels_last");
+// Batch normalization with the batch's statistics over every axis but `axis` (what
+// BatchNormalization computes in training): (x - mean) / sqrt(var + epsilon) * gamma + beta with
+// the biased variance, on oneDNN's fused primitives. gamma and beta have shape (x.shape[axis],);
+// differentiable in x, gamma and beta (second order through composed ops). `statistics`, when
+// given, receives the batch mean and variance (not differentiable).
+struct BatchStatistics {
+  Tensor mean, variance;
+};
+Tensor fused_batch_normalization(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t axis = -1,
+                                 float epsilon = 1e-3f, BatchStatistics* statistics = nullptr);
+// Keras's ops.batch_normalization: x normalised with the given mean and variance (shape
+// (x.shape[axis],)), then scaled and offset (undefined scale/offset: none). Composed of
+// differentiable ops, so differentiable in every input.
+Tensor batch_normalization(const Tensor& x, const Tensor& mean, const Tensor& variance, int64_t axis,
+                           const Tensor& offset = Tensor(), const Tensor& scale = Tensor(), float epsilon = 1e-3f);
+
 // ---- shapes ----------------------------------------------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1
 Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm = {});  // {} reverses

@@ -34,6 +34,41 @@ bool eltwise_backward_uses_output(EltwiseOp op);
 Tensor softmax(const Tensor& x, int64_t axis, bool log = false);
 Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t axis, bool log = false);
 
+// ---- pooling and batch normalization ---------------------------------------------------------
+// A pooling window as Keras's ops.max_pool/average_pool take it, with one entry per spatial
+// axis of x ((batch, spatial..., channels) when channels_last, else (batch, channels,
+// spatial...)); "same" pads as TensorFlow and XLA do (the smaller half before).
+struct PoolingSpec {
+  std::vector<int64_t> pool_size, strides;
+  bool same_padding = false;
+  bool channels_last = true;
+};
+// The output shape (None dims stay None); ValueError with Keras's text for a window that does
+// not fit ("Computed output size would be zero or negative. ...").
+Shape pooling_output_shape(const Shape& x, const PoolingSpec& spec);
+struct PoolingResult {
+  Tensor y;
+  Tensor workspace;  // max pooling's arg-max record for the backward; undefined when none was written
+};
+// Max (or average) pooling of x. want_workspace asks max pooling to keep its arg-max record.
+PoolingResult pool(const Tensor& x, const PoolingSpec& spec, bool max, bool want_workspace = false);
+// dx of pool(x) for dy (x's shape); `workspace` is the forward's (may be undefined).
+Tensor pool_backward(const Tensor& x, const Tensor& dy, const Tensor& workspace, const PoolingSpec& spec, bool max);
+// g (x's shape) read at each window's first largest entry of x: pool's output shape.
+Tensor max_pool_select(const Tensor& x, const Tensor& g, const PoolingSpec& spec);
+
+// Batch normalization with batch statistics over every axis of x but `axis`: y, and the
+// batch mean and biased variance (shape (channels,)). gamma and beta have shape (channels,).
+struct BatchNormResult {
+  Tensor y, mean, variance;
+};
+BatchNormResult batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t axis, float epsilon);
+struct BatchNormGrads {
+  Tensor dx, dgamma, dbeta;
+};
+BatchNormGrads batch_norm_backward(const Tensor& x, const Tensor& mean, const Tensor& variance, const Tensor& dy,
+                                   const Tensor& gamma, int64_t axis, float epsilon);
+
 // Reduces over `axes` (empty = all). keepdims leaves reduced axes as size 1.
 Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdims = false);
 

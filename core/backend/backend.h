@@ -102,6 +102,45 @@ void softmax_forward(const float* x, float* y, const Dims& shape, int axis, bool
 // dx from the forward output y and the incoming gradient dy.
 void softmax_backward(const float* y, const float* dy, float* dx, const Dims& shape, int axis, bool log);
 
+// ---- pooling and batch normalization ---------------------------------------------------------
+// A pooling window over 1-3 spatial axes of (batch, spatial..., channels) (channels_last) or
+// (batch, channels, spatial...) data. Padding is explicit; "same" pooling pads with pad_left =
+// total / 2 and averages over the real entries only (Keras's rule, oneDNN's
+// pooling_avg_exclude_padding).
+struct PoolingProblem {
+  bool max = true;  // else average
+  bool channels_last = true;
+  int64_t batch = 0, channels = 0;
+  Dims in_spatial, out_spatial, kernel, strides, pad_left, pad_right;
+};
+// The bytes of workspace (the arg-max per output) max pooling writes for its backward; 0 for average.
+int64_t pooling_workspace_bytes(const PoolingProblem& p);
+// y = pool(x). Writes `workspace` (may be null: no backward wanted) and returns true when it
+// did; false when our own loop ran (NaN inputs, which oneDNN's max skips, or a ref:* kernel).
+bool pooling_forward(const PoolingProblem& p, const float* x, float* y, void* workspace);
+// dx = the gradient of pool at x for dy. Max pooling reads the forward's workspace when
+// pooling_forward wrote one (pass null otherwise), else sends each window's gradient to its
+// first largest entry of x (as XLA's select-and-scatter does); average pooling reads neither.
+void pooling_backward(const PoolingProblem& p, const float* x, const float* dy, float* dx, const void* workspace);
+// out (pool's output shape) = g at each window's first largest entry of x: the derivative of
+// max pooling's backward with respect to dy.
+void max_pool_select(const PoolingProblem& p, const float* x, const float* g, float* out);
+
+// Batch statistics over every axis but the channels of x, viewed as (batch, spatial, channels)
+// when channels_last, else (batch, channels, spatial).
+struct BatchNormProblem {
+  int64_t batch = 0, channels = 0, spatial = 1;
+  bool channels_last = true;
+  float epsilon = 1e-3f;
+};
+// y = (x - mean) / sqrt(variance + epsilon) * gamma + beta, with the batch mean and the biased
+// batch variance, which it also writes (`channels` entries each).
+void batch_norm_forward(const BatchNormProblem& p, const float* x, const float* gamma, const float* beta, float* y,
+                        float* mean, float* variance);
+// dx, dgamma and dbeta of batch_norm_forward for dy (the statistics being functions of x).
+void batch_norm_backward(const BatchNormProblem& p, const float* x, const float* mean, const float* variance,
+                         const float* dy, const float* gamma, float* dx, float* dgamma, float* dbeta);
+
 // ---- reductions --------------------------------------------------------------------------
 
 // out = reduce(x) over `axes` (sorted, unique, each in [0, rank)); out holds the kept axes in

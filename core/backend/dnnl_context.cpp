@@ -65,8 +65,8 @@ ThreadEntries& thread_entries() {
   return instance;
 }
 
-// Arguments per primitive: matmul and the backward primitives have three.
-constexpr size_t kMaxArguments = 4;
+// Arguments per primitive: matmul has three, batch normalization's backward nine.
+constexpr size_t kMaxArguments = 9;
 
 }  // namespace
 

@@ -29,8 +29,8 @@ FILES = {
     "jax": {"layers.h5": "layers", "attention_keras3.h5": "attention", "activations.h5": "activations",
             "initializers.h5": "initializers", "optimizers.h5": "optimizers", "schedules.h5": "schedules",
             "losses.h5": "losses", "metrics.h5": "metrics", "models.h5": "models", "training.h5": "training",
-            "files.h5": "files", "layers_conv.h5": "layers_conv", "layers_reshaping.h5": "reshaping",
-            "regularization.h5": "regularization"},
+            "files.h5": "files", "layers_conv.h5": "layers_conv", "layers_pooling.h5": "pooling",
+            "layers_reshaping.h5": "reshaping", "regularization.h5": "regularization"},
     "tensorflow": {"attention_tf216.h5": "attention"},
 }
 
@@ -58,7 +58,8 @@ def main():
     import warnings
 
     from fixtures import (activation_cases, attention_cases, conv_layer_cases, file_cases, initializer_cases,
-                          layer_cases, loss_cases, metric_cases, model_cases, optimizer_cases, reshaping_layer_cases)
+                          layer_cases, loss_cases, metric_cases, model_cases, optimizer_cases, pooling_layer_cases,
+                          reshaping_layer_cases)
     from fixtures.store import FixtureFile
 
     warnings.filterwarnings("ignore", message=".*rms_scaling.*")  # deprecated in Keras, still covered
@@ -73,7 +74,7 @@ def main():
                   "losses": loss_cases.generate, "metrics": metric_cases.generate,
                   "models": model_cases.generate, "training": model_cases.generate_training,
                   "files": file_cases.generate, "layers_conv": conv_layer_cases.generate,
-                  "reshaping": reshaping_layer_cases.generate,
+                  "pooling": pooling_layer_cases.generate, "reshaping": reshaping_layer_cases.generate,
                   "regularization": reshaping_layer_cases.generate_regularization}
     files = FILES[args.backend]
     selected = args.only or list(files)

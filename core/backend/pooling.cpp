@@ -1,0 +1,248 @@
+// Max and average pooling on oneDNN's pooling primitives (forward training with the arg-max
+// workspace, backward from it), and our own loops for what those skip: NaN inputs (the jit max
+// kernel's vmaxps drops a NaN), ref:* fallbacks, a backward without workspace, and the
+// select step that second derivatives of max pooling need.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "minidl/core/backend/backend.h"
+#include "minidl/core/backend/detail/dnnl_context.h"
+#include "minidl/core/backend/detail/loops.h"
+
+namespace minidl::backend {
+namespace {
+
+using dnnl::memory;
+
+memory::format_tag pool_layout_tag(size_t rank, bool channels_last) {
+  switch (rank) {
+    case 3: return channels_last ? memory::format_tag::nwc : memory::format_tag::ncw;
+    case 4: return channels_last ? memory::format_tag::nhwc : memory::format_tag::nchw;
+    default: return channels_last ? memory::format_tag::ndhwc : memory::format_tag::ncdhw;
+  }
+}
+
+// oneDNN's logical dims are (N, C, spatial...) whatever the layout; the tag gives the strides.
+memory::desc pool_desc(const PoolingProblem& p, const Dims& spatial) {
+  memory::dims dims = {p.batch, p.channels};
+  dims.insert(dims.end(), spatial.begin(), spatial.end());
+  return memory::desc(dims, memory::data_type::f32, pool_layout_tag(dims.size(), p.channels_last));
+}
+
+detail::KeyBuilder pool_key(const char* kind, const PoolingProblem& p) {
+  detail::KeyBuilder key(kind);
+  key.add(p.max ? "max" : "avg")
+      .add(p.channels_last ? "nspc" : "ncsp")
+      .add(Dims{p.batch, p.channels})
+      .add(p.in_spatial)
+      .add(p.out_spatial)
+      .add(p.kernel)
+      .add(p.strides)
+      .add(p.pad_left)
+      .add(p.pad_right);
+  return key;
+}
+
+dnnl::pooling_forward::primitive_desc pool_forward_desc(const PoolingProblem& p, bool training) {
+  const dnnl::algorithm alg = p.max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding;
+  dnnl::pooling_forward::desc desc(training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
+                                   alg, pool_desc(p, p.in_spatial), pool_desc(p, p.out_spatial), p.strides, p.kernel,
+                                   p.pad_left, p.pad_right);
+  return dnnl::pooling_forward::primitive_desc(desc, detail::engine());
+}
+
+// The window geometry on three spatial axes (missing leading axes of size 1), for our loops.
+struct PoolGeometry {
+  std::array<int64_t, 3> in{1, 1, 1}, out{1, 1, 1}, kernel{1, 1, 1}, stride{1, 1, 1}, pad{0, 0, 0};
+  int64_t in_size = 1, out_size = 1, channels = 1, batch = 1;
+  bool channels_last = true;
+
+  explicit PoolGeometry(const PoolingProblem& p) : channels(p.channels), batch(p.batch), channels_last(p.channels_last) {
+    const size_t skip = 3 - p.in_spatial.size();
+    for (size_t i = 0; i < p.in_spatial.size(); ++i) {
+      in[skip + i] = p.in_spatial[i];
+      out[skip + i] = p.out_spatial[i];
+      kernel[skip + i] = p.kernel[i];
+      stride[skip + i] = p.strides[i];
+      pad[skip + i] = p.pad_left[i];
+    }
+    in_size = in[0] * in[1] * in[2];
+    out_size = out[0] * out[1] * out[2];
+  }
+  // Where channel c of spatial position s of sample n lives, for `size` positions per sample.
+  int64_t offset(int64_t n, int64_t c, int64_t s, int64_t size) const {
+    return channels_last ? (n * size + s) * channels + c : (n * channels + c) * size + s;
+  }
+  // Calls f(input position) for each real (unpadded) input position of output position o.
+  template <class F>
+  void for_window(int64_t o, F&& f) const {
+    const int64_t od = o / (out[1] * out[2]), oh = (o / out[2]) % out[1], ow = o % out[2];
+    const int64_t d0 = od * stride[0] - pad[0], h0 = oh * stride[1] - pad[1], w0 = ow * stride[2] - pad[2];
+    for (int64_t d = std::max<int64_t>(d0, 0); d < std::min(d0 + kernel[0], in[0]); ++d)
+      for (int64_t h = std::max<int64_t>(h0, 0); h < std::min(h0 + kernel[1], in[1]); ++h)
+        for (int64_t w = std::max<int64_t>(w0, 0); w < std::min(w0 + kernel[2], in[2]); ++w) f((d * in[1] + h) * in[2] + w);
+  }
+  // The input position of the first largest entry of the window (a NaN counts as largest), or
+  // -1 for a window with no real entry.
+  int64_t argmax(const float* x, int64_t n, int64_t c, int64_t o) const {
+    int64_t best = -1;
+    float value = 0.0f;
+    for_window(o, [&](int64_t s) {
+      const float v = x[offset(n, c, s, in_size)];
+      if (best < 0 || (!std::isnan(value) && (v > value || std::isnan(v)))) {
+        best = s;
+        value = v;
+      }
+    });
+    return best;
+  }
+};
+
+void pool_forward_loop(const PoolingProblem& p, const float* x, float* y) {
+  const PoolGeometry g(p);
+  detail::parallel_for(g.batch * g.out_size, detail::kParallelGrain / std::max<int64_t>(g.channels, 1),
+                       [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t n = i / g.out_size, o = i % g.out_size;
+      for (int64_t c = 0; c < g.channels; ++c) {
+        float& out = y[g.offset(n, c, o, g.out_size)];
+        if (p.max) {
+          const int64_t s = g.argmax(x, n, c, o);
+          out = s < 0 ? -std::numeric_limits<float>::infinity() : x[g.offset(n, c, s, g.in_size)];
+        } else {
+          float sum = 0.0f;
+          int64_t count = 0;
+          g.for_window(o, [&](int64_t s) {
+            sum += x[g.offset(n, c, s, g.in_size)];
+            ++count;
+          });
+          out = sum / static_cast<float>(count);
+        }
+      }
+    }
+  });
+}
+
+// Windows overlap when strides are smaller than the kernel, so threads split the batch: each
+// sample's dx is written by one thread.
+void pool_backward_loop(const PoolingProblem& p, const float* x, const float* dy, float* dx) {
+  const PoolGeometry g(p);
+  std::fill(dx, dx + g.batch * g.channels * g.in_size, 0.0f);
+  detail::parallel_for(g.batch, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      for (int64_t o = 0; o < g.out_size; ++o) {
+        for (int64_t c = 0; c < g.channels; ++c) {
+          const float d = dy[g.offset(n, c, o, g.out_size)];
+          if (p.max) {
+            const int64_t s = g.argmax(x, n, c, o);
+            if (s >= 0) dx[g.offset(n, c, s, g.in_size)] += d;
+          } else {
+            int64_t count = 0;
+            g.for_window(o, [&](int64_t) { ++count; });
+            const float share = d / static_cast<float>(count);
+            g.for_window(o, [&](int64_t s) { dx[g.offset(n, c, s, g.in_size)] += share; });
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+int64_t pooling_workspace_bytes(const PoolingProblem& p) {
+  if (!p.max) return 0;
+  detail::ensure_initialized();
+  return static_cast<int64_t>(pool_forward_desc(p, true).workspace_desc().get_size());
+}
+
+bool pooling_forward(const PoolingProblem& p, const float* x, float* y, void* workspace) {
+  detail::ensure_initialized();
+  const int64_t in_count = p.batch * p.channels * detail::product(p.in_spatial);
+  if (in_count == 0 || p.batch * p.channels * detail::product(p.out_spatial) == 0) return false;
+  if (p.max && detail::any_nan(x, in_count)) {
+    pool_forward_loop(p, x, y);
+    return false;
+  }
+  const bool training = p.max && workspace != nullptr;
+  const detail::OneThreadScope one_thread(in_count <= detail::kSingleThreadElements);
+  const std::string key = pool_key(training ? "pool_fwd_training" : "pool_fwd", p).str();
+  const auto& entry = detail::thread_primitive(
+      key, [&] { return pool_forward_desc(p, training); },
+      [&] {
+        std::vector<detail::ArgumentDesc> args{{DNNL_ARG_SRC, pool_desc(p, p.in_spatial)},
+                                               {DNNL_ARG_DST, pool_desc(p, p.out_spatial)}};
+        if (training) args.push_back({DNNL_ARG_WORKSPACE, pool_forward_desc(p, true).workspace_desc()});
+        return args;
+      });
+  if (entry.is_reference()) {
+    detail::mark_unused(key);
+    pool_forward_loop(p, x, y);
+    return false;
+  }
+  if (training) {
+    entry.run({x, y, static_cast<const float*>(workspace)});
+  } else {
+    entry.run({x, y});
+  }
+  return training;
+}
+
+void pooling_backward(const PoolingProblem& p, const float* x, const float* dy, float* dx, const void* workspace) {
+  detail::ensure_initialized();
+  const int64_t in_count = p.batch * p.channels * detail::product(p.in_spatial);
+  if (in_count == 0) return;
+  if (p.batch * p.channels * detail::product(p.out_spatial) == 0 || (p.max && workspace == nullptr)) {
+    pool_backward_loop(p, x, dy, dx);
+    return;
+  }
+  const detail::OneThreadScope one_thread(in_count <= detail::kSingleThreadElements);
+  const std::string key = pool_key("pool_bwd", p).str();
+  const auto& entry = detail::thread_primitive(
+      key,
+      [&] {
+        const dnnl::algorithm alg =
+            p.max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding;
+        dnnl::pooling_backward::desc desc(alg, pool_desc(p, p.in_spatial), pool_desc(p, p.out_spatial), p.strides,
+                                          p.kernel, p.pad_left, p.pad_right);
+        return dnnl::pooling_backward::primitive_desc(desc, detail::engine(), pool_forward_desc(p, true));
+      },
+      [&] {
+        std::vector<detail::ArgumentDesc> args{{DNNL_ARG_DIFF_DST, pool_desc(p, p.out_spatial)},
+                                               {DNNL_ARG_DIFF_SRC, pool_desc(p, p.in_spatial)}};
+        if (p.max) args.push_back({DNNL_ARG_WORKSPACE, pool_forward_desc(p, true).workspace_desc()});
+        return args;
+      });
+  // A ref:* backward (or a workspace our loop did not write) takes our loop.
+  if (entry.is_reference()) {
+    detail::mark_unused(key);
+    pool_backward_loop(p, x, dy, dx);
+    return;
+  }
+  if (p.max) {
+    entry.run({dy, dx, static_cast<const float*>(workspace)});
+  } else {
+    entry.run({dy, dx});
+  }
+}
+
+void max_pool_select(const PoolingProblem& p, const float* x, const float* g, float* out) {
+  detail::ensure_initialized();
+  const PoolGeometry geo(p);
+  detail::parallel_for(geo.batch * geo.out_size, detail::kParallelGrain / std::max<int64_t>(geo.channels, 1),
+                       [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t n = i / geo.out_size, o = i % geo.out_size;
+      for (int64_t c = 0; c < geo.channels; ++c) {
+        const int64_t s = geo.argmax(x, n, c, o);
+        out[geo.offset(n, c, o, geo.out_size)] = s < 0 ? 0.0f : g[geo.offset(n, c, s, geo.in_size)];
+      }
+    }
+  });
+}
+
+}  // namespace minidl::backend
