@@ -40,15 +40,27 @@ ops::BatchStatistics masked_moments(const Tensor& x, const Tensor& mask, int64_t
 }  // namespace
 
 BatchNormalization::BatchNormalization(const BatchNormalizationOptions& options)
-    : LayerOf("BatchNormalization", options.name, options.trainable, options.dtype), options_(options) {}
+    : LayerOf("BatchNormalization", options.name, options.trainable, options.dtype), options_(options) {
+  set_activity_regularizer(options.activity_regularizer);
+}
 
 void BatchNormalization::build_weights(const ShapeSpec& input_shape) {
   const Shape& shape = input_shape.shape();
   const int64_t axis = checked_axis(options_.axis, shape);
   const Shape param_shape = {shape[static_cast<size_t>(axis)]};
   // Keras's creation order, which is also get_weights' and the weights file's.
-  if (options_.scale) state_->gamma = add_weight("gamma", param_shape, options_.gamma_initializer);
-  if (options_.center) state_->beta = add_weight("beta", param_shape, options_.beta_initializer);
+  if (options_.scale) {
+    state_->gamma = add_weight("gamma", param_shape,
+                               {.initializer = options_.gamma_initializer,
+                                .regularizer = options_.gamma_regularizer,
+                                .constraint = options_.gamma_constraint});
+  }
+  if (options_.center) {
+    state_->beta = add_weight("beta", param_shape,
+                              {.initializer = options_.beta_initializer,
+                               .regularizer = options_.beta_regularizer,
+                               .constraint = options_.beta_constraint});
+  }
   state_->moving_mean = add_weight("moving_mean", param_shape, options_.moving_mean_initializer, /*trainable=*/false);
   state_->moving_variance =
       add_weight("moving_variance", param_shape, options_.moving_variance_initializer, /*trainable=*/false);
@@ -113,10 +125,10 @@ json BatchNormalization::get_config() const {
   config["gamma_initializer"] = options_.gamma_initializer.serialize();
   config["moving_mean_initializer"] = options_.moving_mean_initializer.serialize();
   config["moving_variance_initializer"] = options_.moving_variance_initializer.serialize();
-  config["beta_regularizer"] = nullptr;
-  config["gamma_regularizer"] = nullptr;
-  config["beta_constraint"] = nullptr;
-  config["gamma_constraint"] = nullptr;
+  config["beta_regularizer"] = options_.beta_regularizer.serialize();
+  config["gamma_regularizer"] = options_.gamma_regularizer.serialize();
+  config["beta_constraint"] = options_.beta_constraint.serialize();
+  config["gamma_constraint"] = options_.gamma_constraint.serialize();
   config["synchronized"] = false;
   config["renorm"] = false;
   config["renorm_clipping"] = nullptr;
@@ -126,14 +138,18 @@ json BatchNormalization::get_config() const {
 
 BatchNormalization BatchNormalization::from_config(const json& config) {
   ConfigReader r(config, "BatchNormalization");
-  r.reject_non_null({"beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint",
-                     "activity_regularizer", "renorm_clipping"});
+  r.reject_non_null({"renorm_clipping"});
   r.require_default("renorm", false);
   if (r.optional<bool>("synchronized", false)) {
     throw ValueError("Argument synchronized=True is only supported with the TensorFlow backend.");
   }
   r.ignore("renorm_momentum");  // only read with renorm
   BatchNormalizationOptions o;
+  o.beta_regularizer = RegularizerArg::from_config(r, "beta_regularizer");
+  o.gamma_regularizer = RegularizerArg::from_config(r, "gamma_regularizer");
+  o.activity_regularizer = RegularizerArg::from_config(r, "activity_regularizer");
+  o.beta_constraint = ConstraintArg::from_config(r, "beta_constraint");
+  o.gamma_constraint = ConstraintArg::from_config(r, "gamma_constraint");
   if (r.has("axis")) {
     const json& axis = r.at("axis");
     // Keras 3.15's __init__ runs int(axis): a list fails there.

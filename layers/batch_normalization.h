@@ -29,6 +29,11 @@ struct BatchNormalizationOptions {
   Initializer gamma_initializer = "ones";
   Initializer moving_mean_initializer = "zeros";
   Initializer moving_variance_initializer = "ones";
+  RegularizerArg beta_regularizer{};
+  RegularizerArg gamma_regularizer{};
+  RegularizerArg activity_regularizer{};  // Keras's base-layer argument: not in the config unless set
+  ConstraintArg beta_constraint{};
+  ConstraintArg gamma_constraint{};
   std::string name{};
   bool trainable = true;
   std::string dtype = "float32";

@@ -95,9 +95,6 @@ Tensor add_bias_and_activate(const Tensor& y, const Variable& bias, size_t rank,
   return activation(ops::add(y, ops::reshape(bias.value(), shape)));
 }
 
-void write_nulls(json& config, std::initializer_list<const char*> keys) {
-  for (const char* key : keys) config[key] = nullptr;
-}
 
 }  // namespace conv_args
 
@@ -123,6 +120,7 @@ BaseConv::BaseConv(size_t rank, const char* class_name, const BaseConvOptions& o
   }
   conv_args::check_strides_dilation(o.strides, o.dilation_rate);
   set_input_spec({.min_ndim = static_cast<int64_t>(rank + 2)});
+  set_activity_regularizer(options.activity_regularizer);
 }
 
 void BaseConv::build_weights(const ShapeSpec& input_shape) {
@@ -137,8 +135,16 @@ void BaseConv::build_weights(const ShapeSpec& input_shape) {
   Shape kernel_shape = options_.kernel_size;
   kernel_shape.push_back(channels / options_.groups);
   kernel_shape.push_back(options_.filters);
-  state_->kernel = add_weight("kernel", kernel_shape, options_.kernel_initializer);
-  if (options_.use_bias) state_->bias = add_weight("bias", {options_.filters}, options_.bias_initializer);
+  state_->kernel = add_weight("kernel", kernel_shape,
+                              {.initializer = options_.kernel_initializer,
+                               .regularizer = options_.kernel_regularizer,
+                               .constraint = options_.kernel_constraint});
+  if (options_.use_bias) {
+    state_->bias = add_weight("bias", {options_.filters},
+                              {.initializer = options_.bias_initializer,
+                               .regularizer = options_.bias_regularizer,
+                               .constraint = options_.bias_constraint});
+  }
   set_input_spec({.min_ndim = static_cast<int64_t>(rank_ + 2),
                   .axes = {{channels_first ? int64_t{1} : int64_t{-1}, channels}}});
 }
@@ -157,16 +163,15 @@ json BaseConv::get_config() const {
   config["use_bias"] = options_.use_bias;
   config["kernel_initializer"] = options_.kernel_initializer.serialize();
   config["bias_initializer"] = options_.bias_initializer.serialize();
-  conv_args::write_nulls(config, {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                                  "kernel_constraint", "bias_constraint"});
+  conv_args::write_penalties(config, options_, activity_regularizer());
   return config;
 }
 
 BaseConvOptions BaseConv::options_from_config(const json& config, const char* class_name) {
   ConfigReader r(config, class_name);
-  r.reject_non_null({"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
-                     "bias_constraint", "lora_rank"});
+  r.reject_non_null({"lora_rank"});
   BaseConvOptions o;
+  conv_args::read_penalties(r, o);
   conv_args::read_common(r, o);
   o.filters = r.required<int64_t>("filters");
   o.groups = r.optional<int64_t>("groups", 1);

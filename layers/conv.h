@@ -5,8 +5,6 @@
 //   md::Tensor y = conv(x);   // x: (batch, 28, 28, 1) -> y: (batch, 28, 28, 32)
 // kernel_size, strides and dilation_rate take one number or one per spatial axis, as Keras's.
 // The kernel has Keras's layout (kernel..., in_channels / groups, filters), also in weights files.
-// Regularizers and constraints are not supported yet: configs write them as null and reject
-// non-null ones.
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -31,6 +29,11 @@ struct BaseConvOptions {
   bool use_bias = true;
   Initializer kernel_initializer = "glorot_uniform";
   Initializer bias_initializer = "zeros";
+  RegularizerArg kernel_regularizer{};
+  RegularizerArg bias_regularizer{};
+  RegularizerArg activity_regularizer{};
+  ConstraintArg kernel_constraint{};
+  ConstraintArg bias_constraint{};
   std::string name{};
   bool trainable = true;
   std::string dtype = "float32";
@@ -57,8 +60,6 @@ int64_t input_channels(const std::string& layer, const Shape& shape, bool channe
 // (batch, channels, spatial...).
 Tensor add_bias_and_activate(const Tensor& y, const Variable& bias, size_t rank, const std::string& data_format,
                              const minidl::Activation& activation);
-// Writes null under each key (the regularizers and constraints minidl does not have yet).
-void write_nulls(json& config, std::initializer_list<const char*> keys);
 
 // The geometry options every convolution layer has, as md::ops takes them.
 template <class Options>
@@ -91,6 +92,24 @@ void read_common(const ConfigReader& r, Options& o) {
   o.name = r.name();
   o.trainable = r.trainable();
   o.dtype = r.dtype();
+}
+// The kernel's and bias's regularizers and constraints and the activity regularizer, in Keras's
+// key order (Conv1D, Conv2D, Conv2DTranspose), and back.
+template <class Options>
+void write_penalties(json& config, const Options& o, const RegularizerArg& activity) {
+  config["kernel_regularizer"] = o.kernel_regularizer.serialize();
+  config["bias_regularizer"] = o.bias_regularizer.serialize();
+  config["activity_regularizer"] = activity.serialize();
+  config["kernel_constraint"] = o.kernel_constraint.serialize();
+  config["bias_constraint"] = o.bias_constraint.serialize();
+}
+template <class Options>
+void read_penalties(const ConfigReader& r, Options& o) {
+  o.kernel_regularizer = RegularizerArg::from_config(r, "kernel_regularizer");
+  o.bias_regularizer = RegularizerArg::from_config(r, "bias_regularizer");
+  o.activity_regularizer = RegularizerArg::from_config(r, "activity_regularizer");
+  o.kernel_constraint = ConstraintArg::from_config(r, "kernel_constraint");
+  o.bias_constraint = ConstraintArg::from_config(r, "bias_constraint");
 }
 }  // namespace conv_args
 

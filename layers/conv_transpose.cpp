@@ -11,18 +11,18 @@
 
 namespace minidl::layers {
 namespace {
-constexpr size_t kRank = 2;
+constexpr size_t kTransposeRank = 2;
 }  // namespace
 
 Conv2DTranspose::Conv2DTranspose(const Conv2DTransposeOptions& options)
     : LayerOf("Conv2DTranspose", options.name, options.trainable, options.dtype), options_(options) {
   Conv2DTransposeOptions& o = options_;
-  o.kernel_size = conv_args::standardize_tuple(o.kernel_size, kRank, "kernel_size");
-  o.strides = conv_args::standardize_tuple(o.strides, kRank, "strides");
-  o.dilation_rate = conv_args::standardize_tuple(o.dilation_rate, kRank, "dilation_rate");
+  o.kernel_size = conv_args::standardize_tuple(o.kernel_size, kTransposeRank, "kernel_size");
+  o.strides = conv_args::standardize_tuple(o.strides, kTransposeRank, "strides");
+  o.dilation_rate = conv_args::standardize_tuple(o.dilation_rate, kTransposeRank, "dilation_rate");
   o.padding = conv_args::standardize_padding(o.padding, false);
   if (o.output_padding) {
-    o.output_padding = conv_args::standardize_tuple(*o.output_padding, kRank, "output_padding", true);
+    o.output_padding = conv_args::standardize_tuple(*o.output_padding, kTransposeRank, "output_padding", true);
   }
   o.data_format = standardize_data_format(o.data_format);
   if (o.filters <= 0) {
@@ -30,7 +30,7 @@ Conv2DTranspose::Conv2DTranspose(const Conv2DTransposeOptions& options)
         "Invalid value for argument `filters`. Expected a strictly positive value. Received filters={}.", o.filters));
   }
   if (o.output_padding) {
-    for (size_t i = 0; i < kRank; ++i) {
+    for (size_t i = 0; i < kTransposeRank; ++i) {
       if ((*o.output_padding)[i] >= o.strides[i]) {
         throw ValueError(fmt::format("`output_padding` must be strictly less than `strides` for all dimensions. At "
                                      "dimension {}, `output_padding` is {} but `strides` is {}. Received: "
@@ -41,7 +41,8 @@ Conv2DTranspose::Conv2DTranspose(const Conv2DTransposeOptions& options)
     }
   }
   conv_args::check_strides_dilation(o.strides, o.dilation_rate);
-  set_input_spec({.min_ndim = kRank + 2});
+  set_input_spec({.min_ndim = kTransposeRank + 2});
+  set_activity_regularizer(options.activity_regularizer);
 }
 
 void Conv2DTranspose::build_weights(const ShapeSpec& input_shape) {
@@ -49,16 +50,24 @@ void Conv2DTranspose::build_weights(const ShapeSpec& input_shape) {
   const int64_t channels = conv_args::input_channels(name(), input_shape.shape(), channels_first);
   Shape kernel_shape = options_.kernel_size;
   kernel_shape.insert(kernel_shape.end(), {options_.filters, channels});
-  state_->kernel = add_weight("kernel", kernel_shape, options_.kernel_initializer);
-  if (options_.use_bias) state_->bias = add_weight("bias", {options_.filters}, options_.bias_initializer);
-  set_input_spec({.min_ndim = kRank + 2, .axes = {{channels_first ? int64_t{1} : int64_t{-1}, channels}}});
+  state_->kernel = add_weight("kernel", kernel_shape,
+                              {.initializer = options_.kernel_initializer,
+                               .regularizer = options_.kernel_regularizer,
+                               .constraint = options_.kernel_constraint});
+  if (options_.use_bias) {
+    state_->bias = add_weight("bias", {options_.filters},
+                              {.initializer = options_.bias_initializer,
+                               .regularizer = options_.bias_regularizer,
+                               .constraint = options_.bias_constraint});
+  }
+  set_input_spec({.min_ndim = kTransposeRank + 2, .axes = {{channels_first ? int64_t{1} : int64_t{-1}, channels}}});
 }
 
 std::vector<Tensor> Conv2DTranspose::call(const CallArgs& args, const CallContext& /*ctx*/) {
   ops::ConvOptions op = conv_args::op_options(options_);
   op.output_padding = options_.output_padding;
   const Tensor y = ops::conv_transpose(args.input(), state_->kernel.value(), op);
-  return {conv_args::add_bias_and_activate(y, state_->bias, kRank, options_.data_format, options_.activation)};
+  return {conv_args::add_bias_and_activate(y, state_->bias, kTransposeRank, options_.data_format, options_.activation)};
 }
 
 json Conv2DTranspose::get_config() const {
@@ -70,16 +79,14 @@ json Conv2DTranspose::get_config() const {
   config["use_bias"] = options_.use_bias;
   config["kernel_initializer"] = options_.kernel_initializer.serialize();
   config["bias_initializer"] = options_.bias_initializer.serialize();
-  conv_args::write_nulls(config, {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                                  "kernel_constraint", "bias_constraint"});
+  conv_args::write_penalties(config, options_, activity_regularizer());
   return config;
 }
 
 Conv2DTranspose Conv2DTranspose::from_config(const json& config) {
   ConfigReader r(config, "Conv2DTranspose");
-  r.reject_non_null({"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
-                     "bias_constraint"});
   Conv2DTransposeOptions o;
+  conv_args::read_penalties(r, o);
   conv_args::read_common(r, o);
   o.filters = r.required<int64_t>("filters");
   if (r.has("output_padding")) o.output_padding = conv_args::read_tuple(r, "output_padding", {});

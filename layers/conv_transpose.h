@@ -28,6 +28,11 @@ struct Conv2DTransposeOptions {
   bool use_bias = true;
   Initializer kernel_initializer = "glorot_uniform";
   Initializer bias_initializer = "zeros";
+  RegularizerArg kernel_regularizer{};
+  RegularizerArg bias_regularizer{};
+  RegularizerArg activity_regularizer{};
+  ConstraintArg kernel_constraint{};
+  ConstraintArg bias_constraint{};
   std::string name{};
   bool trainable = true;
   std::string dtype = "float32";

@@ -12,7 +12,7 @@
 namespace minidl::layers {
 namespace {
 
-constexpr size_t kRank = 2;
+constexpr size_t kDepthwiseRank = 2;
 
 void check_depth_multiplier(int64_t depth_multiplier) {
   if (depth_multiplier <= 0) {
@@ -25,9 +25,9 @@ void check_depth_multiplier(int64_t depth_multiplier) {
 // The options both layers share, standardized as Keras's constructors do.
 template <class Options>
 void standardize(Options& o) {
-  o.kernel_size = conv_args::standardize_tuple(o.kernel_size, kRank, "kernel_size");
-  o.strides = conv_args::standardize_tuple(o.strides, kRank, "strides");
-  o.dilation_rate = conv_args::standardize_tuple(o.dilation_rate, kRank, "dilation_rate");
+  o.kernel_size = conv_args::standardize_tuple(o.kernel_size, kDepthwiseRank, "kernel_size");
+  o.strides = conv_args::standardize_tuple(o.strides, kDepthwiseRank, "strides");
+  o.dilation_rate = conv_args::standardize_tuple(o.dilation_rate, kDepthwiseRank, "dilation_rate");
   o.padding = conv_args::standardize_padding(o.padding, false);
   o.data_format = standardize_data_format(o.data_format);
   check_depth_multiplier(o.depth_multiplier);
@@ -49,7 +49,8 @@ void read_depthwise(const ConfigReader& r, Options& o) {
 DepthwiseConv2D::DepthwiseConv2D(const DepthwiseConv2DOptions& options)
     : LayerOf("DepthwiseConv2D", options.name, options.trainable, options.dtype), options_(options) {
   standardize(options_);
-  set_input_spec({.min_ndim = kRank + 2});
+  set_input_spec({.min_ndim = kDepthwiseRank + 2});
+  set_activity_regularizer(options.activity_regularizer);
 }
 
 void DepthwiseConv2D::build_weights(const ShapeSpec& input_shape) {
@@ -57,16 +58,22 @@ void DepthwiseConv2D::build_weights(const ShapeSpec& input_shape) {
   const int64_t channels = conv_args::input_channels(name(), input_shape.shape(), channels_first);
   Shape kernel_shape = options_.kernel_size;
   kernel_shape.insert(kernel_shape.end(), {channels, options_.depth_multiplier});
-  state_->kernel = add_weight("kernel", kernel_shape, options_.depthwise_initializer);
+  state_->kernel = add_weight("kernel", kernel_shape,
+                              {.initializer = options_.depthwise_initializer,
+                               .regularizer = options_.depthwise_regularizer,
+                               .constraint = options_.depthwise_constraint});
   if (options_.use_bias) {
-    state_->bias = add_weight("bias", {channels * options_.depth_multiplier}, options_.bias_initializer);
+    state_->bias = add_weight("bias", {channels * options_.depth_multiplier},
+                              {.initializer = options_.bias_initializer,
+                               .regularizer = options_.bias_regularizer,
+                               .constraint = options_.bias_constraint});
   }
-  set_input_spec({.min_ndim = kRank + 2, .axes = {{channels_first ? int64_t{1} : int64_t{-1}, channels}}});
+  set_input_spec({.min_ndim = kDepthwiseRank + 2, .axes = {{channels_first ? int64_t{1} : int64_t{-1}, channels}}});
 }
 
 std::vector<Tensor> DepthwiseConv2D::call(const CallArgs& args, const CallContext& /*ctx*/) {
   const Tensor y = ops::depthwise_conv(args.input(), state_->kernel.value(), conv_args::op_options(options_));
-  return {conv_args::add_bias_and_activate(y, state_->bias, kRank, options_.data_format, options_.activation)};
+  return {conv_args::add_bias_and_activate(y, state_->bias, kDepthwiseRank, options_.data_format, options_.activation)};
 }
 
 json DepthwiseConv2D::get_config() const {
@@ -77,16 +84,22 @@ json DepthwiseConv2D::get_config() const {
   config["use_bias"] = options_.use_bias;
   config["depthwise_initializer"] = options_.depthwise_initializer.serialize();
   config["bias_initializer"] = options_.bias_initializer.serialize();
-  conv_args::write_nulls(config, {"depthwise_regularizer", "bias_regularizer", "activity_regularizer",
-                                  "depthwise_constraint", "bias_constraint"});
+  config["depthwise_regularizer"] = options_.depthwise_regularizer.serialize();
+  config["bias_regularizer"] = options_.bias_regularizer.serialize();
+  config["activity_regularizer"] = activity_regularizer().serialize();
+  config["depthwise_constraint"] = options_.depthwise_constraint.serialize();
+  config["bias_constraint"] = options_.bias_constraint.serialize();
   return config;
 }
 
 DepthwiseConv2D DepthwiseConv2D::from_config(const json& config) {
   ConfigReader r(config, "DepthwiseConv2D");
-  r.reject_non_null({"depthwise_regularizer", "bias_regularizer", "activity_regularizer", "depthwise_constraint",
-                     "bias_constraint"});
   DepthwiseConv2DOptions o;
+  o.depthwise_regularizer = RegularizerArg::from_config(r, "depthwise_regularizer");
+  o.bias_regularizer = RegularizerArg::from_config(r, "bias_regularizer");
+  o.activity_regularizer = RegularizerArg::from_config(r, "activity_regularizer");
+  o.depthwise_constraint = ConstraintArg::from_config(r, "depthwise_constraint");
+  o.bias_constraint = ConstraintArg::from_config(r, "bias_constraint");
   read_depthwise(r, o);
   return DepthwiseConv2D(o);
 }
@@ -101,7 +114,8 @@ SeparableConv2D::SeparableConv2D(const SeparableConv2DOptions& options)
         "Invalid value for argument `filters`. Expected a strictly positive value. Received filters={}.",
         options_.filters));
   }
-  set_input_spec({.min_ndim = kRank + 2});
+  set_input_spec({.min_ndim = kDepthwiseRank + 2});
+  set_activity_regularizer(options.activity_regularizer);
 }
 
 void SeparableConv2D::build_weights(const ShapeSpec& input_shape) {
@@ -110,16 +124,27 @@ void SeparableConv2D::build_weights(const ShapeSpec& input_shape) {
   Shape depthwise_shape = options_.kernel_size;
   depthwise_shape.insert(depthwise_shape.end(), {channels, options_.depth_multiplier});
   const Shape pointwise_shape = {1, 1, channels * options_.depth_multiplier, options_.filters};
-  state_->depthwise_kernel = add_weight("depthwise_kernel", depthwise_shape, options_.depthwise_initializer);
-  state_->pointwise_kernel = add_weight("pointwise_kernel", pointwise_shape, options_.pointwise_initializer);
-  if (options_.use_bias) state_->bias = add_weight("bias", {options_.filters}, options_.bias_initializer);
-  set_input_spec({.min_ndim = kRank + 2, .axes = {{channels_first ? int64_t{1} : int64_t{-1}, channels}}});
+  state_->depthwise_kernel = add_weight("depthwise_kernel", depthwise_shape,
+                                        {.initializer = options_.depthwise_initializer,
+                                         .regularizer = options_.depthwise_regularizer,
+                                         .constraint = options_.depthwise_constraint});
+  state_->pointwise_kernel = add_weight("pointwise_kernel", pointwise_shape,
+                                        {.initializer = options_.pointwise_initializer,
+                                         .regularizer = options_.pointwise_regularizer,
+                                         .constraint = options_.pointwise_constraint});
+  if (options_.use_bias) {
+    state_->bias = add_weight("bias", {options_.filters},
+                              {.initializer = options_.bias_initializer,
+                               .regularizer = options_.bias_regularizer,
+                               .constraint = options_.bias_constraint});
+  }
+  set_input_spec({.min_ndim = kDepthwiseRank + 2, .axes = {{channels_first ? int64_t{1} : int64_t{-1}, channels}}});
 }
 
 std::vector<Tensor> SeparableConv2D::call(const CallArgs& args, const CallContext& /*ctx*/) {
   const Tensor y = ops::separable_conv(args.input(), state_->depthwise_kernel.value(),
                                        state_->pointwise_kernel.value(), conv_args::op_options(options_));
-  return {conv_args::add_bias_and_activate(y, state_->bias, kRank, options_.data_format, options_.activation)};
+  return {conv_args::add_bias_and_activate(y, state_->bias, kDepthwiseRank, options_.data_format, options_.activation)};
 }
 
 json SeparableConv2D::get_config() const {
@@ -132,17 +157,26 @@ json SeparableConv2D::get_config() const {
   config["depthwise_initializer"] = options_.depthwise_initializer.serialize();
   config["pointwise_initializer"] = options_.pointwise_initializer.serialize();
   config["bias_initializer"] = options_.bias_initializer.serialize();
-  conv_args::write_nulls(config, {"depthwise_regularizer", "pointwise_regularizer", "bias_regularizer",
-                                  "activity_regularizer", "depthwise_constraint", "pointwise_constraint",
-                                  "bias_constraint"});
+  config["depthwise_regularizer"] = options_.depthwise_regularizer.serialize();
+  config["pointwise_regularizer"] = options_.pointwise_regularizer.serialize();
+  config["bias_regularizer"] = options_.bias_regularizer.serialize();
+  config["activity_regularizer"] = activity_regularizer().serialize();
+  config["depthwise_constraint"] = options_.depthwise_constraint.serialize();
+  config["pointwise_constraint"] = options_.pointwise_constraint.serialize();
+  config["bias_constraint"] = options_.bias_constraint.serialize();
   return config;
 }
 
 SeparableConv2D SeparableConv2D::from_config(const json& config) {
   ConfigReader r(config, "SeparableConv2D");
-  r.reject_non_null({"depthwise_regularizer", "pointwise_regularizer", "bias_regularizer", "activity_regularizer",
-                     "depthwise_constraint", "pointwise_constraint", "bias_constraint"});
   SeparableConv2DOptions o;
+  o.depthwise_regularizer = RegularizerArg::from_config(r, "depthwise_regularizer");
+  o.pointwise_regularizer = RegularizerArg::from_config(r, "pointwise_regularizer");
+  o.bias_regularizer = RegularizerArg::from_config(r, "bias_regularizer");
+  o.activity_regularizer = RegularizerArg::from_config(r, "activity_regularizer");
+  o.depthwise_constraint = ConstraintArg::from_config(r, "depthwise_constraint");
+  o.pointwise_constraint = ConstraintArg::from_config(r, "pointwise_constraint");
+  o.bias_constraint = ConstraintArg::from_config(r, "bias_constraint");
   read_depthwise(r, o);
   o.filters = r.required<int64_t>("filters");
   if (r.has("pointwise_initializer")) o.pointwise_initializer = Initializer::deserialize(r.at("pointwise_initializer"));

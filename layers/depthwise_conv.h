@@ -26,6 +26,11 @@ struct DepthwiseConv2DOptions {
   bool use_bias = true;
   Initializer depthwise_initializer = "glorot_uniform";
   Initializer bias_initializer = "zeros";
+  RegularizerArg depthwise_regularizer{};
+  RegularizerArg bias_regularizer{};
+  RegularizerArg activity_regularizer{};
+  ConstraintArg depthwise_constraint{};
+  ConstraintArg bias_constraint{};
   std::string name{};
   bool trainable = true;
   std::string dtype = "float32";
@@ -66,6 +71,13 @@ struct SeparableConv2DOptions {
   Initializer depthwise_initializer = "glorot_uniform";
   Initializer pointwise_initializer = "glorot_uniform";
   Initializer bias_initializer = "zeros";
+  RegularizerArg depthwise_regularizer{};
+  RegularizerArg pointwise_regularizer{};
+  RegularizerArg bias_regularizer{};
+  RegularizerArg activity_regularizer{};
+  ConstraintArg depthwise_constraint{};
+  ConstraintArg pointwise_constraint{};
+  ConstraintArg bias_constraint{};
   std::string name{};
   bool trainable = true;
   std::string dtype = "float32";

@@ -9,6 +9,7 @@
 #include "layer_test_harness.h"
 
 namespace md = minidl;
+using Catch::Contains;
 using md::layers::BatchNormalization;
 
 TEST_CASE("BatchNormalization passes run_layer_test", "[layers][normalization]") {
@@ -136,8 +137,18 @@ TEST_CASE("BatchNormalization rejects what it does not support, with Keras's tex
   CHECK_THROWS_WITH(BatchNormalization::from_config(config),
                     "Argument synchronized=True is only supported with the TensorFlow backend.");
   config["synchronized"] = false;
-  config["gamma_regularizer"] = {{"class_name", "L2"}, {"config", {{"l2", 0.01}}}};
-  CHECK_THROWS_AS(BatchNormalization::from_config(config), md::Error);
+  config["renorm_clipping"] = {{"rmax", 3.0}};
+  CHECK_THROWS_WITH(BatchNormalization::from_config(config), Contains("renorm_clipping"));
+  config["renorm_clipping"] = nullptr;
+  // gamma_regularizer=L2(0.01): layer.losses holds 0.01 * sum(gamma ** 2) = 0.01 * channels (gamma
+  // starts at ones).
+  config["gamma_regularizer"] = {{"module", "keras.regularizers"}, {"class_name", "L2"},
+                                 {"config", {{"l2", 0.01}}}, {"registered_name", nullptr}};
+  BatchNormalization regularized = BatchNormalization::from_config(config);
+  CHECK(regularized.get_config() == config);
+  (void)regularized(md::Tensor::ones({2, 3}));
+  REQUIRE(regularized.losses().size() == 1);
+  CHECK(regularized.losses()[0].item() == Approx(0.03f));
   BatchNormalization bn({.axis = 3});
   CHECK_THROWS_WITH(bn(md::Tensor::ones({2, 3})),
                     "Axis 3 is out of bounds for input shape (2, 3). Received: axis=3");

@@ -170,6 +170,29 @@ TEST_CASE("convolution layers reject bad arguments with Keras's messages", "[lay
   Conv2D small({.filters = 2, .kernel_size = {3}});
   CHECK_THROWS_WITH(small(md::Tensor::zeros({1, 2, 2, 1})), Contains("Computed output size would be zero or negative"));
   md::json config = Conv2D({.filters = 2, .kernel_size = {3}}).get_config();
-  config["kernel_regularizer"] = {{"class_name", "L2"}, {"config", {{"l2", 0.01}}}};
+  config["kernel_regularizer"] = "no_such_regularizer";
   CHECK_THROWS_WITH(Conv2D::from_config(config), Contains("kernel_regularizer"));
+}
+
+TEST_CASE("Convolution layers take Keras's regularizers and constraints", "[layers][conv][regularizers]") {
+  using Catch::Contains;
+  // Keras: Conv2D(2, 3, kernel_regularizer=L2(0.01), bias_constraint=NonNeg()); layer.losses holds
+  // 0.01 * sum(kernel ** 2) once the layer is built.
+  md::json config = Conv2D({.filters = 2, .kernel_size = {3}}).get_config();
+  config["kernel_regularizer"] = {{"module", "keras.regularizers"}, {"class_name", "L2"},
+                                  {"config", {{"l2", 0.01}}}, {"registered_name", nullptr}};
+  config["bias_constraint"] = {{"module", "keras.constraints"}, {"class_name", "NonNeg"},
+                               {"config", md::json::object()}, {"registered_name", nullptr}};
+  Conv2D conv = Conv2D::from_config(config);
+  CHECK(conv.get_config() == config);
+  (void)conv(md::Tensor::ones({1, 5, 5, 1}));
+  REQUIRE(conv.losses().size() == 1);
+  const float expected = 0.01f * md::ops::sum(md::ops::square(conv.kernel().value())).item();
+  CHECK(conv.losses()[0].item() == Approx(expected).epsilon(1e-6));
+  CHECK(conv.bias().constraint() != nullptr);
+
+  SeparableConv2D separable({.filters = 2, .kernel_size = {3}, .pointwise_regularizer = md::regularizers::L1(0.5)});
+  (void)separable(md::Tensor::ones({1, 5, 5, 2}));
+  REQUIRE(separable.losses().size() == 1);
+  CHECK(separable.get_config().at("pointwise_regularizer").at("class_name") == "L1");
 }

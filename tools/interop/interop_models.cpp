@@ -1,4 +1,4 @@
-// The interop check's eight models in minidl (interop_models.h); file_models.py is their
+// The interop check's ten models in minidl (interop_models.h); file_models.py is their
 // Keras side.
 #include "interop_models.h"
 
@@ -126,6 +126,39 @@ std::shared_ptr<md::Model> optimizer_adagrad() {
   return std::make_shared<md::Sequential>(model);  // a handle: the same model
 }
 
+// The two CNNs of issue 13 (file_models.py: cnn, cnn_deterministic).
+std::shared_ptr<md::Model> cnn() {
+  md::Sequential model({md::Input({12, 12, 1}, "image")}, "cnn");
+  model.add(L::Conv2D({.filters = 4, .kernel_size = {3}, .padding = "same", .use_bias = false,
+                       .kernel_regularizer = md::regularizers::L2(1e-3), .name = "conv1"}));
+  model.add(L::BatchNormalization(L::BatchNormalizationOptions{.name = "bn1"}));
+  model.add(L::Activation({.activation = "relu", .name = "relu1"}));
+  model.add(L::MaxPooling2D({.pool_size = {2, 2}, .name = "pool1"}));
+  model.add(L::Conv2D({.filters = 6, .kernel_size = {3, 2}, .strides = {1, 2}, .activation = "relu", .name = "conv2"}));
+  model.add(L::BatchNormalization(L::BatchNormalizationOptions{.momentum = 0.9, .name = "bn2"}));
+  model.add(L::Flatten({.name = "flatten"}));
+  model.add(L::Dropout({.rate = 0.25, .name = "dropout"}));
+  model.add(L::Dense({.units = 5, .name = "logits"}));
+  model.compile({.optimizer = md::optim::Adam({.learning_rate = 2e-3f}),
+                 .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true}),
+                 .metrics = {"accuracy"}});
+  return std::make_shared<md::Sequential>(model);  // a handle: the same model
+}
+
+std::shared_ptr<md::Model> cnn_deterministic() {
+  md::Sequential model({md::Input({10, 10, 2}, "image")}, "cnn_deterministic");
+  model.add(L::Conv2D({.filters = 4, .kernel_size = {3}, .padding = "same",
+                       .kernel_regularizer = md::regularizers::L2(1e-3), .name = "conv"}));
+  model.add(L::BatchNormalization(L::BatchNormalizationOptions{.name = "bn"}));
+  model.add(L::Activation({.activation = "relu", .name = "relu"}));
+  model.add(L::AveragePooling2D({.pool_size = {2, 2}, .name = "pool"}));
+  model.add(L::Flatten({.name = "flatten"}));
+  model.add(L::Dense({.units = 3, .name = "logits"}));
+  model.compile({.optimizer = md::optim::SGD({.learning_rate = 0.05f, .momentum = 0.9}),
+                 .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true})});
+  return std::make_shared<md::Sequential>(model);  // a handle: the same model
+}
+
 }  // namespace
 
 std::vector<Case> cases() {
@@ -156,6 +189,15 @@ std::vector<Case> cases() {
        [](int64_t n, uint64_t s) { return Batch{{normal({n, 4, 8}, s), normal({n, 6, 8}, s + 1)}, one_hot(n, 3, s + 2)}; }},
       {"optimizer_adagrad", optimizer_adagrad,
        [](int64_t n, uint64_t s) { return Batch{{normal({n, 8}, s)}, normal({n, 1}, s + 1)}; }},
+      {"cnn", cnn,
+       [](int64_t n, uint64_t s) {
+         return Batch{{normal({n, 12, 12, 1}, s)}, integers({n}, 0, 5, s + 1, md::DType::int32)};
+       },
+       /*random_training=*/true},
+      {"cnn_deterministic", cnn_deterministic,
+       [](int64_t n, uint64_t s) {
+         return Batch{{normal({n, 10, 10, 2}, s)}, integers({n}, 0, 3, s + 1, md::DType::int32)};
+       }},
   };
 }
 

@@ -31,6 +31,9 @@ struct Case {
   // Built and compiled, with fresh weights; a Sequential for Keras's Sequential cases.
   std::function<std::shared_ptr<md::Model>()> build;
   std::function<Batch(int64_t count, uint64_t seed)> data;
+  // Trains with Dropout: the next training step draws masks no other framework reproduces, so
+  // there is no step to compare (file_models.py's random_training).
+  bool random_training = false;
 };
 
 // In file_models.py's order.

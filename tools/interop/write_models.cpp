@@ -1,5 +1,5 @@
 // minidl_interop: the minidl half of the live interop check (scripts/interop.sh, issue 12 item
-// 4). It builds the eight models of tools/keras_reference/fixtures/file_models.py in minidl
+// 4). It builds the ten models of tools/keras_reference/fixtures/file_models.py in minidl
 // (interop_models.h), trains each for 2 epochs on seeded data, and writes
 // OUT/<case>/:
 //   model.keras       model.save(): config, compile_config, weights, optimizer state
@@ -75,22 +75,27 @@ void write_case(const interop::Case& c, uint64_t seed, const std::filesystem::pa
   if (loaded.predict(inputs(predict.x), {.verbose = 0}).to_vector() != outputs.to_vector()) {
     throw md::ValueError(c.name + ": the model md::load_model reads back predicts differently from the saved one");
   }
+  md::json io = {{"producer", "minidl tools/interop/write_models.cpp"},
+                 {"model", c.name},
+                 {"inputs", arrays(predict.x)},
+                 {"outputs", arrays({outputs})}};
+  const double loss = model.evaluate(inputs(train.x), train.y, {.verbose = 0}).at("loss");
+  if (c.random_training) {
+    io["next_step"] = "none: Dropout's training masks are random draws no other model reproduces";
+    md::write_file_atomically((dir / "io.json").string(), io.dump() + "\n");
+    fmt::print("{}: {} weights, loss after 2 epochs {:.6f}, no next step (Dropout)\n", c.name, model.count_params(), loss);
+    return;
+  }
   const md::Logs logs = loaded.train_on_batch(inputs(step.x), step.y);
-  const md::json io = {
-      {"producer", "minidl tools/interop/write_models.cpp"},
-      {"model", c.name},
-      {"inputs", arrays(predict.x)},
-      {"outputs", arrays({outputs})},
-      {"step",
-       {{"inputs", arrays(step.x)},
-        {"targets", array(step.y)},
-        {"loss", logs.at("loss")},
-        {"iterations", loaded.optimizer()->iterations()},
-        {"weights", variables(loaded.weights())},
-        {"optimizer_variables", variables(loaded.optimizer()->variables())}}}};
+  io["step"] = {{"inputs", arrays(step.x)},
+                {"targets", array(step.y)},
+                {"loss", logs.at("loss")},
+                {"iterations", loaded.optimizer()->iterations()},
+                {"weights", variables(loaded.weights())},
+                {"optimizer_variables", variables(loaded.optimizer()->variables())}};
   md::write_file_atomically((dir / "io.json").string(), io.dump() + "\n");
-  fmt::print("{}: {} weights, loss after 2 epochs {:.6f}, next step's loss {:.6f}\n", c.name, model.count_params(),
-             model.evaluate(inputs(train.x), train.y, {.verbose = 0}).at("loss"), logs.at("loss"));
+  fmt::print("{}: {} weights, loss after 2 epochs {:.6f}, next step's loss {:.6f}\n", c.name, model.count_params(), loss,
+             logs.at("loss"));
 }
 
 }  // namespace
