@@ -132,6 +132,34 @@ Tensor fused_batch_normalization(const Tensor& x, const Tensor& gamma, const Ten
 Tensor batch_normalization(const Tensor& x, const Tensor& mean, const Tensor& variance, int64_t axis,
                            const Tensor& offset = Tensor(), const Tensor& scale = Tensor(), float epsilon = 1e-3f);
 
+// ---- recurrent sequences -----------------------------------------------------------------------
+// Keras's LSTM, GRU and SimpleRNN layers over a whole sequence, each one fused op (the fast path of
+// the recurrent layers; autograd/ops_recurrent.cpp on core/backend/recurrent.cpp). Weights in
+// Keras's layouts, gates in Keras's order: LSTM kernel (in, 4 units) i, f, c, o, recurrent_kernel
+// (units, 4 units), bias (4 units); GRU z, r, h with bias (3 units), or (2, 3 units) [input bias;
+// recurrent bias] when reset_after; SimpleRNN (in, units). An undefined bias is use_bias=false, an
+// undefined h0 or c0 a zero state. The activations are Keras's defaults (sigmoid gates, tanh);
+// simple_rnn_sequence takes "tanh", "relu" or "sigmoid" and throws ValueError for any other name
+// (the layers then run their composed cell). go_backwards reads the input from its last step and
+// returns the sequence in that (reversed) order, as Keras does.
+//   auto out = md::ops::lstm_sequence(x, {}, {}, kernel, recurrent_kernel, bias, false);
+//   md::Tensor sequence = out[0], last_h = out[1], last_c = out[2];
+// Gradients reach x, the states and every weight; a second derivative (a tape recording the
+// backward pass) differentiates the same equations composed from md::ops, step by step.
+// On symbolic inputs they give the output specs inside a layer's shape inference and throw
+// otherwise (they have no Keras op class to trace as).
+// x (batch, time, in); returns {sequence (batch, time, units), last h (batch, units), last c}
+std::vector<Tensor> lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& kernel,
+                                  const Tensor& recurrent_kernel, const Tensor& bias, bool go_backwards);
+// Returns {sequence, last h}.
+std::vector<Tensor> gru_sequence(const Tensor& x, const Tensor& h0, const Tensor& kernel,
+                                 const Tensor& recurrent_kernel, const Tensor& bias, bool reset_after,
+                                 bool go_backwards);
+// Returns {sequence, last h}.
+std::vector<Tensor> simple_rnn_sequence(const Tensor& x, const Tensor& h0, const Tensor& kernel,
+                                        const Tensor& recurrent_kernel, const Tensor& bias,
+                                        const std::string& activation, bool go_backwards);
+
 // ---- shapes ----------------------------------------------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1
 Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm = {});  // {} reverses

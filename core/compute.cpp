@@ -77,6 +77,101 @@ Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t axis, bool lo
   return dx;
 }
 
+// ---- recurrent sequences ------------------------------------------------------------------------
+
+namespace {
+
+const char* cell_name(RecurrentCell cell) {
+  switch (cell) {
+    case RecurrentCell::lstm: return "lstm_sequence";
+    case RecurrentCell::gru: return "gru_sequence";
+    case RecurrentCell::gru_reset_after: return "gru_sequence (reset_after)";
+    case RecurrentCell::simple: return "simple_rnn_sequence";
+  }
+  return "recurrent";
+}
+
+backend::RecurrentGeometry recurrent_geometry(const RecurrentProblem& p) {
+  const char* name = cell_name(p.cell);
+  if (p.x.ndim() != 3) {
+    throw ShapeError(fmt::format("{}: the input must be (batch, time, features); received shape {}.", name,
+                                 shape_to_string(p.x.shape())));
+  }
+  if (p.kernel.ndim() != 2 || p.recurrent_kernel.ndim() != 2) {
+    throw ShapeError(fmt::format("{}: kernel and recurrent_kernel must be matrices; received shapes {} and {}.", name,
+                                 shape_to_string(p.kernel.shape()), shape_to_string(p.recurrent_kernel.shape())));
+  }
+  const int64_t gates = backend::recurrent_gate_count(p.cell);
+  const int64_t batch = p.x.dim(0), time = p.x.dim(1), input = p.x.dim(2), units = p.recurrent_kernel.dim(0);
+  const Shape kernel{input, gates * units}, recurrent{units, gates * units}, state{batch, units};
+  const Shape bias = p.cell == RecurrentCell::gru_reset_after ? Shape{2, gates * units} : Shape{gates * units};
+  const auto check = [&](const char* what, const Tensor& t, const Shape& expected) {
+    if (t.defined() && t.shape() != expected) {
+      throw ShapeError(fmt::format("{}: {} must have shape {} for input shape {} and {} units; received {}.", name,
+                                   what, shape_to_string(expected), shape_to_string(p.x.shape()), units,
+                                   shape_to_string(t.shape())));
+    }
+  };
+  check("recurrent_kernel", p.recurrent_kernel, recurrent);
+  check("kernel", p.kernel, kernel);
+  check("bias", p.bias, bias);
+  check("the initial state h", p.h0, state);
+  check("the initial state c", p.c0, state);
+  if (p.c0.defined() && p.cell != RecurrentCell::lstm) {
+    throw ValueError(fmt::format("{}: only an LSTM has a carry state c.", name));
+  }
+  if (time < 1) throw ValueError(fmt::format("{}: the input must have at least one time step; received shape {}.",
+                                             name, shape_to_string(p.x.shape())));
+  return {.cell = p.cell, .activation = p.activation, .batch = batch, .time = time, .input = input, .units = units,
+          .reverse = p.reverse};
+}
+
+const float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
+float* output_if(bool wanted, Tensor& t, const Shape& shape) {
+  if (!wanted) return nullptr;
+  t = Tensor::empty(shape);
+  return t.mutable_data();
+}
+
+backend::RecurrentOperands operands(const RecurrentProblem& p) {
+  return {.x = p.x.data(), .h0 = data_or_null(p.h0), .c0 = data_or_null(p.c0), .kernel = p.kernel.data(),
+          .recurrent_kernel = p.recurrent_kernel.data(), .bias = data_or_null(p.bias)};
+}
+
+}  // namespace
+
+RecurrentResult recurrent_forward(const RecurrentProblem& p) {
+  const backend::RecurrentGeometry g = recurrent_geometry(p);
+  RecurrentResult r;
+  r.sequence = Tensor::empty({g.batch, g.time, g.units});
+  r.workspace = Tensor::empty({backend::recurrent_workspace_size(g)});
+  float* last_c = output_if(p.cell == RecurrentCell::lstm, r.last_c, {g.batch, g.units});
+  backend::recurrent_forward(g, operands(p), r.sequence.mutable_data(), last_c, r.workspace.mutable_data());
+  r.last_h = slice(r.sequence, 1, g.time - 1, 1, 1).reshape({g.batch, g.units});
+  return r;
+}
+
+RecurrentGrads recurrent_backward(const RecurrentProblem& p, const RecurrentResult& forward, const Tensor& d_sequence,
+                                  const Tensor& d_last_h, const Tensor& d_last_c, const std::vector<bool>& wanted) {
+  const backend::RecurrentGeometry g = recurrent_geometry(p);
+  const auto want = [&](size_t i) { return i < wanted.size() && wanted[i]; };
+  RecurrentGrads d;
+  const backend::RecurrentGradients out{
+      .dx = output_if(want(0), d.dx, p.x.shape()),
+      .dh0 = output_if(want(1), d.dh0, {g.batch, g.units}),
+      .dc0 = output_if(want(2), d.dc0, {g.batch, g.units}),
+      .dkernel = output_if(want(3), d.dkernel, p.kernel.shape()),
+      .drecurrent_kernel = output_if(want(4), d.drecurrent_kernel, p.recurrent_kernel.shape()),
+      .dbias = output_if(want(5), d.dbias,
+                         p.cell == RecurrentCell::gru_reset_after ? Shape{2, 3 * g.units} : Shape{
+                             backend::recurrent_gate_count(p.cell) * g.units})};
+  check_same_shape("recurrent_backward (sequence gradient)", forward.sequence,
+                   d_sequence.defined() ? d_sequence : forward.sequence);
+  backend::recurrent_backward(g, operands(p), forward.sequence.data(), forward.workspace.data(),
+                              data_or_null(d_sequence), data_or_null(d_last_h), data_or_null(d_last_c), out);
+  return d;
+}
+
 Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& axes, bool keepdims) {
   const std::vector<int> normalized = normalize_axes(axes, x.ndim());
   Shape out_shape;

@@ -69,6 +69,32 @@ struct BatchNormGrads {
 BatchNormGrads batch_norm_backward(const Tensor& x, const Tensor& mean, const Tensor& variance, const Tensor& dy,
                                    const Tensor& gamma, int64_t axis, float epsilon);
 
+// ---- recurrent sequences (core/backend/recurrent.cpp) ------------------------------------------
+// A whole recurrent layer over x (batch, time, input) with Keras's weights (backend.h has the
+// equations' layout): kernel (input, G units), recurrent_kernel (units, G units), bias (G units),
+// (2, G units) for gru_reset_after, or undefined (zeros); h0 and c0 (batch, units) or undefined
+// (zeros), c0 for lstm only. `reverse` is Keras's go_backwards (the sequence in step order).
+using backend::RecurrentCell;
+struct RecurrentProblem {
+  RecurrentCell cell = RecurrentCell::lstm;
+  EltwiseOp activation = EltwiseOp::tanh;  // simple only: tanh, relu or sigmoid
+  Tensor x{}, h0{}, c0{}, kernel{}, recurrent_kernel{}, bias{};
+  bool reverse = false;
+};
+struct RecurrentResult {
+  Tensor sequence{}, last_h{}, last_c{};  // (batch, time, units), (batch, units), (batch, units) or undefined
+  Tensor workspace{};                     // what recurrent_backward reads
+};
+// Throws ShapeError naming the shapes that do not fit together.
+RecurrentResult recurrent_forward(const RecurrentProblem& p);
+struct RecurrentGrads {
+  Tensor dx{}, dh0{}, dc0{}, dkernel{}, drecurrent_kernel{}, dbias{};  // undefined where not wanted
+};
+// The gradients wanted (in RecurrentGrads order) from the outputs' gradients (each may be
+// undefined: zeros), given the forward's result.
+RecurrentGrads recurrent_backward(const RecurrentProblem& p, const RecurrentResult& forward, const Tensor& d_sequence,
+                                  const Tensor& d_last_h, const Tensor& d_last_c, const std::vector<bool>& wanted);
+
 // Reduces over `axes` (empty = all). keepdims leaves reduced axes as size 1.
 Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdims = false);
 

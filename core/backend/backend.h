@@ -141,6 +141,47 @@ void batch_norm_forward(const BatchNormProblem& p, const float* x, const float* 
 void batch_norm_backward(const BatchNormProblem& p, const float* x, const float* mean, const float* variance,
                          const float* dy, const float* gamma, float* dx, float* dgamma, float* dbeta);
 
+// ---- recurrent sequences (core/backend/recurrent.cpp) ---------------------------------------
+// A whole recurrent layer over a sequence, forward and backward, in Keras's layouts: x (batch,
+// time, input), states (batch, units), kernel (input, G units), recurrent kernel (units, G units)
+// with the G gates in Keras's order (RecurrentCell), bias (G units), or (2, G units) [input;
+// recurrent] for gru_reset_after. `reverse` is Keras's go_backwards: step s reads x at time
+// T-1-s and the sequence is written in step order (sequence[:, s] = h after step s).
+//
+// oneDNN 2.6 has RNN primitives, but on CPUs without AVX-512 every one of them (LSTM, GRU,
+// LBR-GRU, vanilla; forward and backward; any weights format) is its "ref" implementation
+// (bench/RESULTS.md, "Recurrent sequences"), so this is our own loop: one oneDNN sgemm for the
+// input projection of all time steps, one per step for the recurrence, the gate arithmetic in
+// vectorised row kernels (detail/recurrent_cell_kernels.h), and the weight gradients as single
+// products over all steps.
+struct RecurrentGeometry {
+  RecurrentCell cell = RecurrentCell::lstm;
+  EltwiseOp activation = EltwiseOp::tanh;  // simple only: tanh, relu (alpha 0) or sigmoid
+  int64_t batch = 0, time = 0, input = 0, units = 0;
+  bool reverse = false;
+};
+int64_t recurrent_gate_count(RecurrentCell cell);  // G: 4, 3, 3, 1
+// Floats of the workspace the forward fills and the backward reads.
+int64_t recurrent_workspace_size(const RecurrentGeometry& g);
+// The operands; h0, c0 (lstm only) and bias may be nullptr (zeros).
+struct RecurrentOperands {
+  const float *x = nullptr, *h0 = nullptr, *c0 = nullptr, *kernel = nullptr, *recurrent_kernel = nullptr,
+              *bias = nullptr;
+};
+// sequence (batch, time, units); last_c (batch, units) for lstm (else nullptr). The last h is
+// sequence[:, time - 1].
+void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, float* sequence, float* last_c,
+                       float* workspace);
+// Gradients from d_sequence, d_last_h and d_last_c (each may be nullptr: zeros), written to the
+// non-null outputs; sequence and workspace are the forward's.
+struct RecurrentGradients {
+  float *dx = nullptr, *dh0 = nullptr, *dc0 = nullptr, *dkernel = nullptr, *drecurrent_kernel = nullptr,
+        *dbias = nullptr;
+};
+void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in, const float* sequence,
+                        const float* workspace, const float* d_sequence, const float* d_last_h, const float* d_last_c,
+                        const RecurrentGradients& out);
+
 // ---- reductions --------------------------------------------------------------------------
 
 // out = reduce(x) over `axes` (sorted, unique, each in [0, rank)); out holds the kept axes in

@@ -31,6 +31,14 @@ const char* eltwise_op_name(EltwiseOp op);
 enum class ReduceOp { sum, mean, max, min };
 const char* reduce_op_name(ReduceOp op);
 
+// The recurrent cells of backend::recurrent_forward, with Keras's equations and gate order.
+enum class RecurrentCell {
+  lstm,             // gates i, f, c, o: c' = f c + i tanh(.), h' = o tanh(c')
+  gru,              // reset_after=false: gates z, r, h; hh = tanh(x Wh + (r h) Uh + b)
+  gru_reset_after,  // reset_after=true: hh = tanh(x Wh + bx + r (h Uh + bh)); two bias rows
+  simple,           // h' = activation(x W + h U + b)
+};
+
 // Parameters of the Adam and RMSprop updates (backend.h has the formulas).
 struct AdamStep {
   float alpha, one_minus_beta_1, one_minus_beta_2, epsilon;

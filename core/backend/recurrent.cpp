@@ -1,0 +1,304 @@
+// Recurrent sequences: LSTM, GRU (both reset placements) and simple RNN layers over a whole
+// sequence, forward and backward (backend.h has the contract and why this is not oneDNN's RNN
+// primitive). The products run on oneDNN's sgemm (row-major, leading dimensions, OpenMP), the gate
+// arithmetic in the row kernels of detail/recurrent_cell_kernels.h.
+//
+// Layout: x, the sequence and every per-step buffer are batch-major, (batch, time, width), so a
+// time step is a strided set of rows; the products take the stride as their leading dimension and
+// no transpose is ever made. Per-step buffers (gates, c, ...) are indexed by the input time they
+// consumed (tau); the sequence by step. They differ only under `reverse`.
+#include <oneapi/dnnl/dnnl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "minidl/core/backend/attention_kernels.h"
+#include "minidl/core/backend/backend.h"
+#include "minidl/core/backend/detail/dnnl_context.h"
+#include "minidl/core/backend/detail/loops.h"
+#include "minidl/core/backend/detail/recurrent_cell_kernels.h"
+
+namespace minidl::backend {
+namespace {
+
+using detail::RecurrentCellKernels;
+
+const RecurrentCellKernels& cell_kernels() {
+  static const RecurrentCellKernels& kernels =
+      cpu_has_avx2_fma() ? detail::avx2_recurrent_cell_kernels() : detail::portable_recurrent_cell_kernels();
+  return kernels;
+}
+
+// C (m x n, leading dimension ldc) = op(A) op(B) + beta C, all row-major.
+void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    return;
+  }
+  const dnnl_status_t status = dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b,
+                                          ldb, beta, c, ldc);
+  if (status != dnnl_success) throw std::runtime_error("recurrent: dnnl_sgemm failed (status " + std::to_string(status) + ")");
+}
+
+// rows x width, each row = `row` (a bias broadcast over the rows).
+void fill_rows(float* out, int64_t rows, int64_t width, const float* row) {
+  detail::parallel_for(rows, std::max<int64_t>(1, detail::kParallelGrain / std::max<int64_t>(width, 1)),
+                       [&](int64_t begin, int64_t end) {
+                         for (int64_t r = begin; r < end; ++r) std::memcpy(out + r * width, row, sizeof(float) * width);
+                       });
+}
+
+// Calls body(b) for every batch row of one step, on the OpenMP team when the step is large.
+template <class Body>
+void for_rows(int64_t batch, int64_t width, Body&& body) {
+  detail::parallel_for(batch, std::max<int64_t>(1, detail::kParallelGrain / std::max<int64_t>(width, 1)),
+                       [&](int64_t begin, int64_t end) {
+                         for (int64_t b = begin; b < end; ++b) body(b);
+                       });
+}
+
+// Grow-only per-thread scratch, one slot per use.
+float* scratch(int slot, int64_t floats) {
+  thread_local std::vector<float> buffers[6];
+  std::vector<float>& buffer = buffers[slot];
+  if (static_cast<int64_t>(buffer.size()) < floats) buffer.resize(static_cast<size_t>(floats));
+  return buffer.data();
+}
+
+int activation_code(EltwiseOp op) {
+  switch (op) {
+    case EltwiseOp::tanh: return 0;
+    case EltwiseOp::relu: return 1;
+    case EltwiseOp::sigmoid: return 2;
+    default: throw std::invalid_argument("recurrent: a simple RNN runs tanh, relu or sigmoid only");
+  }
+}
+
+// Where the rows of one sequence live: row b of step s, or of input time tau.
+struct Layout {
+  int64_t batch, time, units, gates;  // gates = G * units
+  bool reverse;
+  int64_t tau(int64_t s) const { return reverse ? time - 1 - s : s; }
+  // Offsets of (b, t) rows in buffers of width `width`; the leading dimension of a step is time * width.
+  int64_t row(int64_t b, int64_t t, int64_t width) const { return (b * time + t) * width; }
+};
+
+// The state before step s: h0 (leading dimension units) or the sequence at s - 1.
+struct Prev {
+  const float* base;
+  int64_t ld;
+  const float* operator()(int64_t b) const { return base + b * ld; }
+};
+
+}  // namespace
+
+int64_t recurrent_gate_count(RecurrentCell cell) {
+  switch (cell) {
+    case RecurrentCell::lstm: return 4;
+    case RecurrentCell::gru:
+    case RecurrentCell::gru_reset_after: return 3;
+    case RecurrentCell::simple: return 1;
+  }
+  return 1;
+}
+
+int64_t recurrent_workspace_size(const RecurrentGeometry& g) {
+  // Gates (activated) per step, plus one units-wide row per step: c (lstm), r h_prev (gru),
+  // h_prev U_h + b_h (gru_reset_after).
+  const int64_t steps = g.batch * g.time;
+  const int64_t extra = g.cell == RecurrentCell::simple ? 0 : steps * g.units;
+  return steps * recurrent_gate_count(g.cell) * g.units + extra;
+}
+
+void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, float* sequence, float* last_c,
+                       float* workspace) {
+  detail::ensure_initialized();
+  const int64_t B = g.batch, T = g.time, I = g.input, U = g.units, GU = recurrent_gate_count(g.cell) * U;
+  if (B == 0 || T == 0 || U == 0) return;
+  const Layout L{B, T, U, GU, g.reverse};
+  const RecurrentCellKernels& k = cell_kernels();
+  const int act = g.cell == RecurrentCell::simple ? activation_code(g.activation) : 0;
+  float* gates = workspace;
+  float* extra = workspace + B * T * GU;
+  float* zeros = scratch(0, B * U);
+  std::fill(zeros, zeros + B * U, 0.0f);
+  const float* h0 = in.h0 ? in.h0 : zeros;
+  const float* c0 = in.c0 ? in.c0 : zeros;
+
+  // The input projection of every step at once: gates = x W (+ the input bias).
+  if (in.bias) fill_rows(gates, B * T, GU, in.bias);
+  gemm(false, false, B * T, GU, I, in.x, I, in.kernel, GU, in.bias ? 1.0f : 0.0f, gates, GU);
+
+  const float* recurrent_bias = g.cell == RecurrentCell::gru_reset_after && in.bias ? in.bias + GU : nullptr;
+  float* hu = g.cell == RecurrentCell::gru_reset_after ? scratch(1, B * GU) : nullptr;
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t tau = L.tau(s);
+    const Prev h_prev = s == 0 ? Prev{h0, U} : Prev{sequence + (s - 1) * U, T * U};
+    float* gates_s = gates + tau * GU;  // row b at + b * T * GU
+    const int64_t ldg = T * GU;
+    float* h_s = sequence + s * U;
+    switch (g.cell) {
+      case RecurrentCell::lstm: {
+        const Prev c_prev = s == 0 ? Prev{c0, U} : Prev{extra + L.tau(s - 1) * U, T * U};
+        gemm(false, false, B, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
+        for_rows(B, GU, [&](int64_t b) {
+          k.lstm_forward(gates_s + b * ldg, c_prev(b), extra + L.row(b, tau, U), h_s + b * T * U, U);
+        });
+        break;
+      }
+      case RecurrentCell::gru: {
+        gemm(false, false, B, 2 * U, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
+        for_rows(B, GU, [&](int64_t b) { k.gru_forward_gates(gates_s + b * ldg, h_prev(b), extra + L.row(b, tau, U), U); });
+        gemm(false, false, B, U, U, extra + tau * U, T * U, in.recurrent_kernel + 2 * U, GU, 1.0f, gates_s + 2 * U, ldg);
+        for_rows(B, GU, [&](int64_t b) { k.gru_forward_output(gates_s + b * ldg, h_prev(b), h_s + b * T * U, U); });
+        break;
+      }
+      case RecurrentCell::gru_reset_after: {
+        if (recurrent_bias) fill_rows(hu, B, GU, recurrent_bias);
+        gemm(false, false, B, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, recurrent_bias ? 1.0f : 0.0f,
+             hu, GU);
+        for_rows(B, GU, [&](int64_t b) {
+          k.gru_after_forward(gates_s + b * ldg, hu + b * GU, h_prev(b), extra + L.row(b, tau, U), h_s + b * T * U, U);
+        });
+        break;
+      }
+      case RecurrentCell::simple: {
+        gemm(false, false, B, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
+        for_rows(B, GU, [&](int64_t b) { k.simple_forward(gates_s + b * ldg, h_s + b * T * U, U, act); });
+        break;
+      }
+    }
+  }
+  if (g.cell == RecurrentCell::lstm && last_c) {
+    const int64_t tau = L.tau(T - 1);
+    for (int64_t b = 0; b < B; ++b) std::memcpy(last_c + b * U, extra + L.row(b, tau, U), sizeof(float) * U);
+  }
+}
+
+void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in, const float* sequence,
+                        const float* workspace, const float* d_sequence, const float* d_last_h, const float* d_last_c,
+                        const RecurrentGradients& out) {
+  detail::ensure_initialized();
+  const int64_t B = g.batch, T = g.time, I = g.input, U = g.units, GU = recurrent_gate_count(g.cell) * U;
+  const int64_t bias_size = (g.cell == RecurrentCell::gru_reset_after ? 2 : 1) * GU;
+  if (B == 0 || T == 0 || U == 0) {
+    // Nothing ran: every gradient is zero, except the states' which pass straight through.
+    if (out.dx) fill(out.dx, B * T * I, 0.0f);
+    if (out.dkernel) fill(out.dkernel, I * GU, 0.0f);
+    if (out.drecurrent_kernel) fill(out.drecurrent_kernel, U * GU, 0.0f);
+    if (out.dbias) fill(out.dbias, bias_size, 0.0f);
+    if (out.dh0) d_last_h ? copy(d_last_h, out.dh0, B * U) : fill(out.dh0, B * U, 0.0f);
+    if (out.dc0) d_last_c ? copy(d_last_c, out.dc0, B * U) : fill(out.dc0, B * U, 0.0f);
+    return;
+  }
+  const Layout L{B, T, U, GU, g.reverse};
+  const RecurrentCellKernels& k = cell_kernels();
+  const int act = g.cell == RecurrentCell::simple ? activation_code(g.activation) : 0;
+  const float* gates = workspace;
+  const float* extra = workspace + B * T * GU;
+  float* zeros = scratch(0, B * U);
+  std::fill(zeros, zeros + B * U, 0.0f);
+  const float* h0 = in.h0 ? in.h0 : zeros;
+  const float* c0 = in.c0 ? in.c0 : zeros;
+
+  float* d_gates = scratch(1, B * T * GU);  // d(pre-activation) of the input projection, rows (b, tau)
+  const bool after = g.cell == RecurrentCell::gru_reset_after;
+  float* d_recurrent = after ? scratch(2, B * T * GU) : d_gates;  // of h_prev U (+ b_h)
+  float* dh = scratch(3, B * U);       // the gradient reaching h at this step
+  float* dh_next = scratch(4, B * U);  // the gradient reaching h_prev, from the step's products
+  float* dc = scratch(5, 2 * B * U);   // lstm: reaching c (in place, step to step); gru: d(r h_prev)
+  if (d_last_h) std::memcpy(dh_next, d_last_h, sizeof(float) * B * U);
+  else std::fill(dh_next, dh_next + B * U, 0.0f);
+  if (g.cell == RecurrentCell::lstm) {
+    if (d_last_c) std::memcpy(dc, d_last_c, sizeof(float) * B * U);
+    else std::fill(dc, dc + B * U, 0.0f);
+  }
+
+  for (int64_t s = T - 1; s >= 0; --s) {
+    const int64_t tau = L.tau(s);
+    const Prev h_prev = s == 0 ? Prev{h0, U} : Prev{sequence + (s - 1) * U, T * U};
+    const float* gates_s = gates + tau * GU;
+    float* dg_s = d_gates + tau * GU;
+    float* dr_s = d_recurrent + tau * GU;
+    const int64_t ldg = T * GU;
+    for_rows(B, U, [&](int64_t b) {
+      const float* dy = d_sequence ? d_sequence + L.row(b, s, U) : nullptr;
+      for (int64_t j = 0; j < U; ++j) dh[b * U + j] = dh_next[b * U + j] + (dy ? dy[j] : 0.0f);
+    });
+    switch (g.cell) {
+      case RecurrentCell::lstm: {
+        const Prev c_prev = s == 0 ? Prev{c0, U} : Prev{extra + L.tau(s - 1) * U, T * U};
+        for_rows(B, GU, [&](int64_t b) {
+          k.lstm_backward(gates_s + b * ldg, c_prev(b), extra + L.row(b, tau, U), dh + b * U, dc + b * U,
+                          dg_s + b * ldg, U);
+        });
+        gemm(false, true, B, U, GU, dg_s, ldg, in.recurrent_kernel, GU, 0.0f, dh_next, U);
+        break;
+      }
+      case RecurrentCell::gru: {
+        for_rows(B, GU, [&](int64_t b) {
+          k.gru_backward_output(gates_s + b * ldg, h_prev(b), dh + b * U, dg_s + b * ldg, dh_next + b * U, U);
+        });
+        gemm(false, true, B, U, U, dg_s + 2 * U, ldg, in.recurrent_kernel + 2 * U, GU, 0.0f, dc, U);
+        for_rows(B, GU, [&](int64_t b) {
+          k.gru_backward_reset(gates_s + b * ldg, h_prev(b), dc + b * U, dg_s + b * ldg, dh_next + b * U, U);
+        });
+        gemm(false, true, B, U, 2 * U, dg_s, ldg, in.recurrent_kernel, GU, 1.0f, dh_next, U);
+        break;
+      }
+      case RecurrentCell::gru_reset_after: {
+        for_rows(B, GU, [&](int64_t b) {
+          k.gru_after_backward(gates_s + b * ldg, extra + L.row(b, tau, U), h_prev(b), dh + b * U, dg_s + b * ldg,
+                               dr_s + b * ldg, dh_next + b * U, U);
+        });
+        gemm(false, true, B, U, GU, dr_s, ldg, in.recurrent_kernel, GU, 1.0f, dh_next, U);
+        break;
+      }
+      case RecurrentCell::simple: {
+        for_rows(B, GU, [&](int64_t b) {
+          k.simple_backward(sequence + L.row(b, s, U), dh + b * U, dg_s + b * ldg, U, act);
+        });
+        gemm(false, true, B, U, GU, dg_s, ldg, in.recurrent_kernel, GU, 0.0f, dh_next, U);
+        break;
+      }
+    }
+  }
+  if (out.dh0) std::memcpy(out.dh0, dh_next, sizeof(float) * B * U);
+  if (out.dc0) {
+    if (g.cell == RecurrentCell::lstm) std::memcpy(out.dc0, dc, sizeof(float) * B * U);
+    else fill(out.dc0, B * U, 0.0f);
+  }
+  // The weight and input gradients, each one product over all steps.
+  if (out.dx) gemm(false, true, B * T, I, GU, d_gates, GU, in.kernel, GU, 0.0f, out.dx, I);
+  if (out.dkernel) gemm(true, false, I, GU, B * T, in.x, I, d_gates, GU, 0.0f, out.dkernel, GU);
+  if (out.drecurrent_kernel) {
+    // h_prev of every step, in the rows (b, tau) of the gate gradients (slot 3: dh is done).
+    float* h_prev_rows = scratch(3, B * T * U);
+    for (int64_t s = 0; s < T; ++s) {
+      const Prev h_prev = s == 0 ? Prev{h0, U} : Prev{sequence + (s - 1) * U, T * U};
+      const int64_t tau = L.tau(s);
+      for (int64_t b = 0; b < B; ++b) std::memcpy(h_prev_rows + L.row(b, tau, U), h_prev(b), sizeof(float) * U);
+    }
+    if (g.cell == RecurrentCell::gru) {
+      gemm(true, false, U, 2 * U, B * T, h_prev_rows, U, d_gates, GU, 0.0f, out.drecurrent_kernel, GU);
+      gemm(true, false, U, U, B * T, extra, U, d_gates + 2 * U, GU, 0.0f, out.drecurrent_kernel + 2 * U, GU);
+    } else {
+      gemm(true, false, U, GU, B * T, h_prev_rows, U, d_recurrent, GU, 0.0f, out.drecurrent_kernel, GU);
+    }
+  }
+  if (out.dbias) {
+    // Column sums as a product with a row of ones.
+    float* ones = scratch(0, B * T);
+    std::fill(ones, ones + B * T, 1.0f);
+    gemm(false, false, 1, GU, B * T, ones, B * T, d_gates, GU, 0.0f, out.dbias, GU);
+    if (after) gemm(false, false, 1, GU, B * T, ones, B * T, d_recurrent, GU, 0.0f, out.dbias + GU, GU);
+  }
+}
+
+}  // namespace minidl::backend
