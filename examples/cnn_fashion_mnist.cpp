@@ -5,8 +5,9 @@
 //               -> Flatten -> Dropout(0.3) -> Dense(128, relu) -> Dropout(0.3) -> Dense(10)
 //
 // The convolutions have no bias (BatchNormalization's beta replaces it), as in Keras's own CNN
-// examples. Adam with a cosine-decayed rate; the default run reaches about 0.93 test accuracy
-// (the Fashion-MNIST benchmark's two-convolution net: 0.916).
+// examples. Adam with a cosine-decayed rate. The default run (12 epochs of ~22 s at 2 threads on
+// 2 AVX2 cores) ends at test accuracy 0.9263 (the Fashion-MNIST benchmark's two-convolution
+// net: 0.916).
 //
 //   cnn_fashion_mnist [--epochs N] [--batch-size N] [--data DIR]
 // Ends with "test_accuracy: <value>".
