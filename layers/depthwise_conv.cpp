@@ -12,7 +12,7 @@
 namespace minidl::layers {
 namespace {
 
-constexpr size_t kRank = 2;
+constexpr size_t kDepthwiseRank = 2;
 
 void check_depth_multiplier(int64_t depth_multiplier) {
   if (depth_multiplier <= 0) {
@@ -25,9 +25,9 @@ void check_depth_multiplier(int64_t depth_multiplier) {
 // The options both layers share, standardized as Keras's constructors do.
 template <class Options>
 void standardize(Options& o) {
-  o.kernel_size = conv_args::standardize_tuple(o.kernel_size, kRank, "kernel_size");
-  o.strides = conv_args::standardize_tuple(o.strides, kRank, "strides");
-  o.dilation_rate = conv_args::standardize_tuple(o.dilation_rate, kRank, "dilation_rate");
+  o.kernel_size = conv_args::standardize_tuple(o.kernel_size, kDepthwiseRank, "kernel_size");
+  o.strides = conv_args::standardize_tuple(o.strides, kDepthwiseRank, "strides");
+  o.dilation_rate = conv_args::standardize_tuple(o.dilation_rate, kDepthwiseRank, "dilation_rate");
   o.padding = conv_args::standardize_padding(o.padding, false);
   o.data_format = standardize_data_format(o.data_format);
   check_depth_multiplier(o.depth_multiplier);
@@ -49,7 +49,7 @@ void read_depthwise(const ConfigReader& r, Options& o) {
 DepthwiseConv2D::DepthwiseConv2D(const DepthwiseConv2DOptions& options)
     : LayerOf("DepthwiseConv2D", options.name, options.trainable, options.dtype), options_(options) {
   standardize(options_);
-  set_input_spec({.min_ndim = kRank + 2});
+  set_input_spec({.min_ndim = kDepthwiseRank + 2});
 }
 
 void DepthwiseConv2D::build_weights(const ShapeSpec& input_shape) {
@@ -61,12 +61,12 @@ void DepthwiseConv2D::build_weights(const ShapeSpec& input_shape) {
   if (options_.use_bias) {
     state_->bias = add_weight("bias", {channels * options_.depth_multiplier}, options_.bias_initializer);
   }
-  set_input_spec({.min_ndim = kRank + 2, .axes = {{channels_first ? int64_t{1} : int64_t{-1}, channels}}});
+  set_input_spec({.min_ndim = kDepthwiseRank + 2, .axes = {{channels_first ? int64_t{1} : int64_t{-1}, channels}}});
 }
 
 std::vector<Tensor> DepthwiseConv2D::call(const CallArgs& args, const CallContext& /*ctx*/) {
   const Tensor y = ops::depthwise_conv(args.input(), state_->kernel.value(), conv_args::op_options(options_));
-  return {conv_args::add_bias_and_activate(y, state_->bias, kRank, options_.data_format, options_.activation)};
+  return {conv_args::add_bias_and_activate(y, state_->bias, kDepthwiseRank, options_.data_format, options_.activation)};
 }
 
 json DepthwiseConv2D::get_config() const {
@@ -101,7 +101,7 @@ SeparableConv2D::SeparableConv2D(const SeparableConv2DOptions& options)
         "Invalid value for argument `filters`. Expected a strictly positive value. Received filters={}.",
         options_.filters));
   }
-  set_input_spec({.min_ndim = kRank + 2});
+  set_input_spec({.min_ndim = kDepthwiseRank + 2});
 }
 
 void SeparableConv2D::build_weights(const ShapeSpec& input_shape) {
@@ -113,13 +113,13 @@ void SeparableConv2D::build_weights(const ShapeSpec& input_shape) {
   state_->depthwise_kernel = add_weight("depthwise_kernel", depthwise_shape, options_.depthwise_initializer);
   state_->pointwise_kernel = add_weight("pointwise_kernel", pointwise_shape, options_.pointwise_initializer);
   if (options_.use_bias) state_->bias = add_weight("bias", {options_.filters}, options_.bias_initializer);
-  set_input_spec({.min_ndim = kRank + 2, .axes = {{channels_first ? int64_t{1} : int64_t{-1}, channels}}});
+  set_input_spec({.min_ndim = kDepthwiseRank + 2, .axes = {{channels_first ? int64_t{1} : int64_t{-1}, channels}}});
 }
 
 std::vector<Tensor> SeparableConv2D::call(const CallArgs& args, const CallContext& /*ctx*/) {
   const Tensor y = ops::separable_conv(args.input(), state_->depthwise_kernel.value(),
                                        state_->pointwise_kernel.value(), conv_args::op_options(options_));
-  return {conv_args::add_bias_and_activate(y, state_->bias, kRank, options_.data_format, options_.activation)};
+  return {conv_args::add_bias_and_activate(y, state_->bias, kDepthwiseRank, options_.data_format, options_.activation)};
 }
 
 json SeparableConv2D::get_config() const {
