@@ -237,14 +237,12 @@ void GRUCell::build_weights(const ShapeSpec& input_shape) {
 std::vector<Tensor> GRUCell::step(const Tensor& x, const std::vector<Tensor>& states, bool training) {
   const Tensor& h_prev = states.at(0);
   const int64_t u = units_;
-  const Tensor& bias = state_->bias.value();
-  const bool has_bias = state_->bias.defined();
   Tensor input_bias, recurrent_bias;
-  if (has_bias && options_.reset_after) {
-    input_bias = ops::index(bias, 0);
-    recurrent_bias = ops::index(bias, 1);
-  } else if (has_bias) {
-    input_bias = bias;
+  if (state_->bias.defined() && options_.reset_after) {
+    input_bias = ops::index(state_->bias.value(), 0);
+    recurrent_bias = ops::index(state_->bias.value(), 1);
+  } else if (state_->bias.defined()) {
+    input_bias = state_->bias.value();
   }
   Tensor mx = ops::matmul(dropped_input(x, training), state_->kernel.value());
   if (input_bias.defined()) mx = ops::add(mx, input_bias);

@@ -73,18 +73,11 @@ TimeDistributed TimeDistributed::from_config(const json& config) {
   o.trainable = r.trainable();
   o.dtype = r.dtype();
   if (!r.has("layer")) throw ValueError("TimeDistributed config: missing key 'layer'.");
+  // The inner layer is built by this layer's own build (from its build_config when deserialized),
+  // inside its name scope, not from the inner build_config.
   json object = r.at("layer");
-  const json build = object.contains("build_config") ? object["build_config"] : json(nullptr);
   object.erase("build_config");
-  const std::shared_ptr<Layer> layer = deserialize(object);
-  TimeDistributed out(*layer, o);
-  // As Bidirectional: the inner layer builds from its build_config inside this layer's scope.
-  if (build.is_object() && build.contains("input_shape")) {
-    Shape s = ShapeSpec::from_json(build["input_shape"]).shape();
-    s.insert(s.begin() + 1, None);
-    out.build(ShapeSpec(s));
-  }
-  return out;
+  return TimeDistributed(*deserialize(object), o);
 }
 
 MINIDL_REGISTER_BUILTIN_LAYER(TimeDistributed);
