@@ -1,4 +1,4 @@
-// The interop check's eight models in minidl (interop_models.h); file_models.py is their
+// The interop check's nine models in minidl (interop_models.h); file_models.py is their
 // Keras side.
 #include "interop_models.h"
 
@@ -126,6 +126,17 @@ std::shared_ptr<md::Model> optimizer_adagrad() {
   return std::make_shared<md::Sequential>(model);  // a handle: the same model
 }
 
+std::shared_ptr<md::Model> lstm_relu() {
+  md::Sequential model({md::Input(md::layers::InputLayerOptions{.shape = {6}, .dtype = "int32", .name = "tokens"}),
+                        L::Embedding({.input_dim = 16, .output_dim = 5, .name = "embed"}),
+                        L::LSTM({.units = 8, .activation = "relu", .name = "lstm"}),
+                        L::Dense({.units = 6, .activation = "tanh", .name = "hidden"}),
+                        L::Dense({.units = 3, .activation = "softmax", .name = "probs"})},
+                       "lstm_relu");
+  model.compile({.optimizer = "adam", .loss = "categorical_crossentropy", .metrics = {"accuracy"}});
+  return std::make_shared<md::Sequential>(model);  // a handle: the same model
+}
+
 }  // namespace
 
 std::vector<Case> cases() {
@@ -156,6 +167,8 @@ std::vector<Case> cases() {
        [](int64_t n, uint64_t s) { return Batch{{normal({n, 4, 8}, s), normal({n, 6, 8}, s + 1)}, one_hot(n, 3, s + 2)}; }},
       {"optimizer_adagrad", optimizer_adagrad,
        [](int64_t n, uint64_t s) { return Batch{{normal({n, 8}, s)}, normal({n, 1}, s + 1)}; }},
+      {"lstm_relu", lstm_relu,
+       [](int64_t n, uint64_t s) { return Batch{{integers({n, 6}, 0, 16, s, md::DType::int32)}, one_hot(n, 3, s + 1)}; }},
   };
 }
 
