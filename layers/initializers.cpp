@@ -46,7 +46,7 @@ const std::map<std::string, std::string>& class_names() {
       {"zeros", "Zeros"},                  {"zero", "Zeros"},                 {"ones", "Ones"},
       {"one", "Ones"},                     {"constant", "Constant"},          {"random_normal", "RandomNormal"},
       {"normal", "RandomNormal"},          {"random_uniform", "RandomUniform"}, {"uniform", "RandomUniform"},
-      {"truncated_normal", "TruncatedNormal"},
+      {"truncated_normal", "TruncatedNormal"}, {"orthogonal", "Orthogonal"},
   };
   return table;
 }
@@ -71,6 +71,8 @@ Initializer::Initializer(const std::string& name) : class_name_(resolve(name)) {
   } else if (class_name_ == "RandomUniform") {
     a_ = -0.05;
     b_ = 0.05;
+  } else if (class_name_ == "Orthogonal") {
+    a_ = 1.0;  // gain
   }
 }
 
@@ -102,6 +104,46 @@ Initializer Initializer::truncated_normal(double mean, double stddev, std::optio
   return make("TruncatedNormal", mean, stddev, seed);
 }
 
+Initializer Initializer::orthogonal(double gain, std::optional<uint64_t> seed) {
+  return make("Orthogonal", gain, 0, seed);
+}
+
+namespace {
+
+// Keras's Orthogonal on a normal draw: the draw is (max(rows, cols), min(rows, cols)) with rows
+// the product of all but the last axis; its QR decomposition by modified Gram-Schmidt, in double,
+// gives R a positive diagonal, which is what Keras's sign correction makes of any QR.
+Tensor orthogonal_from(const Shape& shape, double gain, uint64_t seed) {
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i) rows *= shape[i];
+  const int64_t cols = shape.empty() ? 1 : shape.back();
+  const int64_t m = std::max(rows, cols), n = std::min(rows, cols);
+  const std::vector<float> draw = random::normal({m, n}, 0.0f, 1.0f, seed).to_vector();
+  std::vector<double> q(draw.begin(), draw.end());  // (m, n) row-major; columns orthonormalised in place
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t k = 0; k < j; ++k) {
+      double dot = 0.0;
+      for (int64_t i = 0; i < m; ++i) dot += q[i * n + k] * q[i * n + j];
+      for (int64_t i = 0; i < m; ++i) q[i * n + j] -= dot * q[i * n + k];
+    }
+    double norm = 0.0;
+    for (int64_t i = 0; i < m; ++i) norm += q[i * n + j] * q[i * n + j];
+    norm = std::sqrt(norm);
+    for (int64_t i = 0; i < m; ++i) q[i * n + j] = norm > 0.0 ? q[i * n + j] / norm : 0.0;
+  }
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      // Tall: Q itself; wide: Q transposed.
+      const double v = rows >= cols ? q[r * n + c] : q[c * n + r];
+      out[static_cast<size_t>(r * cols + c)] = static_cast<float>(gain * v);
+    }
+  }
+  return Tensor::from_vector(out, shape);
+}
+
+}  // namespace
+
 Tensor Initializer::operator()(const Shape& shape) const {
   if (class_name_ == "Zeros") return Tensor::zeros(shape);
   if (class_name_ == "Ones") return Tensor::ones(shape);
@@ -113,6 +155,7 @@ Tensor Initializer::operator()(const Shape& shape) const {
   if (class_name_ == "RandomNormal") return random::normal(shape, a, b, seed);
   if (class_name_ == "RandomUniform") return random::uniform(shape, a, b, seed);
   if (class_name_ == "TruncatedNormal") return random::truncated_normal(shape, a, b, seed);
+  if (class_name_ == "Orthogonal") return orthogonal_from(shape, a_, seed);
   const VarianceScaling& vs = variance_scaling().at(class_name_);
   const auto [fan_in, fan_out] = fans(shape);
   double scale = vs.scale;
@@ -182,7 +225,11 @@ const ClassTable<Initializer>& initializer_classes() {
        {"TruncatedNormal",
         two_numbers("TruncatedNormal", "mean", 0.0, "stddev", 0.05, &Initializer::truncated_normal)},
        {"RandomUniform",
-        two_numbers("RandomUniform", "minval", -0.05, "maxval", 0.05, &Initializer::random_uniform)}});
+        two_numbers("RandomUniform", "minval", -0.05, "maxval", 0.05, &Initializer::random_uniform)},
+       {"Orthogonal", [](const json& config) {
+          const ConfigReader r(config, "Orthogonal");
+          return std::make_shared<Initializer>(Initializer::orthogonal(r.optional<double>("gain", 1.0), seed_from(r)));
+        }}});
   return table;
 }
 
@@ -198,6 +245,8 @@ json Initializer::serialize() const {
     config = {{"seed", seed_json(seed_)}, {"minval", a_}, {"maxval", b_}};
   } else if (class_name_ == "Constant") {
     config = {{"value", a_}};
+  } else if (class_name_ == "Orthogonal") {
+    config = {{"seed", seed_json(seed_)}, {"gain", a_}};
   }
   return initializer_classes().serialize(class_name_, config);
 }

@@ -17,7 +17,7 @@ namespace minidl {
 class Initializer {
  public:
   // One of: glorot_uniform, glorot_normal, he_normal, he_uniform, lecun_normal, lecun_uniform,
-  // zeros, ones, random_normal, random_uniform, truncated_normal, constant (Keras's snake_case
+  // zeros, ones, random_normal, random_uniform, truncated_normal, constant, orthogonal (Keras's snake_case
   // and CamelCase names, plus "normal", "uniform", "zero", "one"). Throws ValueError otherwise.
   Initializer(const char* name);         // NOLINT: implicit, as Keras accepts strings
   Initializer(const std::string& name);  // NOLINT
@@ -36,6 +36,9 @@ class Initializer {
   static Initializer random_normal(double mean = 0.0, double stddev = 0.05, std::optional<uint64_t> seed = {});
   static Initializer random_uniform(double minval = -0.05, double maxval = 0.05, std::optional<uint64_t> seed = {});
   static Initializer truncated_normal(double mean = 0.0, double stddev = 0.05, std::optional<uint64_t> seed = {});
+  // Keras's Orthogonal (the recurrent kernels' default): the Q of a normal draw's QR
+  // decomposition (signs fixed by R's diagonal), transposed for wide shapes, times `gain`.
+  static Initializer orthogonal(double gain = 1.0, std::optional<uint64_t> seed = {});
 
   Tensor operator()(const Shape& shape) const;
 

@@ -1,4 +1,4 @@
-// The interop check's ten models in minidl (interop_models.h); file_models.py is their
+// The interop check's eleven models in minidl (interop_models.h); file_models.py is their
 // Keras side.
 #include "interop_models.h"
 
@@ -156,6 +156,14 @@ std::shared_ptr<md::Model> cnn_deterministic() {
   model.add(L::Dense({.units = 3, .name = "logits"}));
   model.compile({.optimizer = md::optim::SGD({.learning_rate = 0.05f, .momentum = 0.9}),
                  .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true})});
+std::shared_ptr<md::Model> lstm_relu() {
+  md::Sequential model({md::Input(md::layers::InputLayerOptions{.shape = {6}, .dtype = "int32", .name = "tokens"}),
+                        L::Embedding({.input_dim = 16, .output_dim = 5, .name = "embed"}),
+                        L::LSTM({.units = 8, .activation = "relu", .name = "lstm"}),
+                        L::Dense({.units = 6, .activation = "tanh", .name = "hidden"}),
+                        L::Dense({.units = 3, .activation = "softmax", .name = "probs"})},
+                       "lstm_relu");
+  model.compile({.optimizer = "adam", .loss = "categorical_crossentropy", .metrics = {"accuracy"}});
   return std::make_shared<md::Sequential>(model);  // a handle: the same model
 }
 
@@ -198,6 +206,8 @@ std::vector<Case> cases() {
        [](int64_t n, uint64_t s) {
          return Batch{{normal({n, 10, 10, 2}, s)}, integers({n}, 0, 3, s + 1, md::DType::int32)};
        }},
+      {"lstm_relu", lstm_relu,
+       [](int64_t n, uint64_t s) { return Batch{{integers({n, 6}, 0, 16, s, md::DType::int32)}, one_hot(n, 3, s + 1)}; }},
   };
 }
 

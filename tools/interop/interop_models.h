@@ -1,5 +1,5 @@
 #pragma once
-// The eight models of the interop check, built in minidl: the same names, layers and compile
+// The eleven models of the interop check, built in minidl: the same names, layers and compile
 // arguments as tools/keras_reference/fixtures/file_models.py builds in Keras (the demo's through
 // examples/fashion_mnist_attention_model.h), and seeded data for them. Used by the interop
 // writer (write_models.cpp) and by tests/keras, which checks that each builds the architecture

@@ -1,5 +1,5 @@
 // minidl_interop: the minidl half of the live interop check (scripts/interop.sh, issue 12 item
-// 4). It builds the ten models of tools/keras_reference/fixtures/file_models.py in minidl
+// 4). It builds the eleven models of tools/keras_reference/fixtures/file_models.py in minidl
 // (interop_models.h), trains each for 2 epochs on seeded data, and writes
 // OUT/<case>/:
 //   model.keras       model.save(): config, compile_config, weights, optimizer state

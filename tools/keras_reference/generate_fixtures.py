@@ -30,7 +30,8 @@ FILES = {
             "initializers.h5": "initializers", "optimizers.h5": "optimizers", "schedules.h5": "schedules",
             "losses.h5": "losses", "metrics.h5": "metrics", "models.h5": "models", "training.h5": "training",
             "files.h5": "files", "layers_conv.h5": "layers_conv", "layers_pooling.h5": "pooling",
-            "layers_reshaping.h5": "reshaping", "regularization.h5": "regularization"},
+            "layers_reshaping.h5": "reshaping", "regularization.h5": "regularization",
+             "layers_recurrent.h5": "recurrent"},
     "tensorflow": {"attention_tf216.h5": "attention"},
 }
 
@@ -59,7 +60,7 @@ def main():
 
     from fixtures import (activation_cases, attention_cases, conv_layer_cases, file_cases, initializer_cases,
                           layer_cases, loss_cases, metric_cases, model_cases, optimizer_cases, pooling_layer_cases,
-                          reshaping_layer_cases)
+                          recurrent_layer_cases, reshaping_layer_cases)
     from fixtures.store import FixtureFile
 
     warnings.filterwarnings("ignore", message=".*rms_scaling.*")  # deprecated in Keras, still covered
@@ -75,7 +76,8 @@ def main():
                   "models": model_cases.generate, "training": model_cases.generate_training,
                   "files": file_cases.generate, "layers_conv": conv_layer_cases.generate,
                   "pooling": pooling_layer_cases.generate, "reshaping": reshaping_layer_cases.generate,
-                  "regularization": reshaping_layer_cases.generate_regularization}
+                  "regularization": reshaping_layer_cases.generate_regularization,
+                  "recurrent": recurrent_layer_cases.generate}
     files = FILES[args.backend]
     selected = args.only or list(files)
     # generate_fixtures.sh runs every backend with the same --only: a file of another backend is

@@ -1,0 +1,287 @@
+#include "minidl/layers/rnn_cells.h"
+
+#include <fmt/format.h>
+
+#include "minidl/autograd/ops.h"
+#include "minidl/core/config_reader.h"
+#include "minidl/core/error.h"
+#include "minidl/layers/recurrent_config.h"
+#include "minidl/layers/registration.h"
+
+namespace minidl::layers {
+
+namespace rc = recurrent_config;
+
+// ---- RNNCell --------------------------------------------------------------------------------
+
+std::vector<Tensor> RNNCell::get_initial_state(int64_t batch_size) const {
+  std::vector<Tensor> out;
+  for (int64_t size : state_size()) out.push_back(Tensor::zeros({batch_size, size}));
+  return out;
+}
+
+Shape RNNCell::step_input_shape(const ShapeSpec& input_shape) {
+  return input_shape.is_list() ? input_shape.shapes().at(0) : input_shape.shape();
+}
+
+namespace {
+
+// [x, states...] of a cell called as a layer, checked against its state sizes.
+std::vector<Tensor> cell_states(const RNNCell& cell, const CallArgs& args) {
+  const std::vector<Tensor> inputs = args.inputs();
+  const std::vector<int64_t> sizes = cell.state_size();
+  if (inputs.size() != sizes.size() + 1) {
+    throw ValueError(fmt::format("Cell '{}' takes [inputs, {} state tensor(s)]; received {} tensor(s).", cell.name(),
+                                 sizes.size(), inputs.size()));
+  }
+  return {inputs.begin() + 1, inputs.end()};
+}
+
+}  // namespace
+
+std::vector<Tensor> RNNCell::call(const CallArgs& args, const CallContext& ctx) {
+  const std::vector<Tensor> states = cell_states(*this, args);
+  std::vector<Tensor> out = step(args.inputs().at(0), states, ctx.training);
+  // A direct call is a sequence of one step: its dropout masks do not outlive it.
+  end_sequence();
+  return out;
+}
+
+std::vector<Tensor> RNNCell::compute_output_spec(const CallArgs& args, const CallContext& /*ctx*/) {
+  const std::vector<Tensor> states = cell_states(*this, args);
+  const int64_t batch = args.inputs().at(0).shape().at(0);
+  std::vector<Tensor> out{Tensor::symbolic({batch, output_size()})};
+  for (int64_t size : state_size()) out.push_back(Tensor::symbolic({batch, size}));
+  return out;
+}
+
+// ---- GatedCell ------------------------------------------------------------------------------
+
+GatedCell::GatedCell(const std::string& class_name, const std::string& name, bool trainable, const std::string& dtype,
+                     int64_t units, int64_t gates, double dropout, double recurrent_dropout,
+                     std::optional<uint64_t> seed)
+    : RNNCell(class_name, name, trainable, dtype),
+      units_(units),
+      gates_(gates),
+      dropout_(rc::clip_rate(dropout)),
+      recurrent_dropout_(rc::clip_rate(recurrent_dropout)),
+      seed_(seed) {
+  if (units <= 0) {
+    throw ValueError(
+        fmt::format("Received an invalid value for argument `units`, expected a positive integer, got {}.", units));
+  }
+  // Keras's cells create their seed generator in the constructor.
+  seed_generator(seed);
+}
+
+void GatedCell::make_weights(const ShapeSpec& input_shape, const WeightOptions& kernel,
+                             const WeightOptions& recurrent, const Shape& bias_shape, const WeightOptions& bias) {
+  const Shape shape = step_input_shape(input_shape);
+  if (shape.empty() || shape.back() == None) {
+    throw ValueError(fmt::format("{} '{}' needs a known last input dimension; received input shape {}.", class_name(),
+                                 name(), shape_to_string(shape)));
+  }
+  state_->kernel = add_weight("kernel", {shape.back(), gates_ * units_}, kernel);
+  state_->recurrent_kernel = add_weight("recurrent_kernel", {units_, gates_ * units_}, recurrent);
+  if (!bias_shape.empty()) state_->bias = add_weight("bias", bias_shape, bias);
+}
+
+namespace {
+
+Tensor dropout_mask_like(const Tensor& like, double rate, uint64_t seed) {
+  return ops::dropout(Tensor::ones(like.shape()), static_cast<float>(rate), seed);
+}
+
+}  // namespace
+
+void GatedCell::begin_sequence(const Tensor& first_input, const std::vector<Tensor>& states, bool training) {
+  end_sequence();
+  if (!training) return;
+  if (dropout_ > 0.0 && dropout_ < 1.0) {
+    state_->dropout_mask = dropout_mask_like(first_input, dropout_, seed_generator(seed_).next());
+  }
+  if (recurrent_dropout_ > 0.0 && recurrent_dropout_ < 1.0 && !states.empty()) {
+    state_->recurrent_dropout_mask = dropout_mask_like(states[0], recurrent_dropout_, seed_generator(seed_).next());
+  }
+}
+
+void GatedCell::end_sequence() {
+  state_->dropout_mask = Tensor();
+  state_->recurrent_dropout_mask = Tensor();
+}
+
+Tensor GatedCell::dropped_input(const Tensor& x, bool training) {
+  if (!training || !(dropout_ > 0.0 && dropout_ < 1.0)) return x;
+  if (!state_->dropout_mask.defined()) {
+    state_->dropout_mask = dropout_mask_like(x, dropout_, seed_generator(seed_).next());
+  }
+  return ops::multiply(x, state_->dropout_mask);
+}
+
+Tensor GatedCell::dropped_state(const Tensor& h, bool training) {
+  if (!training || !(recurrent_dropout_ > 0.0 && recurrent_dropout_ < 1.0)) return h;
+  if (!state_->recurrent_dropout_mask.defined()) {
+    state_->recurrent_dropout_mask = dropout_mask_like(h, recurrent_dropout_, seed_generator(seed_).next());
+  }
+  return ops::multiply(h, state_->recurrent_dropout_mask);
+}
+
+// ---- SimpleRNNCell --------------------------------------------------------------------------
+
+SimpleRNNCell::SimpleRNNCell(const SimpleRNNCellOptions& o)
+    : LayerOf("SimpleRNNCell", o.name, o.trainable, o.dtype, o.units, 1, o.dropout, o.recurrent_dropout, o.seed),
+      options_(o) {}
+
+void SimpleRNNCell::build_weights(const ShapeSpec& input_shape) {
+  const auto& o = options_;
+  make_weights(input_shape,
+               {.initializer = o.kernel_initializer, .regularizer = o.kernel_regularizer,
+                .constraint = o.kernel_constraint},
+               {.initializer = o.recurrent_initializer, .regularizer = o.recurrent_regularizer,
+                .constraint = o.recurrent_constraint},
+               o.use_bias ? Shape{units_} : Shape{},
+               {.initializer = o.bias_initializer, .regularizer = o.bias_regularizer, .constraint = o.bias_constraint});
+}
+
+std::vector<Tensor> SimpleRNNCell::step(const Tensor& x, const std::vector<Tensor>& states, bool training) {
+  Tensor h = ops::matmul(dropped_input(x, training), state_->kernel.value());
+  if (state_->bias.defined()) h = ops::add(h, state_->bias.value());
+  h = ops::add(h, ops::matmul(dropped_state(states.at(0), training), state_->recurrent_kernel.value()));
+  const Tensor out = options_.activation(h);
+  return {out, out};
+}
+
+json SimpleRNNCell::get_config() const {
+  json config = Layer::get_config();
+  rc::write(config, options_, rc::Order::cell);
+  return config;
+}
+
+SimpleRNNCell SimpleRNNCell::from_config(const json& config) {
+  ConfigReader r(config, "SimpleRNNCell");
+  SimpleRNNCellOptions o;
+  rc::read(r, o);
+  return SimpleRNNCell(o);
+}
+
+// ---- LSTMCell -------------------------------------------------------------------------------
+
+LSTMCell::LSTMCell(const LSTMCellOptions& o)
+    : LayerOf("LSTMCell", o.name, o.trainable, o.dtype, o.units, 4, o.dropout, o.recurrent_dropout, o.seed),
+      options_(o) {}
+
+void LSTMCell::build_weights(const ShapeSpec& input_shape) {
+  const auto& o = options_;
+  make_weights(input_shape,
+               {.initializer = o.kernel_initializer, .regularizer = o.kernel_regularizer,
+                .constraint = o.kernel_constraint},
+               {.initializer = o.recurrent_initializer, .regularizer = o.recurrent_regularizer,
+                .constraint = o.recurrent_constraint},
+               o.use_bias ? Shape{4 * units_} : Shape{},
+               {.initializer = o.bias_initializer, .regularizer = o.bias_regularizer, .constraint = o.bias_constraint});
+  if (o.use_bias && o.unit_forget_bias) {
+    // Keras's unit_forget_bias initializer: bias_initializer for i, ones for f, bias_initializer
+    // for c and o.
+    state_->bias.assign(ops::concatenate(
+        {o.bias_initializer({units_}), Tensor::ones({units_}), o.bias_initializer({2 * units_})}, 0));
+  }
+}
+
+std::vector<Tensor> LSTMCell::step(const Tensor& x, const std::vector<Tensor>& states, bool training) {
+  const Tensor& c_prev = states.at(1);
+  Tensor z = ops::matmul(dropped_input(x, training), state_->kernel.value());
+  z = ops::add(z, ops::matmul(dropped_state(states.at(0), training), state_->recurrent_kernel.value()));
+  if (state_->bias.defined()) z = ops::add(z, state_->bias.value());
+  const int64_t u = units_;
+  const Tensor i = options_.recurrent_activation(ops::slice(z, 1, 0, u));
+  const Tensor f = options_.recurrent_activation(ops::slice(z, 1, u, 2 * u));
+  const Tensor g = options_.activation(ops::slice(z, 1, 2 * u, 3 * u));
+  const Tensor o = options_.recurrent_activation(ops::slice(z, 1, 3 * u, 4 * u));
+  const Tensor c = ops::add(ops::multiply(f, c_prev), ops::multiply(i, g));
+  const Tensor h = ops::multiply(o, options_.activation(c));
+  return {h, h, c};
+}
+
+json LSTMCell::get_config() const {
+  json config = Layer::get_config();
+  rc::write(config, options_, rc::Order::cell);
+  return config;
+}
+
+LSTMCell LSTMCell::from_config(const json& config) {
+  ConfigReader r(config, "LSTMCell");
+  LSTMCellOptions o;
+  rc::read(r, o);
+  return LSTMCell(o);
+}
+
+// ---- GRUCell --------------------------------------------------------------------------------
+
+GRUCell::GRUCell(const GRUCellOptions& o)
+    : LayerOf("GRUCell", o.name, o.trainable, o.dtype, o.units, 3, o.dropout, o.recurrent_dropout, o.seed),
+      options_(o) {}
+
+void GRUCell::build_weights(const ShapeSpec& input_shape) {
+  const auto& o = options_;
+  Shape bias_shape;
+  if (o.use_bias) bias_shape = o.reset_after ? Shape{2, 3 * units_} : Shape{3 * units_};
+  make_weights(input_shape,
+               {.initializer = o.kernel_initializer, .regularizer = o.kernel_regularizer,
+                .constraint = o.kernel_constraint},
+               {.initializer = o.recurrent_initializer, .regularizer = o.recurrent_regularizer,
+                .constraint = o.recurrent_constraint},
+               bias_shape,
+               {.initializer = o.bias_initializer, .regularizer = o.bias_regularizer, .constraint = o.bias_constraint});
+}
+
+std::vector<Tensor> GRUCell::step(const Tensor& x, const std::vector<Tensor>& states, bool training) {
+  const Tensor& h_prev = states.at(0);
+  const int64_t u = units_;
+  Tensor input_bias, recurrent_bias;
+  if (state_->bias.defined() && options_.reset_after) {
+    input_bias = ops::index(state_->bias.value(), 0);
+    recurrent_bias = ops::index(state_->bias.value(), 1);
+  } else if (state_->bias.defined()) {
+    input_bias = state_->bias.value();
+  }
+  Tensor mx = ops::matmul(dropped_input(x, training), state_->kernel.value());
+  if (input_bias.defined()) mx = ops::add(mx, input_bias);
+  const Tensor h_rec = dropped_state(h_prev, training);
+  const Tensor& rk = state_->recurrent_kernel.value();
+  const auto part = [u](const Tensor& t, int64_t k) { return ops::slice(t, -1, k * u, (k + 1) * u); };
+  Tensor z, r, hh;
+  if (options_.reset_after) {
+    Tensor mh = ops::matmul(h_rec, rk);
+    if (recurrent_bias.defined()) mh = ops::add(mh, recurrent_bias);
+    z = options_.recurrent_activation(ops::add(part(mx, 0), part(mh, 0)));
+    r = options_.recurrent_activation(ops::add(part(mx, 1), part(mh, 1)));
+    hh = options_.activation(ops::add(part(mx, 2), ops::multiply(r, part(mh, 2))));
+  } else {
+    const Tensor mh = ops::matmul(h_rec, ops::slice(rk, 1, 0, 2 * u));
+    z = options_.recurrent_activation(ops::add(part(mx, 0), part(mh, 0)));
+    r = options_.recurrent_activation(ops::add(part(mx, 1), part(mh, 1)));
+    hh = options_.activation(ops::add(part(mx, 2), ops::matmul(ops::multiply(r, h_rec), part(rk, 2))));
+  }
+  // h' = z * h + (1 - z) * hh
+  const Tensor h = ops::add(ops::multiply(z, h_prev), ops::multiply(1.0f - z, hh));
+  return {h, h};
+}
+
+json GRUCell::get_config() const {
+  json config = Layer::get_config();
+  rc::write(config, options_, rc::Order::cell);
+  return config;
+}
+
+GRUCell GRUCell::from_config(const json& config) {
+  ConfigReader r(config, "GRUCell");
+  GRUCellOptions o;
+  rc::read(r, o);
+  return GRUCell(o);
+}
+
+MINIDL_REGISTER_BUILTIN_LAYER(SimpleRNNCell);
+MINIDL_REGISTER_BUILTIN_LAYER(LSTMCell);
+MINIDL_REGISTER_BUILTIN_LAYER(GRUCell);
+
+}  // namespace minidl::layers
