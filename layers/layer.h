@@ -98,7 +98,8 @@ class Layer : public Operation {
   bool built() const;
   // {"input_shape": ...} once built (Keras's get_build_config), else null.
   virtual json get_build_config() const;
-  void build_from_config(const json& build_config);
+  // Builds from get_build_config's form; a layer with another form overrides both.
+  virtual void build_from_config(const json& build_config);
   // The "compile_config" that md::serialize writes beside build_config, as Keras's
   // serialize_keras_object does for trainers: a model writes its compile config ({} until
   // compiled); other layers write none (null, the default).
