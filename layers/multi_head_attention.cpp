@@ -328,13 +328,23 @@ std::vector<Tensor> MultiHeadAttention::call(const CallArgs& args, const CallCon
     flat.push_back(-1);
     weights = ops::reshape(ops::softmax(ops::reshape(scores, flat), -1), scores.shape());
   }
+  // Keras's Softmax layer zeroes masked weights, so a fully masked row gives zeros. Keras skips
+  // that layer on its fused path (ops.dot_product_attention, taken for rank-3 inputs when no
+  // dropout rate is set and no scores are returned), where a fully masked row stays uniform;
+  // minidl gives the same numbers on both paths as Keras does (on JAX, the reference).
+  const bool fused_in_keras = options_.dropout <= 0.0 && !return_scores && in.query.ndim() == 3;
+  if (mask.defined() && !fused_in_keras) weights = ops::where(mask, weights, Tensor::scalar(0.0f));
   Tensor mixed = weights;
   if (ctx.training && options_.dropout > 0.0) {
     mixed = ops::dropout(weights, static_cast<float>(options_.dropout), seed_generator(options_.seed).next());
   }
   const Tensor attended = einsum(s.combine_equation, mixed, value);
   const Tensor output = s.output->operator()(attended);
-  if (return_scores) return {output, weights};
+  if (return_scores) {
+    // Keras's scores come out of its Softmax layer, which attaches the (expanded) mask it got.
+    if (mask.defined()) weights.set_keras_mask(mask);
+    return {output, weights};
+  }
   return {output};
 }
 

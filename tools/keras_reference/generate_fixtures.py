@@ -29,7 +29,8 @@ FILES = {
     "jax": {"layers.h5": "layers", "attention_keras3.h5": "attention", "activations.h5": "activations",
             "initializers.h5": "initializers", "optimizers.h5": "optimizers", "schedules.h5": "schedules",
             "losses.h5": "losses", "metrics.h5": "metrics", "models.h5": "models", "training.h5": "training",
-            "files.h5": "files", "layers_conv.h5": "layers_conv"},
+            "files.h5": "files", "layers_conv.h5": "layers_conv",
+            "layers_attention_mha.h5": "layers_attention_mha"},
     "tensorflow": {"attention_tf216.h5": "attention"},
 }
 
@@ -56,7 +57,7 @@ def main():
     import keras
     import warnings
 
-    from fixtures import (activation_cases, attention_cases, conv_layer_cases, file_cases, initializer_cases, layer_cases, loss_cases,
+    from fixtures import (activation_cases, attention_cases, attention_mha_layer_cases, conv_layer_cases, file_cases, initializer_cases, layer_cases, loss_cases,
                           metric_cases, model_cases, optimizer_cases)
     from fixtures.store import FixtureFile
 
@@ -71,7 +72,8 @@ def main():
                   "optimizers": optimizer_cases.generate, "schedules": optimizer_cases.generate_schedules,
                   "losses": loss_cases.generate, "metrics": metric_cases.generate,
                   "models": model_cases.generate, "training": model_cases.generate_training,
-                  "files": file_cases.generate, "layers_conv": conv_layer_cases.generate}
+                  "files": file_cases.generate, "layers_conv": conv_layer_cases.generate,
+                  "layers_attention_mha": attention_mha_layer_cases.generate}
     files = FILES[args.backend]
     selected = args.only or list(files)
     for name in selected:
