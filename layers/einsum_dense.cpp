@@ -149,6 +149,10 @@ ShapeSpec EinsumDense::compute_output_shape(const ShapeSpec& input_shape) {
   return ShapeSpec(analyze(options_.equation, options_.bias_axes, input_shape.shape(), options_.output_shape).output);
 }
 
+std::vector<Tensor> EinsumDense::compute_output_spec(const CallArgs& args, const CallContext& /*ctx*/) {
+  return {Tensor::symbolic(compute_output_shape(ShapeSpec(args.input().shape())).shape())};
+}
+
 json EinsumDense::get_config() const {
   json config = Layer::get_config();
   json shape = json::array();

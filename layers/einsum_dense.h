@@ -38,7 +38,9 @@ class EinsumDense : public LayerOf<EinsumDense> {
   explicit EinsumDense(const EinsumDenseOptions& options);
   static EinsumDense from_config(const json& config);
   json get_config() const override;
+  // Keras's: axes that output_shape leaves None stay None (also in symbolic calls).
   ShapeSpec compute_output_shape(const ShapeSpec& input_shape) override;
+  std::vector<Tensor> compute_output_spec(const CallArgs& args, const CallContext& ctx) override;
 
   const Variable& kernel() const { return state_->kernel; }
   const Variable& bias() const { return state_->bias; }  // undefined without bias_axes

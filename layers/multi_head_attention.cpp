@@ -162,9 +162,22 @@ MultiHeadAttention::Inputs MultiHeadAttention::inputs_of(const CallArgs& args) c
     return Tensor();
   };
   Inputs in;
-  in.query = argument(0, "query");
-  in.value = argument(1, "value");
-  in.key = argument(2, "key");
+  if (args.input_is_list()) {
+    // mha([query, value(, key)]): minidl's list form, the form layers taking several inputs share.
+    const std::vector<Tensor> list = args.inputs();
+    if (list.size() < 2 || list.size() > 3) {
+      throw ValueError(fmt::format("MultiHeadAttention layer '{}' takes a list [query, value] or [query, value, "
+                                   "key]; received a list of {}.",
+                                   name(), list.size()));
+    }
+    in.query = list[0];
+    in.value = list[1];
+    if (list.size() > 2) in.key = list[2];
+  } else {
+    in.query = argument(0, "query");
+    in.value = argument(1, "value");
+    in.key = argument(2, "key");
+  }
   if (!in.query.defined() || !in.value.defined()) {
     throw ValueError(fmt::format("MultiHeadAttention layer '{}' needs a query and a value tensor.", name()));
   }

@@ -8,6 +8,7 @@
 //   md::Tensor y = mha(x, x);                                   // self-attention, (B, T, dim)
 //   md::Tensor z = mha(q, v, {.key = k, .use_causal_mask = true});
 //   auto [out, scores] = mha.call_with_scores(q, v);            // scores (B, heads, T, S)
+//   md::Tensor w = mha({q, v, k});   // also as a list, as layers with several inputs take them
 //
 // Masks follow Keras: the query's, value's and key's Keras masks (or the explicit query_mask,
 // value_mask, key_mask), `attention_mask` (B, T, S) and the causal mask are and-ed; masked
