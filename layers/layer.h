@@ -41,6 +41,7 @@
 #include <optional>
 #include <string>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "minidl/autograd/variable.h"
@@ -142,6 +143,10 @@ class Layer : public Operation {
 
   // Sub-layers whose weights this layer owns (tracked with track()).
   std::vector<std::shared_ptr<Layer>> sublayers() const;
+  // The sub-layers under the names Keras's weights files give them (the Python attributes that
+  // hold them: MultiHeadAttention's "query_dense", ...); empty (the default) files tracked
+  // sub-layers in a "layers" container, as a model's.
+  virtual std::vector<std::pair<std::string, std::shared_ptr<Layer>>> saved_sublayers() const { return {}; }
 
   // ---- configs ------------------------------------------------------------------------------
   // {"name", "trainable", "dtype"} with dtype as Keras 3's DTypePolicy object.

@@ -286,6 +286,14 @@ void MultiHeadAttention::build_from_config(const json& build_config) {
   build(ShapeSpec::list(shapes));
 }
 
+std::vector<std::pair<std::string, std::shared_ptr<Layer>>> MultiHeadAttention::saved_sublayers() const {
+  // sublayers() holds them in track order: query, key, value, output.
+  const auto tracked = sublayers();
+  if (tracked.size() != 4) return {};
+  return {{"query_dense", tracked[0]}, {"key_dense", tracked[1]}, {"value_dense", tracked[2]},
+          {"output_dense", tracked[3]}};
+}
+
 const EinsumDense& MultiHeadAttention::query_dense() const { return state_->query.value(); }
 const EinsumDense& MultiHeadAttention::key_dense() const { return state_->key.value(); }
 const EinsumDense& MultiHeadAttention::value_dense() const { return state_->value.value(); }

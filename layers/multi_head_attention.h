@@ -74,6 +74,8 @@ class MultiHeadAttention : public LayerOf<MultiHeadAttention> {
   json get_build_config() const override;
   void build_from_config(const json& build_config) override;
   json get_config() const override;
+  // query_dense, key_dense, value_dense, output_dense: Keras's groups in a weights file.
+  std::vector<std::pair<std::string, std::shared_ptr<Layer>>> saved_sublayers() const override;
 
   const EinsumDense& query_dense() const;
   const EinsumDense& key_dense() const;

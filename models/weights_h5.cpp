@@ -94,6 +94,10 @@ void collect(const Layer& layer, const std::string& path, std::unordered_set<con
              std::vector<Entry>& out) {
   if (!visited.insert(layer.identity()).second) return;  // the same for every copy of the layer
   out.push_back({path, &layer, own_variables(layer)});
+  if (const auto named = layer.saved_sublayers(); !named.empty()) {
+    for (const auto& [name, child] : named) collect(*child, path.empty() ? name : path + "/" + name, visited, out);
+    return;
+  }
   const std::string container = path.empty() ? "layers" : path + "/layers";
   std::map<std::string, int> used_names;
   for (const auto& child : children(layer)) {
