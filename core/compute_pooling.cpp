@@ -21,13 +21,6 @@ std::string numpy_array(const std::vector<int64_t>& values) {
   return out + "]";
 }
 
-// Python's print of a tuple of ints: "(2, 2)" or "(2,)".
-std::string python_tuple(const std::vector<int64_t>& values) {
-  std::string out = "(";
-  for (size_t i = 0; i < values.size(); ++i) out += (i > 0 ? ", " : "") + std::to_string(values[i]);
-  return out + (values.size() == 1 ? ",)" : ")");
-}
-
 size_t spatial_rank(const Shape& x, const PoolingSpec& spec) {
   if (x.size() < 3 || x.size() > 5) {
     throw ValueError(fmt::format("Pooling needs inputs of rank 3 to 5 (batch, spatial axes, channels); received "
@@ -38,13 +31,13 @@ size_t spatial_rank(const Shape& x, const PoolingSpec& spec) {
   if (spec.pool_size.size() != rank || spec.strides.size() != rank) {
     throw ValueError(fmt::format("Pooling of a rank-{} input needs {} pool_size and strides values; received "
                                  "pool_size={} and strides={}.",
-                                 x.size(), rank, python_tuple(spec.pool_size), python_tuple(spec.strides)));
+                                 x.size(), rank, int_tuple_to_string(spec.pool_size), int_tuple_to_string(spec.strides)));
   }
   for (size_t i = 0; i < rank; ++i) {
     if (spec.pool_size[i] <= 0 || spec.strides[i] <= 0) {
       throw ValueError(fmt::format("Pooling needs positive pool_size and strides; received pool_size={} and "
                                    "strides={}.",
-                                   python_tuple(spec.pool_size), python_tuple(spec.strides)));
+                                   int_tuple_to_string(spec.pool_size), int_tuple_to_string(spec.strides)));
     }
   }
   return rank;
@@ -101,7 +94,7 @@ Shape pooling_output_shape(const Shape& x, const PoolingSpec& spec) {
     if (spatial_dim(x, spec, i) != None && o <= 0) {
       throw ValueError(fmt::format("Computed output size would be zero or negative. Received: `inputs.shape={}`, "
                                    "`pool_size={}`, `strides={}`, `padding=valid`.",
-                                   numpy_array(x), numpy_array(spec.pool_size), python_tuple(spec.strides)));
+                                   numpy_array(x), numpy_array(spec.pool_size), int_tuple_to_string(spec.strides)));
     }
   }
   return out;

@@ -43,6 +43,12 @@ std::string shape_to_string(const Shape& shape) {
   return out;
 }
 
+std::string int_tuple_to_string(const std::vector<int64_t>& values) {
+  std::string out = "(";
+  for (size_t i = 0; i < values.size(); ++i) out += (i > 0 ? ", " : "") + std::to_string(values[i]);
+  return out + (values.size() == 1 ? ",)" : ")");
+}
+
 Shape broadcast_shapes(const Shape& a, const Shape& b) {
   const size_t ndim = std::max(a.size(), b.size());
   Shape out(ndim);

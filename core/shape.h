@@ -28,6 +28,10 @@ bool is_fully_defined(const Shape& shape);
 // "(2, 3)", "(None, 8)", "()" and "(5,)": Python tuple notation, as Keras prints shapes.
 std::string shape_to_string(const Shape& shape);
 
+// The same notation for plain integers (strides, pool sizes), negative values printed as they
+// are: "(2, -1)", "(3,)". Keras's error texts quote arguments this way.
+std::string int_tuple_to_string(const std::vector<int64_t>& values);
+
 // NumPy broadcasting of two shapes. Unknown dims broadcast like Keras: None against n gives n
 // when n > 1, None otherwise. Throws ShapeError naming both shapes when they do not fit.
 Shape broadcast_shapes(const Shape& a, const Shape& b);

@@ -191,4 +191,8 @@ Bidirectional Bidirectional::from_config(const json& config) {
 
 MINIDL_REGISTER_BUILTIN_LAYER(Bidirectional);
 
+std::vector<std::pair<std::string, std::shared_ptr<Layer>>> Bidirectional::saved_sublayers() const {
+  return {{"forward_layer", forward_}, {"backward_layer", backward_}};
+}
+
 }  // namespace minidl::layers

@@ -42,6 +42,8 @@ class Bidirectional : public LayerOf<Bidirectional> {
 
   RNN& forward_layer() const { return *forward_; }
   RNN& backward_layer() const { return *backward_; }
+  // Keras files them at "<layer>/forward_layer" and "<layer>/backward_layer".
+  std::vector<std::pair<std::string, std::shared_ptr<Layer>>> saved_sublayers() const override;
   const BidirectionalOptions& options() const { return options_; }
 
  protected:

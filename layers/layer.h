@@ -41,6 +41,7 @@
 #include <optional>
 #include <string>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "minidl/autograd/variable.h"
@@ -111,7 +112,8 @@ class Layer : public Operation {
   bool built() const;
   // {"input_shape": ...} once built (Keras's get_build_config), else null.
   virtual json get_build_config() const;
-  void build_from_config(const json& build_config);
+  // Builds from get_build_config's form; a layer with another form overrides both.
+  virtual void build_from_config(const json& build_config);
   // The "compile_config" that md::serialize writes beside build_config, as Keras's
   // serialize_keras_object does for trainers: a model writes its compile config ({} until
   // compiled); other layers write none (null, the default).
@@ -157,6 +159,10 @@ class Layer : public Operation {
 
   // Sub-layers whose weights this layer owns (tracked with track()).
   std::vector<std::shared_ptr<Layer>> sublayers() const;
+  // The sub-layers under the names Keras's weights files give them (the Python attributes that
+  // hold them: MultiHeadAttention's "query_dense", ...); empty (the default) files tracked
+  // sub-layers in a "layers" container, as a model's.
+  virtual std::vector<std::pair<std::string, std::shared_ptr<Layer>>> saved_sublayers() const { return {}; }
 
   // ---- losses (Keras's layer.losses) -------------------------------------------------------
   // The losses added during the last outermost concrete call (activity regularization and

@@ -16,17 +16,11 @@
 namespace minidl::layers {
 namespace {
 
-std::string python_tuple(const std::vector<int64_t>& values) {
-  std::string out = "(";
-  for (size_t i = 0; i < values.size(); ++i) out += (i > 0 ? ", " : "") + std::to_string(values[i]);
-  return out + (values.size() == 1 ? ",)" : ")");
-}
-
 // Keras's argument_validation.standardize_tuple: one value repeats, else exactly n; values
 // > 0 (>= 0 with allow_zero), with its error text.
 std::vector<int64_t> standardize_tuple(const std::vector<int64_t>& value, size_t n, const char* name,
                                        bool allow_zero) {
-  const std::string shown = value.size() == 1 ? std::to_string(value[0]) : python_tuple(value);
+  const std::string shown = value.size() == 1 ? std::to_string(value[0]) : int_tuple_to_string(value);
   std::string message = fmt::format("The `{}` argument must be a tuple of {} integers. Received {}={}", name, n,
                                     name, shown);
   if (value.size() != 1 && value.size() != n) throw ValueError(message);
@@ -75,7 +69,7 @@ BasePooling::BasePooling(const std::string& class_name, const PoolingOptions& op
   strides_ = options.strides.empty() ? pool_size_ : standardize_tuple(options.strides, pool_dimensions, "strides", true);
   if (std::find(strides_.begin(), strides_.end(), 0) != strides_.end()) {
     // Keras accepts 0 here and then divides by it when computing the output shape.
-    throw ValueError("The `strides` argument must be positive for pooling. Received strides=" + python_tuple(strides_));
+    throw ValueError("The `strides` argument must be positive for pooling. Received strides=" + int_tuple_to_string(strides_));
   }
   const std::string padding = lowercase(padding_);
   if (padding != "valid" && padding != "same") {

@@ -380,4 +380,8 @@ MINIDL_REGISTER_BUILTIN_LAYER(SimpleRNN);
 MINIDL_REGISTER_BUILTIN_LAYER(LSTM);
 MINIDL_REGISTER_BUILTIN_LAYER(GRU);
 
+std::vector<std::pair<std::string, std::shared_ptr<Layer>>> RNN::saved_sublayers() const {
+  return {{"cell", cell_}};
+}
+
 }  // namespace minidl::layers

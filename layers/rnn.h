@@ -62,6 +62,8 @@ class RNN : public LayerOf<RNN> {
   void reset_state() { reset_states(); }
 
   RNNCell& cell() const { return *cell_; }
+  // Keras files the cell's weights at "<rnn>/cell".
+  std::vector<std::pair<std::string, std::shared_ptr<Layer>>> saved_sublayers() const override;
   const RNNOptions& rnn_options() const { return options_; }
 
  protected:

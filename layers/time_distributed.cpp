@@ -82,4 +82,8 @@ TimeDistributed TimeDistributed::from_config(const json& config) {
 
 MINIDL_REGISTER_BUILTIN_LAYER(TimeDistributed);
 
+std::vector<std::pair<std::string, std::shared_ptr<Layer>>> TimeDistributed::saved_sublayers() const {
+  return {{"layer", layer_}};
+}
+
 }  // namespace minidl::layers

@@ -29,6 +29,8 @@ class TimeDistributed : public LayerOf<TimeDistributed> {
   using Layer::compute_output_spec;
   std::vector<Tensor> compute_output_spec(const CallArgs& args, const CallContext& ctx) override;
   Layer& layer() const { return *layer_; }
+  // Keras files the wrapped layer's weights at "<layer>/layer".
+  std::vector<std::pair<std::string, std::shared_ptr<Layer>>> saved_sublayers() const override;
 
  protected:
   void build_weights(const ShapeSpec& input_shape) override;

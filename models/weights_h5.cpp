@@ -19,9 +19,6 @@
 
 #include "minidl/core/error.h"
 #include "minidl/core/naming.h"
-#include "minidl/layers/bidirectional.h"
-#include "minidl/layers/rnn.h"
-#include "minidl/layers/time_distributed.h"
 #include "minidl/models/config_io.h"
 #include "minidl/models/detail/hdf5_file.h"
 #include "minidl/models/detail/legacy_h5.h"
@@ -89,16 +86,6 @@ std::vector<std::shared_ptr<Layer>> children(const Layer& layer) {
   return layer.sublayers();
 }
 
-// Built-in layers whose Keras class holds its sub-layers in named attributes, which Keras files
-// at "<path>/<attribute>": RNN's cell, Bidirectional's forward_layer and backward_layer,
-// TimeDistributed's layer. Empty for any other layer.
-std::vector<std::string> attribute_names(const Layer& layer) {
-  if (dynamic_cast<const layers::RNN*>(&layer) != nullptr) return {"cell"};
-  if (dynamic_cast<const layers::Bidirectional*>(&layer) != nullptr) return {"forward_layer", "backward_layer"};
-  if (dynamic_cast<const layers::TimeDistributed*>(&layer) != nullptr) return {"layer"};
-  return {};
-}
-
 // _save_state / _save_container_state: the saveable's own group, then each child at
 // "<path>/layers/<snake_case class name>" with _1, _2, ... for repeats in the same container.
 // A saveable reached twice (a shared layer) is written once, at its first path; the repeat
@@ -107,11 +94,8 @@ void collect(const Layer& layer, const std::string& path, std::unordered_set<con
              std::vector<Entry>& out) {
   if (!visited.insert(layer.identity()).second) return;  // the same for every copy of the layer
   out.push_back({path, &layer, own_variables(layer)});
-  if (const std::vector<std::string> attributes = attribute_names(layer); !attributes.empty()) {
-    const std::vector<std::shared_ptr<Layer>> held = layer.sublayers();
-    for (size_t i = 0; i < held.size() && i < attributes.size(); ++i) {
-      collect(*held[i], (path.empty() ? "" : path + "/") + attributes[i], visited, out);
-    }
+  if (const auto named = layer.saved_sublayers(); !named.empty()) {
+    for (const auto& [name, child] : named) collect(*child, path.empty() ? name : path + "/" + name, visited, out);
     return;
   }
   const std::string container = path.empty() ? "layers" : path + "/layers";

@@ -156,6 +156,9 @@ std::shared_ptr<md::Model> cnn_deterministic() {
   model.add(L::Dense({.units = 3, .name = "logits"}));
   model.compile({.optimizer = md::optim::SGD({.learning_rate = 0.05f, .momentum = 0.9}),
                  .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true})});
+  return std::make_shared<md::Sequential>(model);  // a handle: the same model
+}
+
 std::shared_ptr<md::Model> lstm_relu() {
   md::Sequential model({md::Input(md::layers::InputLayerOptions{.shape = {6}, .dtype = "int32", .name = "tokens"}),
                         L::Embedding({.input_dim = 16, .output_dim = 5, .name = "embed"}),

@@ -1,0 +1,203 @@
+#include "minidl/layers/einsum_dense.h"
+
+#include <fmt/format.h>
+
+#include <regex>
+
+#include "minidl/autograd/ops.h"
+#include "minidl/core/config_reader.h"
+#include "minidl/core/error.h"
+#include "minidl/layers/einsum.h"
+#include "minidl/layers/registration.h"
+
+namespace minidl::layers {
+namespace {
+
+// Keras's _analyze_einsum_string: the kernel and bias shapes, the full output shape, and which
+// kernel axes face the input and which the output (the initializer's fans).
+struct Analysis {
+  Shape kernel, bias, output;
+  std::vector<size_t> input_axes, output_axes;
+  bool has_bias = false;
+};
+
+std::string dims(const Shape& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + (s[i] == None ? std::string("None") : std::to_string(s[i]));
+  return out;
+}
+
+Analysis analyze(const std::string& equation, const std::optional<std::string>& bias_axes, const Shape& input_shape,
+                 const std::vector<int64_t>& partial_output) {
+  std::smatch m;
+  const std::string replaced = std::regex_replace(equation, std::regex("\\.\\.\\."), "0");
+  bool left_elided = false;
+  if (std::regex_match(replaced, m, std::regex("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"))) {
+  } else if (std::regex_match(replaced, m, std::regex("0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)"))) {
+    left_elided = true;
+  } else if (!std::regex_match(replaced, m, std::regex("([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0"))) {
+    throw ValueError(fmt::format("Invalid einsum equation '{}'. Equations must be in the form [X],[Y]->[Z], "
+                                 "...[X],[Y]->...[Z], or [X]...,[Y]->[Z]....",
+                                 equation));
+  }
+  const std::string input_spec = m[1], weight_spec = m[2], output_spec = m[3];
+  const int64_t rank = static_cast<int64_t>(input_shape.size());
+  const int64_t elided = rank - static_cast<int64_t>(input_spec.size());
+  Shape output(partial_output.begin(), partial_output.end());
+  output.insert(output.begin(), input_shape.at(0));
+  if (elided > 0 && left_elided) {
+    for (int64_t i = 1; i < elided; ++i) output.insert(output.begin() + 1, input_shape[i]);
+  } else if (elided > 0) {
+    for (int64_t i = rank - elided; i < rank; ++i) output.push_back(input_shape[i]);
+  }
+  auto input_dim = [&](char c) -> int64_t {
+    const auto i = static_cast<int64_t>(input_spec.find(c));
+    return left_elided ? input_shape.at(i + elided) : input_shape.at(i);
+  };
+  auto output_index = [&](char c) -> size_t { return output_spec.find(c) + (left_elided ? elided : 0); };
+  for (char c : input_spec) {
+    if (output_spec.find(c) == std::string::npos) continue;
+    const int64_t out = output.at(output_index(c));
+    if (out != None && out != input_dim(c)) {
+      throw ValueError(fmt::format("Input shape and output shape do not match at shared dimension '{}'. Input shape "
+                                   "is {}, and output shape is {}.",
+                                   c, input_dim(c), out));
+    }
+  }
+  for (char c : output_spec) {
+    if (input_spec.find(c) == std::string::npos && weight_spec.find(c) == std::string::npos) {
+      throw ValueError(fmt::format("Dimension '{}' was specified in the output '{}' but has no corresponding dim in "
+                                   "the input spec '{}' or weight spec '{}'",
+                                   c, output_spec, input_spec, output_spec));
+    }
+  }
+  Analysis a;
+  for (size_t i = 0; i < weight_spec.size(); ++i) {
+    const char c = weight_spec[i];
+    if (output_spec.find(c) != std::string::npos) {
+      a.kernel.push_back(output.at(output_index(c)));
+      a.output_axes.push_back(i);
+    } else if (input_spec.find(c) != std::string::npos) {
+      a.kernel.push_back(input_dim(c));
+      a.input_axes.push_back(i);
+    } else {
+      throw ValueError(fmt::format("Weight dimension '{}' did not have a match in either the input spec '{}' or the "
+                                   "output spec '{}'. For this layer, the weight must be fully specified.",
+                                   c, input_spec, output_spec));
+    }
+  }
+  if (bias_axes) {
+    size_t first = output_spec.size();
+    for (char c : *bias_axes) {
+      const size_t at = output_spec.find(c);
+      if (at == std::string::npos) {
+        throw ValueError(fmt::format("Bias dimension '{}' was requested, but is not part of the output spec '{}'", c,
+                                     output_spec));
+      }
+      first = std::min(first, at);
+    }
+    a.has_bias = true;
+    for (size_t i = first; i < output_spec.size(); ++i) {
+      const char c = output_spec[i];
+      a.bias.push_back(bias_axes->find(c) != std::string::npos ? output.at(output_index(c)) : 1);
+    }
+    if (!left_elided) {
+      for (int64_t i = 0; i < elided; ++i) a.bias.push_back(1);
+    }
+  }
+  a.output = output;
+  return a;
+}
+
+}  // namespace
+
+EinsumDense::EinsumDense(const EinsumDenseOptions& options)
+    : LayerOf("EinsumDense", options.name, options.trainable, options.dtype), options_(options) {}
+
+void EinsumDense::build_weights(const ShapeSpec& input_shape) {
+  const Shape& shape = input_shape.shape();
+  const Analysis a = analyze(options_.equation, options_.bias_axes, shape, options_.output_shape);
+  for (int64_t d : a.kernel) {
+    if (d == None) {
+      throw ValueError(fmt::format("EinsumDense layer '{}': the kernel shape ({}) of equation '{}' has an unknown "
+                                   "dimension for input shape {}; give it in output_shape.",
+                                   name(), dims(a.kernel), options_.equation, shape_to_string(shape)));
+    }
+  }
+  state_->kernel = add_weight("kernel", a.kernel, options_.kernel_initializer);
+  // Keras gives the VarianceScaling initializers the kernel's input and output axes, so the fans
+  // are the products over those axes (a (dim, heads, key_dim) kernel has fan_in dim, fan_out
+  // heads * key_dim) and not the conv-style receptive-field fans of a rank-3 shape. A draw of
+  // shape (fan_in, fan_out) has exactly those fans.
+  int64_t fan_in = 1, fan_out = 1;
+  for (size_t i : a.input_axes) fan_in *= a.kernel[i];
+  for (size_t i : a.output_axes) fan_out *= a.kernel[i];
+  if (a.kernel.size() != 2 && fan_in * fan_out == state_->kernel.value().size()) {
+    state_->kernel.assign(options_.kernel_initializer({fan_in, fan_out}).reshape(a.kernel));
+  }
+  if (a.has_bias) state_->bias = add_weight("bias", a.bias, options_.bias_initializer);
+  set_input_spec({.ndim = static_cast<int64_t>(shape.size())});
+}
+
+std::vector<Tensor> EinsumDense::call(const CallArgs& args, const CallContext& /*ctx*/) {
+  Tensor y = einsum(options_.equation, args.input(), state_->kernel.value());
+  if (state_->bias.defined()) y = ops::add(y, state_->bias.value());
+  return {options_.activation(y)};
+}
+
+ShapeSpec EinsumDense::compute_output_shape(const ShapeSpec& input_shape) {
+  return ShapeSpec(analyze(options_.equation, options_.bias_axes, input_shape.shape(), options_.output_shape).output);
+}
+
+std::vector<Tensor> EinsumDense::compute_output_spec(const CallArgs& args, const CallContext& /*ctx*/) {
+  return {Tensor::symbolic(compute_output_shape(ShapeSpec(args.input().shape())).shape())};
+}
+
+json EinsumDense::get_config() const {
+  json config = Layer::get_config();
+  json shape = json::array();
+  for (int64_t d : options_.output_shape) shape.push_back(d == None ? json(nullptr) : json(d));
+  config["output_shape"] = shape;
+  config["equation"] = options_.equation;
+  config["activation"] = activations::serialize(options_.activation);
+  config["bias_axes"] = options_.bias_axes ? json(*options_.bias_axes) : json(nullptr);
+  config["kernel_initializer"] = options_.kernel_initializer.serialize();
+  config["bias_initializer"] = options_.bias_initializer.serialize();
+  config["kernel_regularizer"] = nullptr;
+  config["bias_regularizer"] = nullptr;
+  config["activity_regularizer"] = nullptr;
+  config["kernel_constraint"] = nullptr;
+  config["bias_constraint"] = nullptr;
+  config["quantization_config"] = nullptr;
+  return config;
+}
+
+EinsumDense EinsumDense::from_config(const json& config) {
+  ConfigReader r(config, "EinsumDense");
+  r.reject_non_null({"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+                     "bias_constraint", "quantization_config", "lora_rank", "lora_alpha",
+                     "gptq_unpacked_column_size"});
+  EinsumDenseOptions o;
+  o.equation = r.required<std::string>("equation");
+  const json& shape = r.at("output_shape");
+  if (shape.is_number_integer()) {
+    o.output_shape = {shape.get<int64_t>()};
+  } else if (shape.is_array()) {
+    for (const json& d : shape) o.output_shape.push_back(d.is_null() ? None : r.integer_value("output_shape", d));
+  } else {
+    throw ValueError(fmt::format("EinsumDense config: 'output_shape' must be an integer or a list; received {}.",
+                                 shape.dump()));
+  }
+  o.activation = activations::from_config(r, "activation");
+  o.bias_axes = r.maybe<std::string>("bias_axes");
+  if (r.has("kernel_initializer")) o.kernel_initializer = Initializer::deserialize(r.at("kernel_initializer"));
+  if (r.has("bias_initializer")) o.bias_initializer = Initializer::deserialize(r.at("bias_initializer"));
+  o.name = r.name();
+  o.trainable = r.trainable();
+  o.dtype = r.dtype();
+  return EinsumDense(o);
+}
+
+MINIDL_REGISTER_BUILTIN_LAYER(EinsumDense);
+
+}  // namespace minidl::layers
