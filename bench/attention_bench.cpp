@@ -1,16 +1,19 @@
 // bench/attention_bench: the fused additive-attention op (md::ops::additive_attention) against
-// PyTorch 1.13 computing Keras's formula with autograd (bench/peer_pytorch_attention.py under
-// /usr/bin/python3, same thread count, same run) and against minidl's own reference path
-// (md::ops::additive_attention_reference, built from generic ops, materialising (B,Tq,Tv,D)).
+// the peers computing Keras's formula (same thread count, same run): PyTorch 1.13 (Debian),
+// PyTorch 2.x eager, torch.compile and JAX jax.jit (bench/peer_pytorch_attention.py,
+// bench/peer_jax_attention.py; peer_runner.h says where their environments live), and against
+// minidl's own reference path (md::ops::additive_attention_reference, built from generic ops,
+// materialising (B,Tq,Tv,D)).
 //
 //   attention_bench [--threads 1,2] [--reps 5] [--shapes 0,1,2,3] [--path auto|avx512|avx2|portable]
-//                   [--no-peer] [--no-reference] [--no-rss] [--ref-limit-gib 4]
+//                   [--peers all|torch1,torch2,compile,jax] [--no-peer] [--no-reference] [--no-rss]
+//                   [--ref-limit-gib 4]
 //
 // Per (threads, shape, pass) the table shows the minimum over --reps timed calls (after one
 // warm-up call):
 //   fwd     out = additive_attention(q, k, v, scale), no tape (PyTorch: under no_grad)
 //   fwd+bwd the forward on a tape, then the gradient of sum(out) w.r.t. q, k, v and scale
-//           (PyTorch: torch.autograd.grad(out.sum(), [q, k, v, scale]))
+//           (PyTorch: torch.autograd.grad(out.sum(), [q, k, v, scale]); JAX: jit of value_and_grad)
 // Memory ("peak extra", MiB):
 //   tensors  minidl only: md::memory_stats().peak_bytes minus the live bytes before the call
 //            (every minidl tensor buffer: intermediates, outputs, gradients, tape records),
@@ -18,7 +21,7 @@
 //   RSS      VmHWM minus VmRSS just before one call, after one warm-up call, in a fresh process
 //            per (implementation, shape, threads), with MALLOC_MMAP_THRESHOLD_=65536
 //            MALLOC_TRIM_THRESHOLD_=0 so that freed buffers leave the process at once. The same
-//            method for minidl (this binary re-run with --probe-rss) and for PyTorch (the peer
+//            method for minidl (this binary re-run with --probe-rss) and for each peer (its
 //            script's --mode memory); it also counts what memory_stats does not see: the fused
 //            kernel's per-thread scratch and oneDNN's scratchpads.
 // ns/tanh: wall time / tanh evaluations; B*Tq*Tv*D per forward, twice that for fwd+bwd (the
@@ -29,7 +32,6 @@
 // "oth" = CPUs used by other processes (and steal) during the fastest repetition, from
 // /proc/stat; > 0.3 means that row was disturbed.
 #include <minidl/minidl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -184,15 +186,33 @@ int probe_rss(Impl impl, const ShapeCase& s, int threads) {
 
 std::string g_self;  // this executable, for the probes
 
-const char* kMallocEnv = "env MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=0 ";
+const std::string kMallocEnv = "env MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=0 ";
 
 // ---- one thread count ----------------------------------------------------------------------
 
 struct PassResult {
   Stat mine, ref;
-  bench::PeerFigure torch;
-  double mine_tensor_mib = -1, ref_tensor_mib = -1, mine_rss_mib = -1, ref_rss_mib = -1, torch_rss_mib = -1;
+  std::vector<bench::PeerFigure> peer;  // per Options::peers entry; min_ms < 0 where it did not run
+  std::vector<double> peer_rss_mib;     // the same
+  double mine_tensor_mib = -1, ref_tensor_mib = -1, mine_rss_mib = -1, ref_rss_mib = -1;
   std::string ref_note;
+  // The fastest valid peer figure (nullptr: none), and its index.
+  const bench::PeerFigure* fastest_peer(size_t* index = nullptr) const {
+    const bench::PeerFigure* best = nullptr;
+    for (size_t i = 0; i < peer.size(); ++i) {
+      if (peer[i].valid() && (best == nullptr || peer[i].min_ms < best->min_ms)) {
+        best = &peer[i];
+        if (index != nullptr) *index = i;
+      }
+    }
+    return best;
+  }
+  // Their smallest peak extra RSS (-1: none measured).
+  double smallest_peer_rss() const {
+    double best = -1;
+    for (double v : peer_rss_mib) best = v >= 0 && (best < 0 || v < best) ? v : best;
+    return best;
+  }
 };
 struct Stages {
   Stat k_fwd, softmax, wv, dv, dw, softmax_bwd, k_bwd;
@@ -209,7 +229,8 @@ struct Options {
   std::vector<int> threads = {1, 2};
   std::vector<size_t> shapes = {0, 1, 2, 3};
   int reps = 5;
-  bool peer = true, reference = true, rss = true;
+  std::vector<bench::Peer> peers = bench::peers();  // only the available() ones run
+  bool reference = true, rss = true;
   double ref_limit_gib = 4.0;
 };
 
@@ -250,6 +271,10 @@ std::vector<Row> run_threads(const Options& o, int threads) {
   for (size_t si : o.shapes) {
     const ShapeCase& s = kShapes[si];
     Row row{threads, s, {}, {}, {}, -1};
+    for (PassResult* p : {&row.fwd, &row.fwdbwd}) {
+      p->peer.assign(o.peers.size(), {});
+      p->peer_rss_mib.assign(o.peers.size(), -1.0);
+    }
     const Inputs in = make_inputs(s);
     std::fprintf(stderr, "thr %d %s: fused...\n", threads, s.str().c_str());
     std::vector<md::Tensor> fused_grads;
@@ -293,19 +318,22 @@ std::vector<Row> run_threads(const Options& o, int threads) {
     rows.push_back(row);
   }
 
-  if (o.peer) {
-    // One fresh process per shape, run twice: the second run confirms the first (peer_runner.h).
-    const std::string script = std::string(MINIDL_BENCH_DIR) + "/peer_pytorch_attention.py";
+  // Each peer: one fresh process per shape, run twice: the second run confirms the first (peer_runner.h).
+  for (size_t pi = 0; pi < o.peers.size(); ++pi) {
+    const bench::Peer& peer = o.peers[pi];
+    if (!peer.available()) continue;
     for (Row& r : rows) {
-      std::fprintf(stderr, "thr %d %s: PyTorch timing, two fresh processes...\n", threads, r.shape.str().c_str());
+      std::fprintf(stderr, "thr %d %s: %s timing, two fresh processes...\n", threads, r.shape.str().c_str(),
+                   peer.name.c_str());
       std::vector<nlohmann::json> second;
       const std::vector<nlohmann::json> first = bench::run_twice(
-          fmt::format("/usr/bin/python3 {} --mode time --threads {} --reps {} --shapes '{}'", script, threads, o.reps,
-                      r.shape.csv()),
+          peer.command("attention",
+                       fmt::format("--mode time --threads {} --reps {} --shapes '{}'", threads, o.reps, r.shape.csv())),
           &second);
       for (int pass = 0; pass < 2; ++pass) {
-        (pass ? r.fwdbwd : r.fwd).torch = bench::confirm_in(first, second, [&](const nlohmann::json& j) {
-          if (j.at("threads").get<int>() != threads) std::fprintf(stderr, "PyTorch ran with %d threads\n", j.at("threads").get<int>());
+        (pass ? r.fwdbwd : r.fwd).peer[pi] = bench::confirm_in(first, second, [&](const nlohmann::json& j) {
+          if (j.at("threads").get<int>() != threads)
+            std::fprintf(stderr, "%s ran with %d threads\n", peer.name.c_str(), j.at("threads").get<int>());
           return &j.at(pass ? "fwdbwd" : "fwd");
         });
       }
@@ -313,7 +341,6 @@ std::vector<Row> run_threads(const Options& o, int threads) {
   }
 
   if (o.rss) {
-    const std::string script = std::string(MINIDL_BENCH_DIR) + "/peer_pytorch_attention.py";
     for (Row& r : rows) {
       std::fprintf(stderr, "thr %d %s: RSS probes...\n", threads, r.shape.str().c_str());
       for (Impl impl : {Impl::fused, Impl::reference}) {
@@ -333,12 +360,13 @@ std::vector<Row> run_threads(const Options& o, int threads) {
           }
         }
       }
-      if (o.peer) {
-        for (const nlohmann::json& j : bench::run_json_lines(fmt::format("{}/usr/bin/python3 {} --mode memory --threads {} "
-                                                                  "--shapes '{}'",
-                                                                  kMallocEnv, script, threads, r.shape.csv()))) {
-          r.fwd.torch_rss_mib = j.at("fwd").value("extra_mib", -1.0);
-          r.fwdbwd.torch_rss_mib = j.at("fwdbwd").value("extra_mib", -1.0);
+      for (size_t pi = 0; pi < o.peers.size(); ++pi) {
+        if (!o.peers[pi].available()) continue;
+        for (const nlohmann::json& j : bench::run_json_lines(
+                 kMallocEnv + o.peers[pi].command("attention", fmt::format("--mode memory --threads {} --shapes '{}'",
+                                                                           threads, r.shape.csv())))) {
+          r.fwd.peer_rss_mib[pi] = j.at("fwd").value("extra_mib", -1.0);
+          r.fwdbwd.peer_rss_mib[pi] = j.at("fwdbwd").value("extra_mib", -1.0);
         }
       }
     }
@@ -360,12 +388,15 @@ std::string ratio(const bench::PeerFigure& peer, const Stat& mine) {
   return fmt::format("{:.1f}x", peer.min_ms / mine.min_ms);
 }
 
+std::string peer_ms(const bench::PeerFigure& p) { return p.min_ms > 0 ? fmt::format("{:.2f}", p.min_ms) : "-"; }
+
 void print_tables(const std::vector<Row>& rows, const Options& o) {
-  std::printf("\n### Fused op vs PyTorch and vs the reference path (min of %d; speed-up = their time / minidl's)\n\n",
+  std::printf("\n### Fused op vs the fastest peer and vs the reference path (min of %d; speed-up = their time / "
+              "minidl's)\n\n",
               o.reps);
-  std::printf("| thr | (B,Tq,Tv,D) | pass | minidl ms | PyTorch ms | speed-up vs PyTorch | reference ms | speed-up vs "
-              "reference | minidl extra MiB tensors / RSS | PyTorch extra MiB RSS | reference extra MiB tensors / RSS | "
-              "ns/tanh | bound%% | oth minidl | PyTorch runs 1 / 2 ms, void when |\n");
+  std::printf("| thr | (B,Tq,Tv,D) | pass | minidl ms | fastest peer | its ms | speed-up vs it | reference ms | "
+              "speed-up vs reference | minidl extra MiB tensors / RSS | smallest peer extra MiB RSS | reference extra "
+              "MiB tensors / RSS | ns/tanh | bound%% | oth minidl |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Row& r : rows) {
     for (int pass = 0; pass < 2; ++pass) {
@@ -373,20 +404,37 @@ void print_tables(const std::vector<Row>& rows, const Options& o) {
       const double count = r.shape.tanh_count() * (pass ? 2.0 : 1.0);
       const double ns = p.mine.min_ms * 1e6 / count;
       const double bound = kTanhNs / r.threads / ns * 100.0;
-      std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %.3f | %.0f%% | %.2f | %s |\n",
+      size_t fi = 0;
+      const bench::PeerFigure* fastest = p.fastest_peer(&fi);
+      std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %.3f | %.0f%% | %.2f |\n",
                   r.threads, r.shape.str().c_str(), pass ? "fwd+bwd" : "fwd", ms(p.mine).c_str(),
-                  p.torch.min_ms > 0 ? fmt::format("{:.2f}", p.torch.min_ms).c_str() : "-",
-                  ratio(p.torch, p.mine).c_str(), p.ref.valid() ? ms(p.ref).c_str() : p.ref_note.c_str(),
-                  ratio(p.ref, p.mine).c_str(), mib(p.mine_tensor_mib).c_str(), mib(p.mine_rss_mib).c_str(),
-                  mib(p.torch_rss_mib).c_str(),
+                  fastest ? o.peers[fi].name.c_str() : "-", fastest ? peer_ms(*fastest).c_str() : "-",
+                  fastest ? ratio(*fastest, p.mine).c_str() : "-",
+                  p.ref.valid() ? ms(p.ref).c_str() : p.ref_note.c_str(), ratio(p.ref, p.mine).c_str(),
+                  mib(p.mine_tensor_mib).c_str(), mib(p.mine_rss_mib).c_str(), mib(p.smallest_peer_rss()).c_str(),
                   p.ref.valid() ? fmt::format("{} / {}", mib(p.ref_tensor_mib), mib(p.ref_rss_mib)).c_str() : "-", ns,
-                  bound, p.mine.others,
-                  p.torch.min_ms > 0 ? fmt::format("{:.2f} / {:.2f} ({:.0f} faults/call, {:.1f} us/fresh page){}",
-                                                   p.torch.first_ms, p.torch.second_ms, p.torch.faults,
-                                                   p.torch.fresh_page_us,
-                                                   p.torch.why.empty() ? "" : " void: " + p.torch.why)
-                                           .c_str()
-                                     : "-");
+                  bound, p.mine.others);
+    }
+  }
+
+  std::printf("\n### Every peer (min ms of the two fresh runs; speed-up = peer / minidl; extra MiB RSS)\n\n");
+  std::printf("| thr | (B,Tq,Tv,D) | pass | minidl ms | peer | ms | speed-up | extra MiB RSS | runs 1 / 2 ms, void when |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  for (const Row& r : rows) {
+    for (int pass = 0; pass < 2; ++pass) {
+      const PassResult& p = pass ? r.fwdbwd : r.fwd;
+      for (size_t pi = 0; pi < o.peers.size(); ++pi) {
+        const bench::PeerFigure& f = p.peer[pi];
+        const std::string runs =
+            !o.peers[pi].available()
+                ? "not installed (tools/peers/setup.sh; /usr/bin/python3 with python3-torch)"
+            : f.min_ms > 0 ? fmt::format("{:.2f} / {:.2f} ({:.0f} faults/call, {:.1f} us/fresh page){}", f.first_ms,
+                                         f.second_ms, f.faults, f.fresh_page_us, f.why.empty() ? "" : " void: " + f.why)
+                           : "no figure" + (f.why.empty() ? std::string() : ": " + f.why);
+        std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.threads, r.shape.str().c_str(),
+                    pass ? "fwd+bwd" : "fwd", ms(p.mine).c_str(), o.peers[pi].name.c_str(), peer_ms(f).c_str(),
+                    ratio(f, p.mine).c_str(), mib(p.peer_rss_mib[pi]).c_str(), runs.c_str());
+      }
     }
   }
 
@@ -419,19 +467,20 @@ void print_tables(const std::vector<Row>& rows, const Options& o) {
               "needing > %.1f GiB)\n",
               g_ref_factor[0], g_ref_factor[1], o.ref_limit_gib);
 
-  std::printf("\n### Targets (issue 5)\n\n");
+  std::printf("\n### Targets (issue 16: fwd+bwd >= 3x the fastest peer; peak extra memory <= 1/50 of theirs)\n\n");
   for (const Row& r : rows) {
     if (r.threads != 2) continue;
-    if (r.fwdbwd.torch.valid()) {
-      const double x = r.fwdbwd.torch.min_ms / r.fwdbwd.mine.min_ms;
-      std::printf("- fwd+bwd %s, 2 threads: %.1fx faster than PyTorch (target >= 20x): %s\n", r.shape.str().c_str(), x,
-                  x >= 20.0 ? "met" : fmt::format("MISSED by {:.0f}%", (20.0 / x - 1.0) * 100.0).c_str());
+    size_t fi = 0;
+    if (const bench::PeerFigure* fastest = r.fwdbwd.fastest_peer(&fi)) {
+      const double x = fastest->min_ms / r.fwdbwd.mine.min_ms;
+      std::printf("- fwd+bwd %s, 2 threads: %.1fx the fastest peer (%s): %s\n", r.shape.str().c_str(), x,
+                  o.peers[fi].name.c_str(),
+                  x >= 3.0 ? "met" : fmt::format("MISSED by {:.0f}%", (3.0 / x - 1.0) * 100.0).c_str());
     }
-    if (r.shape.b == 1 && r.shape.tq == 1024) {
-      const double worst = std::max(r.fwdbwd.mine_tensor_mib, r.fwdbwd.mine_rss_mib);
-      std::printf("- peak extra memory %s fwd+bwd: %.1f MiB (tensors) / %s MiB (RSS) (target < 64 MiB): %s\n",
-                  r.shape.str().c_str(), r.fwdbwd.mine_tensor_mib, mib(r.fwdbwd.mine_rss_mib).c_str(),
-                  worst < 64.0 ? "met" : "MISSED");
+    const double theirs = r.fwdbwd.smallest_peer_rss(), mine = std::max(r.fwdbwd.mine_tensor_mib, r.fwdbwd.mine_rss_mib);
+    if (theirs > 0 && mine >= 0) {
+      std::printf("- fwd+bwd %s peak extra memory: %.1f MiB vs the smallest peer's %.1f MiB (1/%.0f; target 1/50): %s\n",
+                  r.shape.str().c_str(), mine, theirs, theirs / std::max(mine, 1e-9), mine * 50.0 <= theirs ? "met" : "MISSED");
     }
   }
 }
@@ -501,8 +550,10 @@ int main(int argc, char** argv) {
                                    : p == "avx2"     ? md::backend::KernelPath::avx2
                                    : p == "portable" ? md::backend::KernelPath::portable
                                                      : md::backend::KernelPath::automatic);
+    } else if (a == "--peers" && has_value) {
+      o.peers = bench::peers(argv[++i]);
     } else if (a == "--no-peer") {
-      o.peer = false;
+      o.peers.clear();
     } else if (a == "--no-reference") {
       o.reference = false;
     } else if (a == "--no-rss") {
@@ -510,7 +561,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: attention_bench [--threads 1,2] [--reps 5] [--shapes 0,1,2,3] [--path auto|avx512|avx2|portable] "
-                   "[--no-peer] [--no-reference] [--no-rss] [--ref-limit-gib 4]\n");
+                   "[--peers all|torch1,torch2,compile,jax] [--no-peer] [--no-reference] [--no-rss] [--ref-limit-gib 4]\n");
       return 2;
     }
   }
@@ -527,7 +578,9 @@ int main(int argc, char** argv) {
   std::printf("attention_bench: %s, load average %.2f %.2f %.2f, kernel path %s, threads", date, load[0], load[1],
               load[2], md::backend::kernel_path_name(path));
   for (int t : o.threads) std::printf(" %d", t);
-  std::printf(", min of %d\n", o.reps);
+  std::printf(", min of %d\npeers:", o.reps);
+  for (const bench::Peer& p : o.peers) std::printf(" %s (%s)", p.name.c_str(), p.available() ? p.python.c_str() : "missing");
+  std::printf("\n");
 
   std::vector<Row> rows;
   for (int t : o.threads) {

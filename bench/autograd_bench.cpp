@@ -1,11 +1,12 @@
 // One SGD training step (forward, tape gradient, update) of two MLPs, in minidl and, in the
-// same run, in PyTorch 1.13 (bench/peer_pytorch_mlp.py under /usr/bin/python3) at the same
-// thread count. Prints min and median step times and the speed-up over PyTorch. The peer runs
-// twice, each time in a fresh process (bench/peer_runner.h): its figure is void when either
-// run was disturbed or the two differ by more than 20%. "oth" is the CPUs other processes used
-// during minidl's timed loop (> 0.3: disturbed).
+// same run, in each peer at the same thread count: PyTorch 1.13, PyTorch 2.x eager, torch.compile
+// (bench/peer_pytorch_mlp.py) and jax.jit (bench/peer_jax_mlp.py; peer_runner.h). Prints min and
+// median step times and the speed-up over each peer. Every peer runs twice, each time in a fresh
+// process: its figure is void when either run was disturbed or the two differ by more than 20%.
+// "oth" is the CPUs other processes used during minidl's timed loop (> 0.3: disturbed).
 //
-//   ./build/bench/autograd_bench [--threads N] [--steps N] [--no-peer] [--model NAME]
+//   ./build/bench/autograd_bench [--threads N] [--steps N] [--peers all|torch1,torch2,compile,jax]
+//                                [--no-peer] [--model NAME]
 //
 // --model runs one case only (e.g. mlp_32_32_1_b8), so that a profile shows that model alone.
 #include <minidl/minidl.h>
@@ -94,9 +95,9 @@ Timing run(const std::vector<int64_t>& sizes, int64_t batch, bool classification
   return {times.front(), times[times.size() / 2], others};
 }
 
-std::map<std::string, bench::PeerFigure> run_peer(int threads, int steps, const std::vector<std::string>& models) {
-  const std::string command = fmt::format("/usr/bin/python3 {}/peer_pytorch_mlp.py --threads {} --steps {}",
-                                          MINIDL_BENCH_DIR, threads, steps);
+std::map<std::string, bench::PeerFigure> run_peer(const bench::Peer& peer, int threads, int steps,
+                                                  const std::vector<std::string>& models) {
+  const std::string command = peer.command("mlp", fmt::format("--threads {} --steps {}", threads, steps));
   std::vector<nlohmann::json> second;
   const std::vector<nlohmann::json> first = bench::run_twice(command, &second);
   std::map<std::string, bench::PeerFigure> out;
@@ -112,12 +113,13 @@ std::map<std::string, bench::PeerFigure> run_peer(int threads, int steps, const 
 
 int main(int argc, char** argv) {
   int threads = md::get_num_threads(), steps = 2000;
-  bool peer = true;
+  std::vector<bench::Peer> peers = bench::peers();
   std::string only_model;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--no-peer")) peer = false;
+    else if (!std::strcmp(argv[i], "--peers") && i + 1 < argc) peers = bench::peers(argv[++i]);
+    else if (!std::strcmp(argv[i], "--no-peer")) peers.clear();
     else if (!std::strcmp(argv[i], "--model") && i + 1 < argc) only_model = argv[++i];
   }
   md::set_num_threads(threads);
@@ -144,28 +146,34 @@ int main(int argc, char** argv) {
     mine[c.name] = run(c.sizes, c.batch, c.classification, steps);
     names.push_back(c.name);
   }
-  const auto theirs = peer ? run_peer(threads, steps, names) : std::map<std::string, bench::PeerFigure>{};
+  std::vector<std::map<std::string, bench::PeerFigure>> theirs(peers.size());
+  for (size_t p = 0; p < peers.size(); ++p) {
+    if (peers[p].available()) theirs[p] = run_peer(peers[p], threads, steps, names);
+  }
 
   fmt::print("autograd_bench: one SGD training step, {} thread(s), {} timed steps (after 50 warm-up); "
              "before the run: other processes {:.2f} CPUs, load {:.2f}\n",
              threads, steps, idle, load);
-  fmt::print("{:<20} {:>11} {:>11} {:>5} {:>11} {:>11} {:>8} {:>8}  {}\n", "model", "minidl min", "minidl med", "oth",
-             "torch min", "torch med", "x (min)", "x (med)", "torch runs / void");
+  fmt::print("{:<20} {:>11} {:>11} {:>5}  {:<16} {:>11} {:>11} {:>8} {:>8}  {}\n", "model", "minidl min", "minidl med",
+             "oth", "peer", "peer min", "peer med", "x (min)", "x (med)", "peer runs / void");
   for (const Case& c : cases) {
     const Timing m = mine[c.name];
     const std::string mine_note = m.others > bench::kOthersLimit ? "minidl disturbed" : "";
-    auto it = theirs.find(c.name);
-    if (it == theirs.end()) {
-      fmt::print("{:<20} {:>9.4f}ms {:>9.4f}ms {:>5.2f} {:>11} {:>11} {:>8} {:>8}  {}\n", c.name, m.min_ms,
-                 m.median_ms, m.others, "-", "-", "-", "-", mine_note);
-      continue;
+    fmt::print("{:<20} {:>9.4f}ms {:>9.4f}ms {:>5.2f}  {}\n", c.name, m.min_ms, m.median_ms, m.others, mine_note);
+    for (size_t p = 0; p < peers.size(); ++p) {
+      auto it = theirs[p].find(c.name);
+      if (it == theirs[p].end()) {
+        fmt::print("{:<20} {:>11} {:>11} {:>5}  {:<16} {}\n", "", "", "", "", peers[p].name,
+                   peers[p].available() ? "no figure" : "not installed (" + peers[p].python + ")");
+        continue;
+      }
+      const bench::PeerFigure& t = it->second;
+      const bool ok = t.valid() && mine_note.empty();
+      fmt::print("{:<20} {:>11} {:>11} {:>5}  {:<16} {:>9.4f}ms {:>9.4f}ms {:>8} {:>8}  {:.4f} / {:.4f} ms{}\n", "", "",
+                 "", "", peers[p].name, t.min_ms, t.median_ms, ok ? fmt::format("{:.2f}x", t.min_ms / m.min_ms) : "void",
+                 ok ? fmt::format("{:.2f}x", t.median_ms / m.median_ms) : "void", t.first_ms, t.second_ms,
+                 t.why.empty() ? "" : " void: " + t.why);
     }
-    const bench::PeerFigure& t = it->second;
-    const bool ok = t.valid() && mine_note.empty();
-    fmt::print("{:<20} {:>9.4f}ms {:>9.4f}ms {:>5.2f} {:>9.4f}ms {:>9.4f}ms {:>8} {:>8}  {:.4f} / {:.4f} ms{}{}\n",
-               c.name, m.min_ms, m.median_ms, m.others, t.min_ms, t.median_ms,
-               ok ? fmt::format("{:.2f}x", t.min_ms / m.min_ms) : "void", ok ? fmt::format("{:.2f}x", t.median_ms / m.median_ms) : "void",
-               t.first_ms, t.second_ms, t.why.empty() ? "" : " void: " + t.why, mine_note.empty() ? "" : "; " + mine_note);
   }
   return 0;
 }

@@ -6,6 +6,13 @@
 //     return row.at("model") == "mlp_32_32_1_b8" ? &row : nullptr; });
 //   if (torch.valid()) ratio = torch.min_ms / mine_ms;   // else print torch.why
 //
+// The peers (issue 16): PyTorch 1.13 from Debian (/usr/bin/python3), and from PyPI in the pinned
+// environments of tools/peers/setup.sh: PyTorch 2.x eager and torch.compile (build/peers/torch2)
+// and JAX jax.jit (build/peers/jax). Each benchmark has one script per framework,
+// bench/peer_pytorch_<bench>.py (--compile selects torch.compile) and bench/peer_jax_<bench>.py,
+// printing the same JSON rows.
+//   for (const bench::Peer& p : bench::peers(selection)) if (p.available()) run_twice(p.command("attention", args) ...
+//
 // A peer figure is void when either run says it was disturbed (bench/peer_timing.py: other
 // processes used > 0.3 CPUs, or page faults were slow because of the VM's memory state) or the
 // two runs' minimums differ by more than 20%.
@@ -13,11 +20,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <chrono>
-
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -176,6 +184,61 @@ inline PeerFigure confirm_in(const std::vector<json>& first, const std::vector<j
   for (const json& row : first) a = a ? a : pick(row);
   for (const json& row : second) b = b ? b : pick(row);
   return confirm(a, b);
+}
+
+// One peer: a framework and mode under an interpreter.
+struct Peer {
+  std::string name;       // "PyTorch 1.13", "PyTorch 2 eager", "torch.compile", "jax.jit"
+  std::string key;        // its name on the command line: torch1, torch2, compile, jax
+  std::string python;     // the interpreter
+  std::string framework;  // the script family: peer_<framework>_<bench>.py
+  std::string flags;      // "--compile" for torch.compile
+  bool available() const { return std::filesystem::exists(python); }
+  // The shell command that runs this peer's script for `bench` with `args`.
+  std::string command(const std::string& bench, const std::string& args) const {
+    return python + " " + std::string(MINIDL_BENCH_DIR) + "/peer_" + framework + "_" + bench + ".py " + flags +
+           (flags.empty() ? "" : " ") + args;
+  }
+};
+
+// Where tools/peers/setup.sh made the environments: $MINIDL_PEER_ENVS, else build/peers in the
+// source tree.
+inline std::string peer_envs() {
+  if (const char* dir = std::getenv("MINIDL_PEER_ENVS"); dir != nullptr && *dir) return dir;
+  return std::string(MINIDL_BENCH_DIR) + "/../build/peers";
+}
+
+// The peers named in `selection` ("all", or comma-separated keys: torch1,torch2,compile,jax), in
+// that order. Whether each is installed is for the caller to ask (available()), so that a missing
+// one is reported, not silently dropped.
+inline std::vector<Peer> peers(const std::string& selection = "all") {
+  const std::string envs = peer_envs();
+  const std::vector<Peer> every = {
+      {"PyTorch 1.13", "torch1", "/usr/bin/python3", "pytorch", ""},
+      {"PyTorch 2 eager", "torch2", envs + "/torch2/bin/python", "pytorch", ""},
+      {"torch.compile", "compile", envs + "/torch2/bin/python", "pytorch", "--compile"},
+      {"jax.jit", "jax", envs + "/jax/bin/python", "jax", ""},
+  };
+  if (selection == "all") return every;
+  std::vector<Peer> out;
+  size_t start = 0;
+  while (start <= selection.size()) {
+    const size_t end = std::min(selection.find(',', start), selection.size());
+    const std::string key = selection.substr(start, end - start);
+    bool found = false;
+    for (const Peer& p : every) {
+      if (p.key == key) {
+        out.push_back(p);
+        found = true;
+      }
+    }
+    if (!found && !key.empty()) {
+      std::fprintf(stderr, "unknown peer '%s' (all, or a list of torch1,torch2,compile,jax)\n", key.c_str());
+      std::exit(2);
+    }
+    start = end + 1;
+  }
+  return out;
 }
 
 }  // namespace bench

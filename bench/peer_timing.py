@@ -95,6 +95,50 @@ def warm_memory(gib=2):
     return (time.perf_counter() - t0) * 1e6 / (n // 4096)
 
 
+def status_kib(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def reset_peak():
+    """Resets VmHWM to the current RSS; returns False when the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory_of(fn):
+    """Peak extra resident memory of one fn() call, after one warm-up call: VmHWM (reset through
+    /proc/self/clear_refs) minus VmRSS just before the call. fn must finish its work before it
+    returns (JAX: block_until_ready). Run the process with MALLOC_MMAP_THRESHOLD_=65536
+    MALLOC_TRIM_THRESHOLD_=0 so that buffers freed by the warm-up go back to the kernel and cannot
+    hide the call's peak."""
+    fn()  # warm-up: lazy initialisation, compilation, thread pool
+    if not reset_peak():
+        return {"method": "ru_maxrss", "extra_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                                     - status_kib("VmRSS")) / 1024.0}
+    base = status_kib("VmRSS")
+    r = fn()
+    peak = status_kib("VmHWM")
+    del r
+    return {"method": "VmHWM-VmRSS", "extra_mib": (peak - base) / 1024.0, "base_mib": base / 1024.0}
+
+
+def limit_cpus(threads):
+    """Keeps this process on `threads` CPUs (the first ones it may use). For runtimes without a
+    thread-count setting that covers all their pools (XLA's CPU client sizes its pools from the
+    CPUs it may run on); call before importing them."""
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, cpus[:max(1, threads)])
+    return len(os.sched_getaffinity(0))
+
+
 def load_average():
     with open("/proc/loadavg") as f:
         return [float(x) for x in f.read().split()[:3]]

@@ -2,7 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <regex>
+#include <algorithm>
+#include <cctype>
 
 #include "minidl/autograd/ops.h"
 #include "minidl/core/config_reader.h"
@@ -12,6 +13,41 @@
 
 namespace minidl::layers {
 namespace {
+
+// The three forms Keras's _analyze_einsum_string accepts: "X,Y->Z", "...X,Y->...Z" (left_elided)
+// and "X...,Y->Z..." (X of two letters or more), each part letters only.
+struct EquationForm {
+  std::string input, weight, output;
+  bool left_elided = false;
+};
+
+std::optional<EquationForm> parse_equation(const std::string& equation) {
+  const auto letters = [](const std::string& text) {
+    return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
+  };
+  const size_t arrow = equation.find("->");
+  if (arrow == std::string::npos || equation.find("->", arrow + 2) != std::string::npos) return std::nullopt;
+  const std::string left = equation.substr(0, arrow);
+  const size_t comma = left.find(',');
+  if (comma == std::string::npos || left.find(',', comma + 1) != std::string::npos) return std::nullopt;
+  EquationForm form{left.substr(0, comma), left.substr(comma + 1), equation.substr(arrow + 2)};
+  const std::string dots = "...";
+  const auto starts = [&](const std::string& t) { return t.compare(0, dots.size(), dots) == 0; };
+  const auto ends = [&](const std::string& t) {
+    return t.size() >= dots.size() && t.compare(t.size() - dots.size(), dots.size(), dots) == 0;
+  };
+  if (starts(form.input) && starts(form.output)) {
+    form.input.erase(0, dots.size());
+    form.output.erase(0, dots.size());
+    form.left_elided = true;
+  } else if (ends(form.input) && ends(form.output)) {
+    form.input.resize(form.input.size() - dots.size());
+    form.output.resize(form.output.size() - dots.size());
+    if (form.input.size() < 2) return std::nullopt;
+  }
+  if (!letters(form.input) || !letters(form.weight) || !letters(form.output)) return std::nullopt;
+  return form;
+}
 
 // Keras's _analyze_einsum_string: the kernel and bias shapes, the full output shape, and which
 // kernel axes face the input and which the output (the initializer's fans).
@@ -29,18 +65,16 @@ std::string dims(const Shape& s) {
 
 Analysis analyze(const std::string& equation, const std::optional<std::string>& bias_axes, const Shape& input_shape,
                  const std::vector<int64_t>& partial_output) {
-  std::smatch m;
-  const std::string replaced = std::regex_replace(equation, std::regex("\\.\\.\\."), "0");
-  bool left_elided = false;
-  if (std::regex_match(replaced, m, std::regex("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"))) {
-  } else if (std::regex_match(replaced, m, std::regex("0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)"))) {
-    left_elided = true;
-  } else if (!std::regex_match(replaced, m, std::regex("([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0"))) {
+  const std::optional<EquationForm> form = parse_equation(equation);
+  if (!form) {
     throw ValueError(fmt::format("Invalid einsum equation '{}'. Equations must be in the form [X],[Y]->[Z], "
                                  "...[X],[Y]->...[Z], or [X]...,[Y]->[Z]....",
                                  equation));
   }
-  const std::string input_spec = m[1], weight_spec = m[2], output_spec = m[3];
+  const bool left_elided = form->left_elided;
+  const std::string& input_spec = form->input;
+  const std::string& weight_spec = form->weight;
+  const std::string& output_spec = form->output;
   const int64_t rank = static_cast<int64_t>(input_shape.size());
   const int64_t elided = rank - static_cast<int64_t>(input_spec.size());
   Shape output(partial_output.begin(), partial_output.end());

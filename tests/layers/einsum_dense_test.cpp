@@ -85,6 +85,16 @@ TEST_CASE("EinsumDense: Keras's errors", "[layers][einsum_dense]") {
   CHECK_THROWS_WITH(EinsumDense({.equation = "abc->abd", .output_shape = {3}})(x),
                     "Invalid einsum equation 'abc->abd'. Equations must be in the form [X],[Y]->[Z], "
                     "...[X],[Y]->...[Z], or [X]...,[Y]->[Z]....");
+  // Keras's three forms only: the ellipsis on the same side of input and output, letters else,
+  // and at least two letters before a trailing ellipsis.
+  for (const std::string bad : {"...bc,cd->bd...", "a...,ab->b...", "abc,c.d->abd", "ab1,cd->abd", "abc,cd->abd->a",
+                                "abc,cd,de->abe", "...,cd->...d"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_WITH(EinsumDense({.equation = bad, .output_shape = {3}})(x),
+                      Catch::Matchers::StartsWith("Invalid einsum equation '" + bad + "'."));
+  }
+  CHECK_NOTHROW(EinsumDense({.equation = "...c,cd->...d", .output_shape = {6}})(x));
+  CHECK_NOTHROW(EinsumDense({.equation = "ab...,bd->ad...", .output_shape = {6, 5}})(x));
   CHECK_THROWS_WITH(EinsumDense({.equation = "abc,cd->abd", .output_shape = {3, 6}})(x),
                     "Input shape and output shape do not match at shared dimension 'b'. Input shape is 4, and "
                     "output shape is 3.");

@@ -11,29 +11,7 @@
 # Prints the python path of each environment it made or found.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-here=tools/keras_reference
+source tools/pinned_venvs.sh
 envs=("${@:-keras3}")
 [ "${envs[0]}" = all ] && envs=(keras3 tf216 tf215)
-
-if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "keras_reference: python3-venv is missing; run: sudo apt-get install python3-venv" >&2
-    exit 1
-  fi
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-fi
-
-for env in "${envs[@]}"; do
-  requirements="$here/requirements-$env.txt"
-  if [ ! -f "$requirements" ]; then
-    echo "keras_reference: unknown environment '$env' (keras3, tf216, tf215 or all)" >&2
-    exit 2
-  fi
-  dir="${KERAS_REFERENCE_ENVS:-build/keras_reference}/$env"
-  if [ ! -x "$dir/bin/python" ]; then
-    python3 -m venv "$dir"
-  fi
-  # --no-deps with a full freeze: exactly these versions, nothing resolved anew.
-  "$dir/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements"
-  echo "$dir/bin/python"
-done
+make_pinned_envs keras_reference tools/keras_reference "${KERAS_REFERENCE_ENVS:-build/keras_reference}" "${envs[@]}"
