@@ -5,41 +5,25 @@ examples/cnn_fashion_mnist.cpp (PyTorch 1.13 under /usr/bin/python3, or 2.x in b
 Same architectures, initialisers (Keras's glorot-uniform kernels, zero biases), optimizer
 (Adam, Keras's epsilon 1e-7), learning-rate schedule, batch size, validation split (the last
 10% of the training set) and thread count. Prints seconds per epoch and test accuracy.
+--compile trains `torch.compile(model)` (inductor, CPU; PyTorch 2.x): before the first epoch it
+compiles for every batch shape the run meets (a full batch, the epoch's last partial batch, the
+evaluation batches) by running them once, then restores the initial weights and optimizer state,
+so the epochs time the compiled code and train the same model as eager.
 
   /usr/bin/python3 bench/peer_pytorch_fashion.py --model attention --epochs 10 --threads 2
   /usr/bin/python3 bench/peer_pytorch_fashion.py --model mlp --epochs 10 --threads 2
   build/peers/torch2/bin/python bench/peer_pytorch_fashion.py --model cnn --epochs 12 --threads 2
+  build/peers/torch2/bin/python bench/peer_pytorch_fashion.py --model mlp --epochs 3 --compile
 """
 import argparse
-import gzip
+import copy
 import math
-import os
-import struct
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
-DATA_DIR = "/usr/share/datasets/fashion-mnist"
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic, count = struct.unpack(">II", data[:8])
-    if magic == 2051:
-        rows, cols = struct.unpack(">II", data[8:16])
-        return np.frombuffer(data, np.uint8, offset=16).reshape(count, rows, cols)
-    return np.frombuffer(data, np.uint8, offset=8)
-
-
-def load(data_dir):
-    def part(name):
-        return read_idx(os.path.join(data_dir, name))
-
-    return (part("train-images-idx3-ubyte.gz"), part("train-labels-idx1-ubyte.gz"),
-            part("t10k-images-idx3-ubyte.gz"), part("t10k-labels-idx1-ubyte.gz"))
+from fashion_data import DATA_DIR, load  # bench/fashion_data.py, next to this script
 
 
 def dense(n_in, n_out):
@@ -119,6 +103,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", default=DATA_DIR)
+    parser.add_argument("--compile", action="store_true", help="train torch.compile(model) (PyTorch 2.x)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1337)
@@ -133,6 +118,7 @@ def main():
     x_train, y_train = x_train[:split], y_train[:split]
 
     model = {"attention": AttentionModel, "mlp": MLP, "cnn": CNN}[args.model]()
+    network = torch.compile(model) if args.compile else model  # shares model's parameters
     steps = (len(x_train) + args.batch_size - 1) // args.batch_size
     if args.model in ("attention", "cnn"):
         optimizer = torch.optim.Adam(model.parameters(), lr=2e-3, eps=1e-7)
@@ -146,12 +132,36 @@ def main():
         schedule = None
     loss_fn = nn.CrossEntropyLoss()
 
+    def train_step(x, y):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(network(x), y)
+        loss.backward()
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        return loss
+
     def accuracy(x, y):
         model.eval()
         with torch.no_grad():
-            correct = sum((model(x[i:i + 256]).argmax(-1) == y[i:i + 256]).sum().item() for i in range(0, len(x), 256))
+            correct = sum((network(x[i:i + 256]).argmax(-1) == y[i:i + 256]).sum().item() for i in range(0, len(x), 256))
         model.train()
         return correct / len(x)
+
+    if args.compile:
+        start = time.perf_counter()
+        saved = copy.deepcopy((model.state_dict(), optimizer.state_dict(),
+                               schedule.state_dict() if schedule is not None else None))
+        last = len(x_train) - (steps - 1) * args.batch_size
+        for size in sorted({args.batch_size, last}):
+            train_step(x_train[:size], y_train[:size])
+        for x, y in ((x_val, y_val), (x_test, y_test)):
+            accuracy(x, y)
+        model.load_state_dict(saved[0])
+        optimizer.load_state_dict(saved[1])
+        if schedule is not None:
+            schedule.load_state_dict(saved[2])
+        print(f"compiled in {time.perf_counter() - start:.1f} s (not timed)", flush=True)
 
     generator = torch.Generator().manual_seed(42)
     epoch_seconds = []
@@ -161,18 +171,14 @@ def main():
         total_loss = 0.0
         for step in range(steps):
             idx = order[step * args.batch_size:(step + 1) * args.batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x_train[idx]), y_train[idx])
-            loss.backward()
-            optimizer.step()
-            if schedule is not None:
-                schedule.step()
+            loss = train_step(x_train[idx], y_train[idx])
             total_loss += loss.item() * len(idx)
         seconds = time.perf_counter() - start
         epoch_seconds.append(seconds)
         print(f"epoch {epoch + 1}/{args.epochs}: {seconds:.1f} s, loss {total_loss / len(x_train):.4f}, "
               f"val_accuracy {accuracy(x_val, y_val):.4f}", flush=True)
-    print(f"model: {args.model}, threads: {args.threads}, torch {torch.__version__}")
+    print(f"model: {args.model}, threads: {args.threads}, torch {torch.__version__}"
+          f"{', torch.compile' if args.compile else ', eager'}")
     print(f"seconds_per_epoch: {sum(epoch_seconds) / len(epoch_seconds):.2f} (min {min(epoch_seconds):.2f})")
     print(f"test_accuracy: {accuracy(x_test, y_test):.4f}")
 
