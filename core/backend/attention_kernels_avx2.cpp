@@ -26,7 +26,7 @@ namespace {
 #pragma GCC pop_options
 
 const AttentionRowKernels& avx2_attention_row_kernels() {
-  static const AttentionRowKernels kernels{forward_row, backward_row};
+  static const AttentionRowKernels kernels = row_kernels_with(forward_row, backward_row);
   return kernels;
 }
 

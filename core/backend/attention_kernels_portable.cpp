@@ -17,7 +17,7 @@ namespace {
 }  // namespace
 
 const AttentionRowKernels& portable_attention_row_kernels() {
-  static const AttentionRowKernels kernels{forward_row, backward_row};
+  static const AttentionRowKernels kernels = row_kernels_with(forward_row, backward_row);
   return kernels;
 }
 
