@@ -30,6 +30,7 @@
 #include <ctime>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -278,14 +279,13 @@ void print_accuracy() {
   be::set_score_tanh_mode(be::ScoreTanhMode::guarded);
 }
 
-std::vector<int> parse_ints(const char* text) {
+// "1,2" -> {1, 2}; {} on anything else.
+std::vector<int> parse_list(const std::string& text) {
   std::vector<int> out;
-  for (const char* p = text; *p;) {
-    char* end = nullptr;
-    const long v = std::strtol(p, &end, 10);
-    if (end == p) return {};
-    out.push_back(static_cast<int>(v));
-    p = *end == ',' ? end + 1 : end;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos) return {};
+    out.push_back(std::stoi(item));
   }
   return out;
 }
@@ -300,10 +300,10 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) {
-      threads = parse_ints(argv[++i]);
+      threads = parse_list(argv[++i]);
     } else if (a == "--shapes" && i + 1 < argc) {
       shapes.clear();
-      for (const int v : parse_ints(argv[++i])) {
+      for (const int v : parse_list(argv[++i])) {
         if (v < 0 || v > 3) return 2;
         shapes.push_back(static_cast<size_t>(v));
       }

@@ -40,7 +40,7 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
                               float* dscale);
 
 // How the kernels evaluate tanh(q + k).
-//   guarded  (the default) per (query row, tile of kGuardKeys keys): the identity
+//   guarded  (the default) per (query row, tile of 64 keys): the identity
 //            tanh(a + b) = (tanh a + tanh b) / (1 + tanh a tanh b) from tanh(q) and tanh(k)
 //            computed once per call (Tq*D + Tv*D tanh instead of Tq*Tv*D), where it is at least as
 //            accurate as the direct path, else the direct path (attention_kernels.cpp: the guard);
