@@ -8,6 +8,7 @@
 // the SSE2 build on the fused attention.
 #include <bit>
 #include <cstdint>
+#include <cstring>
 
 #include "minidl/core/backend/detail/attention_row_kernels.h"
 

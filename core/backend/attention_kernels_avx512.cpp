@@ -17,6 +17,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstring>
 
 #include "minidl/core/backend/detail/attention_row_kernels.h"
 

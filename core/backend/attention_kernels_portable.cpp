@@ -4,6 +4,7 @@
 // AVX2 and AVX-512 kernels, so the paths agree to float rounding.
 #include <bit>
 #include <cstdint>
+#include <cstring>
 
 #include "minidl/core/backend/detail/attention_row_kernels.h"
 
