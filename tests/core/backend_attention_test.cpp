@@ -672,15 +672,16 @@ TEST_CASE("guarded tanh identity: elementwise no less accurate than the direct p
 TEST_CASE("guarded tanh identity: scores and gradients no less accurate than the direct path",
           "[attention][backend]") {
   // (B, Tq, Tv, D) = (4, 32, 160, 64): three guard tiles per row, the last one partial. Worst
-  // relative error over 4 seeds, guarded / direct, measured on the avx2 and portable paths:
-  // scores 0.53-0.77, dq 0.20-0.88, dk 0.36-0.60 on the two families the identity takes (U(-1,1)
-  // and the edge family), exactly 1 on the others (the guard falls back everywhere). dscale
-  // 0.99-1.09: its error, about 9e-7 on every family including those where both paths compute
-  // bitwise the same, is the float rounding of its 20480-term sums (per row group in float), not
-  // the tanh's; the two paths round different values. The bound allows 20% above the direct
-  // path's worst error for that noise, per output and family.
+  // relative error over 4 seeds, guarded / direct, measured on the avx2 and portable paths, on
+  // the two families the identity takes (U(-1,1) and the edge family): scores 0.44-0.66, dq
+  // 0.20-0.50, dk 0.36-0.60, dscale 0.20-0.31; on the other three exactly 1 (the guard falls
+  // back everywhere, bitwise the direct path). These errors are sums of thousands of rounded
+  // terms: rows where the guard mixes the paths round different values in a different order,
+  // and an earlier version of the identity kernel, which summed dscale in another order, measured
+  // a ratio of up to 1.09 from that alone. The bound allows 10% above the direct path's worst
+  // error for such rounding noise, per output and family.
   KernelStateGuard guard;
-  constexpr double kMargin = 1.2;
+  constexpr double kMargin = 1.1;
   const char* names[] = {"scores", "dq", "dk", "dscale"};
   for (auto path : paths_to_test()) {
     mb::set_kernel_path(path);
