@@ -318,6 +318,7 @@ TEST_CASE("additive scores forward/backward match a double loop for every mask c
   cases.push_back({2, 5, 8, 19, true, true, false});
   cases.push_back({3, 8, 8, 40, false, false, false});
   cases.push_back({3, 9, 7, 35, true, false, true, 8.0f});
+  cases.push_back({2, 5, 70, 19, true, true, false, 0.9f});  // scale = nullptr on the identity path
 
   for (auto path : paths_to_test()) {
     mb::set_kernel_path(path);
