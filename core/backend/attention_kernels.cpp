@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -50,7 +51,27 @@ constexpr int64_t kRowGroup = 8;
 constexpr int64_t kForwardTileFloats = 1 << 16;
 constexpr int64_t kBackwardTileFloats = 1 << 15;
 
+// The identity path (ScoreTanhMode::guarded). With ta = tanh a, tb = tanh b,
+//   tanh(a + b) = (ta + tb) / (1 + ta tb),   1 + ta tb = cosh(a + b) / (cosh a cosh b),
+// and the identity's sensitivity to an error in ta is (1 - tb^2) / (1 + ta tb)^2 =
+// cosh^2 a / cosh^2(a + b) <= min(cosh^2 a, e^(2|b|)), likewise for tb. With a and b of the same
+// sign it is <= 1: well conditioned. With opposite signs both are <= e^(2 min(|a|, |b|)) (a = -b
+// gives cosh^2 a). ta and tb come from precise_tanh (error <= 0.5 ulp: 3e-8 near 1), so with
+// min(|a|, |b|) <= kIdentityGuard = 1 the amplified input error is at most 2 e^2 3e-8 = 4.4e-7
+// and in practice less (both sensitivities are never large at once): over 2M pairs of U(-5,5)
+// and of U(-20,20) (a float32 emulation), max |error| 2.8e-7 for the identity restricted this
+// way against 4.2e-7 for the direct path's rational tanh, and at a bound of 1.25 already 4.2e-7;
+// the kernels measure the same 2.7e-7 with |q| <= 1 against |k| up to 20 (bench/tanh_kernel_bench,
+// tests/core/backend_attention_test.cpp). The
+// guard is per (query row, tile of kGuardKeys keys) and per feature: the identity runs unless
+// some feature d has |q_d| > kIdentityGuard and |k_jd| > kIdentityGuard for a key j of the tile
+// (a bound on min(|q_d|, |k_jd|) that ignores signs). The backward forms 1 - t^2 as 1 - t t from
+// the identity's t, so its error is twice that of t, as on the direct path.
+constexpr float kIdentityGuard = 1.0f;
+constexpr int64_t kGuardKeys = 64;
+
 std::atomic<KernelPath> requested_path{KernelPath::automatic};
+std::atomic<ScoreTanhMode> tanh_mode{ScoreTanhMode::guarded};
 
 const detail::AttentionRowKernels& row_kernels() {
   switch (active_kernel_path()) {
@@ -141,6 +162,127 @@ class RowPlan {
   std::vector<int64_t> prefix_;      // (rows + 1): work of rows [0, r)
 };
 
+// The identity path's per-call tables, built by prepare() before the rows run:
+//   1. per (batch, guard tile of kGuardKeys keys, feature d): whether some key of the tile has
+//      |k_d| > kIdentityGuard;
+//   2. per (query row, guard tile of its batch): whether the identity may run there (no feature
+//      with |q_d| > kIdentityGuard where 1. is set), and per row whether it may anywhere;
+//   3. tanh(k) for the keys of every guard tile some row takes the identity on.
+// So inputs the guard rejects everywhere pay two integer passes, not the precise tanh. tanh(q) is
+// computed per row (query_tanh) into the caller's scratch as the row comes up. Inactive (no
+// allocation, every row direct) in ScoreTanhMode::direct and for dim = 0.
+class IdentityTables {
+ public:
+  IdentityTables(const AdditiveScoresProblem& p, ScoreTanhMode mode, const detail::AttentionRowKernels& kernels)
+      : p_(p), mode_(mode), kernels_(kernels), tiles_((p.tv + kGuardKeys - 1) / kGuardKeys) {
+    if (!active()) return;
+    tanh_key_ = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(p.batch * p.tv * p.dim));
+    key_big_ = std::make_unique_for_overwrite<int32_t[]>(static_cast<size_t>(p.batch * tiles_ * p.dim));
+    ok_ = std::make_unique_for_overwrite<uint8_t[]>(static_cast<size_t>(p.batch * p.tq * tiles_));
+    row_ok_ = std::make_unique_for_overwrite<uint8_t[]>(static_cast<size_t>(p.batch * p.tq));
+  }
+
+  bool active() const { return mode_ != ScoreTanhMode::direct && p_.dim > 0; }
+
+  // Builds the tables on `threads` threads (the calling one when 1).
+  void prepare(int threads) const {
+    if (!active()) return;
+    const int64_t key_tiles = p_.batch * tiles_, rows = p_.batch * p_.tq;
+    if (threads == 1) {  // no OpenMP region: even an if(false) one costs microseconds
+      for (int64_t u = 0; u < key_tiles; ++u) flag_key_tile(u);
+      for (int64_t r = 0; r < rows; ++r) decide_row(r);
+      for (int64_t u = 0; u < key_tiles; ++u) tanh_key_tile(u);
+      return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+      for (int64_t u = 0; u < key_tiles; ++u) flag_key_tile(u);
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) decide_row(r);
+#pragma omp for schedule(static)
+      for (int64_t u = 0; u < key_tiles; ++u) tanh_key_tile(u);
+    }
+  }
+
+  bool row_takes_identity(int64_t r) const { return active() && row_ok_[r] != 0; }
+  void query_tanh(int64_t r, float* out) const { kernels_.precise_tanh(p_.query + r * p_.dim, p_.dim, out); }
+  const float* tanh_key_batch(int64_t b) const { return tanh_key_.get() + b * p_.tv * p_.dim; }
+
+  // Calls run(identity, keys, count) over the runs of `keys` (ascending) that share a guard
+  // tile, identity telling whether the identity path takes row r's run.
+  template <class Run>
+  void for_each_run(int64_t r, const int32_t* keys, int64_t count, Run&& run) const {
+    if (!row_takes_identity(r)) {
+      run(false, keys, count);
+      return;
+    }
+    for (int64_t s = 0; s < count;) {
+      const int64_t tile = keys[s] / kGuardKeys;
+      int64_t e = s + 1;
+      while (e < count && keys[e] < (tile + 1) * kGuardKeys) ++e;
+      run(ok_[r * tiles_ + tile] != 0, keys + s, e - s);
+      s = e;
+    }
+  }
+
+ private:
+  // |x| > kIdentityGuard on the bit pattern (a vectorisable integer compare; NaN counts as large).
+  static int32_t above_guard(float x) {
+    constexpr uint32_t kGuardBits = std::bit_cast<uint32_t>(kIdentityGuard);
+    return static_cast<int32_t>((std::bit_cast<uint32_t>(x) & 0x7fffffffu) > kGuardBits);
+  }
+
+  // Key tile u = (batch, tile): its keys [j0, j1) and their first float.
+  int64_t first_key(int64_t u) const { return u % tiles_ * kGuardKeys; }
+  int64_t end_key(int64_t u) const { return std::min(p_.tv, first_key(u) + kGuardKeys); }
+  int64_t first_float(int64_t u) const { return (u / tiles_ * p_.tv + first_key(u)) * p_.dim; }
+
+  void flag_key_tile(int64_t u) const {
+    const int64_t dim = p_.dim;
+    int32_t* big = key_big_.get() + u * dim;
+    std::fill(big, big + dim, 0);
+    for (int64_t j = first_key(u); j < end_key(u); ++j) {
+      const float* k = p_.key + first_float(u) + (j - first_key(u)) * dim;
+      for (int64_t d = 0; d < dim; ++d) big[d] |= above_guard(k[d]);
+    }
+  }
+
+  void decide_row(int64_t r) const {
+    const int64_t dim = p_.dim, b = r / p_.tq;
+    const float* q = p_.query + r * dim;
+    bool any = false;
+    for (int64_t t = 0; t < tiles_; ++t) {
+      const int32_t* big = key_big_.get() + (b * tiles_ + t) * dim;
+      int32_t conflicts = 0;
+      if (mode_ == ScoreTanhMode::guarded) {
+        for (int64_t d = 0; d < dim; ++d) conflicts += above_guard(q[d]) & big[d];
+      }
+      ok_[r * tiles_ + t] = conflicts == 0;
+      any = any || conflicts == 0;
+    }
+    row_ok_[r] = any;
+  }
+
+  void tanh_key_tile(int64_t u) const {
+    const int64_t b = u / tiles_, t = u % tiles_;
+    bool used = false;
+    for (int64_t i = 0; i < p_.tq && !used; ++i) used = ok_[(b * p_.tq + i) * tiles_ + t] != 0;
+    if (!used) return;
+    const int64_t first = first_float(u);
+    kernels_.precise_tanh(p_.key + first, (end_key(u) - first_key(u)) * p_.dim, tanh_key_.get() + first);
+  }
+
+  const AdditiveScoresProblem& p_;
+  ScoreTanhMode mode_;
+  const detail::AttentionRowKernels& kernels_;
+  int64_t tiles_;                       // guard tiles per batch element
+  std::unique_ptr<float[]> tanh_key_;   // (batch, tv, dim); only the tiles in use are written
+  std::unique_ptr<int32_t[]> key_big_;  // (batch, tiles, dim): 0 or 1
+  std::unique_ptr<uint8_t[]> ok_;       // (batch * tq, tiles): the identity may run
+  std::unique_ptr<uint8_t[]> row_ok_;   // (batch * tq): on some tile
+};
+
 int choose_threads(const RowPlan& plan) {
   if (plan.work() < kMinParallelWork || omp_in_parallel()) return 1;
   const int64_t max_threads = omp_get_max_threads();
@@ -153,7 +295,7 @@ int64_t tile_keys(int64_t tile_floats, int64_t dim) {
 }
 
 // Walks rows [r0, r1) in groups of kRowGroup rows of one batch element; per group calls
-// begin(r, keys) for each row, then visit(r, g, first_key, count) for each row's keys in each
+// begin(r, g, keys) for each row, then visit(r, g, first_key, count) for each row's keys in each
 // tile of `tile` key indices (g = the row's place in its group), then end(r, g, keys, last) per
 // row (last: the group's last row).
 template <class Begin, class Visit, class End>
@@ -169,7 +311,7 @@ void walk_row_tiles(const RowPlan& plan, int64_t tq, int64_t r0, int64_t r1, int
       rows[g] = plan.row(g0 + g);
       cursor[g] = 0;
       key_end = std::max<int64_t>(key_end, rows[g].keys[rows[g].count - 1] + 1);
-      begin(g0 + g, rows[g]);
+      begin(g0 + g, g, rows[g]);
     }
     for (int64_t j0 = 0; j0 < key_end; j0 += tile) {
       for (int64_t g = 0; g < n; ++g) {
@@ -263,6 +405,37 @@ KernelPath active_kernel_path() {
   return fastest;
 }
 
+void set_score_tanh_mode(ScoreTanhMode mode) { tanh_mode.store(mode, std::memory_order_relaxed); }
+
+ScoreTanhMode score_tanh_mode() { return tanh_mode.load(std::memory_order_relaxed); }
+
+const char* score_tanh_mode_name(ScoreTanhMode mode) {
+  switch (mode) {
+    case ScoreTanhMode::guarded:
+      return "guarded";
+    case ScoreTanhMode::direct:
+      return "direct";
+    case ScoreTanhMode::identity:
+      return "identity";
+  }
+  return "?";
+}
+
+void score_tanh_elements(ElementwiseTanh which, const float* a, const float* b, int64_t n, float* out) {
+  const detail::AttentionRowKernels& kernels = row_kernels();
+  switch (which) {
+    case ElementwiseTanh::direct:
+      kernels.direct_tanh(a, b, n, out);
+      break;
+    case ElementwiseTanh::precise:
+      kernels.precise_tanh(a, n, out);
+      break;
+    case ElementwiseTanh::identity:
+      kernels.identity_tanh(a, b, n, out);
+      break;
+  }
+}
+
 void additive_scores_forward(const AdditiveScoresProblem& problem, float* scores) {
   validate(problem);
   const int64_t tq = problem.tq, tv = problem.tv, dim = problem.dim;
@@ -276,22 +449,35 @@ void additive_scores_forward(const AdditiveScoresProblem& problem, float* scores
     ones.assign(static_cast<size_t>(dim), 1.0f);
     scale = ones.data();
   }
-  const detail::AttentionForwardRow forward_row = row_kernels().forward_row;
+  const detail::AttentionRowKernels& kernels = row_kernels();
+  const IdentityTables tables(problem, score_tanh_mode(), kernels);
+  const int threads = choose_threads(plan);
+  // Per thread: tanh(q) of a group's rows (identity path only).
+  std::vector<float> query_tanh(tables.active() ? static_cast<size_t>(threads * kRowGroup * dim) : 0);
 
   const int64_t tile = tile_keys(kForwardTileFloats, dim);
-  const auto run_rows = [&](int64_t r0, int64_t r1) {
+  const auto run_rows = [&](int64_t r0, int64_t r1, int thread) {
+    float* tanh_rows = query_tanh.data() + static_cast<size_t>(thread) * kRowGroup * dim;
     walk_row_tiles(
         plan, tq, r0, r1, tile,
-        [&](int64_t r, const RowKeys& row) {
+        [&](int64_t r, int64_t g, const RowKeys& row) {
           if (row.count < tv) std::fill(scores + r * tv, scores + (r + 1) * tv, kMaskedScore);
+          if (tables.row_takes_identity(r)) tables.query_tanh(r, tanh_rows + g * dim);
         },
-        [&](int64_t r, int64_t, const int32_t* keys, int64_t count) {
+        [&](int64_t r, int64_t g, const int32_t* keys, int64_t count) {
           float* out = scores + r * tv;
-          if (dim > 0) {
-            forward_row(problem.query + r * dim, problem.key + (r / tq) * tv * dim, dim, keys, count, scale, out);
-          } else {
+          if (dim == 0) {
             for (int64_t t = 0; t < count; ++t) out[keys[t]] = 0.0f;
+            return;
           }
+          const int64_t b = r / tq;
+          tables.for_each_run(r, keys, count, [&](bool identity, const int32_t* run, int64_t n) {
+            if (identity) {
+              kernels.forward_row_identity(tanh_rows + g * dim, tables.tanh_key_batch(b), dim, run, n, scale, out);
+            } else {
+              kernels.forward_row(problem.query + r * dim, problem.key + b * tv * dim, dim, run, n, scale, out);
+            }
+          });
         },
         [&](int64_t r, int64_t, const RowKeys& row, bool) {
           if (!row.fully_masked) return;
@@ -299,15 +485,15 @@ void additive_scores_forward(const AdditiveScoresProblem& problem, float* scores
         });
   };
 
-  const int threads = choose_threads(plan);
+  tables.prepare(threads);
   if (threads == 1) {
-    run_rows(0, plan.rows());
+    run_rows(0, plan.rows(), 0);
     return;
   }
   const std::vector<int64_t> bounds = chunk_bounds(plan, threads, problem.batch, tq);
   const int64_t chunks = static_cast<int64_t>(bounds.size()) - 1;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (int64_t c = 0; c < chunks; ++c) run_rows(bounds[c], bounds[c + 1]);
+  for (int64_t c = 0; c < chunks; ++c) run_rows(bounds[c], bounds[c + 1], omp_get_thread_num());
 }
 
 void additive_scores_backward(const AdditiveScoresProblem& problem, const float* d_scores, float* dq, float* dk,
@@ -326,7 +512,8 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
 
   const RowPlan plan(problem);
   const int threads = choose_threads(plan);
-  const detail::AttentionBackwardRow backward_row = row_kernels().backward_row;
+  const detail::AttentionRowKernels& kernels = row_kernels();
+  const IdentityTables tables(problem, score_tanh_mode(), kernels);
   const int64_t key_batch_size = tv * dim;
 
   std::vector<float> ones;
@@ -337,8 +524,9 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
   }
   const std::vector<int64_t> bounds = chunk_bounds(plan, threads, batch, tq);
   const int64_t chunks = static_cast<int64_t>(bounds.size()) - 1;
-  // Per thread: the dq sums of a group's rows and the group's dscale sum, from the kernel.
-  const int64_t scratch_floats = (kRowGroup + 1) * dim;
+  // Per thread: the dq sums of a group's rows, the group's dscale sum, from the kernel, and the
+  // tanh(q) of the group's rows (identity path only).
+  const int64_t scratch_floats = (kRowGroup + 1) * dim + (tables.active() ? kRowGroup * dim : 0);
   std::vector<float> row_scratch(static_cast<size_t>(threads) * scratch_floats);
   // Per chunk: the dscale partial sum, in double.
   std::vector<double> dscale_partials(static_cast<size_t>(chunks) * dim, 0.0);
@@ -355,12 +543,13 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
     if (r0 >= r1) return;
     float* dq_acc = row_scratch.data() + static_cast<size_t>(thread) * scratch_floats;  // (group row, dim)
     float* ds_acc = dq_acc + kRowGroup * dim;                                           // (dim)
+    float* tanh_rows = ds_acc + dim;                                                    // (group row, dim)
     double* ds_partial = dscale_partials.data() + static_cast<size_t>(c) * dim;
     int64_t current = -1;
     float* dk_batch = nullptr;
     walk_row_tiles(
         plan, tq, r0, r1, tile,
-        [&](int64_t r, const RowKeys&) {
+        [&](int64_t r, int64_t g, const RowKeys&) {
           const int64_t b = r / tq;
           if (dk && b != current) {
             current = b;
@@ -368,10 +557,19 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
             dk_batch = r0 > b * tq ? dk_slots.get() + c * key_batch_size : dk + b * key_batch_size;
             std::fill(dk_batch, dk_batch + key_batch_size, 0.0f);
           }
+          if (tables.row_takes_identity(r)) tables.query_tanh(r, tanh_rows + g * dim);
         },
         [&](int64_t r, int64_t g, const int32_t* keys, int64_t count) {
-          backward_row(problem.query + r * dim, problem.key + (r / tq) * key_batch_size, dim, keys, count,
-                       d_scores + r * tv, dq_acc + g * dim, ds_acc, dk_batch);
+          const int64_t b = r / tq;
+          tables.for_each_run(r, keys, count, [&](bool identity, const int32_t* run, int64_t n) {
+            if (identity) {
+              kernels.backward_row_identity(tanh_rows + g * dim, tables.tanh_key_batch(b), dim, run, n,
+                                            d_scores + r * tv, dq_acc + g * dim, ds_acc, dk_batch);
+            } else {
+              kernels.backward_row(problem.query + r * dim, problem.key + b * key_batch_size, dim, run, n,
+                                   d_scores + r * tv, dq_acc + g * dim, ds_acc, dk_batch);
+            }
+          });
         },
         [&](int64_t r, int64_t g, const RowKeys&, bool last) {
           float* row_dq = dq_acc + g * dim;
@@ -404,6 +602,7 @@ void additive_scores_backward(const AdditiveScoresProblem& problem, const float*
     }
   };
 
+  tables.prepare(threads);
   if (threads == 1) {
     run_chunk(0, 0);
     if (dk && problem.scale) {

@@ -2,8 +2,9 @@
 // Fused kernels for additive (Bahdanau/Keras) attention scores, forward and backward. They
 // never materialise the (batch, Tq, Tv, dim) tensor that a composition of generic ops needs:
 // tanh(q + k) is computed in registers, one (b, i) query row at a time, and recomputed in the
-// backward pass. Masks are folded into the score writer. Two implementations are always built:
-// AVX-512 (chosen at run time when the CPU has it) and a portable vectorised one.
+// backward pass. Masks are folded into the score writer. Three implementations are always built:
+// AVX-512 and AVX2 + FMA (chosen at run time when the CPU has them) and a portable vectorised one.
+// Where q and k are small enough, tanh(q + k) comes from tanh(q) and tanh(k) (ScoreTanhMode).
 //
 //   md::backend::AdditiveScoresProblem p{.batch = B, .tq = Tq, .tv = Tv, .dim = D,
 //                                        .query = q, .key = k, .scale = s};
@@ -37,6 +38,28 @@ void additive_scores_forward(const AdditiveScoresProblem& problem, float* scores
 // overwriting dq, dk and dscale. dscale may be nullptr (not wanted); dq or dk likewise.
 void additive_scores_backward(const AdditiveScoresProblem& problem, const float* d_scores, float* dq, float* dk,
                               float* dscale);
+
+// How the kernels evaluate tanh(q + k).
+//   guarded  (the default) per (query row, tile of 64 keys): the identity
+//            tanh(a + b) = (tanh a + tanh b) / (1 + tanh a tanh b) from tanh(q) and tanh(k)
+//            computed once per call (Tq*D + Tv*D tanh instead of Tq*Tv*D), where it is at least as
+//            accurate as the direct path, else the direct path (attention_kernels.cpp: the guard);
+//   direct   every tanh(q + k) by the rational tanh (the kernels before the identity path);
+//   identity the identity everywhere, unguarded: inaccurate where q and k are both large and of
+//            opposite signs. For accuracy comparisons only.
+// Tests and benchmarks switch modes to compare them; it applies to every later call.
+enum class ScoreTanhMode { guarded, direct, identity };
+void set_score_tanh_mode(ScoreTanhMode mode);
+ScoreTanhMode score_tanh_mode();
+const char* score_tanh_mode_name(ScoreTanhMode mode);  // "guarded", "direct", "identity"
+
+// The active kernel path's elementwise tanh evaluations, for accuracy tests and the tanh
+// microbenchmark (bench/tanh_kernel_bench.cpp):
+//   direct   out = tanh(a + b) by the rational tanh of the direct path
+//   precise  out = tanh(a), as the identity path precomputes tanh(q) and tanh(k) (b unused)
+//   identity out = (a + b) / (1 + a b) with a, b the tanh of the summands, as the identity path
+enum class ElementwiseTanh { direct, precise, identity };
+void score_tanh_elements(ElementwiseTanh which, const float* a, const float* b, int64_t n, float* out);
 
 // Which implementation the fused kernels run. Tests and benchmarks pin one; `automatic` uses
 // AVX-512 when the CPU supports it, else AVX2 + FMA when it has those, else the portable path.

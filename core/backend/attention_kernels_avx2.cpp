@@ -8,6 +8,7 @@
 // the SSE2 build on the fused attention.
 #include <bit>
 #include <cstdint>
+#include <cstring>
 
 #include "minidl/core/backend/detail/attention_row_kernels.h"
 
@@ -26,7 +27,7 @@ namespace {
 #pragma GCC pop_options
 
 const AttentionRowKernels& avx2_attention_row_kernels() {
-  static const AttentionRowKernels kernels{forward_row, backward_row};
+  static const AttentionRowKernels kernels = row_kernels_with(forward_row, backward_row);
   return kernels;
 }
 

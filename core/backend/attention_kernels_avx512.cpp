@@ -6,6 +6,7 @@
 // vectors (a masked vector for the dim % 16 tail); one shuffle tree reduces the four sums.
 // Backward: per 64-float chunk of d, the query, dq and dscale accumulators stay in registers
 // while the loop runs over the keys; dk rows are read-modified-written (they sit in L1/L2).
+// These are the direct path; the identity path is the generic loops built for AVX-512 (below).
 
 // GCC 12's AVX-512 headers build _mm256_undefined_* from a self-initialised variable, which
 // -Wmaybe-uninitialized reports once the intrinsics are inlined at -O3 (GCC bug 105593).
@@ -14,7 +15,9 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 
 #include "minidl/core/backend/detail/attention_row_kernels.h"
 
@@ -219,8 +222,24 @@ void backward_row(const float* query_row, const float* key_batch, int64_t dim, c
 
 }  // namespace
 
+// The identity path and the elementwise helpers: the portable loops compiled for AVX-512 (the same
+// logic as the AVX2 build; the direct path above stays intrinsics). Nested, so that the generic
+// forward_row/backward_row do not meet the ones above.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma")
+namespace {
+namespace generic {
+
+#define MINIDL_ROW_MADD(a, b, c) __builtin_fmaf((a), (b), (c))
+#include "minidl/core/backend/detail/attention_row_kernels_generic.inc"
+#undef MINIDL_ROW_MADD
+
+}  // namespace generic
+}  // namespace
+#pragma GCC pop_options
+
 const AttentionRowKernels& avx512_attention_row_kernels() {
-  static const AttentionRowKernels kernels{forward_row, backward_row};
+  static const AttentionRowKernels kernels = generic::row_kernels_with(forward_row, backward_row);
   return kernels;
 }
 

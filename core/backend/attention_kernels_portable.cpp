@@ -4,6 +4,7 @@
 // AVX2 and AVX-512 kernels, so the paths agree to float rounding.
 #include <bit>
 #include <cstdint>
+#include <cstring>
 
 #include "minidl/core/backend/detail/attention_row_kernels.h"
 
@@ -17,7 +18,7 @@ namespace {
 }  // namespace
 
 const AttentionRowKernels& portable_attention_row_kernels() {
-  static const AttentionRowKernels kernels{forward_row, backward_row};
+  static const AttentionRowKernels kernels = row_kernels_with(forward_row, backward_row);
   return kernels;
 }
 

@@ -8,7 +8,8 @@
 //
 // A row sees the keys of its batch element through an index list `keys[0..count)`, ascending,
 // without repeats; masked keys are simply not listed. Both files evaluate the same rational tanh,
-// x * P(x^2) / Q(x^2) with x clamped to +-kTanhClamp (coefficients below).
+// x * P(x^2) / Q(x^2) with x clamped to +-kTanhClamp (coefficients below), on the direct path,
+// and the same tanh-sum identity on the identity path (attention_kernels.cpp says which runs where).
 #include <cstdint>
 
 namespace minidl::backend::detail {
@@ -28,9 +29,21 @@ using AttentionBackwardRow = void (*)(const float* query_row, const float* key_b
                                       int64_t count, const float* d_scores_row, float* dq_acc, float* ds_acc,
                                       float* dk_batch);
 
+// out[i] = f(a[i], b[i]) (b unused by the one-argument functions).
+using ElementwiseTanh = void (*)(const float* a, const float* b, int64_t n, float* out);
+using ElementwiseTanh1 = void (*)(const float* x, int64_t n, float* out);
+
 struct AttentionRowKernels {
+  // The direct path: tanh(q + k) by the rational tanh, from the raw q and k.
   AttentionForwardRow forward_row;
   AttentionBackwardRow backward_row;
+  // The identity path: the same contracts, but query_row and key_batch hold tanh(q) and tanh(k)
+  // (from precise_tanh), and tanh(q + k) = (tanh q + tanh k) / (1 + tanh q tanh k).
+  AttentionForwardRow forward_row_identity;
+  AttentionBackwardRow backward_row_identity;
+  ElementwiseTanh1 precise_tanh;    // out = tanh(x), within 0.5 ulp + 1e-10
+  ElementwiseTanh direct_tanh;      // out = rational tanh(a + b), as the direct path computes it
+  ElementwiseTanh identity_tanh;    // out = (a + b) / (1 + a b), as the identity path computes it
 };
 
 // The AVX-512 kernels; call them only when the CPU has AVX-512 F/DQ/BW/VL.
