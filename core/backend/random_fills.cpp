@@ -43,6 +43,17 @@ double standard_normal(uint64_t seed, uint64_t i, uint32_t stream) {
 
 constexpr int64_t kParallelThreshold = 1 << 15;
 
+// Calls f(i, philox_bits(seed, i)) for i in [begin, end), computing each Philox block once for
+// its four elements (element i is word i % 4 of block i / 4): a dropout mask drew a whole block
+// per element before, 75% of its time thrown away.
+template <class F>
+void for_each_bits(uint64_t seed, int64_t begin, int64_t end, F&& f) {
+  for (int64_t i = begin; i < end;) {
+    const Block block = philox(seed, static_cast<uint64_t>(i) / 4, 0);
+    for (int64_t word = i % 4; word < 4 && i < end; ++word, ++i) f(i, block[static_cast<size_t>(word)]);
+  }
+}
+
 }  // namespace
 
 uint32_t philox_bits(uint64_t seed, uint64_t counter, uint32_t stream) {
@@ -60,12 +71,12 @@ void fill_normal(float* p, int64_t n, float mean, float stddev, uint64_t seed) {
 void fill_uniform(float* p, int64_t n, float minval, float maxval, uint64_t seed) {
   const double range = static_cast<double>(maxval) - minval;
   detail::parallel_for(n, kParallelThreshold, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
+    for_each_bits(seed, begin, end, [&](int64_t i, uint32_t bits) {
       // 24 random bits give every float in [0, 1) with a 2^-24 step, so the result stays < maxval.
-      const double u = static_cast<double>(philox_bits(seed, static_cast<uint64_t>(i)) >> 8) * (1.0 / 16777216.0);
+      const double u = static_cast<double>(bits >> 8) * (1.0 / 16777216.0);
       const auto v = static_cast<float>(minval + range * u);
       p[i] = v < maxval ? v : std::nextafter(maxval, minval);
-    }
+    });
   });
 }
 
@@ -88,9 +99,7 @@ void fill_dropout_mask(float* p, int64_t n, float rate, uint64_t seed) {
   // Keep when the 24-bit uniform u satisfies u >= rate, i.e. with probability 1 - rate.
   const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(rate) * 16777216.0));
   detail::parallel_for(n, kParallelThreshold, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      p[i] = (philox_bits(seed, static_cast<uint64_t>(i)) >> 8) >= threshold ? keep_scale : 0.0f;
-    }
+    for_each_bits(seed, begin, end, [&](int64_t i, uint32_t bits) { p[i] = (bits >> 8) >= threshold ? keep_scale : 0.0f; });
   });
 }
 
