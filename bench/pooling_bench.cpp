@@ -1,6 +1,8 @@
 // MaxPooling2D 2x2 and BatchNormalization (training) on the shapes of a Conv-BN-ReLU-Pool CNN on
 // Fashion-MNIST, forward and forward+backward, through md::ops (tape included) against the raw
-// oneDNN primitives on the same NHWC buffers. bench/RESULTS.md has the numbers.
+// oneDNN primitives on the same NHWC buffers, and on oneDNN's blocked layout (nChw8c, the
+// layout format_tag::any gives these shapes; no reorder counted): whether keeping activations
+// blocked between layers would pay. bench/RESULTS.md has the numbers.
 //   build/bench/pooling_bench --benchmark_min_time=1
 #include <benchmark/benchmark.h>
 #include <minidl/minidl.h>
@@ -32,13 +34,15 @@ void op_max_pool(benchmark::State& state, bool backward) {
   }
 }
 
-void raw_max_pool(benchmark::State& state, bool backward) {
+// NHWC, or oneDNN's blocked nChw8c.
+memory::format_tag layout(bool blocked) { return blocked ? memory::format_tag::nChw8c : memory::format_tag::nhwc; }
+
+void raw_max_pool(benchmark::State& state, bool backward, bool blocked) {
   const md::Shape shape = shape_of(state);
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);
-  const memory::desc src({shape[0], shape[3], shape[1], shape[2]}, memory::data_type::f32, memory::format_tag::nhwc);
-  const memory::desc dst({shape[0], shape[3], shape[1] / 2, shape[2] / 2}, memory::data_type::f32,
-                         memory::format_tag::nhwc);
+  const memory::desc src({shape[0], shape[3], shape[1], shape[2]}, memory::data_type::f32, layout(blocked));
+  const memory::desc dst({shape[0], shape[3], shape[1] / 2, shape[2] / 2}, memory::data_type::f32, layout(blocked));
   dnnl::pooling_forward::primitive_desc fwd(
       {dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src, dst, {2, 2}, {2, 2}, {0, 0}, {0, 0}},
       engine);
@@ -72,11 +76,11 @@ void op_batch_norm(benchmark::State& state, bool backward) {
   }
 }
 
-void raw_batch_norm(benchmark::State& state, bool backward) {
+void raw_batch_norm(benchmark::State& state, bool backward, bool blocked) {
   const md::Shape shape = shape_of(state);
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);
-  const memory::desc data({shape[0], shape[3], shape[1], shape[2]}, memory::data_type::f32, memory::format_tag::nhwc);
+  const memory::desc data({shape[0], shape[3], shape[1], shape[2]}, memory::data_type::f32, layout(blocked));
   const memory::desc channels({shape[3]}, memory::data_type::f32, memory::format_tag::a);
   const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
   dnnl::batch_normalization_forward::primitive_desc fwd({dnnl::prop_kind::forward_training, data, 1e-3f, flags},
@@ -107,12 +111,16 @@ void shapes(benchmark::internal::Benchmark* b) {
 }  // namespace
 
 BENCHMARK_CAPTURE(op_max_pool, fwd, false)->Apply(shapes);
-BENCHMARK_CAPTURE(raw_max_pool, fwd, false)->Apply(shapes);
+BENCHMARK_CAPTURE(raw_max_pool, fwd, false, false)->Apply(shapes);
+BENCHMARK_CAPTURE(raw_max_pool, fwd_blocked, false, true)->Apply(shapes);
 BENCHMARK_CAPTURE(op_max_pool, fwd_bwd, true)->Apply(shapes);
-BENCHMARK_CAPTURE(raw_max_pool, fwd_bwd, true)->Apply(shapes);
+BENCHMARK_CAPTURE(raw_max_pool, fwd_bwd, true, false)->Apply(shapes);
+BENCHMARK_CAPTURE(raw_max_pool, fwd_bwd_blocked, true, true)->Apply(shapes);
 BENCHMARK_CAPTURE(op_batch_norm, fwd, false)->Apply(shapes);
-BENCHMARK_CAPTURE(raw_batch_norm, fwd, false)->Apply(shapes);
+BENCHMARK_CAPTURE(raw_batch_norm, fwd, false, false)->Apply(shapes);
+BENCHMARK_CAPTURE(raw_batch_norm, fwd_blocked, false, true)->Apply(shapes);
 BENCHMARK_CAPTURE(op_batch_norm, fwd_bwd, true)->Apply(shapes);
-BENCHMARK_CAPTURE(raw_batch_norm, fwd_bwd, true)->Apply(shapes);
+BENCHMARK_CAPTURE(raw_batch_norm, fwd_bwd, true, false)->Apply(shapes);
+BENCHMARK_CAPTURE(raw_batch_norm, fwd_bwd_blocked, true, true)->Apply(shapes);
 
 BENCHMARK_MAIN();

@@ -1,13 +1,7 @@
-// Fashion-MNIST with a small CNN: two Conv-BN-ReLU-Pool blocks, Dropout, Dense.
-//
-//   (28, 28, 1) -> Conv2D(32, 3x3, same) -> BatchNormalization -> relu -> MaxPooling2D(2)
-//               -> Conv2D(64, 3x3, same) -> BatchNormalization -> relu -> MaxPooling2D(2)
-//               -> Flatten -> Dropout(0.3) -> Dense(128, relu) -> Dropout(0.3) -> Dense(10)
-//
-// The convolutions have no bias (BatchNormalization's beta replaces it), as in Keras's own CNN
-// examples. Adam with a cosine-decayed rate. The default run (12 epochs of ~22 s at 2 threads on
-// 2 AVX2 cores) ends at test accuracy 0.9263 (the Fashion-MNIST benchmark's two-convolution
-// net: 0.916).
+// Fashion-MNIST with a small CNN: two Conv-BN-ReLU-Pool blocks, Dropout, Dense (the model is in
+// cnn_fashion_mnist_model.h, which bench/cnn_step_bench.cpp times step by step). Adam with a
+// cosine-decayed rate. The default run (12 epochs of ~22 s at 2 threads on 2 AVX2 cores) ends
+// at test accuracy 0.9263 (the Fashion-MNIST benchmark's two-convolution net: 0.916).
 //
 //   cnn_fashion_mnist [--epochs N] [--batch-size N] [--data DIR]
 // Ends with "test_accuracy: <value>".
@@ -15,6 +9,8 @@
 
 #include <chrono>
 #include <string>
+
+#include "cnn_fashion_mnist_model.h"
 
 namespace md = minidl;
 
@@ -59,27 +55,11 @@ int main(int argc, char** argv) try {
   fmt::print("Fashion-MNIST: {} training and {} test images, {} threads\n", x_train.dim(0), x_test.dim(0),
              md::get_num_threads());
 
-  md::Sequential model({md::Input({28, 28, 1})}, "cnn_fashion_mnist");
-  for (int64_t filters : {32, 64}) {  // Conv-BN-ReLU-Pool
-    model.add(md::layers::Conv2D({.filters = filters, .kernel_size = {3}, .padding = "same", .use_bias = false}));
-    model.add(md::layers::BatchNormalization(md::layers::BatchNormalizationOptions{}));
-    model.add(md::layers::Activation({.activation = "relu"}));
-    model.add(md::layers::MaxPooling2D({.pool_size = {2, 2}}));
-  }
-  model.add(md::layers::Flatten());
-  model.add(md::layers::Dropout({.rate = 0.3f}));
-  model.add(md::layers::Dense({.units = 128, .activation = "relu"}));
-  model.add(md::layers::Dropout({.rate = 0.3f}));
-  model.add(md::layers::Dense({.units = 10}));
+  md::Sequential model = cnn_fashion_mnist::build_model();
   model.summary();
 
   const int64_t steps_per_epoch = (x_train.dim(0) * 9 / 10 + settings.batch_size - 1) / settings.batch_size;
-  const md::optim::CosineDecay schedule({.initial_learning_rate = 2e-3,
-                                         .decay_steps = std::max<int64_t>(1, settings.epochs * steps_per_epoch),
-                                         .alpha = 0.02});
-  model.compile({.optimizer = md::optim::Adam({.learning_rate = schedule}),
-                 .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true}),
-                 .metrics = {"accuracy"}});
+  cnn_fashion_mnist::compile_model(model, settings.epochs * steps_per_epoch);
 
   const auto start = std::chrono::steady_clock::now();
   model.fit(x_train, y_train, {.epochs = settings.epochs, .batch_size = settings.batch_size,

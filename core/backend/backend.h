@@ -116,7 +116,8 @@ struct PoolingProblem {
 // The bytes of workspace (the arg-max per output) max pooling writes for its backward; 0 for average.
 int64_t pooling_workspace_bytes(const PoolingProblem& p);
 // y = pool(x). Writes `workspace` (may be null: no backward wanted) and returns true when it
-// did; false when our own loop ran (NaN inputs, which oneDNN's max skips, or a ref:* kernel).
+// did; false when a loop without workspace ran (NaN inputs, which oneDNN's max skips, or a ref:*
+// kernel). Channels-last max pooling always runs our own kernels, whose workspace is their own.
 bool pooling_forward(const PoolingProblem& p, const float* x, float* y, void* workspace);
 // dx = the gradient of pool at x for dy. Max pooling reads the forward's workspace when
 // pooling_forward wrote one (pass null otherwise), else sends each window's gradient to its

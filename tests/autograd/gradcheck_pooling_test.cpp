@@ -85,6 +85,52 @@ TEST_CASE("max_pool's gradient without the oneDNN workspace matches the workspac
   CHECK(with_workspace.to_vector() == without.to_vector());
 }
 
+TEST_CASE("max_pool's workspace kernels match the arg-max loops on ties, NaN and every window geometry",
+          "[autograd][pooling]") {
+  // Channels-last max pooling runs our own kernels with their own arg-max workspace,
+  // channels-first oneDNN's; both must give what the reference loops give from x alone
+  // (max_pool_select and a backward without workspace): the first largest entry of each window,
+  // a NaN counting as largest. Values from {0, 1, 2} make most windows tie.
+  std::mt19937 rng(1303);
+  std::uniform_int_distribution<int> level(0, 2);
+  const std::vector<PoolCase> cases = [] {
+    std::vector<PoolCase> all = kPoolCases;
+    all.push_back({{2, 7, 7, 5}, {2, 2}, {}, "valid", "channels_last"});  // a row and column left over
+    all.push_back({{1, 4, 5, 3, 2}, {2, 2, 2}, {1, 2, 1}, "same", "channels_last"});  // 3-D, overlapping
+    return all;
+  }();
+  for (const bool with_nan : {false, true}) for (const PoolCase& c : cases) {
+    INFO(describe(c) << (with_nan ? " with a NaN" : ""));
+    const bool channels_last = c.data_format == "channels_last";
+    const auto per_axis = [&](const std::vector<int64_t>& v) {  // one value repeats, as the ops do
+      return v.size() == 1 ? std::vector<int64_t>(c.shape.size() - 2, v[0]) : v;
+    };
+    const md::compute::PoolingSpec spec{.pool_size = per_axis(c.pool_size),
+                                        .strides = per_axis(c.strides.empty() ? c.pool_size : c.strides),
+                                        .same_padding = c.padding == "same",
+                                        .channels_last = channels_last};
+    std::vector<float> v = agt::uniform(rng, c.shape).to_vector();
+    for (float& e : v) e = static_cast<float>(level(rng));
+    if (with_nan) v[v.size() / 3] = std::nanf("");
+    const md::Tensor x = md::Tensor::from_vector(v, md::Shape(c.shape.begin(), c.shape.end()));
+    const md::compute::PoolingResult r = md::compute::pool(x, spec, /*max=*/true, /*want_workspace=*/true);
+    const md::Tensor expected_y = md::compute::max_pool_select(x, x, spec);
+    const md::Tensor dy = agt::uniform(rng, expected_y.shape());
+    const std::vector<float> y = r.y.to_vector(), want_y = expected_y.to_vector();
+    REQUIRE(y.size() == want_y.size());
+    for (size_t i = 0; i < y.size(); ++i) {
+      CHECK((y[i] == want_y[i] || (std::isnan(y[i]) && std::isnan(want_y[i]))));
+    }
+    if (!r.workspace.defined()) {  // only oneDNN's path with a NaN, which the loops then run
+      CHECK((!channels_last && with_nan));
+      continue;
+    }
+    const std::vector<float> dx = md::compute::pool_backward(x, dy, r.workspace, spec, true).to_vector();
+    const std::vector<float> want_dx = md::compute::pool_backward(x, dy, md::Tensor(), spec, true).to_vector();
+    CHECK(dx == want_dx);
+  }
+}
+
 TEST_CASE("pooling propagates NaN", "[autograd][pooling][nan]") {
   const float nan = std::nanf("");
   const md::Tensor x = md::Tensor::from_vector({1, nan, 2, 3, 4, 5, 6, 7}, {1, 2, 4, 1});

@@ -155,3 +155,25 @@ TEST_CASE("philox_bits is a pure function of (seed, counter, stream)", "[random]
   for (uint64_t i = 0; i < 10000; ++i) ones += std::popcount(md::random::philox_bits(123, i));
   CHECK(ones == Approx(10000 * 16).epsilon(0.01));
 }
+
+TEST_CASE("dropout masks and uniforms take element i from philox_bits(seed, i), split at any point", "[random]") {
+  // The fills draw Philox blocks several at a time; every element must still be word i % 4 of
+  // block i / 4, including where the threads' ranges start mid-block (70001 elements: two
+  // threads split at 35001) and for seeds using both halves.
+  const float rate = 0.3f;
+  const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(rate) * 16777216.0));
+  for (const int64_t n : {int64_t{1}, int64_t{7}, int64_t{70001}}) {
+    for (const uint64_t seed : {uint64_t{5}, uint64_t{0x123456789abcdefULL}}) {
+      const std::vector<float> mask = md::random::dropout_mask({n}, rate, seed).to_vector();
+      const std::vector<float> u = md::random::uniform({n}, 0.0f, 1.0f, seed).to_vector();
+      int64_t mismatches = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const uint32_t bits = md::random::philox_bits(seed, static_cast<uint64_t>(i));
+        const float want_mask = (bits >> 8) >= threshold ? 1.0f / (1.0f - rate) : 0.0f;
+        const auto want_u = static_cast<float>(static_cast<double>(bits >> 8) * (1.0 / 16777216.0));
+        mismatches += mask[static_cast<size_t>(i)] != want_mask || u[static_cast<size_t>(i)] != want_u;
+      }
+      CHECK(mismatches == 0);
+    }
+  }
+}
