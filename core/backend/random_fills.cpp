@@ -83,13 +83,13 @@ void fill_truncated_normal(float* p, int64_t n, float mean, float stddev, uint64
   });
 }
 
-void fill_dropout_mask(float* p, int64_t n, float rate, uint64_t seed) {
+void fill_dropout_mask(float* p, int64_t n, float rate, uint64_t seed, uint64_t first_counter) {
   const float keep_scale = 1.0f / (1.0f - rate);
   // Keep when the 24-bit uniform u satisfies u >= rate, i.e. with probability 1 - rate.
   const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(rate) * 16777216.0));
   detail::parallel_for(n, kParallelThreshold, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      p[i] = (philox_bits(seed, static_cast<uint64_t>(i)) >> 8) >= threshold ? keep_scale : 0.0f;
+      p[i] = (philox_bits(seed, first_counter + static_cast<uint64_t>(i)) >> 8) >= threshold ? keep_scale : 0.0f;
     }
   });
 }
