@@ -308,14 +308,16 @@ double Model::run_batch(const std::vector<Tensor>& x_global, const Tensor& y_glo
   const distribution::detail::Rows rows = parallel ? distribution::detail::shard(global_rows)
                                                    : distribution::detail::Rows{0, global_rows};
   const bool sharded = rows.count() < global_rows;
-  std::vector<Tensor> x = x_global;
-  Tensor y = y_global;
+  std::vector<Tensor> x_shard;
+  Tensor y_shard;
   std::optional<random::BatchShard> dropout_rows;
   if (sharded) {
-    for (Tensor& xi : x) xi = slice_rows(xi, rows.begin, rows.end);
-    y = slice_rows(y, rows.begin, rows.end);
+    for (const Tensor& xi : x_global) x_shard.push_back(slice_rows(xi, rows.begin, rows.end));
+    y_shard = slice_rows(y_global, rows.begin, rows.end);
     dropout_rows.emplace(rows.begin, rows.count());
   }
+  const std::vector<Tensor>& x = sharded ? x_shard : x_global;
+  const Tensor& y = sharded ? y_shard : y_global;
   // The share of this process's mean loss in the global batch's mean loss.
   const float weight = static_cast<float>(static_cast<double>(rows.count()) / static_cast<double>(global_rows));
 

@@ -3,6 +3,7 @@
 #include <minidl/minidl.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "distribution_helpers.h"
 
@@ -13,6 +14,12 @@ namespace {
 md::Model small_model(int64_t units) {
   const md::Tensor in = md::Input({4});
   return md::Model(in, md::layers::Dense({.units = 2})(md::layers::Dense({.units = units})(in)));
+}
+
+md::Model compiled_small_model(int64_t units) {
+  md::Model model = small_model(units);
+  model.compile({.optimizer = "sgd", .loss = "mse"});
+  return model;
 }
 
 struct Scope {  // unsets the distribution however the test ends
@@ -33,8 +40,7 @@ TEST_CASE("initialize() twice is an error", "[errors][single]") {
 TEST_CASE("a global batch that does not divide by the process count says what to change", "[errors]") {
   const int p = md::distribution::num_processes();
   if (p == 1) return;
-  md::Model model = small_model(3);
-  model.compile({.optimizer = "sgd", .loss = "mse"});
+  md::Model model = compiled_small_model(3);
   const Scope scope;
   const int64_t batch = 4 * p + 1;
   CHECK_THROWS_WITH(model.fit(md::Tensor::ones({40, 4}), md::Tensor::ones({40, 2}), {.batch_size = batch, .verbose = 0}),
@@ -48,8 +54,7 @@ TEST_CASE("processes that built different models are told so at the start of fit
   const int p = md::distribution::num_processes();
   if (p == 1) return;
   // Process 1 builds a wider hidden layer than the others.
-  md::Model model = small_model(md::distribution::process_id() == 1 ? 5 : 3);
-  model.compile({.optimizer = "sgd", .loss = "mse"});
+  md::Model model = compiled_small_model(md::distribution::process_id() == 1 ? 5 : 3);
   const Scope scope;
   CHECK_THROWS_WITH(model.fit(md::Tensor::ones({8, 4}), md::Tensor::ones({8, 2}), {.batch_size = 2 * p, .verbose = 0}),
                     Catch::StartsWith("fit: the processes disagree on the model: process(es) 1 built a model whose "
@@ -59,8 +64,7 @@ TEST_CASE("processes that built different models are told so at the start of fit
 TEST_CASE("processes with different sample counts are told so", "[errors]") {
   const int p = md::distribution::num_processes();
   if (p == 1) return;
-  md::Model model = small_model(3);
-  model.compile({.optimizer = "sgd", .loss = "mse"});
+  md::Model model = compiled_small_model(3);
   const Scope scope;
   const int64_t n = md::distribution::process_id() == p - 1 ? 12 : 16;
   CHECK_THROWS_WITH(model.fit(md::Tensor::ones({n, 4}), md::Tensor::ones({n, 2}), {.batch_size = 2 * p, .verbose = 0}),
@@ -86,4 +90,59 @@ TEST_CASE("without mpirun: one process, no MPI, the same training bit for bit", 
   CHECK(runs[0] == runs[1]);
   // initialize() found no launcher, so MPI was never started.
   CHECK_FALSE(md::compute::collectives::initialized());
+}
+
+TEST_CASE("a callback failing on one process fails fit on every process, naming it", "[errors]") {
+  const int p = md::distribution::num_processes();
+  if (p == 1) return;
+  struct FailOnProcessOne : md::Callback {
+    void on_train_begin(const md::Logs&) override {
+      if (md::distribution::process_id() == 1) throw md::IOError("cannot open /data/shard-1.bin");
+    }
+  };
+  md::Model model = compiled_small_model(3);
+  const Scope scope;
+  CHECK_THROWS_WITH(model.fit(md::Tensor::ones({8, 4}), md::Tensor::ones({8, 2}),
+                              {.batch_size = 2 * p, .verbose = 0,
+                               .callbacks = {std::make_shared<FailOnProcessOne>()}}),
+                    fmt::format("fit (on_train_begin) failed on process(es) 1 of {}; process 1: cannot open "
+                                "/data/shard-1.bin",
+                                p));
+}
+
+TEST_CASE("BackupAndRestore: Keras's argument errors; a backup resumes at its epoch", "[errors][single]") {
+  CHECK_THROWS_WITH(md::BackupAndRestore({}), "Empty `backup_dir` argument passed");
+  CHECK_THROWS_WITH(md::BackupAndRestore({.backup_dir = "b", .save_freq = std::string("batch")}),
+                    "Invalid value for argument `save_freq`. Received: save_freq=batch. Expected either 'epoch' or "
+                    "an integer value.");
+  if (md::distribution::num_processes() > 1) return;
+  const std::string dir = "backup_and_restore_test";
+  std::filesystem::remove_all(dir);
+  const md::Tensor x = md::random::normal({12, 4}, 0.0f, 1.0f, 1);
+  const md::Tensor y = md::random::normal({12, 2}, 0.0f, 1.0f, 2);
+  // Interrupted after epoch 2 of 3: the backup holds epoch 2, weights and optimizer state.
+  struct StopAfterTwo : md::Callback {
+    void on_epoch_begin(int epoch, const md::Logs&) override {
+      if (epoch == 2) throw md::ValueError("interrupted");
+    }
+  };
+  md::random::set_global_seed(5);
+  md::Model full = compiled_small_model(3);
+  md::random::set_global_seed(5);
+  md::Model resumed = compiled_small_model(3);
+  full.fit(x, y, {.epochs = 3, .batch_size = 4, .verbose = 0, .seed = 9});
+  const auto backup = std::make_shared<md::BackupAndRestore>(md::BackupAndRestoreOptions{.backup_dir = dir});
+  CHECK_THROWS_WITH(resumed.fit(x, y, {.epochs = 3, .batch_size = 4, .verbose = 0,
+                                       .callbacks = {backup, std::make_shared<StopAfterTwo>()}, .seed = 9}),
+                    "interrupted");
+  CHECK(std::filesystem::exists(dir + "/latest.weights.h5"));
+  // A new process would build the model afresh: other starting weights, all replaced by the backup's.
+  md::random::set_global_seed(77);
+  md::Model restarted = compiled_small_model(3);
+  CHECK(distribution_test::flat_weights(restarted) != distribution_test::flat_weights(full));
+  const md::History rest = restarted.fit(x, y, {.epochs = 3, .batch_size = 4, .verbose = 0, .callbacks = {backup},
+                                                .seed = 9});
+  CHECK(rest.epoch == std::vector<int>{2});
+  CHECK(distribution_test::flat_weights(restarted) == distribution_test::flat_weights(full));
+  CHECK_FALSE(std::filesystem::exists(dir));  // delete_checkpoint: removed when fit() ends
 }
