@@ -8,7 +8,7 @@
 //   3. one train_on_batch step of the demo model at the per-process batch (compute alone).
 //   OMP_NUM_THREADS=1 mpirun -np 2 build/bench/distribution_bench [--batch 32] [--reps 50]
 // The shared-memory transport is Open MPI's default on one machine; add --mca btl tcp,self for
-// TCP. Process 0 prints medians (all processes take part in every collective).
+// TCP. Process 0 prints medians and minimums (all processes take part in every collective).
 #include <minidl/minidl.h>
 #include <minidl/models/detail/data_parallel.h>
 
@@ -23,8 +23,12 @@ namespace md = minidl;
 
 namespace {
 
+struct Times {
+  double median, min;
+};
+
 template <typename F>
-double median_ms(int reps, F&& f) {
+Times times_ms(int reps, F&& f) {
   std::vector<double> times;
   for (int i = 0; i < reps; ++i) {
     md::compute::collectives::barrier();
@@ -33,7 +37,7 @@ double median_ms(int reps, F&& f) {
     times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return {times[times.size() / 2], times.front()};
 }
 
 }  // namespace
@@ -61,7 +65,7 @@ int main(int argc, char** argv) {
   model.train_on_batch(x, y);  // builds; warms the primitive cache
 
   // 3. compute alone: one process's step at the per-process batch.
-  const double step_ms = median_ms(reps, [&] { model.train_on_batch(x, y); });
+  const Times step = times_ms(reps, [&] { model.train_on_batch(x, y); });
 
   // 1. the model's gradients.
   std::vector<md::Tensor> grads;
@@ -70,25 +74,27 @@ int main(int argc, char** argv) {
     grads.push_back(md::random::normal(v.shape(), 0.0f, 1.0f, 3));
     params += v.value().size();
   }
-  const double grad_ms = median_ms(reps, [&] { md::distribution::detail::sum_gradients(grads, 0.5f, {}); });
-  const double grad_det_ms =
-      median_ms(reps, [&] { md::distribution::detail::sum_gradients(grads, 0.5f, {.deterministic = true}); });
+  const Times grad = times_ms(reps, [&] { md::distribution::detail::sum_gradients(grads, 0.5f, {}); });
+  const Times grad_det =
+      times_ms(reps, [&] { md::distribution::detail::sum_gradients(grads, 0.5f, {.deterministic = true}); });
   if (chief) {
     fmt::print("processes {}, OMP threads {}\n", p, md::get_num_threads());
     fmt::print("attention model: {} parameters ({:.1f} KiB of gradients), {} tensors\n", params,
                static_cast<double>(params) * 4 / 1024, grads.size());
-    fmt::print("train_on_batch at batch {} (one process's compute): {:.3f} ms\n", batch, step_ms);
-    fmt::print("gradient sum (allreduce, 25 MiB buckets): {:.3f} ms; deterministic (allgather + ordered sum): {:.3f} "
-               "ms\n",
-               grad_ms, grad_det_ms);
-    fmt::print("allreduce of n float32 (median of {}):\n  bytes        ms\n", reps);
+    fmt::print("train_on_batch at batch {} (one process's compute): median {:.3f} ms, min {:.3f} ms\n", batch,
+               step.median, step.min);
+    fmt::print("gradient sum (allreduce, 25 MiB buckets): median {:.3f} ms, min {:.3f} ms; deterministic (allgather "
+               "+ ordered sum): median {:.3f} ms, min {:.3f} ms\n",
+               grad.median, grad.min, grad_det.median, grad_det.min);
+    fmt::print("allreduce of n float32 ({} runs; alpha_beta.py fits the minimums):\n  bytes   min ms   median ms\n",
+               reps);
   }
   // 2. raw allreduce sizes.
   for (int64_t bytes = 1024; bytes <= (int64_t{64} << 20); bytes *= 4) {
     std::vector<float> buffer(static_cast<size_t>(bytes / 4), 1.0f);
     const int r = bytes >= (int64_t{16} << 20) ? std::max(5, reps / 5) : reps;
-    const double ms = median_ms(r, [&] { md::compute::collectives::allreduce_sum(buffer); });
-    if (chief) fmt::print("  {:>10}  {:.4f}\n", bytes, ms);
+    const Times t = times_ms(r, [&] { md::compute::collectives::allreduce_sum(buffer); });
+    if (chief) fmt::print("  {:>10}  {:.4f}  {:.4f}\n", bytes, t.min, t.median);
   }
   return 0;
 }

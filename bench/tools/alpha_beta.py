@@ -3,7 +3,8 @@
 
     python3 bench/tools/alpha_beta.py SHM_LOG TCP_LOG --step-ms MS --batch B
 
-Each log is distribution_bench's output at 2 processes ("  bytes  ms" rows). At p = 2 a ring
+Each log is distribution_bench's output at 2 processes ("bytes, min ms, median ms" rows; the
+minimums are fitted, the least disturbed by other work on a shared machine). At p = 2 a ring
 allreduce of n bytes takes 2 alpha + n beta (two steps, each moving n/2 bytes each way): alpha
 is half the time of the smallest (1 KiB, latency-bound) allreduce, beta the least-squares slope
 over the sizes from 256 KiB up (bandwidth-bound). The predictions use
@@ -23,7 +24,7 @@ import re
 def read(path):
     rows = []
     for line in open(path):
-        m = re.match(r"^\s+(\d+)\s+([0-9.]+)\s*$", line)
+        m = re.match(r"^\s+(\d+)\s+([0-9.]+)\s+[0-9.]+\s*$", line)  # bytes, min ms, median ms
         if m:
             rows.append((int(m.group(1)), float(m.group(2)) * 1e-3))
     return rows
