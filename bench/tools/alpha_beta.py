@@ -7,7 +7,8 @@ Each log is distribution_bench's output at 2 processes ("bytes, min ms, median m
 minimums are fitted, the least disturbed by other work on a shared machine). At p = 2 a ring
 allreduce of n bytes takes 2 alpha + n beta (two steps, each moving n/2 bytes each way): alpha
 is half the time of the smallest (1 KiB, latency-bound) allreduce, beta the least-squares slope
-over the sizes from 256 KiB up (bandwidth-bound). The predictions use
+over 256 KiB .. 4 MiB (bandwidth-bound; the larger sizes run longer than a scheduler time slice
+and, on a shared machine, even their minimums include time the process was not running). The predictions use
 
     T_ring(p, n) = k 2 (p - 1) alpha + 2 (p - 1) / p * n / bandwidth
 
@@ -32,7 +33,7 @@ def read(path):
 
 def fit(rows):
     alpha = min(rows)[1] / 2
-    rows = [r for r in rows if r[0] >= 256 * 1024]
+    rows = [r for r in rows if 256 * 1024 <= r[0] <= 4 * 1024 * 1024]
     n = len(rows)
     mx = sum(b for b, _ in rows) / n
     my = sum(t for _, t in rows) / n
