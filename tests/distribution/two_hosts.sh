@@ -18,23 +18,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v ip >/dev/null || ! ip netns add "$ns_a" 2>"$work/why"; then
-  echo "SKIP: cannot create a network namespace here ($(cat "$work/why" 2>/dev/null || echo 'no ip command'));" \
-       "this test needs root (or CAP_SYS_ADMIN) and iproute2."
+# Two namespaces, a veth pair between them, an address on each end.
+make_hosts() {
+  command -v ip >/dev/null || { echo "no ip command (iproute2)"; return 1; }
+  ip netns add "$ns_a" || return 1
+  ip netns add "$ns_b" || return 1
+  ip link add "${tag}va" type veth peer name "${tag}vb" || return 1
+  ip link set "${tag}va" netns "$ns_a" || return 1
+  ip link set "${tag}vb" netns "$ns_b" || return 1
+  ip -n "$ns_a" addr add 10.231.7.1/24 dev "${tag}va" || return 1
+  ip -n "$ns_b" addr add 10.231.7.2/24 dev "${tag}vb" || return 1
+  for ns in "$ns_a" "$ns_b"; do ip -n "$ns" link set lo up || return 1; done
+  ip -n "$ns_a" link set "${tag}va" up || return 1
+  ip -n "$ns_b" link set "${tag}vb" up || return 1
+}
+if ! make_hosts >"$work/why" 2>&1; then
+  echo "SKIP: cannot create two network namespaces joined by a veth pair here ($(tr '\n' ' ' <"$work/why"));" \
+       "this test needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN) and iproute2."
   exit 77
 fi
-ip netns add "$ns_b"
-ip link add "${tag}va" type veth peer name "${tag}vb"
-ip link set "${tag}va" netns "$ns_a"
-ip link set "${tag}vb" netns "$ns_b"
-ip -n "$ns_a" addr add 10.231.7.1/24 dev "${tag}va"
-ip -n "$ns_b" addr add 10.231.7.2/24 dev "${tag}vb"
-for ns in "$ns_a" "$ns_b"; do
-  ip -n "$ns" link set lo up
-done
-ip -n "$ns_a" link set "${tag}va" up
-ip -n "$ns_b" link set "${tag}vb" up
-
 
 # The launch agent mpirun calls as `agent HOST COMMAND...` (in place of ssh): it runs COMMAND in
 # the second namespace, under that host's own hostname.
