@@ -78,6 +78,7 @@
 #include "minidl/optim/sgd.h"
 #include "minidl/models/callbacks.h"
 #include "minidl/models/config_io.h"
+#include "minidl/models/distribution.h"
 #include "minidl/models/keras_file.h"
 #include "minidl/models/model.h"
 #include "minidl/models/plot.h"

@@ -3,6 +3,8 @@
 // These are not recorded for gradients; the differentiable md::ops (autograd/) call them.
 //   md::Tensor c = md::compute::binary(md::backend::BinaryOp::add, a, b);   // broadcasting
 //   md::Tensor s = md::compute::reduce(md::backend::ReduceOp::sum, c, {0}, /*keepdims=*/false);
+#include <cstdint>
+#include <span>
 #include <vector>
 
 #include "minidl/core/backend/kinds.h"
@@ -161,6 +163,28 @@ Tensor additive_scores(const AdditiveScores& problem);
 // (each undefined when not wanted).
 void additive_scores_backward(const AdditiveScores& problem, const Tensor& d_scores, const Tensor& dq,
                               const Tensor& dk, const Tensor& dscale);
+
+// ---- collectives across processes (core/backend/collectives.cpp, Open MPI) --------------------
+// What md::distribution (models/distribution.h) builds data-parallel training on: MPI_COMM_WORLD
+// from the main thread. Failures are md::Error with MPI's text (never a silent abort).
+namespace collectives {
+bool launched();     // started by mpirun (or another PMI launcher)
+bool initialized();  // MPI_Init has run in this process, by minidl or anyone else
+void init();         // MPI_Init_thread (funneled), MPI_ERRORS_RETURN, MPI_Finalize at exit
+int rank();
+int size();
+void allreduce_sum(std::span<float> data);  // in place, everywhere
+void allreduce_sum(std::span<double> data);
+void broadcast(std::span<float> data, int root);
+// Process r's `send` at [r * send.size(), ...) of the result, everywhere.
+std::vector<float> allgather(std::span<const float> send);
+std::vector<double> allgather(std::span<const double> send);
+std::vector<uint64_t> allgather(std::span<const uint64_t> send);
+// counts[r] elements from process r, back to back (counts[rank()] == send.size()).
+std::vector<float> allgatherv(std::span<const float> send, const std::vector<int64_t>& counts);
+void barrier();
+[[noreturn]] void abort(int code);  // ends every process of the job
+}  // namespace collectives
 
 // ---- optimizer updates (optim/) ------------------------------------------------------------
 // In place, one pass: the weights `w`, their slots and the gradient `g` must hold the same

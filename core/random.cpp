@@ -43,9 +43,29 @@ Tensor truncated_normal(const Shape& shape, float mean, float stddev, uint64_t s
   return out;
 }
 
+namespace {
+// The active BatchShard of this thread (rows 0: none).
+thread_local int64_t t_shard_begin = 0;
+thread_local int64_t t_shard_rows = 0;
+}  // namespace
+
+BatchShard::BatchShard(int64_t row_begin, int64_t rows) : previous_begin_(t_shard_begin), previous_rows_(t_shard_rows) {
+  t_shard_begin = row_begin;
+  t_shard_rows = rows;
+}
+
+BatchShard::~BatchShard() {
+  t_shard_begin = previous_begin_;
+  t_shard_rows = previous_rows_;
+}
+
 Tensor dropout_mask(const Shape& shape, float rate, uint64_t seed) {
   Tensor out = Tensor::empty(shape);
-  backend::fill_dropout_mask(out.mutable_data(), out.size(), rate, seed);
+  uint64_t first_counter = 0;
+  if (t_shard_rows > 0 && !shape.empty() && shape[0] == t_shard_rows) {
+    first_counter = static_cast<uint64_t>(t_shard_begin * (out.size() / t_shard_rows));
+  }
+  backend::fill_dropout_mask(out.mutable_data(), out.size(), rate, seed, first_counter);
   return out;
 }
 

@@ -24,6 +24,22 @@ Tensor truncated_normal(const Shape& shape, float mean, float stddev, uint64_t s
 // Inverted-dropout multipliers: each entry is 0 with probability `rate`, else 1 / (1 - rate).
 Tensor dropout_mask(const Shape& shape, float rate, uint64_t seed);
 
+// Data-parallel training (md::distribution) runs each process on rows [row_begin, row_begin +
+// rows) of a global batch. While a BatchShard is alive on this thread, a dropout mask whose first
+// axis has `rows` entries is drawn as those rows of the whole batch's mask, so the processes
+// together drop exactly what one process would have dropped.
+//   { md::random::BatchShard shard(/*row_begin=*/8, /*rows=*/8); model(x_rows_8_to_16); }
+class BatchShard {
+ public:
+  BatchShard(int64_t row_begin, int64_t rows);
+  ~BatchShard();
+  BatchShard(const BatchShard&) = delete;
+  BatchShard& operator=(const BatchShard&) = delete;
+
+ private:
+  int64_t previous_begin_, previous_rows_;
+};
+
 // Seeds every later unseeded SeedGenerator (Keras's keras.utils.set_random_seed).
 void set_global_seed(uint64_t seed);
 

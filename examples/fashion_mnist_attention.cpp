@@ -14,6 +14,9 @@
 // progress bar, writes the model config, a plot of the graph and the trained model (a `.keras`
 // file, checked by loading it back), and ends with
 // "test_accuracy: <value>".
+//
+// Data-parallel on several processes (the global batch is split across them; see README):
+//   OMP_NUM_THREADS=1 mpirun -np 2 build/examples/fashion_mnist_attention
 #include <minidl/minidl.h>
 
 #include <chrono>
@@ -61,17 +64,23 @@ Settings parse(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  // Under mpirun every process trains its shard of each batch; alone, both lines change nothing.
+  md::distribution::initialize();
+  md::distribution::set_distribution(md::distribution::DataParallel());
+  const bool chief = md::distribution::process_id() == 0;  // the process that prints and writes
   const Settings settings = parse(argc, argv);
   md::random::set_global_seed(1337);  // weights and shuffling: the same run every time
 
   auto [x_train, y_train, x_test, y_test] = md::datasets::fashion_mnist::load(settings.data_dir);
   x_train = x_train * (1.0f / 255.0f);
   x_test = x_test * (1.0f / 255.0f);
-  fmt::print("Fashion-MNIST: {} training and {} test images, {} threads\n", x_train.dim(0), x_test.dim(0),
-             md::get_num_threads());
+  if (chief) {
+    fmt::print("Fashion-MNIST: {} training and {} test images, {} threads, {} process(es)\n", x_train.dim(0),
+               x_test.dim(0), md::get_num_threads(), md::distribution::num_processes());
+  }
 
   md::Model model = fashion_mnist_attention::build_model();
-  model.summary();
+  if (chief) model.summary();
   // Adam with the rate decaying along a cosine to 5% of its start over the whole run.
   const int64_t steps_per_epoch = (x_train.dim(0) * 9 / 10 + settings.batch_size - 1) / settings.batch_size;
   const md::optim::CosineDecay schedule({.initial_learning_rate = 2e-3,
@@ -85,10 +94,12 @@ int main(int argc, char** argv) try {
   model.fit(x_train, y_train, {.epochs = settings.epochs, .batch_size = settings.batch_size,
                                .validation_split = 0.1, .seed = 42});
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const md::Logs test = model.evaluate(x_test, y_test, {.batch_size = 256, .verbose = 0});
+  // Every process holds the same trained model now: process 0 writes and checks the files alone.
+  md::distribution::set_distribution(std::nullopt);
+  if (!chief) return 0;
   fmt::print("trained {} epochs in {:.1f} s ({:.1f} s per epoch)\n", settings.epochs, seconds,
              seconds / std::max(1, settings.epochs));
-
-  const md::Logs test = model.evaluate(x_test, y_test, {.batch_size = 256, .verbose = 0});
 
   std::filesystem::create_directories(settings.out_dir);
   const std::string config_path = settings.out_dir + "/fashion_mnist_attention.json";

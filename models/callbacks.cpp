@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "minidl/core/error.h"
+#include "minidl/models/detail/data_parallel.h"
 #include "minidl/models/model.h"
 
 namespace minidl {
@@ -155,6 +156,7 @@ void CSVLogger::on_train_begin(const Logs& /*logs*/) {
     std::ifstream existing(filename_);
     header_written_ = existing && existing.peek() != std::ifstream::traits_type::eof();
   }
+  if (!distribution::detail::is_chief()) return;  // data-parallel: process 0 logs
   std::ofstream out(filename_, append_ ? std::ios::app : std::ios::trunc);
   if (!out) throw IOError(fmt::format("CSVLogger cannot open '{}' for writing.", filename_));
 }
@@ -164,6 +166,7 @@ void CSVLogger::on_epoch_end(int epoch, const Logs& logs) {
     for (const auto& item : logs.items()) keys_.push_back(item.first);
     std::sort(keys_.begin(), keys_.end());  // Keras writes the keys sorted
   }
+  if (!distribution::detail::is_chief()) return;
   std::ofstream out(filename_, std::ios::app);
   if (!out) throw IOError(fmt::format("CSVLogger cannot write to '{}'.", filename_));
   if (!header_written_) {

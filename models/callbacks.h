@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "minidl/core/tensor.h"
@@ -134,6 +135,38 @@ class ModelCheckpoint : public Callback {
   ModelCheckpointOptions options_;
   detail::MetricMonitor monitor_;
   std::optional<double> best_;
+};
+
+// Backs up the training state (the weights with the optimizer's state, and the epoch) at the end
+// of every epoch, or every `save_freq` batches, and restores it at the start of the next fit(),
+// which then resumes at the saved epoch (keras.callbacks.BackupAndRestore, its files:
+// <backup_dir>/latest.weights.h5 and training_metadata.json). For jobs that may be killed:
+// rerun the same program and it continues. Data-parallel: process 0 writes, every process reads.
+//   std::make_shared<md::BackupAndRestore>(md::BackupAndRestoreOptions{.backup_dir = "/tmp/backup"})
+struct BackupAndRestoreOptions {
+  std::string backup_dir;
+  // "epoch", or a number of batches (Keras's save_freq).
+  std::variant<std::string, int64_t> save_freq = std::string("epoch");
+  bool double_checkpoint = false;  // keep the previous state too (.bkp), used when the latest is unreadable
+  bool delete_checkpoint = true;   // remove backup_dir when fit() ends
+};
+
+class BackupAndRestore : public Callback {
+ public:
+  explicit BackupAndRestore(BackupAndRestoreOptions options);
+  void on_train_begin(const Logs& logs) override;
+  void on_epoch_end(int epoch, const Logs& logs) override;
+  void on_train_batch_end(int64_t batch, const Logs& logs) override;
+  void on_train_end(const Logs& logs) override;
+
+ private:
+  void load();
+  void save();
+  BackupAndRestoreOptions options_;
+  std::string weights_path_, metadata_path_;
+  int current_epoch_ = 0;
+  int64_t last_batch_seen_ = 0;
+  int64_t batches_since_save_ = 0;
 };
 
 // Streams epoch results to a CSV file: "epoch" then the log names sorted, as Keras writes.

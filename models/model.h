@@ -83,6 +83,9 @@ class Model : public LayerOf<Model> {
   // A callback sets this to end fit() after the current epoch (Keras's model.stop_training).
   void set_stop_training(bool stop);
   bool stop_training() const;
+  // A callback's on_train_begin sets the epoch fit() starts from (BackupAndRestore resuming;
+  // Keras's model._initial_epoch).
+  void set_initial_epoch(int epoch);
   // {"optimizer", "loss", "loss_weights", "metrics", "weighted_metrics", "run_eagerly",
   // "steps_per_execution", "jit_compile"} as Keras's get_compile_config; null when not compiled.
   json get_compile_config() const;
@@ -130,6 +133,10 @@ class Model : public LayerOf<Model> {
   // One step on a batch (training or not): the loss value, metrics updated.
   double run_batch(const std::vector<Tensor>& x, const Tensor& y, bool training, const std::string& where);
   void check_compiled(const std::string& method) const;
+  // Data-parallel fit() (models/distribution.h): checks the global batch size and that every
+  // process has the same model and sample count, builds the model if needed, and gives every
+  // process process 0's weights (and optimizer state, when resuming).
+  void start_data_parallel(const std::vector<Tensor>& x, int64_t batch_size, int64_t samples);
 };
 
 }  // namespace minidl

@@ -6,6 +6,7 @@
 #include "minidl/core/error.h"
 #include "minidl/models/callbacks.h"
 #include "minidl/models/keras_file.h"
+#include "minidl/models/detail/data_parallel.h"
 #include "minidl/models/model.h"
 #include "minidl/models/weights_h5.h"
 
@@ -55,6 +56,9 @@ void ModelCheckpoint::on_epoch_end(int epoch, const Logs& logs) {
   } else if (options_.verbose > 0) {
     fmt::print("\nEpoch {}: saving model to {}\n", epoch + 1, path);
   }
+  // Data-parallel: every process holds the same weights; process 0 writes them while the others
+  // wait at fit()'s barrier.
+  if (!distribution::detail::is_chief()) return;
   if (options_.save_weights_only) {
     save_weights(model(), path);
   } else {

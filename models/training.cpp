@@ -13,7 +13,9 @@
 #include "minidl/autograd/tape.h"
 #include "minidl/core/error.h"
 #include "minidl/core/random.h"
+#include "minidl/layers/serialization.h"
 #include "minidl/models/callbacks.h"
+#include "minidl/models/detail/data_parallel.h"
 #include "minidl/models/detail/training_state.h"
 #include "minidl/models/model.h"
 #include "minidl/models/progbar.h"
@@ -128,6 +130,7 @@ std::shared_ptr<optim::Optimizer> Model::optimizer() const { return training_->o
 std::shared_ptr<losses::Loss> Model::loss() const { return training_->loss.loss; }
 std::vector<std::shared_ptr<metrics::Metric>> Model::metrics() const { return training_->metrics; }
 void Model::set_stop_training(bool stop) { training_->stop = stop; }
+void Model::set_initial_epoch(int epoch) { training_->initial_epoch = epoch; }
 bool Model::stop_training() const { return training_->stop; }
 
 void Model::check_compiled(const std::string& method) const {
@@ -293,12 +296,35 @@ void check_batch_size(int64_t batch_size, const std::string& where) {
 
 // ---- one batch ---------------------------------------------------------------------------------
 
-double Model::run_batch(const std::vector<Tensor>& x, const Tensor& y, bool training, const std::string& where) {
+double Model::run_batch(const std::vector<Tensor>& x_global, const Tensor& y_global, bool training,
+                        const std::string& where) {
   Training& t = *training_;
   const CallOptions call_options{.training = training};
+  // Data-parallel: this process runs its shard of the global batch, and the loss, gradients and
+  // outputs are combined across processes below (models/distribution.h). One process: `x` is
+  // the batch and nothing below calls MPI.
+  const distribution::DataParallelOptions* parallel = distribution::detail::active();
+  const int64_t global_rows = row_count(x_global[0]);
+  const distribution::detail::Rows rows = parallel ? distribution::detail::shard(global_rows)
+                                                   : distribution::detail::Rows{0, global_rows};
+  const bool sharded = rows.count() < global_rows;
+  std::vector<Tensor> x_shard;
+  Tensor y_shard;
+  std::optional<random::BatchShard> dropout_rows;
+  if (sharded) {
+    for (const Tensor& xi : x_global) x_shard.push_back(slice_rows(xi, rows.begin, rows.end));
+    y_shard = slice_rows(y_global, rows.begin, rows.end);
+    dropout_rows.emplace(rows.begin, rows.count());
+  }
+  const std::vector<Tensor>& x = sharded ? x_shard : x_global;
+  const Tensor& y = sharded ? y_shard : y_global;
+  // The share of this process's mean loss in the global batch's mean loss.
+  const float weight = static_cast<float>(static_cast<double>(rows.count()) / static_cast<double>(global_rows));
+
   std::vector<Tensor> outputs;
   Tensor loss_value;
   std::vector<Tensor> grads;
+  double value = 0.0;
   const std::vector<Variable> variables = training ? trainable_variables() : std::vector<Variable>{};
   {
     // Only a training step records: evaluation must not pay for (or hold) a tape.
@@ -315,7 +341,9 @@ double Model::run_batch(const std::vector<Tensor>& x, const Tensor& y, bool trai
     // penalties of this call, weight penalties from the current weights), in training and in
     // evaluation alike.
     for (const Tensor& extra : losses()) loss_value = ops::add(loss_value, extra);
-    const double value = loss_value.item();
+    value = loss_value.item();
+    // Every process checks the same global value, so all of them stop together.
+    if (sharded) value = distribution::detail::sum_over_processes(static_cast<double>(weight) * value);
     if (!std::isfinite(value)) {
       throw ValueError(fmt::format("The loss became {} at {}: training stopped. Check the inputs for NaN or "
                                    "infinite values, or lower the learning rate.",
@@ -323,14 +351,24 @@ double Model::run_batch(const std::vector<Tensor>& x, const Tensor& y, bool trai
     }
     if (training && !variables.empty()) grads = tape->gradient(loss_value, variables);
   }
-  if (training && !variables.empty()) t.optimizer->apply(grads, variables);
+  if (training && !variables.empty()) {
+    if (sharded) grads = distribution::detail::sum_gradients(grads, weight, *parallel);
+    t.optimizer->apply(grads, variables);
+  }
+  if (training && sharded) {
+    // Moving statistics (BatchNormalization) moved with this process's rows: average them.
+    const std::vector<Variable> state = non_trainable_weights();
+    if (!state.empty()) distribution::detail::average_variables(state, weight, *parallel);
+  }
+  // Metrics see the whole global batch, in order, as one process would.
+  const Tensor output = sharded ? distribution::detail::gather_rows(outputs[0], global_rows) : outputs[0];
 
   if (!t.metrics_resolved) {
     for (const MetricArg& m : t.metric_args) {
       if (m.metric) {
         t.metrics.push_back(m.metric);
       } else if (m.name == "accuracy" || m.name == "acc") {
-        t.metrics.push_back(metrics::resolve_metric(m.name, y.shape(), outputs[0].shape()));
+        t.metrics.push_back(metrics::resolve_metric(m.name, y_global.shape(), output.shape()));
       } else {
         auto metric = metrics::get(m.name);
         metric->set_name(m.name);
@@ -339,10 +377,9 @@ double Model::run_batch(const std::vector<Tensor>& x, const Tensor& y, bool trai
     }
     t.metrics_resolved = true;
   }
-  const double loss = loss_value.item();
-  t.loss_tracker.update_state(loss, static_cast<double>(row_count(x[0])));
-  for (const auto& metric : t.metrics) metric->update_state(y, outputs[0]);
-  return loss;
+  t.loss_tracker.update_state(value, static_cast<double>(global_rows));
+  for (const auto& metric : t.metrics) metric->update_state(y_global, output);
+  return value;
 }
 
 namespace {
@@ -356,6 +393,32 @@ Logs current_logs(const metrics::Mean& loss_tracker, const std::vector<std::shar
 }
 
 }  // namespace
+
+// ---- data-parallel set-up -------------------------------------------------------------------------
+
+void Model::start_data_parallel(const std::vector<Tensor>& x, int64_t batch_size, int64_t samples) {
+  distribution::detail::check_batch_size(batch_size, "fit");
+  // A model built on its first call (Sequential without an input shape) gets its weights now,
+  // from one sample in inference mode, so that process 0's weights can be sent before step 1.
+  if (!built()) {
+    const std::vector<Tensor> first = gather_all(x, identity_order(1), 0, 1);
+    if (first.size() == 1) {
+      call_all(first[0], {.training = false});
+    } else {
+      call_all(first, {.training = false});
+    }
+  }
+  std::string description = serialize(*this).dump();
+  for (const Variable& v : weights()) description += shape_to_string(v.shape());
+  distribution::detail::check_same_setup(description, samples, "fit");
+  // The optimizer is built now rather than at the first step, so that a resumed optimizer state
+  // (BackupAndRestore, a loaded .keras file) on process 0 has somewhere to go on the others.
+  Training& t = *training_;
+  t.optimizer->build(trainable_variables());
+  std::vector<Variable> state = weights();
+  for (const Variable& v : t.optimizer->variables()) state.push_back(v);
+  distribution::detail::broadcast_variables(state);
+}
 
 // ---- fit ---------------------------------------------------------------------------------------
 
@@ -390,16 +453,33 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
   }
   const int64_t n_train = row_count(y);
   const int64_t steps = steps_for(n_train, options.batch_size);
-  const int verbose = effective_verbose(options.verbose);
+  const int verbose = distribution::detail::is_chief() ? effective_verbose(options.verbose) : 0;
   random::SeedGenerator shuffle_seeds(options.seed);
 
   Training& t = *training_;
   t.stop = false;
+  t.initial_epoch = options.initial_epoch;
   for (const auto& cb : options.callbacks) cb->set_model(this);
-  for (const auto& cb : options.callbacks) cb->on_train_begin({});
+  const distribution::DataParallelOptions* parallel = distribution::detail::active();
+  const auto train_begin = [&] {
+    for (const auto& cb : options.callbacks) cb->on_train_begin({});
+  };
+  if (parallel) {
+    // A callback that fails on one process (a backup it cannot read) fails fit() on all of them.
+    distribution::detail::run_on_every_process(train_begin, "fit (on_train_begin)");
+    start_data_parallel(x, options.batch_size, n_train);
+    // The same batches, in the same order, from the same epoch, on every process: process 0's.
+    shuffle_seeds = random::SeedGenerator(distribution::detail::value_of_process_zero(shuffle_seeds.initial_seed()));
+    t.initial_epoch = static_cast<int>(distribution::detail::value_of_process_zero(static_cast<uint64_t>(t.initial_epoch)));
+  } else {
+    train_begin();
+  }
+  // Epoch k shuffles with the k-th seed of the stream, so that a run resumed at epoch k
+  // (BackupAndRestore) sees the batches the uninterrupted run saw.
+  shuffle_seeds.set_counter(static_cast<uint64_t>(t.initial_epoch));
 
   History history;
-  for (int epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
+  for (int epoch = t.initial_epoch; epoch < options.epochs; ++epoch) {
     t.loss_tracker.reset_state();
     for (const auto& m : t.metrics) m->reset_state();
     for (const auto& cb : options.callbacks) cb->on_epoch_begin(epoch, {});
@@ -425,6 +505,8 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
     }
     bar.update(steps, epoch_logs.items(), /*finalize=*/true);
     for (const auto& cb : options.callbacks) cb->on_epoch_end(epoch, epoch_logs);
+    // Process 0 writes the checkpoints and logs (callbacks.cpp); the others wait for it.
+    if (parallel) distribution::detail::barrier();
     history.append(epoch, epoch_logs);
     if (t.stop) break;
   }
@@ -443,7 +525,7 @@ Logs Model::evaluate(const ModelInputs& x, const Tensor& y, const EvaluateOption
   check_batch_size(options.batch_size, "evaluate");
   const int64_t n = sample_count(x.tensors, y, "evaluate");
   const int64_t steps = steps_for(n, options.batch_size);
-  const int verbose = effective_verbose(options.verbose);
+  const int verbose = distribution::detail::is_chief() ? effective_verbose(options.verbose) : 0;
   Training& t = *training_;
   // Validation inside fit() must not disturb the training metrics' running state.
   const metrics::Mean saved_tracker = t.loss_tracker;
@@ -479,14 +561,20 @@ Tensor Model::predict(const ModelInputs& x, const PredictOptions& options) {
   check_batch_size(options.batch_size, "predict");
   const int64_t n = sample_count(x.tensors, Tensor(), "predict");
   const int64_t steps = steps_for(n, options.batch_size);
-  Progbar bar(steps, {.verbose = effective_verbose(options.verbose)});
+  Progbar bar(steps, {.verbose = distribution::detail::is_chief() ? effective_verbose(options.verbose) : 0});
   const std::vector<int64_t> order = identity_order(n);
+  const bool parallel = distribution::detail::active() != nullptr;
   Tensor result;
   for (int64_t step = 0; step < steps; ++step) {
     const int64_t begin = step * options.batch_size;
     const int64_t end = std::min(n, begin + options.batch_size);
-    const std::vector<Tensor> xb = gather_all(x.tensors, order, begin, end);
-    const Tensor out = (xb.size() == 1 ? call_all(xb[0], {.training = false}) : call_all(xb, {.training = false})).at(0);
+    // Data-parallel: each process predicts its shard of the batch, then all gather the batch.
+    const distribution::detail::Rows rows = parallel ? distribution::detail::shard(end - begin)
+                                                     : distribution::detail::Rows{0, end - begin};
+    const bool sharded = rows.count() < end - begin;
+    const std::vector<Tensor> xb = gather_all(x.tensors, order, begin + rows.begin, begin + rows.end);
+    Tensor out = (xb.size() == 1 ? call_all(xb[0], {.training = false}) : call_all(xb, {.training = false})).at(0);
+    if (sharded) out = distribution::detail::gather_rows(out, end - begin);
     if (!result.defined()) {
       Shape shape = out.shape();
       shape[0] = n;

@@ -16,6 +16,7 @@ packages=(
   graphviz                                 # md::plot_model renders graphs with `dot`
   dataset-fashion-mnist                    # the demo and tests/datasets (30 MB of IDX .gz files)
   libbenchmark-dev                         # bench/ (Google Benchmark)
+  libopenmpi-dev openmpi-bin               # data-parallel training (md::distribution): Open MPI 4.1
 )
 for arg in "$@"; do
   case "$arg" in

@@ -227,7 +227,37 @@ uint32_t philox_bits(uint64_t seed, uint64_t counter, uint32_t stream = 0);  // 
 void fill_normal(float* out, int64_t n, float mean, float stddev, uint64_t seed);
 void fill_uniform(float* out, int64_t n, float minval, float maxval, uint64_t seed);  // [minval, maxval)
 void fill_truncated_normal(float* out, int64_t n, float mean, float stddev, uint64_t seed);  // within 2 stddev
-void fill_dropout_mask(float* out, int64_t n, float rate, uint64_t seed);  // 0 or 1 / (1 - rate)
+// 0 or 1 / (1 - rate); element i draws counter first_counter + i (a data-parallel shard of a
+// batch starts where its rows start in the whole batch).
+void fill_dropout_mask(float* out, int64_t n, float rate, uint64_t seed, uint64_t first_counter = 0);
+
+// ---- collectives across processes (core/backend/collectives.cpp, Open MPI) -------------------
+// MPI_COMM_WORLD, called from the main thread only (MPI_THREAD_FUNNELED). Every failure comes
+// back as a std::runtime_error carrying MPI's own text (md::Error one level up): the communicator uses MPI_ERRORS_RETURN, so
+// nothing aborts silently. Buffers longer than MPI's int counts are sent in pieces.
+// True when mpirun (or another PMIx/PMI launcher) started this process.
+bool mpi_launched();
+// Whether MPI_Init has run in this process (by anyone).
+bool mpi_initialized();
+// MPI_Init_thread(FUNNELED) and MPI_ERRORS_RETURN on MPI_COMM_WORLD; MPI_Finalize at exit.
+void mpi_init();
+int mpi_rank();
+int mpi_size();
+// In place: data = the element-wise sum over all processes.
+void mpi_allreduce_sum(float* data, int64_t n);
+void mpi_allreduce_sum(double* data, int64_t n);
+// data = root's data, everywhere.
+void mpi_broadcast(float* data, int64_t n, int root);
+// recv[r * n : (r + 1) * n] = process r's send[0 : n], everywhere (recv holds n * size).
+void mpi_allgather(const float* send, int64_t n, float* recv);
+void mpi_allgather(const double* send, int64_t n, double* recv);
+void mpi_allgather(const uint64_t* send, int64_t n, uint64_t* recv);
+// Like mpi_allgather, with counts[r] elements from process r, laid out back to back.
+void mpi_allgatherv(const float* send, int64_t n, float* recv, const std::vector<int64_t>& counts);
+void mpi_barrier();
+// Ends every process of the job with `code` (MPI_Abort): for a process that cannot go on
+// while the others wait in a collective.
+[[noreturn]] void mpi_abort(int code);
 
 // ---- optimizer updates (optim/, through core/compute.h) -----------------------------------------
 // In place, one pass over the weights `w`, their slots and the gradient `g` (n elements each),

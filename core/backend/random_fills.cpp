@@ -166,15 +166,17 @@ void fill_truncated_normal(float* p, int64_t n, float mean, float stddev, uint64
   });
 }
 
-void fill_dropout_mask(float* p, int64_t n, float rate, uint64_t seed) {
+void fill_dropout_mask(float* p, int64_t n, float rate, uint64_t seed, uint64_t first_counter) {
   const float keep_scale = 1.0f / (1.0f - rate);
   // Keep when the 24-bit uniform u satisfies u >= rate, i.e. with probability 1 - rate.
   const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(rate) * 16777216.0));
   detail::parallel_for(n, kParallelThreshold, [&](int64_t begin, int64_t end) {
     // 0 or 1 times the scale, not a select: the compiler made the select a branch, mispredicted
-    // on a random rate of the elements.
-    for_each_bits(seed, begin, end, [&](int64_t i, uint32_t bits) {
-      p[i] = static_cast<float>((bits >> 8) >= threshold) * keep_scale;
+    // on a random rate of the elements. Element i draws counter first_counter + i, so a shard of
+    // a batch (first_counter = its first element) draws what the whole batch would.
+    const auto first = static_cast<int64_t>(first_counter);
+    for_each_bits(seed, first + begin, first + end, [&](int64_t counter, uint32_t bits) {
+      p[counter - first] = static_cast<float>((bits >> 8) >= threshold) * keep_scale;
     });
   });
 }

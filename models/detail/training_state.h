@@ -15,6 +15,9 @@ namespace minidl {
 struct Model::Training {
   bool compiled = false;
   bool stop = false;
+  // Where the current fit() starts: FitOptions::initial_epoch, or what a callback's
+  // on_train_begin restored (BackupAndRestore).
+  int initial_epoch = 0;
   std::shared_ptr<optim::Optimizer> optimizer;
   LossArg loss;
   std::vector<MetricArg> metric_args;

@@ -1,0 +1,50 @@
+# A process killed mid-epoch ends the whole job, non-zero, within 30 s, with an error naming it;
+# rerunning with BackupAndRestore resumes and ends with the uninterrupted run's weights, bit for
+# bit. Run by CTest: cmake -DMPIEXEC=... -DPROGRAM=... -DWORK_DIR=... -P fault_and_resume.cmake
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+set(mpirun ${MPIEXEC} --oversubscribe --allow-run-as-root -np 2)
+
+execute_process(COMMAND ${mpirun} ${PROGRAM} full "${WORK_DIR}/full.bin" RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                ERROR_VARIABLE err TIMEOUT 120)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the uninterrupted run failed (${rc}):\n${out}\n${err}")
+endif()
+
+string(TIMESTAMP start "%s")
+execute_process(COMMAND ${mpirun} ${PROGRAM} kill "${WORK_DIR}/backup" RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                ERROR_VARIABLE err TIMEOUT 60)
+string(TIMESTAMP end "%s")
+math(EXPR seconds "${end} - ${start}")
+message(STATUS "killed job: exit ${rc} after ${seconds} s\n${out}${err}")
+if(rc EQUAL 0 OR rc MATCHES "timeout")
+  message(FATAL_ERROR "the job with a killed process did not fail (exit '${rc}')")
+endif()
+if(seconds GREATER 30)
+  message(FATAL_ERROR "the job with a killed process took ${seconds} s to end (limit 30 s)")
+endif()
+if(NOT "${out}${err}" MATCHES "process rank 1 .*exited on signal 9")
+  message(FATAL_ERROR "the error does not name the lost process (rank 1):\n${out}\n${err}")
+endif()
+if(NOT EXISTS "${WORK_DIR}/backup/training_metadata.json")
+  message(FATAL_ERROR "no backup was written before the kill")
+endif()
+file(READ "${WORK_DIR}/backup/training_metadata.json" metadata)
+if(NOT metadata MATCHES "\"epoch\":2")
+  message(FATAL_ERROR "the backup should hold epoch 2 (two epochs done); it holds ${metadata}")
+endif()
+
+execute_process(COMMAND ${mpirun} ${PROGRAM} resume "${WORK_DIR}/backup" "${WORK_DIR}/resumed.bin"
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 120)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the resumed run failed (${rc}):\n${out}\n${err}")
+endif()
+if(NOT out MATCHES "epochs run: 2")
+  message(FATAL_ERROR "the resumed run should run the last 2 epochs:\n${out}")
+endif()
+file(SHA256 "${WORK_DIR}/full.bin" full)
+file(SHA256 "${WORK_DIR}/resumed.bin" resumed)
+if(NOT full STREQUAL resumed)
+  message(FATAL_ERROR "the resumed run's final weights differ from the uninterrupted run's")
+endif()
+message(STATUS "resumed at epoch 2: final weights equal bit for bit (sha256 ${full})")
