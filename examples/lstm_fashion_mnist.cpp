@@ -38,7 +38,9 @@ Settings parse(int argc, char** argv) {
     };
     if (arg == "--model") {
       s.model = value();
-      if (s.model != "lstm" && s.model != "bigru") throw md::ValueError("--model is lstm or bigru, not " + s.model);
+      if (s.model != "lstm" && s.model != "lstm2" && s.model != "bigru") {
+        throw md::ValueError("--model is lstm, lstm2 or bigru, not " + s.model);
+      }
     } else if (arg == "--epochs") {
       s.epochs = std::stoi(value());
     } else if (arg == "--batch-size") {
@@ -74,6 +76,9 @@ int main(int argc, char** argv) try {
 
   md::Sequential model({md::Input({28, 28})}, "lstm_fashion_mnist");
   if (settings.model == "lstm") {
+    model.add(md::layers::LSTM({.units = 128}));
+  } else if (settings.model == "lstm2") {
+    model.add(md::layers::LSTM({.units = 128, .return_sequences = true}));
     model.add(md::layers::LSTM({.units = 128}));
   } else {
     model.add(md::layers::Bidirectional(md::layers::GRU({.units = 96})));

@@ -119,6 +119,18 @@ TEST_CASE("Recurrent layers: the fused path computes what the composed cell loop
       }
     }
   }
+  // A batch the backend splits across threads (uneven slices of rows, each running every step).
+  const md::Tensor wide = uniform({37, 6, 5}, 4);
+  const md::Tensor wide_h = uniform({37, 6}, 5), wide_c = uniform({37, 6}, 6);
+  compare_paths<ml::LSTM>([] { return ml::LSTM({.units = 6, .return_sequences = true, .return_state = true}); }, wide,
+                          {wide_h, wide_c}, true, "LSTM, batch 37");
+  for (bool reset_after : {true, false}) {
+    compare_paths<ml::GRU>(
+        [&] { return ml::GRU({.units = 6, .reset_after = reset_after, .return_sequences = true, .go_backwards = true}); },
+        wide, {wide_h}, true, "GRU, batch 37, reset_after=" + std::to_string(reset_after));
+  }
+  compare_paths<ml::SimpleRNN>([] { return ml::SimpleRNN({.units = 6, .return_state = true}); }, wide, {wide_h}, true,
+                               "SimpleRNN, batch 37");
   // Default (zero) initial states, no bias, inference.
   compare_paths<ml::LSTM>([] { return ml::LSTM({.units = 5, .use_bias = false, .return_sequences = true}); }, x, {},
                           false, "LSTM without bias");
