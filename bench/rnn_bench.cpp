@@ -2,7 +2,9 @@
 // (Keras's default reset_after=true) with a Dense head on the last output, at batch 64, 28 steps,
 // 28 features, 128 units: md::ops::lstm_sequence / gru_sequence under a GradientTape, against
 // PyTorch 2.x eager nn.LSTM / nn.GRU + Linear (bench/peer_pytorch_rnn.py, run twice in fresh
-// processes, bench/peer_runner.h) at the same thread count, in the same run. Also prints what runs:
+// processes, bench/peer_runner.h) at the same thread count, in the same run. The "layer" rows take
+// the same step through md::layers::LSTM / GRU + Dense in a Sequential (what a user writes; the
+// layers run the same fused op), against the same PyTorch figure. Also prints what runs:
 // minidl's path (oneDNN's sgemm plus our cell kernels) and the implementation oneDNN 2.6 would
 // pick for its own RNN primitives at these shapes, timed raw for comparison (forward_training +
 // backward on the primitives, weights already in their layouts).
