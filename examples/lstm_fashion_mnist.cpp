@@ -4,10 +4,9 @@
 //   (28, 28) -> LSTM(128, sequences) -> LSTM(128) -> Dense  (--model lstm2)
 //   (28, 28) -> Bidirectional(GRU(96)) -> Dense(10)         (--model bigru)
 //
-// The default run (12 epochs, batch 64) ends at test accuracy 0.9003 (validation 0.9005); it
-// took 486 s on 2 AVX2 vCPUs shared with other builds (load ~10), 40-56 s an epoch. The stacked
-// --model lstm2 reached validation accuracy 0.9067 after 10 of its 12 epochs (about twice the
-// work per step).
+// The default run (12 epochs, batch 64) ends at test accuracy 0.9007 (validation 0.9017); it took
+// 629 s on 2 AVX2 vCPUs shared with other builds (load 7-10: 37-51 s an epoch; 20-27 s in quieter
+// moments). The stacked --model lstm2 ends at 0.9058, for about 2.5 times the work per step.
 //
 // The recurrent layers run the fused sequence op (md::ops::lstm_sequence / gru_sequence: one op for
 // all 28 steps, forward and backward), which they take whenever Keras's default activations are
