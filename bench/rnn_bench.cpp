@@ -2,7 +2,9 @@
 // (Keras's default reset_after=true) with a Dense head on the last output, at batch 64, 28 steps,
 // 28 features, 128 units: md::ops::lstm_sequence / gru_sequence under a GradientTape, against
 // PyTorch 2.x eager nn.LSTM / nn.GRU + Linear (bench/peer_pytorch_rnn.py, run twice in fresh
-// processes, bench/peer_runner.h) at the same thread count, in the same run. Also prints what runs:
+// processes, bench/peer_runner.h) at the same thread count, in the same run. The "layer" rows take
+// the same step through md::layers::LSTM / GRU + Dense in a Sequential (what a user writes; the
+// layers run the same fused op), against the same PyTorch figure. Also prints what runs:
 // minidl's path (oneDNN's sgemm plus our cell kernels) and the implementation oneDNN 2.6 would
 // pick for its own RNN primitives at these shapes, timed raw for comparison (forward_training +
 // backward on the primitives, weights already in their layouts).
@@ -84,6 +86,30 @@ Timing minidl_step(bool lstm, int steps) {
         const md::Tensor loss = md::ops::mean(md::ops::square(logits - y));
         const std::vector<md::Tensor> grads = tape.gradient(loss, weights);
         if (!grads[0].defined()) std::abort();
+      },
+      steps);
+}
+
+// The same step through the layers, as a user writes it: md::layers::LSTM (or GRU) + Dense on
+// the last output, the gradient of every trainable weight (the layers take the fused op above).
+Timing minidl_layer_step(bool lstm, int steps) {
+  md::Sequential model({md::Input({kTime, kFeatures})}, lstm ? "lstm_layer" : "gru_layer");
+  if (lstm) {
+    model.add(md::layers::LSTM({.units = kUnits}));
+  } else {
+    model.add(md::layers::GRU({.units = kUnits}));
+  }
+  model.add(md::layers::Dense({.units = kClasses}));
+  const md::Tensor x = md::random::normal({kBatch, kTime, kFeatures}, 0, 1, 6);
+  const md::Tensor y = md::random::normal({kBatch, kClasses}, 0, 1, 7);
+  const std::vector<md::Variable> weights = model.trainable_weights();
+  return time_steps(
+      [&] {
+        md::GradientTape tape;
+        const md::Tensor logits = model(x, {.training = true});
+        const md::Tensor loss = md::ops::mean(md::ops::square(logits - y));
+        const std::vector<md::Tensor> grads = tape.gradient(loss, weights);
+        if (grads.size() != 5 || !grads[0].defined()) std::abort();
       },
       steps);
 }
@@ -223,7 +249,7 @@ int main(int argc, char** argv) {
   std::printf("# minidl runs: oneDNN's sgemm (dnnl_sgemm, its jit gemm) for every product + our cell kernels "
               "(%s path)\n",
               md::backend::cpu_has_avx2_fma() ? "avx2+fma" : "portable");
-  std::printf("%-5s %3s %11s %11s %5s %11s %11s %8s  %-26s %s\n", "cell", "thr", "minidl min", "minidl med", "oth",
+  std::printf("%-10s %3s %11s %11s %5s %11s %11s %8s  %-26s %s\n", "cell", "thr", "minidl min", "minidl med", "oth",
               "torch min", "torch med", "x (min)", "oneDNN RNN primitive", "raw min");
   for (int threads : thread_counts) {
     md::set_num_threads(threads);
@@ -233,6 +259,7 @@ int main(int argc, char** argv) {
     for (bool lstm : {true, false}) {
       const std::string name = lstm ? "lstm" : "gru";
       mine[name] = minidl_step(lstm, steps);
+      mine[name + " layer"] = minidl_layer_step(lstm, steps);
       if (raw) raws[name] = raw_rnn(lstm, std::max(10, steps / 4));
     }
     std::map<std::string, bench::PeerFigure> theirs;
@@ -247,24 +274,28 @@ int main(int argc, char** argv) {
         });
       }
     }
-    for (const std::string name : {"lstm", "gru"}) {
+    for (const std::string name : {"lstm", "lstm layer", "gru", "gru layer"}) {
       const Timing& m = mine[name];
-      const bench::PeerFigure t = theirs.count(name) ? theirs[name] : bench::PeerFigure{};
+      // PyTorch's step is the same for both rows: nn.LSTM / nn.GRU + Linear.
+      const std::string cell = name.substr(0, name.find(' '));
+      const bench::PeerFigure t = theirs.count(cell) ? theirs[cell] : bench::PeerFigure{};
       std::string impl = "-", raw_ms = "-";
       if (raws.count(name)) {
         impl = raws[name].forward_impl + " / " + raws[name].backward_impl;
         char buf[32];
         std::snprintf(buf, sizeof(buf), "%.2fms", raws[name].timing.min_ms);
         raw_ms = buf;
+      } else if (name != cell) {
+        impl = "(as above)";
       }
       char torch_min[32] = "-", torch_med[32] = "-";
       if (t.min_ms > 0) {
         std::snprintf(torch_min, sizeof(torch_min), "%.2fms", t.min_ms);
         std::snprintf(torch_med, sizeof(torch_med), "%.2fms", t.median_ms);
       }
-      std::printf("%-5s %3d %9.2fms %9.2fms %5.2f %11s %11s %8s  %-26s %s%s%s\n", name.c_str(), threads, m.min_ms,
+      std::printf("%-10s %3d %9.2fms %9.2fms %5.2f %11s %11s %8s  %-26s %s%s%s\n", name.c_str(), threads, m.min_ms,
                   m.median_ms, m.others, torch_min, torch_med, ratio(t, m).c_str(),
-                  (name == "gru" ? "lbr_gru " + impl : "lstm " + impl).c_str(), raw_ms.c_str(),
+                  (name == cell ? (cell == "gru" ? "lbr_gru " : "lstm ") + impl : impl).c_str(), raw_ms.c_str(),
                   t.why.empty() ? "" : ("  torch void: " + t.why).c_str(),
                   m.others > bench::kOthersLimit ? "  minidl disturbed" : "");
     }

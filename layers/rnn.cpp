@@ -80,6 +80,8 @@ bool is_named(const minidl::Activation& activation, const char* name) {
   return activations::serialize(activation) == json(name);
 }
 
+thread_local int composed_recurrence_guards = 0;
+
 std::shared_ptr<RNNCell> shared_cell(const RNNCell& cell) {
   return std::static_pointer_cast<RNNCell>(const_cast<RNNCell&>(cell).shared_self());
 }
@@ -87,6 +89,10 @@ std::shared_ptr<RNNCell> shared_cell(const RNNCell& cell) {
 }  // namespace
 
 // ---- RNN ------------------------------------------------------------------------------------
+
+ComposedRecurrenceGuard::ComposedRecurrenceGuard() { ++composed_recurrence_guards; }
+ComposedRecurrenceGuard::~ComposedRecurrenceGuard() { --composed_recurrence_guards; }
+bool ComposedRecurrenceGuard::active() { return composed_recurrence_guards > 0; }
 
 RNN::RNN(const RNNCell& cell, const RNNOptions& options) : RNN(shared_cell(cell), options, "RNN") {}
 
@@ -188,6 +194,15 @@ RNN::SequenceResult RNN::run_sequence(const Tensor& x, const std::vector<Tensor>
   return run_cell_loop(x, initial_state, mask, training);
 }
 
+RNN::SequenceResult RNN::fused_result(std::vector<Tensor> outputs) {
+  state_->last_call_fused = true;
+  SequenceResult result;
+  if (options_.return_sequences) result.outputs = outputs.at(0);
+  result.last_output = outputs.at(1);
+  result.states.assign(outputs.begin() + 1, outputs.end());
+  return result;
+}
+
 RNN::SequenceResult RNN::run_cell_loop(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
                                        bool training) {
   const int64_t batch = x.shape().at(0), steps = x.shape().at(1);
@@ -199,6 +214,7 @@ RNN::SequenceResult RNN::run_cell_loop(const Tensor& x, const std::vector<Tensor
     throw ValueError(fmt::format("Layer '{}': the mask must have shape {} (batch, time); received {}.", name(),
                                  shape_to_string({batch, steps}), shape_to_string(mask.shape())));
   }
+  state_->last_call_fused = false;
   const Tensor mask_f = mask.defined() ? ops::cast(mask, DType::float32) : Tensor();
   auto input_at = [&](int64_t t) { return ops::squeeze(ops::slice(x, 1, t, t + 1), 1); };
   std::vector<Tensor> states = initial_state;
@@ -312,16 +328,21 @@ SimpleRNN SimpleRNN::from_config(const json& config) {
 bool SimpleRNN::fused_sequence_allowed(const Tensor& mask, bool training) const {
   const bool activation_fits = is_named(options_.activation, "tanh") || is_named(options_.activation, "relu") ||
                                is_named(options_.activation, "sigmoid");
-  return activation_fits && !mask.defined() && !(training && simple_rnn_cell().recurrent_dropout() > 0.0);
+  return activation_fits && !mask.defined() && !(training && simple_rnn_cell().recurrent_dropout() > 0.0) &&
+         !ComposedRecurrenceGuard::active();
 }
 
-// The fused-path seam (branch seq-onednn): when fused_sequence_allowed(mask, training), this is
-// where md::ops::simple_rnn_sequence(x with the input dropout mask, h0, kernel, recurrent_kernel,
-// bias, activation name, go_backwards) computes {sequence, h} in one oneDNN primitive. Until that
-// op exists, every configuration takes the composed loop, which is the reference it is tested against.
 RNN::SequenceResult SimpleRNN::run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state,
                                             const Tensor& mask, bool training) {
-  return run_cell_loop(x, initial_state, mask, training);
+  if (!fused_sequence_allowed(mask, training)) return run_cell_loop(x, initial_state, mask, training);
+  SimpleRNNCell& cell = simple_rnn_cell();
+  const Tensor dropped = cell.dropped_sequence(x, initial_state, training);
+  std::vector<Tensor> out = ops::simple_rnn_sequence(
+      dropped, initial_state.at(0), cell.kernel().value(), cell.recurrent_kernel().value(),
+      cell.bias().defined() ? cell.bias().value() : Tensor(), activations::serialize(options_.activation).get<std::string>(),
+      options_.go_backwards);
+  cell.end_sequence();
+  return fused_result(std::move(out));
 }
 
 LSTM::LSTM(const LSTMOptions& o)
@@ -338,16 +359,20 @@ LSTM LSTM::from_config(const json& config) { return LSTM(layer_options_from<LSTM
 
 bool LSTM::fused_sequence_allowed(const Tensor& mask, bool training) const {
   return is_named(options_.activation, "tanh") && is_named(options_.recurrent_activation, "sigmoid") &&
-         !mask.defined() && !(training && lstm_cell().recurrent_dropout() > 0.0);
+         !mask.defined() && !(training && lstm_cell().recurrent_dropout() > 0.0) && !ComposedRecurrenceGuard::active();
 }
 
-// The fused-path seam (branch seq-onednn): when fused_sequence_allowed(mask, training), this is
-// where md::ops::lstm_sequence(x with the input dropout mask, h0, c0, kernel, recurrent_kernel,
-// bias, go_backwards) computes {sequence, h, c}; a relu LSTM, masks and recurrent dropout stay on
-// the composed loop.
 RNN::SequenceResult LSTM::run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
                                        bool training) {
-  return run_cell_loop(x, initial_state, mask, training);
+  if (!fused_sequence_allowed(mask, training)) return run_cell_loop(x, initial_state, mask, training);
+  LSTMCell& cell = lstm_cell();
+  const Tensor dropped = cell.dropped_sequence(x, initial_state, training);
+  std::vector<Tensor> out =
+      ops::lstm_sequence(dropped, initial_state.at(0), initial_state.at(1), cell.kernel().value(),
+                         cell.recurrent_kernel().value(), cell.bias().defined() ? cell.bias().value() : Tensor(),
+                         options_.go_backwards);
+  cell.end_sequence();
+  return fused_result(std::move(out));
 }
 
 GRU::GRU(const GRUOptions& o)
@@ -364,15 +389,20 @@ GRU GRU::from_config(const json& config) { return GRU(layer_options_from<GRUOpti
 
 bool GRU::fused_sequence_allowed(const Tensor& mask, bool training) const {
   return is_named(options_.activation, "tanh") && is_named(options_.recurrent_activation, "sigmoid") &&
-         !mask.defined() && !(training && gru_cell().recurrent_dropout() > 0.0);
+         !mask.defined() && !(training && gru_cell().recurrent_dropout() > 0.0) && !ComposedRecurrenceGuard::active();
 }
 
-// The fused-path seam (branch seq-onednn): when fused_sequence_allowed(mask, training), this is
-// where md::ops::gru_sequence(x with the input dropout mask, h0, kernel, recurrent_kernel, bias,
-// reset_after, go_backwards) computes {sequence, h} (oneDNN's lbr_gru for reset_after).
 RNN::SequenceResult GRU::run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
                                       bool training) {
-  return run_cell_loop(x, initial_state, mask, training);
+  if (!fused_sequence_allowed(mask, training)) return run_cell_loop(x, initial_state, mask, training);
+  GRUCell& cell = gru_cell();
+  const Tensor dropped = cell.dropped_sequence(x, initial_state, training);
+  std::vector<Tensor> out = ops::gru_sequence(dropped, initial_state.at(0), cell.kernel().value(),
+                                              cell.recurrent_kernel().value(),
+                                              cell.bias().defined() ? cell.bias().value() : Tensor(),
+                                              options_.reset_after, options_.go_backwards);
+  cell.end_sequence();
+  return fused_result(std::move(out));
 }
 
 MINIDL_REGISTER_BUILTIN_LAYER(RNN);

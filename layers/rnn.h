@@ -15,9 +15,12 @@
 // order (reversed), as Keras's.
 //
 // The composed path (each step written with md::ops, unrolled inside one call) is differentiable
-// to any order. Every call goes through run_sequence(); SimpleRNN/LSTM/GRU override it as the
-// seam where a fused sequence op (oneDNN's RNN primitives, md::ops::lstm_sequence and friends)
-// takes over when fused_sequence_allowed() says the configuration fits.
+// to any order; it is the reference. SimpleRNN, LSTM and GRU take the fused sequence ops instead
+// (md::ops::lstm_sequence and friends: one op for the whole sequence, forward and backward) when
+// fused_sequence_allowed() says the call fits: Keras's default activations (tanh and sigmoid;
+// SimpleRNN also relu), no mask, and no recurrent dropout in training. Input dropout, initial
+// states, go_backwards and stateful run on both paths. ComposedRecurrenceGuard forces the
+// composed path (tests compare the two).
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -41,6 +44,18 @@ struct RNNOptions {
   std::string dtype = "float32";
 };
 
+// While alive, SimpleRNN, LSTM and GRU called on this thread run the composed cell loop even where
+// the fused sequence op fits (the tests replay every Keras fixture through both paths).
+//   { md::layers::ComposedRecurrenceGuard composed; y = lstm(x); }
+class ComposedRecurrenceGuard {
+ public:
+  ComposedRecurrenceGuard();
+  ~ComposedRecurrenceGuard();
+  ComposedRecurrenceGuard(const ComposedRecurrenceGuard&) = delete;
+  ComposedRecurrenceGuard& operator=(const ComposedRecurrenceGuard&) = delete;
+  static bool active();
+};
+
 class RNN : public LayerOf<RNN> {
  public:
   using Options = RNNOptions;
@@ -60,6 +75,9 @@ class RNN : public LayerOf<RNN> {
   std::vector<Tensor> states() const;
   void reset_states();
   void reset_state() { reset_states(); }
+
+  // Whether the last concrete call ran a fused sequence op (false: the composed cell loop).
+  bool last_call_fused() const { return state_->last_call_fused; }
 
   RNNCell& cell() const { return *cell_; }
   // Keras files the cell's weights at "<rnn>/cell".
@@ -84,6 +102,8 @@ class RNN : public LayerOf<RNN> {
   // The composed path: the cell's step() once per time step.
   SequenceResult run_cell_loop(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
                                bool training);
+  // The result of a fused sequence op's outputs {sequence, h[, c]} (processing order).
+  SequenceResult fused_result(std::vector<Tensor> outputs);
   // The RNN keys of get_config (Keras's order), after the base layer's.
   json rnn_config() const;
   static RNNOptions read_rnn_options(const ConfigReader& r);
@@ -93,6 +113,7 @@ class RNN : public LayerOf<RNN> {
   RNNOptions options_;
   struct State {
     std::vector<Tensor> states;  // stateful only; not weights (Keras keeps them untracked)
+    bool last_call_fused = false;
   };
   Shared<State> state_;
 };
@@ -195,7 +216,8 @@ class SimpleRNN : public LayerOf<SimpleRNN, RNN> {
   json get_config() const override;
   SimpleRNNCell& simple_rnn_cell() const { return static_cast<SimpleRNNCell&>(cell()); }
   const SimpleRNNOptions& options() const { return options_; }
-  // Whether a fused simple_rnn_sequence op could compute this call (see run_sequence).
+  // Whether the fused simple_rnn_sequence op computes this call: activation tanh, relu or
+  // sigmoid, no mask, no recurrent dropout in training, no ComposedRecurrenceGuard.
   bool fused_sequence_allowed(const Tensor& mask, bool training) const;
 
  protected:
@@ -217,8 +239,8 @@ class LSTM : public LayerOf<LSTM, RNN> {
   json get_config() const override;
   LSTMCell& lstm_cell() const { return static_cast<LSTMCell&>(cell()); }
   const LSTMOptions& options() const { return options_; }
-  // Whether a fused lstm_sequence op could compute this call: tanh/sigmoid activations, no mask,
-  // no recurrent dropout in training (see run_sequence).
+  // Whether the fused lstm_sequence op computes this call: tanh/sigmoid activations, no mask, no
+  // recurrent dropout in training, no ComposedRecurrenceGuard.
   bool fused_sequence_allowed(const Tensor& mask, bool training) const;
 
  protected:
@@ -239,6 +261,8 @@ class GRU : public LayerOf<GRU, RNN> {
   json get_config() const override;
   GRUCell& gru_cell() const { return static_cast<GRUCell&>(cell()); }
   const GRUOptions& options() const { return options_; }
+  // As LSTM's: the fused gru_sequence op (either reset_after) for tanh/sigmoid, no mask, no
+  // recurrent dropout in training.
   bool fused_sequence_allowed(const Tensor& mask, bool training) const;
 
  protected:

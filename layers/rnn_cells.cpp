@@ -5,6 +5,7 @@
 #include "minidl/autograd/ops.h"
 #include "minidl/core/config_reader.h"
 #include "minidl/core/error.h"
+#include "minidl/core/random.h"
 #include "minidl/layers/recurrent_config.h"
 #include "minidl/layers/registration.h"
 
@@ -86,44 +87,75 @@ void GatedCell::make_weights(const ShapeSpec& input_shape, const WeightOptions& 
   if (!bias_shape.empty()) state_->bias = add_weight("bias", bias_shape, bias);
 }
 
-namespace {
+bool rate_applies(double rate) { return rate > 0.0 && rate < 1.0; }
 
-Tensor dropout_mask_like(const Tensor& like, double rate, uint64_t seed) {
-  return ops::dropout(Tensor::ones(like.shape()), static_cast<float>(rate), seed);
+std::vector<Tensor> GatedCell::draw_masks(const Shape& shape, double rate) {
+  std::vector<Tensor> masks;
+  for (int64_t k = 0; k < dropout_mask_count(); ++k) {
+    masks.push_back(random::dropout_mask(shape, static_cast<float>(rate), seed_generator(seed_).next()));
+  }
+  return masks;
 }
-
-}  // namespace
 
 void GatedCell::begin_sequence(const Tensor& first_input, const std::vector<Tensor>& states, bool training) {
   end_sequence();
   if (!training) return;
-  if (dropout_ > 0.0 && dropout_ < 1.0) {
-    state_->dropout_mask = dropout_mask_like(first_input, dropout_, seed_generator(seed_).next());
-  }
-  if (recurrent_dropout_ > 0.0 && recurrent_dropout_ < 1.0 && !states.empty()) {
-    state_->recurrent_dropout_mask = dropout_mask_like(states[0], recurrent_dropout_, seed_generator(seed_).next());
+  if (rate_applies(dropout_)) state_->dropout_masks = draw_masks(first_input.shape(), dropout_);
+  if (rate_applies(recurrent_dropout_) && !states.empty()) {
+    state_->recurrent_dropout_masks = draw_masks(states[0].shape(), recurrent_dropout_);
   }
 }
 
 void GatedCell::end_sequence() {
-  state_->dropout_mask = Tensor();
-  state_->recurrent_dropout_mask = Tensor();
+  state_->dropout_masks.clear();
+  state_->recurrent_dropout_masks.clear();
 }
 
-Tensor GatedCell::dropped_input(const Tensor& x, bool training) {
-  if (!training || !(dropout_ > 0.0 && dropout_ < 1.0)) return x;
-  if (!state_->dropout_mask.defined()) {
-    state_->dropout_mask = dropout_mask_like(x, dropout_, seed_generator(seed_).next());
+Tensor GatedCell::dropped_sequence(const Tensor& x, const std::vector<Tensor>& states, bool training) {
+  begin_sequence(Tensor::zeros({x.dim(0), x.dim(-1)}), states, training);
+  if (state_->dropout_masks.empty()) return x;
+  if (state_->dropout_masks.size() != 1) {
+    throw ValueError(fmt::format("{} '{}': a fused sequence takes one input dropout mask; this call has {}.",
+                                 class_name(), name(), state_->dropout_masks.size()));
   }
-  return ops::multiply(x, state_->dropout_mask);
+  return ops::multiply(x, ops::expand_dims(state_->dropout_masks[0], 1));
 }
 
-Tensor GatedCell::dropped_state(const Tensor& h, bool training) {
-  if (!training || !(recurrent_dropout_ > 0.0 && recurrent_dropout_ < 1.0)) return h;
-  if (!state_->recurrent_dropout_mask.defined()) {
-    state_->recurrent_dropout_mask = dropout_mask_like(h, recurrent_dropout_, seed_generator(seed_).next());
+namespace {
+
+std::vector<Tensor> times_each(const Tensor& t, const std::vector<Tensor>& masks) {
+  if (masks.empty()) return {t};
+  std::vector<Tensor> out;
+  for (const Tensor& m : masks) out.push_back(ops::multiply(t, m));
+  return out;
+}
+
+}  // namespace
+
+std::vector<Tensor> GatedCell::dropped_inputs(const Tensor& x, bool training) {
+  if (!training || !rate_applies(dropout_)) return {x};
+  if (state_->dropout_masks.empty()) state_->dropout_masks = draw_masks(x.shape(), dropout_);
+  return times_each(x, state_->dropout_masks);
+}
+
+std::vector<Tensor> GatedCell::dropped_states(const Tensor& h, bool training) {
+  if (!training || !rate_applies(recurrent_dropout_)) return {h};
+  if (state_->recurrent_dropout_masks.empty()) state_->recurrent_dropout_masks = draw_masks(h.shape(), recurrent_dropout_);
+  return times_each(h, state_->recurrent_dropout_masks);
+}
+
+Tensor GatedCell::gate_products(const std::vector<Tensor>& operands, const Tensor& kernel, int64_t gates,
+                                int64_t first_gate) const {
+  const int64_t u = units_;
+  const bool whole = first_gate == 0 && gates == gates_;
+  if (operands.size() == 1) {
+    return ops::matmul(operands[0], whole ? kernel : ops::slice(kernel, 1, first_gate * u, (first_gate + gates) * u));
   }
-  return ops::multiply(h, state_->recurrent_dropout_mask);
+  std::vector<Tensor> parts;
+  for (int64_t g = first_gate; g < first_gate + gates; ++g) {
+    parts.push_back(ops::matmul(operands.at(static_cast<size_t>(g)), ops::slice(kernel, 1, g * u, (g + 1) * u)));
+  }
+  return ops::concatenate(parts, 1);
 }
 
 // ---- SimpleRNNCell --------------------------------------------------------------------------
@@ -144,9 +176,9 @@ void SimpleRNNCell::build_weights(const ShapeSpec& input_shape) {
 }
 
 std::vector<Tensor> SimpleRNNCell::step(const Tensor& x, const std::vector<Tensor>& states, bool training) {
-  Tensor h = ops::matmul(dropped_input(x, training), state_->kernel.value());
+  Tensor h = gate_products(dropped_inputs(x, training), state_->kernel.value(), 1);
   if (state_->bias.defined()) h = ops::add(h, state_->bias.value());
-  h = ops::add(h, ops::matmul(dropped_state(states.at(0), training), state_->recurrent_kernel.value()));
+  h = ops::add(h, gate_products(dropped_states(states.at(0), training), state_->recurrent_kernel.value(), 1));
   const Tensor out = options_.activation(h);
   return {out, out};
 }
@@ -189,8 +221,10 @@ void LSTMCell::build_weights(const ShapeSpec& input_shape) {
 
 std::vector<Tensor> LSTMCell::step(const Tensor& x, const std::vector<Tensor>& states, bool training) {
   const Tensor& c_prev = states.at(1);
-  Tensor z = ops::matmul(dropped_input(x, training), state_->kernel.value());
-  z = ops::add(z, ops::matmul(dropped_state(states.at(0), training), state_->recurrent_kernel.value()));
+  // With recurrent_dropout each gate's products see their own dropped x and h (Keras's
+  // implementation 1); otherwise one product each.
+  Tensor z = gate_products(dropped_inputs(x, training), state_->kernel.value(), 4);
+  z = ops::add(z, gate_products(dropped_states(states.at(0), training), state_->recurrent_kernel.value(), 4));
   if (state_->bias.defined()) z = ops::add(z, state_->bias.value());
   const int64_t u = units_;
   const Tensor i = options_.recurrent_activation(ops::slice(z, 1, 0, u));
@@ -244,23 +278,25 @@ std::vector<Tensor> GRUCell::step(const Tensor& x, const std::vector<Tensor>& st
   } else if (state_->bias.defined()) {
     input_bias = state_->bias.value();
   }
-  Tensor mx = ops::matmul(dropped_input(x, training), state_->kernel.value());
+  Tensor mx = gate_products(dropped_inputs(x, training), state_->kernel.value(), 3);
   if (input_bias.defined()) mx = ops::add(mx, input_bias);
-  const Tensor h_rec = dropped_state(h_prev, training);
+  // h as the z, r and h gates see it ({h} or one dropped copy each).
+  const std::vector<Tensor> h_rec = dropped_states(h_prev, training);
+  const Tensor& h_h = h_rec.back();
   const Tensor& rk = state_->recurrent_kernel.value();
   const auto part = [u](const Tensor& t, int64_t k) { return ops::slice(t, -1, k * u, (k + 1) * u); };
   Tensor z, r, hh;
   if (options_.reset_after) {
-    Tensor mh = ops::matmul(h_rec, rk);
+    Tensor mh = gate_products(h_rec, rk, 3);
     if (recurrent_bias.defined()) mh = ops::add(mh, recurrent_bias);
     z = options_.recurrent_activation(ops::add(part(mx, 0), part(mh, 0)));
     r = options_.recurrent_activation(ops::add(part(mx, 1), part(mh, 1)));
     hh = options_.activation(ops::add(part(mx, 2), ops::multiply(r, part(mh, 2))));
   } else {
-    const Tensor mh = ops::matmul(h_rec, ops::slice(rk, 1, 0, 2 * u));
+    const Tensor mh = gate_products(h_rec, rk, 2);
     z = options_.recurrent_activation(ops::add(part(mx, 0), part(mh, 0)));
     r = options_.recurrent_activation(ops::add(part(mx, 1), part(mh, 1)));
-    hh = options_.activation(ops::add(part(mx, 2), ops::matmul(ops::multiply(r, h_rec), part(rk, 2))));
+    hh = options_.activation(ops::add(part(mx, 2), gate_products({ops::multiply(r, h_h)}, rk, 1, 2)));
   }
   // h' = z * h + (1 - z) * hh
   const Tensor h = ops::add(ops::multiply(z, h_prev), ops::multiply(1.0f - z, hh));

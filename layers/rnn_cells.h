@@ -9,8 +9,12 @@
 // Weights have Keras's layouts: kernel (in, gates * units), recurrent_kernel (units, gates *
 // units), bias (gates * units), with the gates in Keras's order (LSTM i, f, c, o; GRU z, r, h);
 // GRU's bias is (2, 3 * units) with reset_after (input bias, then recurrent bias).
-// dropout/recurrent_dropout draw one mask per sequence (Keras's DropoutRNNCell): RNN asks for
-// them in begin_sequence() and drops them in end_sequence().
+// dropout/recurrent_dropout follow Keras 3's DropoutRNNCell: the masks are drawn once per call of
+// the RNN (begin_sequence) and reused at every step, then dropped (end_sequence). A training call
+// draws one input mask (batch, features) shared by every gate, except when recurrent_dropout is
+// set: then LSTM/GRU run Keras's "implementation 1" and draw one input mask and one recurrent mask
+// (batch, units) per gate (4 for LSTM, 3 for GRU), each gate's product seeing its own dropped copy
+// of x and h. SimpleRNN draws one of each.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -126,8 +130,18 @@ class GatedCell : public RNNCell {
   int64_t units() const { return units_; }
   double dropout() const { return dropout_; }
   double recurrent_dropout() const { return recurrent_dropout_; }
+  // How many masks of each kind a training call draws: one per gate with recurrent_dropout
+  // (Keras's implementation 1), else one.
+  int64_t dropout_mask_count() const { return recurrent_dropout_ != 0.0 ? gates_ : 1; }
+  // This call's masks (empty outside a training call with that dropout); each is 0 or
+  // 1 / (1 - rate), the input ones (batch, features), the recurrent ones (batch, units).
+  const std::vector<Tensor>& dropout_masks() const { return state_->dropout_masks; }
+  const std::vector<Tensor>& recurrent_dropout_masks() const { return state_->recurrent_dropout_masks; }
   void begin_sequence(const Tensor& first_input, const std::vector<Tensor>& states, bool training) override;
   void end_sequence() override;
+  // For a fused sequence op (one input mask, no recurrent dropout): begins the sequence and gives
+  // x (batch, time, features) with the call's input mask applied at every step.
+  Tensor dropped_sequence(const Tensor& x, const std::vector<Tensor>& states, bool training);
 
  protected:
   GatedCell(const std::string& class_name, const std::string& name, bool trainable, const std::string& dtype,
@@ -135,10 +149,14 @@ class GatedCell : public RNNCell {
   // Creates kernel, recurrent_kernel and (when `bias_shape` is not empty) bias.
   void make_weights(const ShapeSpec& input_shape, const WeightOptions& kernel, const WeightOptions& recurrent,
                     const Shape& bias_shape, const WeightOptions& bias);
-  // x and h with this sequence's dropout masks applied (drawn lazily when a training step
-  // comes without begin_sequence, as Keras's get_dropout_mask).
-  Tensor dropped_input(const Tensor& x, bool training);
-  Tensor dropped_state(const Tensor& h, bool training);
+  // x and h as each gate sees them: {x} without dropout, else x times each of the call's masks
+  // (drawn now when a training step comes without begin_sequence, as Keras's get_dropout_mask).
+  std::vector<Tensor> dropped_inputs(const Tensor& x, bool training);
+  std::vector<Tensor> dropped_states(const Tensor& h, bool training);
+  // operands[g] @ kernel's gate g, side by side ((batch, gates * units)); one product when
+  // every gate sees the same operand. `first_gate` offsets into kernel's gates.
+  Tensor gate_products(const std::vector<Tensor>& operands, const Tensor& kernel, int64_t gates,
+                       int64_t first_gate = 0) const;
 
   int64_t units_;
   int64_t gates_;
@@ -146,9 +164,12 @@ class GatedCell : public RNNCell {
   std::optional<uint64_t> seed_;
   struct State {
     Variable kernel, recurrent_kernel, bias;
-    Tensor dropout_mask, recurrent_dropout_mask;
+    std::vector<Tensor> dropout_masks, recurrent_dropout_masks;
   };
   Shared<State> state_;
+
+ private:
+  std::vector<Tensor> draw_masks(const Shape& shape, double rate);
 };
 
 // h' = activation(x @ kernel + h @ recurrent_kernel + bias) (Keras's SimpleRNNCell).

@@ -54,13 +54,26 @@ void fill_rows(float* out, int64_t rows, int64_t width, const float* row) {
                        });
 }
 
-// Calls body(b) for every batch row of one step, on the OpenMP team when the step is large.
+// The recurrence never mixes batch rows, so each thread runs every step of its own contiguous
+// rows: body(begin, end) once per thread, no barrier between steps, its products single-threaded
+// (oneDNN's sgemm runs on the calling thread inside a parallel region). Splitting each step's
+// small product across the team instead costs two synchronisations per step and products too
+// thin to share well. Below kRowsPerThread rows a thread, fewer threads.
+constexpr int64_t kRowsPerThread = 8;
+
 template <class Body>
-void for_rows(int64_t batch, int64_t width, Body&& body) {
-  detail::parallel_for(batch, std::max<int64_t>(1, detail::kParallelGrain / std::max<int64_t>(width, 1)),
-                       [&](int64_t begin, int64_t end) {
-                         for (int64_t b = begin; b < end; ++b) body(b);
-                       });
+void for_batch_slices(int64_t batch, Body&& body) {
+  const int64_t threads = std::min<int64_t>(omp_get_max_threads(), batch / kRowsPerThread);
+  if (threads <= 1 || omp_in_parallel()) {
+    body(int64_t{0}, batch);
+    return;
+  }
+#pragma omp parallel num_threads(static_cast<int>(threads))
+  {
+    const int64_t team = omp_get_num_threads(), thread = omp_get_thread_num();
+    const int64_t begin = batch * thread / team, end = batch * (thread + 1) / team;
+    if (begin < end) body(begin, end);
+  }
 }
 
 // Grow-only per-thread scratch, one slot per use.
@@ -136,45 +149,52 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
   gemm(false, false, B * T, GU, I, in.x, I, in.kernel, GU, in.bias ? 1.0f : 0.0f, gates, GU);
 
   const float* recurrent_bias = g.cell == RecurrentCell::gru_reset_after && in.bias ? in.bias + GU : nullptr;
-  float* hu = g.cell == RecurrentCell::gru_reset_after ? scratch(1, B * GU) : nullptr;
-  for (int64_t s = 0; s < T; ++s) {
-    const int64_t tau = L.tau(s);
-    const Prev h_prev = s == 0 ? Prev{h0, U} : Prev{sequence + (s - 1) * U, T * U};
-    float* gates_s = gates + tau * GU;  // row b at + b * T * GU
-    const int64_t ldg = T * GU;
-    float* h_s = sequence + s * U;
-    switch (g.cell) {
-      case RecurrentCell::lstm: {
-        const Prev c_prev = s == 0 ? Prev{c0, U} : Prev{extra + L.tau(s - 1) * U, T * U};
-        gemm(false, false, B, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
-        for_rows(B, GU, [&](int64_t b) {
-          k.lstm_forward(gates_s + b * ldg, c_prev(b), extra + L.row(b, tau, U), h_s + b * T * U, U);
-        });
-        break;
-      }
-      case RecurrentCell::gru: {
-        gemm(false, false, B, 2 * U, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
-        for_rows(B, GU, [&](int64_t b) { k.gru_forward_gates(gates_s + b * ldg, h_prev(b), extra + L.row(b, tau, U), U); });
-        gemm(false, false, B, U, U, extra + tau * U, T * U, in.recurrent_kernel + 2 * U, GU, 1.0f, gates_s + 2 * U, ldg);
-        for_rows(B, GU, [&](int64_t b) { k.gru_forward_output(gates_s + b * ldg, h_prev(b), h_s + b * T * U, U); });
-        break;
-      }
-      case RecurrentCell::gru_reset_after: {
-        if (recurrent_bias) fill_rows(hu, B, GU, recurrent_bias);
-        gemm(false, false, B, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, recurrent_bias ? 1.0f : 0.0f,
-             hu, GU);
-        for_rows(B, GU, [&](int64_t b) {
-          k.gru_after_forward(gates_s + b * ldg, hu + b * GU, h_prev(b), extra + L.row(b, tau, U), h_s + b * T * U, U);
-        });
-        break;
-      }
-      case RecurrentCell::simple: {
-        gemm(false, false, B, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
-        for_rows(B, GU, [&](int64_t b) { k.simple_forward(gates_s + b * ldg, h_s + b * T * U, U, act); });
-        break;
+  const int64_t ldg = T * GU;
+  // Rows [b0, b1) through every step. Pointers below are at row b0; row b of the slice is + b * ld.
+  for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+    const int64_t nb = b1 - b0;
+    float* hu = g.cell == RecurrentCell::gru_reset_after ? scratch(1, nb * GU) : nullptr;
+    for (int64_t s = 0; s < T; ++s) {
+      const int64_t tau = L.tau(s);
+      const Prev h_prev = s == 0 ? Prev{h0 + b0 * U, U} : Prev{sequence + L.row(b0, s - 1, U), T * U};
+      float* gates_s = gates + L.row(b0, tau, GU);
+      float* h_s = sequence + L.row(b0, s, U);
+      float* extra_s = extra + L.row(b0, tau, U);
+      switch (g.cell) {
+        case RecurrentCell::lstm: {
+          const Prev c_prev = s == 0 ? Prev{c0 + b0 * U, U} : Prev{extra + L.row(b0, L.tau(s - 1), U), T * U};
+          gemm(false, false, nb, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
+          for (int64_t b = 0; b < nb; ++b) {
+            k.lstm_forward(gates_s + b * ldg, c_prev(b), extra_s + b * T * U, h_s + b * T * U, U);
+          }
+          break;
+        }
+        case RecurrentCell::gru: {
+          gemm(false, false, nb, 2 * U, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
+          for (int64_t b = 0; b < nb; ++b) k.gru_forward_gates(gates_s + b * ldg, h_prev(b), extra_s + b * T * U, U);
+          gemm(false, false, nb, U, U, extra_s, T * U, in.recurrent_kernel + 2 * U, GU, 1.0f, gates_s + 2 * U, ldg);
+          for (int64_t b = 0; b < nb; ++b) k.gru_forward_output(gates_s + b * ldg, h_prev(b), h_s + b * T * U, U);
+          break;
+        }
+        case RecurrentCell::gru_reset_after: {
+          if (recurrent_bias) {
+            for (int64_t b = 0; b < nb; ++b) std::memcpy(hu + b * GU, recurrent_bias, sizeof(float) * GU);
+          }
+          gemm(false, false, nb, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, recurrent_bias ? 1.0f : 0.0f,
+               hu, GU);
+          for (int64_t b = 0; b < nb; ++b) {
+            k.gru_after_forward(gates_s + b * ldg, hu + b * GU, h_prev(b), extra_s + b * T * U, h_s + b * T * U, U);
+          }
+          break;
+        }
+        case RecurrentCell::simple: {
+          gemm(false, false, nb, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
+          for (int64_t b = 0; b < nb; ++b) k.simple_forward(gates_s + b * ldg, h_s + b * T * U, U, act);
+          break;
+        }
       }
     }
-  }
+  });
   if (g.cell == RecurrentCell::lstm && last_c) {
     const int64_t tau = L.tau(T - 1);
     for (int64_t b = 0; b < B; ++b) std::memcpy(last_c + b * U, extra + L.row(b, tau, U), sizeof(float) * U);
@@ -220,55 +240,63 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
     else std::fill(dc, dc + B * U, 0.0f);
   }
 
-  for (int64_t s = T - 1; s >= 0; --s) {
-    const int64_t tau = L.tau(s);
-    const Prev h_prev = s == 0 ? Prev{h0, U} : Prev{sequence + (s - 1) * U, T * U};
-    const float* gates_s = gates + tau * GU;
-    float* dg_s = d_gates + tau * GU;
-    float* dr_s = d_recurrent + tau * GU;
-    const int64_t ldg = T * GU;
-    for_rows(B, U, [&](int64_t b) {
-      const float* dy = d_sequence ? d_sequence + L.row(b, s, U) : nullptr;
-      for (int64_t j = 0; j < U; ++j) dh[b * U + j] = dh_next[b * U + j] + (dy ? dy[j] : 0.0f);
-    });
-    switch (g.cell) {
-      case RecurrentCell::lstm: {
-        const Prev c_prev = s == 0 ? Prev{c0, U} : Prev{extra + L.tau(s - 1) * U, T * U};
-        for_rows(B, GU, [&](int64_t b) {
-          k.lstm_backward(gates_s + b * ldg, c_prev(b), extra + L.row(b, tau, U), dh + b * U, dc + b * U,
-                          dg_s + b * ldg, U);
-        });
-        gemm(false, true, B, U, GU, dg_s, ldg, in.recurrent_kernel, GU, 0.0f, dh_next, U);
-        break;
+  const int64_t ldg = T * GU;
+  // Rows [b0, b1) through every step, backwards (as the forward: no barrier between steps).
+  for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+    const int64_t nb = b1 - b0;
+    float* dh_b = dh + b0 * U;
+    float* dh_next_b = dh_next + b0 * U;
+    float* dc_b = dc + b0 * U;
+    for (int64_t s = T - 1; s >= 0; --s) {
+      const int64_t tau = L.tau(s);
+      const Prev h_prev = s == 0 ? Prev{h0 + b0 * U, U} : Prev{sequence + L.row(b0, s - 1, U), T * U};
+      const float* gates_s = gates + L.row(b0, tau, GU);
+      const float* extra_s = extra + L.row(b0, tau, U);
+      float* dg_s = d_gates + L.row(b0, tau, GU);
+      float* dr_s = d_recurrent + L.row(b0, tau, GU);
+      for (int64_t b = 0; b < nb; ++b) {
+        const float* dy = d_sequence ? d_sequence + L.row(b0 + b, s, U) : nullptr;
+        for (int64_t j = 0; j < U; ++j) dh_b[b * U + j] = dh_next_b[b * U + j] + (dy ? dy[j] : 0.0f);
       }
-      case RecurrentCell::gru: {
-        for_rows(B, GU, [&](int64_t b) {
-          k.gru_backward_output(gates_s + b * ldg, h_prev(b), dh + b * U, dg_s + b * ldg, dh_next + b * U, U);
-        });
-        gemm(false, true, B, U, U, dg_s + 2 * U, ldg, in.recurrent_kernel + 2 * U, GU, 0.0f, dc, U);
-        for_rows(B, GU, [&](int64_t b) {
-          k.gru_backward_reset(gates_s + b * ldg, h_prev(b), dc + b * U, dg_s + b * ldg, dh_next + b * U, U);
-        });
-        gemm(false, true, B, U, 2 * U, dg_s, ldg, in.recurrent_kernel, GU, 1.0f, dh_next, U);
-        break;
-      }
-      case RecurrentCell::gru_reset_after: {
-        for_rows(B, GU, [&](int64_t b) {
-          k.gru_after_backward(gates_s + b * ldg, extra + L.row(b, tau, U), h_prev(b), dh + b * U, dg_s + b * ldg,
-                               dr_s + b * ldg, dh_next + b * U, U);
-        });
-        gemm(false, true, B, U, GU, dr_s, ldg, in.recurrent_kernel, GU, 1.0f, dh_next, U);
-        break;
-      }
-      case RecurrentCell::simple: {
-        for_rows(B, GU, [&](int64_t b) {
-          k.simple_backward(sequence + L.row(b, s, U), dh + b * U, dg_s + b * ldg, U, act);
-        });
-        gemm(false, true, B, U, GU, dg_s, ldg, in.recurrent_kernel, GU, 0.0f, dh_next, U);
-        break;
+      switch (g.cell) {
+        case RecurrentCell::lstm: {
+          const Prev c_prev = s == 0 ? Prev{c0 + b0 * U, U} : Prev{extra + L.row(b0, L.tau(s - 1), U), T * U};
+          for (int64_t b = 0; b < nb; ++b) {
+            k.lstm_backward(gates_s + b * ldg, c_prev(b), extra_s + b * T * U, dh_b + b * U, dc_b + b * U,
+                            dg_s + b * ldg, U);
+          }
+          gemm(false, true, nb, U, GU, dg_s, ldg, in.recurrent_kernel, GU, 0.0f, dh_next_b, U);
+          break;
+        }
+        case RecurrentCell::gru: {
+          for (int64_t b = 0; b < nb; ++b) {
+            k.gru_backward_output(gates_s + b * ldg, h_prev(b), dh_b + b * U, dg_s + b * ldg, dh_next_b + b * U, U);
+          }
+          gemm(false, true, nb, U, U, dg_s + 2 * U, ldg, in.recurrent_kernel + 2 * U, GU, 0.0f, dc_b, U);
+          for (int64_t b = 0; b < nb; ++b) {
+            k.gru_backward_reset(gates_s + b * ldg, h_prev(b), dc_b + b * U, dg_s + b * ldg, dh_next_b + b * U, U);
+          }
+          gemm(false, true, nb, U, 2 * U, dg_s, ldg, in.recurrent_kernel, GU, 1.0f, dh_next_b, U);
+          break;
+        }
+        case RecurrentCell::gru_reset_after: {
+          for (int64_t b = 0; b < nb; ++b) {
+            k.gru_after_backward(gates_s + b * ldg, extra_s + b * T * U, h_prev(b), dh_b + b * U, dg_s + b * ldg,
+                                 dr_s + b * ldg, dh_next_b + b * U, U);
+          }
+          gemm(false, true, nb, U, GU, dr_s, ldg, in.recurrent_kernel, GU, 1.0f, dh_next_b, U);
+          break;
+        }
+        case RecurrentCell::simple: {
+          for (int64_t b = 0; b < nb; ++b) {
+            k.simple_backward(sequence + L.row(b0 + b, s, U), dh_b + b * U, dg_s + b * ldg, U, act);
+          }
+          gemm(false, true, nb, U, GU, dg_s, ldg, in.recurrent_kernel, GU, 0.0f, dh_next_b, U);
+          break;
+        }
       }
     }
-  }
+  });
   if (out.dh0) std::memcpy(out.dh0, dh_next, sizeof(float) * B * U);
   if (out.dc0) {
     if (g.cell == RecurrentCell::lstm) std::memcpy(out.dc0, dc, sizeof(float) * B * U);

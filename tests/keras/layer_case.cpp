@@ -57,6 +57,17 @@ Replay replay(const FixtureFile& file, const std::string& name) {
   if (masks.given) {
     args.set_kwarg("mask", masks.is_list ? args.ref(masks.tensors) : args.ref(masks.tensors.at(0)));
   }
+  // Keyword tensors named after inputs (initial_state: ["inputs/1", ...]); those inputs are
+  // differentiated like the first.
+  if (kwargs.contains("initial_state")) {
+    std::vector<md::Tensor> states;
+    for (const md::json& ref : kwargs["initial_state"]) {
+      const std::string path = ref.get<std::string>();
+      REQUIRE(path.rfind("inputs/", 0) == 0);
+      states.push_back(inputs.at(std::stoul(path.substr(7))));
+    }
+    args.set_kwarg("initial_state", args.ref(states));
+  }
   for (const char* flag : {"return_attention_scores", "use_causal_mask"}) {
     if (kwargs.contains(flag)) args.set_kwarg(flag, kwargs[flag].get<bool>());
   }

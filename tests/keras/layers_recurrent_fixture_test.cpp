@@ -5,6 +5,7 @@
 // --backend jax --only layers_recurrent.h5 (fixtures/recurrent_layer_cases.py) with Keras 3.15.1 on
 // JAX 0.10.2 (CPU).
 #include <catch2/catch.hpp>
+#include <minidl/minidl.h>
 
 #include "keras/layer_case.h"
 
@@ -16,6 +17,19 @@ TEST_CASE("Keras fixtures: recurrent layers reproduce Keras's outputs and gradie
   CHECK(names.size() >= 45);
   for (const std::string& name : names) {
     DYNAMIC_SECTION(name) { kf::check_layer_case(file, name); }
+  }
+}
+
+// SimpleRNN, LSTM and GRU take their fused sequence op where it fits (above); the composed cell
+// loop must agree with Keras as well, on every case.
+TEST_CASE("Keras fixtures: recurrent layers reproduce Keras through the composed cell loop too",
+          "[keras][layers][recurrent][composed]") {
+  const kf::FixtureFile file("layers_recurrent.h5");
+  for (const std::string& name : kf::required_cases(file)) {
+    DYNAMIC_SECTION(name) {
+      const md::layers::ComposedRecurrenceGuard composed;
+      kf::check_layer_case(file, name);
+    }
   }
 }
 

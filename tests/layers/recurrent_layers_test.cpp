@@ -46,7 +46,11 @@ TEST_CASE("SimpleRNN, LSTM and GRU pass run_layer_test", "[layers][recurrent]") 
                                       {.input_shape = {2, 4, 5},
                                        .expected_output_shape = {2, 3},
                                        .expected_trainable_weights = 3,
-                                       .supports_masking = true});
+                                       .supports_masking = true,
+                                       // The fused op's tanh is a rational approximation (to
+                                       // 5e-7): finite differences of 1e-2 see its error on the
+                                       // smallest gradients (1e-3) as about 1%.
+                                       .gradcheck_tolerance = 2e-2});
   }
   SECTION("LSTM, sequences, masked") {
     const md::Tensor mask = lt::bools({1, 1, 1, 0, 1, 1, 0, 0}, {2, 4});
@@ -261,7 +265,8 @@ TEST_CASE("Recurrent cells: one step, configs, RNN over built-in and user cells"
   const md::Tensor y = rnn(seq);
   lstm.build(md::ShapeSpec(seq.shape()));
   lstm.set_weights(rnn.get_weights());
-  lt::check_values(lstm(seq), y.to_vector(), 0.0, "RNN(LSTMCell) == LSTM");
+  // RNN runs the cell step by step; LSTM takes the fused op: the same equations, rounded apart.
+  lt::check_values(lstm(seq), y.to_vector(), 1e-5, "RNN(LSTMCell) == LSTM");
   const md::json config = rnn.get_config();
   CHECK(config["cell"]["class_name"] == "LSTMCell");
   CHECK(ml::RNN::from_config(config).get_config() == config);

@@ -31,7 +31,8 @@ FILES = {
             "losses.h5": "losses", "metrics.h5": "metrics", "models.h5": "models", "training.h5": "training",
             "files.h5": "files", "layers_conv.h5": "layers_conv", "layers_pooling.h5": "pooling",
             "layers_reshaping.h5": "reshaping", "regularization.h5": "regularization",
-            "layers_recurrent.h5": "recurrent", "layers_attention_mha.h5": "layers_attention_mha"},
+            "layers_recurrent.h5": "recurrent", "layers_attention_mha.h5": "layers_attention_mha",
+            "layers_recurrent_state.h5": "recurrent_state"},
     "tensorflow": {"attention_tf216.h5": "attention"},
 }
 
@@ -60,7 +61,8 @@ def main():
 
     from fixtures import (activation_cases, attention_cases, attention_mha_layer_cases, conv_layer_cases, file_cases,
                           initializer_cases, layer_cases, loss_cases, metric_cases, model_cases, optimizer_cases,
-                          pooling_layer_cases, recurrent_layer_cases, reshaping_layer_cases)
+                          pooling_layer_cases, recurrent_layer_cases, recurrent_state_layer_cases,
+                          reshaping_layer_cases)
     from fixtures.store import FixtureFile
 
     warnings.filterwarnings("ignore", message=".*rms_scaling.*")  # deprecated in Keras, still covered
@@ -78,6 +80,7 @@ def main():
                   "pooling": pooling_layer_cases.generate, "reshaping": reshaping_layer_cases.generate,
                   "regularization": reshaping_layer_cases.generate_regularization,
                   "recurrent": recurrent_layer_cases.generate,
+                  "recurrent_state": recurrent_state_layer_cases.generate,
                   "layers_attention_mha": attention_mha_layer_cases.generate}
     files = FILES[args.backend]
     selected = args.only or list(files)
