@@ -13,6 +13,7 @@
 // with "test_accuracy: <value>".
 #include <minidl/minidl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -20,7 +21,7 @@ namespace md = minidl;
 
 namespace {
 
-constexpr int64_t kPatch = 4, kGrid = 28 / kPatch, kTokens = kGrid * kGrid, kDim = 64;
+constexpr int64_t kPatch = 4, kGrid = 28 / kPatch, kTokens = kGrid * kGrid;
 
 struct PatchesOptions {
   std::string name{};
@@ -69,35 +70,59 @@ class PatchPosition : public md::LayerOf<PatchPosition> {
 };
 MINIDL_REGISTER_LAYER(PatchPosition);
 
-md::Tensor encoder_block(md::Tensor x, int index) {
+struct Settings {
+  int epochs = 16;
+  int64_t batch_size = 128;
+  int64_t dim = 64, heads = 4, ffn = 128;
+  double learning_rate = 2e-3;
+  int warmup_epochs = 1;
+  int64_t shift = 2;  // random translation of the training images, in pixels (0: none)
+  std::string data_dir;
+};
+
+md::Tensor encoder_block(md::Tensor x, const Settings& s, int index) {
   const std::string n = std::to_string(index);
-  md::layers::MultiHeadAttention attention({.num_heads = 4, .key_dim = kDim / 4, .name = "attention_" + n});
+  md::layers::MultiHeadAttention attention({.num_heads = s.heads, .key_dim = s.dim / s.heads, .name = "attention_" + n});
   const md::Tensor a = attention(x, x);
   x = md::layers::LayerNormalization({.epsilon = 1e-6, .name = "attention_norm_" + n})(
       md::layers::Add({.name = "attention_residual_" + n})({x, a}));
-  md::Tensor f = md::layers::Dense({.units = 2 * kDim, .activation = "gelu", .name = "ffn_in_" + n})(x);
-  f = md::layers::Dense({.units = kDim, .name = "ffn_out_" + n})(f);
+  md::Tensor f = md::layers::Dense({.units = s.ffn, .activation = "gelu", .name = "ffn_in_" + n})(x);
+  f = md::layers::Dense({.units = s.dim, .name = "ffn_out_" + n})(f);
   return md::layers::LayerNormalization({.epsilon = 1e-6, .name = "ffn_norm_" + n})(
       md::layers::Add({.name = "ffn_residual_" + n})({x, f}));
 }
 
-md::Model build_model() {
+md::Model build_model(const Settings& s) {
   const md::Tensor image = md::Input({28, 28}, "image");
   md::Tensor h = Patches({.name = "patches"})(image);
-  h = md::layers::Dense({.units = kDim, .name = "patch_projection"})(h);
+  h = md::layers::Dense({.units = s.dim, .name = "patch_projection"})(h);
   h = PatchPosition({.name = "patch_position"})(h);
-  h = encoder_block(h, 0);
-  h = encoder_block(h, 1);
+  h = encoder_block(h, s, 0);
+  h = encoder_block(h, s, 1);
   h = md::layers::GlobalAveragePooling1D({.name = "pool"})(h);
   const md::Tensor logits = md::layers::Dense({.units = 10, .name = "logits"})(h);
   return md::Model(image, logits, "transformer_fashion_mnist");
 }
 
-struct Settings {
-  int epochs = 12;
-  int64_t batch_size = 128;
-  std::string data_dir;
-};
+// Each image moved by a random (dy, dx) in [-shift, shift]^2, zeros shifted in: the training set
+// of one epoch. The offsets depend only on (seed, image).
+md::Tensor shifted(const md::Tensor& images, int64_t shift, uint64_t seed) {
+  const int64_t n = images.dim(0), h = images.dim(1), w = images.dim(2);
+  const md::Tensor offsets = md::random::uniform({n, 2}, 0.0f, static_cast<float>(2 * shift + 1), seed);
+  md::Tensor out = md::Tensor::zeros(images.shape());
+  const float* in = images.data();
+  const float* off = offsets.data();
+  float* o = out.mutable_data();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t dy = static_cast<int64_t>(off[2 * i]) - shift, dx = static_cast<int64_t>(off[2 * i + 1]) - shift;
+    for (int64_t y = std::max<int64_t>(0, dy); y < std::min(h, h + dy); ++y) {
+      const float* src = in + (i * h + y - dy) * w;
+      float* dst = o + (i * h + y) * w;
+      for (int64_t x = std::max<int64_t>(0, dx); x < std::min(w, w + dx); ++x) dst[x] = src[x - dx];
+    }
+  }
+  return out;
+}
 
 Settings parse(int argc, char** argv) {
   Settings s;
@@ -111,10 +136,24 @@ Settings parse(int argc, char** argv) {
       s.epochs = std::stoi(value());
     } else if (arg == "--batch-size") {
       s.batch_size = std::stoll(value());
+    } else if (arg == "--dim") {
+      s.dim = std::stoll(value());
+    } else if (arg == "--heads") {
+      s.heads = std::stoll(value());
+    } else if (arg == "--ffn") {
+      s.ffn = std::stoll(value());
+    } else if (arg == "--learning-rate") {
+      s.learning_rate = std::stod(value());
+    } else if (arg == "--warmup-epochs") {
+      s.warmup_epochs = std::stoi(value());
+    } else if (arg == "--shift") {
+      s.shift = std::stoll(value());
     } else if (arg == "--data") {
       s.data_dir = value();
     } else {
-      throw md::ValueError("unknown option " + arg + "; use --epochs N, --batch-size N, --data DIR");
+      throw md::ValueError("unknown option " + arg +
+                           "; use --epochs N, --batch-size N, --dim N, --heads N, --ffn N, --learning-rate X, "
+                           "--warmup-epochs N, --shift N, --data DIR");
     }
   }
   return s;
@@ -132,18 +171,28 @@ int main(int argc, char** argv) try {
   fmt::print("Fashion-MNIST: {} training and {} test images, {} threads\n", x_train.dim(0), x_test.dim(0),
              md::get_num_threads());
 
-  md::Model model = build_model();
+  md::Model model = build_model(settings);
   model.summary();
   const int64_t steps_per_epoch = (x_train.dim(0) + settings.batch_size - 1) / settings.batch_size;
-  const md::optim::CosineDecay schedule({.initial_learning_rate = 2e-3,
-                                         .decay_steps = std::max<int64_t>(1, settings.epochs * steps_per_epoch),
-                                         .alpha = 0.02});
+  const int64_t warmup_steps = settings.warmup_epochs * steps_per_epoch;
+  const md::optim::CosineDecay schedule(
+      {.initial_learning_rate = settings.learning_rate / 10,
+       .decay_steps = std::max<int64_t>(1, settings.epochs * steps_per_epoch - warmup_steps),
+       .alpha = 0.02,
+       .warmup_target = settings.learning_rate,
+       .warmup_steps = warmup_steps});
   model.compile({.optimizer = md::optim::Adam({.learning_rate = schedule}),
                  .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true}),
                  .metrics = {"accuracy"}});
 
   const auto start = std::chrono::steady_clock::now();
-  model.fit(x_train, y_train, {.epochs = settings.epochs, .batch_size = settings.batch_size, .seed = 42});
+  for (int epoch = 0; epoch < settings.epochs; ++epoch) {
+    // A fresh random translation of the training images each epoch (none with --shift 0).
+    const md::Tensor x = settings.shift > 0 ? shifted(x_train, settings.shift, 1000 + epoch) : x_train;
+    model.fit(x, y_train,
+              {.epochs = epoch + 1, .batch_size = settings.batch_size, .seed = 42 + static_cast<uint64_t>(epoch),
+               .initial_epoch = epoch});
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print("trained {} epochs in {:.1f} s ({:.1f} s per epoch)\n", settings.epochs, seconds,
              seconds / std::max(1, settings.epochs));
