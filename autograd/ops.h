@@ -189,6 +189,10 @@ std::pair<Tensor, Tensor> dot_product_attention(const Tensor& query, const Tenso
 // op is tested against, and what symbolic inputs trace.
 std::pair<Tensor, Tensor> dot_product_attention_reference(const Tensor& query, const Tensor& key, const Tensor& value,
                                                           const DotProductAttentionOptions& options = {});
+// x (..., k) @ w (k, n) + bias (n) as one fused op (the bias added by the product itself), for
+// the projections of EinsumDense and MultiHeadAttention. Differentiable in all three (to any
+// order: its gradient is made of matmul and sum); symbolic inputs trace as matmul + add.
+Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias);
 
 // ---- shapes ----------------------------------------------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1

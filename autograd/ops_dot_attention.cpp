@@ -1,6 +1,6 @@
 // Multi-head dot-product attention as one fused op (core/backend/dot_attention.cpp), its gradient
 // rule beside it, and the composition from generic ops it is tested against (and falls back to
-// for symbolic inputs and for higher-order gradients).
+// for symbolic inputs and for higher-order gradients); the biased product of the projections.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -131,6 +131,27 @@ std::pair<Tensor, Tensor> dot_product_attention(const Tensor& query, const Tenso
         });
   }
   return {r.output, r.weights};
+}
+
+Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  if (symbolic::any(x, w, bias)) return add(matmul(x, w), bias);
+  const Tensor y = compute::matmul_bias(x, w, bias);
+  if (autograd::should_record(x, w, bias)) {
+    autograd::record("matmul_bias", {x, w, bias}, {y}, {x, w}, [](const autograd::BackwardArgs& g) {
+      const Tensor &x = g.saved[0], &w = g.saved[1];
+      const Tensor& dy = g.grad();
+      std::vector<Tensor> grads(3);
+      if (g.needs(0)) grads[0] = matmul(dy, w, false, true);
+      if (g.needs(1) || g.needs(2)) {
+        // Rows of every leading axis: dw = x^T dy and db = sum of dy's rows.
+        const Tensor dy_rows = reshape(dy, {-1, dy.dim(-1)});
+        if (g.needs(1)) grads[1] = matmul(reshape(x, {-1, x.dim(-1)}), dy_rows, true, false);
+        if (g.needs(2)) grads[2] = sum(dy_rows, {0});
+      }
+      return grads;
+    });
+  }
+  return y;
 }
 
 }  // namespace minidl::ops

@@ -462,6 +462,21 @@ DotAttentionGrads dot_attention_backward(const DotAttention& problem, const Tens
   return g;
 }
 
+Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  if (x.ndim() < 1 || w.ndim() != 2 || bias.ndim() != 1 || x.dim(-1) != w.dim(0) || bias.dim(0) != w.dim(1)) {
+    throw ShapeError(fmt::format("matmul_bias: x {} @ w {} + bias {} needs w of shape (x.shape[-1], n) and bias (n,).",
+                                 shape_to_string(x.shape()), shape_to_string(w.shape()),
+                                 shape_to_string(bias.shape())));
+  }
+  Shape out_shape = x.shape();
+  out_shape.back() = w.dim(1);
+  Tensor y = Tensor::empty(out_shape);
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < x.shape().size(); ++i) rows *= x.shape()[i];
+  backend::matmul_bias(x.data(), w.data(), bias.data(), y.mutable_data(), rows, x.dim(-1), w.dim(1));
+  return y;
+}
+
 // ---- optimizer updates -------------------------------------------------------------------------
 
 namespace {

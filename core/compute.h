@@ -162,7 +162,8 @@ Tensor additive_scores(const AdditiveScores& problem);
 void additive_scores_backward(const AdditiveScores& problem, const Tensor& d_scores, const Tensor& dq,
                               const Tensor& dk, const Tensor& dscale);
 
-// ---- dot-product attention (core/backend/dot_attention.cpp) -----------------------------------
+// ---- multi-head attention: dot-product attention, biased projections ------------------------
+// (core/backend/dot_attention.cpp, matmul_bias.cpp)
 // Multi-head attention on Keras's projected layouts (the equations are in backend.h): query
 // (B, T, N, H), key (B, S, N, H), value (B, S, N, Hv) -> output (B, T, N, Hv) and weights
 // (B, N, T, S). `mask` (any dtype, non-zero = keep) broadcasts right-aligned against (B, N, T, S);
@@ -185,6 +186,8 @@ struct DotAttentionGrads {
 };
 DotAttentionGrads dot_attention_backward(const DotAttention& problem, const Tensor& weights, const Tensor& d_out,
                                          const Tensor& d_weights, bool want_query, bool want_key, bool want_value);
+// x (..., k) @ w (k, n) + bias (n): the leading axes of x are rows. ShapeError names the shapes.
+Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias);
 
 // ---- optimizer updates (optim/) ------------------------------------------------------------
 // In place, one pass: the weights `w`, their slots and the gradient `g` must hold the same

@@ -102,7 +102,8 @@ void softmax_forward(const float* x, float* y, const Dims& shape, int axis, bool
 // dx from the forward output y and the incoming gradient dy.
 void softmax_backward(const float* y, const float* dy, float* dx, const Dims& shape, int axis, bool log);
 
-// ---- dot-product attention (core/backend/dot_attention.cpp) -----------------------------------
+// ---- multi-head attention: dot-product attention, biased projections ------------------------
+// (core/backend/dot_attention.cpp, matmul_bias.cpp)
 // Multi-head scaled dot-product attention on Keras's projected layouts, with no head transposes:
 // query (batch, tq, heads, key_dim), key (batch, tv, heads, key_dim), value (batch, tv, heads,
 // value_dim), output (batch, tq, heads, value_dim), weights (batch, heads, tq, tv). Per (b, h):
@@ -128,6 +129,8 @@ void dot_attention_forward(const DotAttentionProblem& p, const float* q, const f
 void dot_attention_backward(const DotAttentionProblem& p, const float* q, const float* k, const float* v,
                             const float* weights, const float* d_out, const float* d_weights, float* dq, float* dk,
                             float* dv);
+// y (m, n) = x (m, k) w (k, n) + bias (n) broadcast over the rows, in one oneDNN matmul.
+void matmul_bias(const float* x, const float* w, const float* bias, float* y, int64_t m, int64_t k, int64_t n);
 
 // ---- pooling and batch normalization ---------------------------------------------------------
 // A pooling window over 1-3 spatial axes of (batch, spatial..., channels) (channels_last) or

@@ -214,3 +214,21 @@ TEST_CASE("fused dot-product attention names shapes that cannot attend", "[autog
   CHECK_THROWS_WITH(md::ops::dot_product_attention(q, k, v, {.dropout_rate = 1.0f}),
                     Catch::Contains("Expected a float value between 0 and 1"));
 }
+
+TEST_CASE("matmul_bias equals matmul + add, with gradients to every order", "[autograd][attention]") {
+  std::mt19937 rng(21);
+  for (const agt::Dims& x_shape : {agt::Dims{5, 3}, agt::Dims{2, 4, 3}, agt::Dims{2, 2, 3, 3}}) {
+    const md::Tensor x = agt::uniform(rng, x_shape, -1.0f, 1.0f);
+    const md::Tensor w = agt::uniform(rng, {3, 4}, -1.0f, 1.0f);
+    const md::Tensor b = agt::uniform(rng, {4}, -1.0f, 1.0f);
+    agt::check_close(md::ops::matmul_bias(x, w, b), md::ops::add(md::ops::matmul(x, w), b), 1e-6, "forward", 1e-6);
+    agt::check_gradients("matmul_bias", [](const agt::Inputs& in) { return md::ops::matmul_bias(in[0], in[1], in[2]); },
+                         {x, w, b}, /*second_order=*/true);
+  }
+  // Large enough for oneDNN's threaded primitive.
+  const md::Tensor x = agt::uniform(rng, {300, 130});
+  const md::Tensor w = agt::uniform(rng, {130, 70});
+  const md::Tensor b = agt::uniform(rng, {70});
+  agt::check_close(md::ops::matmul_bias(x, w, b), md::ops::add(md::ops::matmul(x, w), b), 1e-4, "large", 1e-5);
+  CHECK_THROWS_WITH(md::ops::matmul_bias(x, w, md::Tensor::zeros({69})), Catch::Contains("bias (69)"));
+}
