@@ -19,18 +19,17 @@ namespace {
 
 constexpr float kMaskedScore = -1e9f;  // Keras's constant for masked scores
 
-void check_arguments(const Tensor& query, const Tensor& key, const Tensor& value,
-                     const DotProductAttentionOptions& o) {
+void check_arguments(const Tensor& query, const Tensor& key, const Tensor& value, const DotProductAttentionOptions& o) {
   if (!(o.dropout_rate >= 0.0f && o.dropout_rate < 1.0f)) {
     throw ValueError(fmt::format(
         "Invalid value received for argument `rate`. Expected a float value between 0 and 1. Received: rate={}",
         o.dropout_rate));
   }
   if (query.ndim() != 4 || key.ndim() != 4 || value.ndim() != 4) {
-    throw ShapeError(fmt::format("dot_product_attention needs query, key and value of rank 4 (batch, length, heads, "
-                                 "depth); received {}, {} and {}.",
-                                 shape_to_string(query.shape()), shape_to_string(key.shape()),
-                                 shape_to_string(value.shape())));
+    throw ShapeError(
+        fmt::format("dot_product_attention needs query, key and value of rank 4 (batch, length, heads, "
+                    "depth); received {}, {} and {}.",
+                    shape_to_string(query.shape()), shape_to_string(key.shape()), shape_to_string(value.shape())));
   }
 }
 

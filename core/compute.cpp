@@ -444,7 +444,8 @@ DotAttentionResult dot_attention(const DotAttention& problem) {
 DotAttentionGrads dot_attention_backward(const DotAttention& problem, const Tensor& weights, const Tensor& d_out,
                                          const Tensor& d_weights, bool want_query, bool want_key, bool want_value) {
   const backend::DotAttentionProblem p = dot_problem(problem);
-  if (weights.shape() != Shape{p.batch, p.heads, p.tq, p.tv} || d_out.shape() != Shape{p.batch, p.tq, p.heads, p.value_dim} ||
+  if (weights.shape() != Shape{p.batch, p.heads, p.tq, p.tv} ||
+      d_out.shape() != Shape{p.batch, p.tq, p.heads, p.value_dim} ||
       (d_weights.defined() && d_weights.shape() != weights.shape())) {
     throw ShapeError(fmt::format("dot_attention_backward: weights {}, d_out {} do not fit query {} and value {}.",
                                  shape_to_string(weights.shape()), shape_to_string(d_out.shape()),
@@ -454,11 +455,10 @@ DotAttentionGrads dot_attention_backward(const DotAttention& problem, const Tens
   if (want_query) g.query = Tensor::empty(problem.query.shape());
   if (want_key) g.key = Tensor::empty(problem.key.shape());
   if (want_value) g.value = Tensor::empty(problem.value.shape());
-  backend::dot_attention_backward(p, problem.query.data(), problem.key.data(), problem.value.data(), weights.data(),
-                                  d_out.data(), d_weights.defined() ? d_weights.data() : nullptr,
-                                  want_query ? g.query.mutable_data() : nullptr,
-                                  want_key ? g.key.mutable_data() : nullptr,
-                                  want_value ? g.value.mutable_data() : nullptr);
+  backend::dot_attention_backward(
+      p, problem.query.data(), problem.key.data(), problem.value.data(), weights.data(), d_out.data(),
+      d_weights.defined() ? d_weights.data() : nullptr, want_query ? g.query.mutable_data() : nullptr,
+      want_key ? g.key.mutable_data() : nullptr, want_value ? g.value.mutable_data() : nullptr);
   return g;
 }
 

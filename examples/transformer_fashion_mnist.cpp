@@ -49,9 +49,7 @@ struct PatchPositionOptions {
 class PatchPosition : public md::LayerOf<PatchPosition> {
  public:
   explicit PatchPosition(const PatchPositionOptions& options = {}) : LayerOf("PatchPosition", options.name) {}
-  static PatchPosition from_config(const md::json& config) {
-    return PatchPosition({.name = config.value("name", "")});
-  }
+  static PatchPosition from_config(const md::json& config) { return PatchPosition({.name = config.value("name", "")}); }
 
  protected:
   void build_weights(const md::ShapeSpec& input_shape) override {
@@ -82,7 +80,8 @@ struct Settings {
 
 md::Tensor encoder_block(md::Tensor x, const Settings& s, int index) {
   const std::string n = std::to_string(index);
-  md::layers::MultiHeadAttention attention({.num_heads = s.heads, .key_dim = s.dim / s.heads, .name = "attention_" + n});
+  md::layers::MultiHeadAttention attention(
+      {.num_heads = s.heads, .key_dim = s.dim / s.heads, .name = "attention_" + n});
   const md::Tensor a = attention(x, x);
   x = md::layers::LayerNormalization({.epsilon = 1e-6, .name = "attention_norm_" + n})(
       md::layers::Add({.name = "attention_residual_" + n})({x, a}));
@@ -190,7 +189,9 @@ int main(int argc, char** argv) try {
     // A fresh random translation of the training images each epoch (none with --shift 0).
     const md::Tensor x = settings.shift > 0 ? shifted(x_train, settings.shift, 1000 + epoch) : x_train;
     model.fit(x, y_train,
-              {.epochs = epoch + 1, .batch_size = settings.batch_size, .seed = 42 + static_cast<uint64_t>(epoch),
+              {.epochs = epoch + 1,
+               .batch_size = settings.batch_size,
+               .seed = 42 + static_cast<uint64_t>(epoch),
                .initial_epoch = epoch});
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

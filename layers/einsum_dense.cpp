@@ -177,8 +177,8 @@ Tensor biased_projection(const std::string& equation, const Tensor& x, const Ten
   Shape x_shape = rows, y_shape = rows;
   x_shape.push_back(inner);
   y_shape.insert(y_shape.end(), kernel_out.begin(), kernel_out.end());
-  const Tensor y = ops::matmul_bias(ops::reshape(x, x_shape), ops::reshape(kernel, {inner, width}),
-                                    ops::reshape(bias, {width}));
+  const Tensor y =
+      ops::matmul_bias(ops::reshape(x, x_shape), ops::reshape(kernel, {inner, width}), ops::reshape(bias, {width}));
   return ops::reshape(y, y_shape);
 }
 

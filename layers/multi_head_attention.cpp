@@ -335,14 +335,14 @@ std::vector<Tensor> MultiHeadAttention::call(const CallArgs& args, const CallCon
     // The common case, (B, T, heads, channels) attending over T: one fused op on the projections'
     // own layout (ops::dot_product_attention), the scale folded into the product.
     if (mask.defined()) mask = ops::expand_dims(mask, -3);  // (B, 1, T, S): the heads axis
-    auto [attended, weights] = ops::dot_product_attention(
-        query, key, value,
-        {.mask = mask,
-         .scale = inverse_sqrt_key_dim,
-         .dropout_rate = training_dropout ? static_cast<float>(options_.dropout) : 0.0f,
-         .dropout_seed = training_dropout ? seed_generator(options_.seed).next() : 0,
-         .zero_masked_weights = mask.defined() && !fused_in_keras,
-         .return_weights = return_scores});
+    auto [attended, weights] =
+        ops::dot_product_attention(query, key, value,
+                                   {.mask = mask,
+                                    .scale = inverse_sqrt_key_dim,
+                                    .dropout_rate = training_dropout ? static_cast<float>(options_.dropout) : 0.0f,
+                                    .dropout_seed = training_dropout ? seed_generator(options_.seed).next() : 0,
+                                    .zero_masked_weights = mask.defined() && !fused_in_keras,
+                                    .return_weights = return_scores});
     const Tensor output = s.output->operator()(attended);
     if (!return_scores) return {output};
     if (mask.defined()) weights.set_keras_mask(mask);

@@ -122,8 +122,8 @@ struct DotAttentionProblem {
   const float* dropout = nullptr;  // (batch, heads, tq, tv) multipliers (0 or 1 / (1 - rate)), or nullptr
 };
 // Writes weights (w before the dropout) and out.
-void dot_attention_forward(const DotAttentionProblem& p, const float* q, const float* k, const float* v,
-                           float* weights, float* out);
+void dot_attention_forward(const DotAttentionProblem& p, const float* q, const float* k, const float* v, float* weights,
+                           float* out);
 // From the forward's weights, d_out and d_weights (the gradient reaching the returned weights;
 // nullptr = none), writes the non-null dq, dk and dv.
 void dot_attention_backward(const DotAttentionProblem& p, const float* q, const float* k, const float* v,

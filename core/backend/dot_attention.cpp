@@ -9,8 +9,8 @@
 // (schedule(dynamic): one vCPU of this kind of VM is often slower than the other) and each sgemm
 // runs on its calling thread; results do not depend on which thread ran a task. With fewer tasks
 // (one long sequence), the tasks run in turn and each sgemm and row loop uses the whole team.
-#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -31,9 +31,8 @@ constexpr float kMaskedScore = -1e9f;  // Keras's constant for masked scores
 constexpr int64_t kMinParallelWork = 1 << 16;
 
 const detail::DotAttentionRowKernels& dot_rows() {
-  static const detail::DotAttentionRowKernels& kernels = cpu_has_avx2_fma()
-                                                             ? detail::avx2_dot_attention_row_kernels()
-                                                             : detail::portable_dot_attention_row_kernels();
+  static const detail::DotAttentionRowKernels& kernels =
+      cpu_has_avx2_fma() ? detail::avx2_dot_attention_row_kernels() : detail::portable_dot_attention_row_kernels();
   return kernels;
 }
 
@@ -48,8 +47,8 @@ void attention_gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, in
     }
     return;
   }
-  const dnnl_status_t status = dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k, alpha, a, lda, b,
-                                          ldb, beta, c, ldc);
+  const dnnl_status_t status =
+      dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   if (status != dnnl_success) {
     throw std::runtime_error("dot_attention: dnnl_sgemm failed (status " + std::to_string(status) + ")");
   }
@@ -119,8 +118,8 @@ void validate(const DotAttentionProblem& p) {
 
 }  // namespace
 
-void dot_attention_forward(const DotAttentionProblem& p, const float* q, const float* k, const float* v,
-                           float* weights, float* out) {
+void dot_attention_forward(const DotAttentionProblem& p, const float* q, const float* k, const float* v, float* weights,
+                           float* out) {
   validate(p);
   if (p.batch * p.heads * p.tq == 0) return;
   detail::ensure_initialized();
@@ -164,58 +163,58 @@ void dot_attention_backward(const DotAttentionProblem& p, const float* q, const 
   const bool want_scores = dq != nullptr || dk != nullptr;
   // Scratch per thread: the used (dropped-out) weights and the gradient of the scores.
   const int64_t block = tq * tv;
-  run_tasks(p, work, (p.dropout ? block : 0) + (want_scores ? block : 0), [&](int64_t t, float* scratch,
-                                                                            bool parallel_rows) {
-    const Task task{p, t / p.heads, t % p.heads};
-    const float* w = weights + task.weights_offset();
-    const float* drop = p.dropout ? p.dropout + task.weights_offset() : nullptr;
-    const float* used = w;
-    float* g = scratch;
-    if (drop) {
-      float* dropped = scratch;
-      for (int64_t e = 0; e < block; ++e) dropped[e] = w[e] * drop[e];
-      used = dropped;
-      g = scratch + block;
-    }
-    // dv = used^T d_out
-    if (dv) {
-      attention_gemm(true, false, tv, p.value_dim, tq, 1.0f, used, tv, d_out + task.out_offset(), task.ldv(), 0.0f,
-                     dv + task.v_offset(), task.ldv());
-    }
-    if (!want_scores) return;
-    // g = d(weights): d_out v^T (through the dropout), plus what reached the returned weights.
-    attention_gemm(false, true, tq, tv, p.value_dim, 1.0f, d_out + task.out_offset(), task.ldv(), v + task.v_offset(),
-                   task.ldv(), 0.0f, g, tv);
-    const float* dw = d_weights ? d_weights + task.weights_offset() : nullptr;
-    if (tv > 0) {
-      for_rows(tq, parallel_rows, [&](int64_t i) {
-        float* row = g + i * tv;
-        if (drop) {
-          const float* d = drop + i * tv;
-          for (int64_t j = 0; j < tv; ++j) row[j] *= d[j];
-        }
-        if (dw) {
-          const float* d = dw + i * tv;
-          for (int64_t j = 0; j < tv; ++j) row[j] += d[j];
-        }
-        // Through the zeroing (zero_masked) and the -1e9 fill, masked entries pass no gradient.
-        // The softmax's backward may read the zeroed weights: in a row that keeps a key, the
-        // masked weights were exactly 0 already; a fully masked row's gradient is zeroed below.
-        if (p.zero_masked && task.has_mask()) task.for_masked(i, [&](int64_t j) { row[j] = 0.0f; });
-        rows.softmax_backward_row(w + i * tv, row, tv);
-        if (task.has_mask()) task.for_masked(i, [&](int64_t j) { row[j] = 0.0f; });
-      });
-    }
-    // dq = scale g k, dk = scale g^T q
-    if (dq) {
-      attention_gemm(false, false, tq, p.key_dim, tv, p.scale, g, tv, k + task.k_offset(), task.ldk(), 0.0f,
-                     dq + task.q_offset(), task.ldk());
-    }
-    if (dk) {
-      attention_gemm(true, false, tv, p.key_dim, tq, p.scale, g, tv, q + task.q_offset(), task.ldk(), 0.0f,
-                     dk + task.k_offset(), task.ldk());
-    }
-  });
+  run_tasks(p, work, (p.dropout ? block : 0) + (want_scores ? block : 0),
+            [&](int64_t t, float* scratch, bool parallel_rows) {
+              const Task task{p, t / p.heads, t % p.heads};
+              const float* w = weights + task.weights_offset();
+              const float* drop = p.dropout ? p.dropout + task.weights_offset() : nullptr;
+              const float* used = w;
+              float* g = scratch;
+              if (drop) {
+                float* dropped = scratch;
+                for (int64_t e = 0; e < block; ++e) dropped[e] = w[e] * drop[e];
+                used = dropped;
+                g = scratch + block;
+              }
+              // dv = used^T d_out
+              if (dv) {
+                attention_gemm(true, false, tv, p.value_dim, tq, 1.0f, used, tv, d_out + task.out_offset(), task.ldv(),
+                               0.0f, dv + task.v_offset(), task.ldv());
+              }
+              if (!want_scores) return;
+              // g = d(weights): d_out v^T (through the dropout), plus what reached the returned weights.
+              attention_gemm(false, true, tq, tv, p.value_dim, 1.0f, d_out + task.out_offset(), task.ldv(),
+                             v + task.v_offset(), task.ldv(), 0.0f, g, tv);
+              const float* dw = d_weights ? d_weights + task.weights_offset() : nullptr;
+              if (tv > 0) {
+                for_rows(tq, parallel_rows, [&](int64_t i) {
+                  float* row = g + i * tv;
+                  if (drop) {
+                    const float* d = drop + i * tv;
+                    for (int64_t j = 0; j < tv; ++j) row[j] *= d[j];
+                  }
+                  if (dw) {
+                    const float* d = dw + i * tv;
+                    for (int64_t j = 0; j < tv; ++j) row[j] += d[j];
+                  }
+                  // Through the zeroing (zero_masked) and the -1e9 fill, masked entries pass no gradient.
+                  // The softmax's backward may read the zeroed weights: in a row that keeps a key, the
+                  // masked weights were exactly 0 already; a fully masked row's gradient is zeroed below.
+                  if (p.zero_masked && task.has_mask()) task.for_masked(i, [&](int64_t j) { row[j] = 0.0f; });
+                  rows.softmax_backward_row(w + i * tv, row, tv);
+                  if (task.has_mask()) task.for_masked(i, [&](int64_t j) { row[j] = 0.0f; });
+                });
+              }
+              // dq = scale g k, dk = scale g^T q
+              if (dq) {
+                attention_gemm(false, false, tq, p.key_dim, tv, p.scale, g, tv, k + task.k_offset(), task.ldk(), 0.0f,
+                               dq + task.q_offset(), task.ldk());
+              }
+              if (dk) {
+                attention_gemm(true, false, tv, p.key_dim, tq, p.scale, g, tv, q + task.q_offset(), task.ldk(), 0.0f,
+                               dk + task.k_offset(), task.ldk());
+              }
+            });
 }
 
 }  // namespace minidl::backend

@@ -19,7 +19,7 @@ struct DotRun {
 };
 
 using DotFn = std::pair<md::Tensor, md::Tensor> (*)(const md::Tensor&, const md::Tensor&, const md::Tensor&,
-                                                     const md::ops::DotProductAttentionOptions&);
+                                                    const md::ops::DotProductAttentionOptions&);
 
 // fn under a tape; gradients of sum(out * r_out) (+ sum(weights * r_w) when the weights are returned).
 DotRun dot_run(DotFn fn, const md::Tensor& q, const md::Tensor& k, const md::Tensor& v,
@@ -108,8 +108,8 @@ TEST_CASE("fused dot-product attention: one (batch, head) task runs its products
   const md::Tensor r_w = agt::uniform(rng, {1, 1, 130, 150});
   for (int threads : {1, 2}) {
     md::set_num_threads(threads);
-    const md::ops::DotProductAttentionOptions o{.mask = mask, .is_causal = true, .dropout_rate = 0.2f,
-                                                .dropout_seed = 3, .return_weights = true};
+    const md::ops::DotProductAttentionOptions o{
+        .mask = mask, .is_causal = true, .dropout_rate = 0.2f, .dropout_seed = 3, .return_weights = true};
     compare(dot_run(md::ops::dot_product_attention, q, k, v, o, r_out, r_w),
             dot_run(md::ops::dot_product_attention_reference, q, k, v, o, r_out, r_w));
   }
@@ -122,7 +122,8 @@ TEST_CASE("fused dot-product attention: the scale, the default 1 / sqrt(depth), 
   const md::Tensor q = agt::uniform(rng, {2, 4, 2, 9});
   const md::Tensor k = agt::uniform(rng, {2, 5, 2, 9});
   const md::Tensor v = agt::uniform(rng, {2, 5, 2, 3});
-  const md::Tensor scaled = md::ops::dot_product_attention(md::ops::multiply(q, 1.0f / 3.0f), k, v, {.scale = 1.0f}).first;
+  const md::Tensor scaled =
+      md::ops::dot_product_attention(md::ops::multiply(q, 1.0f / 3.0f), k, v, {.scale = 1.0f}).first;
   agt::check_close(md::ops::dot_product_attention(q, k, v).first, scaled, 1e-6, "default scale 1/sqrt(9)", 1e-5);
   agt::check_close(md::ops::dot_product_attention(q, k, v, {.scale = 0.5f}).first,
                    md::ops::dot_product_attention_reference(q, k, v, {.scale = 0.5f}).first, 1e-6, "scale 0.5", 1e-5);
@@ -141,16 +142,16 @@ TEST_CASE("gradcheck: fused dot-product attention (finite differences, query, ke
   const md::Tensor v = agt::uniform(rng, {2, 4, 2, 2}, -1.0f, 1.0f);
   const md::Tensor mask = md::Tensor::from_vector({1, 0, 1, 1, 1, 1, 0, 1}, {2, 1, 1, 4}, md::DType::bool_);
   for (bool causal : {false, true}) {
-    const md::ops::DotProductAttentionOptions o{.mask = mask, .is_causal = causal, .zero_masked_weights = true,
-                                                .return_weights = true};
+    const md::ops::DotProductAttentionOptions o{
+        .mask = mask, .is_causal = causal, .zero_masked_weights = true, .return_weights = true};
     agt::check_gradients(
         causal ? "dot_product_attention output, causal" : "dot_product_attention output",
-        [&](const agt::Inputs& in) { return md::ops::dot_product_attention(in[0], in[1], in[2], o).first; },
-        {q, k, v}, /*second_order=*/false);
+        [&](const agt::Inputs& in) { return md::ops::dot_product_attention(in[0], in[1], in[2], o).first; }, {q, k, v},
+        /*second_order=*/false);
     agt::check_gradients(
         "dot_product_attention weights",
-        [&](const agt::Inputs& in) { return md::ops::dot_product_attention(in[0], in[1], in[2], o).second; },
-        {q, k, v}, /*second_order=*/false);
+        [&](const agt::Inputs& in) { return md::ops::dot_product_attention(in[0], in[1], in[2], o).second; }, {q, k, v},
+        /*second_order=*/false);
   }
   // With dropout the multipliers are fixed by the seed, so the function stays smooth.
   agt::check_gradients(
@@ -195,7 +196,8 @@ TEST_CASE("fused dot-product attention propagates NaN and infinity to the rows t
   std::vector<float> vv = v.to_vector();
   vv[0] = std::numeric_limits<float>::quiet_NaN();
   const md::Tensor v_nan = md::Tensor::from_vector(vv, v.shape());
-  const std::vector<float> o2 = md::ops::dot_product_attention(agt::uniform(rng, {1, 3, 1, 4}), k, v_nan).first.to_vector();
+  const std::vector<float> o2 =
+      md::ops::dot_product_attention(agt::uniform(rng, {1, 3, 1, 4}), k, v_nan).first.to_vector();
   for (int i = 0; i < 3; ++i) CHECK(std::isnan(o2[static_cast<size_t>(2 * i)]));
 }
 
@@ -222,8 +224,9 @@ TEST_CASE("matmul_bias equals matmul + add, with gradients to every order", "[au
     const md::Tensor w = agt::uniform(rng, {3, 4}, -1.0f, 1.0f);
     const md::Tensor b = agt::uniform(rng, {4}, -1.0f, 1.0f);
     agt::check_close(md::ops::matmul_bias(x, w, b), md::ops::add(md::ops::matmul(x, w), b), 1e-6, "forward", 1e-6);
-    agt::check_gradients("matmul_bias", [](const agt::Inputs& in) { return md::ops::matmul_bias(in[0], in[1], in[2]); },
-                         {x, w, b}, /*second_order=*/true);
+    agt::check_gradients(
+        "matmul_bias", [](const agt::Inputs& in) { return md::ops::matmul_bias(in[0], in[1], in[2]); }, {x, w, b},
+        /*second_order=*/true);
   }
   // Large enough for oneDNN's threaded primitive.
   const md::Tensor x = agt::uniform(rng, {300, 130});

@@ -106,8 +106,9 @@ TEST_CASE("EinsumDense: the biased-product path (ops::matmul_bias) equals einsum
     auto run = [&](bool fused) {
       md::GradientTape tape;
       tape.watch(x);
-      md::Tensor y = fused ? layer(x)
-                           : md::ops::add(md::layers::einsum(c.equation, x, layer.kernel().value()), layer.bias().value());
+      md::Tensor y =
+          fused ? layer(x)
+                : md::ops::add(md::layers::einsum(c.equation, x, layer.kernel().value()), layer.bias().value());
       const md::Tensor r = md::random::normal(y.shape(), 0.0f, 1.0f, 9);
       std::vector<md::Tensor> out = tape.gradient(md::ops::sum(md::ops::multiply(y, r)),
                                                   std::vector<md::GradSource>{x, layer.kernel(), layer.bias()});
