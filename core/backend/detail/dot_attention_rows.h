@@ -1,8 +1,8 @@
 #pragma once
 // Private to core/backend: the row kernels of dot-product attention (dot_attention.cpp), the
-// plain loops of dot_attention_rows_generic.inc built twice, for AVX2 + FMA
-// (dot_attention_rows_avx2.cpp) and for baseline x86-64 (dot_attention_rows_portable.cpp), as the
-// additive-attention row kernels are.
+// plain loops of dot_attention_rows_generic.inc built twice, beside the additive-attention row
+// kernels: for AVX2 + FMA in attention_kernels_avx2.cpp and for baseline x86-64 in
+// attention_kernels_portable.cpp.
 //
 // The softmax evaluates exp with our own polynomial (no libm call, so the loops vectorise): exp(x)
 // = 2^n p(r), n = round(x / ln 2), r = x - n ln 2 (two-part ln 2), p the degree-6 Taylor
