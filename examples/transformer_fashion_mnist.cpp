@@ -6,11 +6,16 @@
 //
 // FFN is Dense(128, gelu) -> Dense(64); the attention has 4 heads of key_dim 16. Patches is a
 // custom layer of a few lines (a reshape and a transpose), PatchPosition adds a learned vector
-// per patch (attention and pooling ignore order otherwise).
+// per patch (attention and pooling ignore order otherwise). Training: 16 epochs of Adam, one
+// epoch of linear warm-up to 2e-3 then cosine decay, each epoch on the training images shifted
+// by a random (dy, dx) in [-2, 2]^2 pixels.
 //
-//   transformer_fashion_mnist [--epochs N] [--batch-size N] [--data DIR]
+//   transformer_fashion_mnist [--epochs N] [--batch-size N] [--dim N] [--heads N] [--ffn N]
+//       [--learning-rate X] [--warmup-epochs N] [--shift N] [--data DIR]
+//       [--stop-after N] [--checkpoint FILE] [--resume FILE]
 // Reads Debian's dataset-fashion-mnist files (or DIR), trains with the progress bar and ends
-// with "test_accuracy: <value>".
+// with "test_accuracy: <value>". --stop-after N saves the model (.keras, with Adam's state) after
+// N epochs and stops; --resume FILE continues that run to the end as if it had not stopped.
 #include <minidl/minidl.h>
 
 #include <algorithm>
@@ -74,7 +79,10 @@ struct Settings {
   int64_t dim = 64, heads = 4, ffn = 128;
   double learning_rate = 2e-3;
   int warmup_epochs = 1;
-  int64_t shift = 2;  // random translation of the training images, in pixels (0: none)
+  int64_t shift = 2;   // random translation of the training images, in pixels (0: none)
+  int stop_after = 0;  // > 0: save to `checkpoint` after this many epochs and stop
+  std::string checkpoint = "transformer_fashion_mnist.keras";
+  bool resume = false;  // continue from `checkpoint`: the same run as one without the stop
   std::string data_dir;
 };
 
@@ -101,6 +109,22 @@ md::Model build_model(const Settings& s) {
   h = md::layers::GlobalAveragePooling1D({.name = "pool"})(h);
   const md::Tensor logits = md::layers::Dense({.units = 10, .name = "logits"})(h);
   return md::Model(image, logits, "transformer_fashion_mnist");
+}
+
+// The model, compiled with Adam on a warm-up + cosine schedule planned for the whole run.
+md::Model compiled_model(const Settings& s, int64_t steps_per_epoch) {
+  md::Model model = build_model(s);
+  model.summary();
+  const int64_t warmup_steps = s.warmup_epochs * steps_per_epoch;
+  const md::optim::CosineDecay schedule({.initial_learning_rate = s.learning_rate / 10,
+                                         .decay_steps = std::max<int64_t>(1, s.epochs * steps_per_epoch - warmup_steps),
+                                         .alpha = 0.02,
+                                         .warmup_target = s.learning_rate,
+                                         .warmup_steps = warmup_steps});
+  model.compile({.optimizer = md::optim::Adam({.learning_rate = schedule}),
+                 .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true}),
+                 .metrics = {"accuracy"}});
+  return model;
 }
 
 // Each image moved by a random (dy, dx) in [-shift, shift]^2, zeros shifted in: the training set
@@ -147,12 +171,20 @@ Settings parse(int argc, char** argv) {
       s.warmup_epochs = std::stoi(value());
     } else if (arg == "--shift") {
       s.shift = std::stoll(value());
+    } else if (arg == "--stop-after") {
+      s.stop_after = std::stoi(value());
+    } else if (arg == "--resume") {
+      s.resume = true;
+      s.checkpoint = value();
+    } else if (arg == "--checkpoint") {
+      s.checkpoint = value();
     } else if (arg == "--data") {
       s.data_dir = value();
     } else {
-      throw md::ValueError("unknown option " + arg +
-                           "; use --epochs N, --batch-size N, --dim N, --heads N, --ffn N, --learning-rate X, "
-                           "--warmup-epochs N, --shift N, --data DIR");
+      throw md::ValueError(
+          "unknown option " + arg +
+          "; use --epochs N, --batch-size N, --dim N, --heads N, --ffn N, --learning-rate X, "
+          "--warmup-epochs N, --shift N, --stop-after N, --checkpoint FILE, --resume FILE, --data DIR");
     }
   }
   return s;
@@ -170,22 +202,16 @@ int main(int argc, char** argv) try {
   fmt::print("Fashion-MNIST: {} training and {} test images, {} threads\n", x_train.dim(0), x_test.dim(0),
              md::get_num_threads());
 
-  md::Model model = build_model(settings);
-  model.summary();
   const int64_t steps_per_epoch = (x_train.dim(0) + settings.batch_size - 1) / settings.batch_size;
-  const int64_t warmup_steps = settings.warmup_epochs * steps_per_epoch;
-  const md::optim::CosineDecay schedule(
-      {.initial_learning_rate = settings.learning_rate / 10,
-       .decay_steps = std::max<int64_t>(1, settings.epochs * steps_per_epoch - warmup_steps),
-       .alpha = 0.02,
-       .warmup_target = settings.learning_rate,
-       .warmup_steps = warmup_steps});
-  model.compile({.optimizer = md::optim::Adam({.learning_rate = schedule}),
-                 .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true}),
-                 .metrics = {"accuracy"}});
+  // A resumed model holds the weights, Adam's state and the schedule (its step count included);
+  // each epoch's shuffle and shift depend only on the epoch index, so the run continues exactly.
+  md::Model model = settings.resume ? md::load_model(settings.checkpoint) : compiled_model(settings, steps_per_epoch);
+  const int first_epoch = static_cast<int>(model.optimizer()->iterations() / steps_per_epoch);
+  if (settings.resume) fmt::print("resumed {} after {} epochs\n", settings.checkpoint, first_epoch);
 
   const auto start = std::chrono::steady_clock::now();
-  for (int epoch = 0; epoch < settings.epochs; ++epoch) {
+  const int last_epoch = settings.stop_after > 0 ? std::min(settings.stop_after, settings.epochs) : settings.epochs;
+  for (int epoch = first_epoch; epoch < last_epoch; ++epoch) {
     // A fresh random translation of the training images each epoch (none with --shift 0).
     const md::Tensor x = settings.shift > 0 ? shifted(x_train, settings.shift, 1000 + epoch) : x_train;
     model.fit(x, y_train,
@@ -195,8 +221,14 @@ int main(int argc, char** argv) try {
                .initial_epoch = epoch});
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print("trained {} epochs in {:.1f} s ({:.1f} s per epoch)\n", settings.epochs, seconds,
-             seconds / std::max(1, settings.epochs));
+  const int trained = last_epoch - first_epoch;
+  fmt::print("trained {} epochs in {:.1f} s ({:.1f} s per epoch)\n", trained, seconds, seconds / std::max(1, trained));
+  if (last_epoch < settings.epochs) {
+    model.save(settings.checkpoint);
+    fmt::print("saved {} after {} of {} epochs; continue with --resume {}\n", settings.checkpoint, last_epoch,
+               settings.epochs, settings.checkpoint);
+    return 0;
+  }
 
   const md::Logs test = model.evaluate(x_test, y_test, {.batch_size = 256, .verbose = 0});
   fmt::print("test_loss: {:.4f}\n", test.at("loss"));
