@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "minidl/core/tensor.h"
@@ -159,6 +160,39 @@ std::vector<Tensor> gru_sequence(const Tensor& x, const Tensor& h0, const Tensor
 std::vector<Tensor> simple_rnn_sequence(const Tensor& x, const Tensor& h0, const Tensor& kernel,
                                         const Tensor& recurrent_kernel, const Tensor& bias,
                                         const std::string& activation, bool go_backwards);
+
+// ---- dot-product attention -----------------------------------------------------------------------
+// Keras's ops.dot_product_attention on its layouts, as one fused op (autograd/ops_dot_attention.cpp
+// on core/backend/dot_attention.cpp: per (batch, head) block, strided products in place, no head
+// transposes), plus what MultiHeadAttention's unfused path adds: dropout on the weights, Keras's
+// Softmax-layer zeroing of masked weights, and the weights themselves.
+//   query (B, T, N, H), key (B, S, N, H), value (B, S, N, Hv) -> output (B, T, N, Hv)
+//   scores = scale q k^T (scale: 1 / sqrt(H) unless given), -1e9 where masked (Keras's constant:
+//   a fully masked row attends uniformly); weights (B, N, T, S) = softmax over S
+//   output = dropout(weights) v
+//   auto [out, weights] = md::ops::dot_product_attention(q, k, v, {.mask = keep, .is_causal = true});
+// Gradients reach query, key and value (and flow from the weights when return_weights); a second
+// derivative (a tape recording the backward pass) differentiates dot_product_attention_reference.
+struct DotProductAttentionOptions {
+  Tensor mask{};                 // non-zero = attend; broadcasts right-aligned to (B, N, T, S); undefined: none
+  std::optional<float> scale{};  // none: 1 / sqrt(H)
+  bool is_causal = false;        // query i attends to keys j <= i
+  float dropout_rate = 0.0f;     // inverted dropout on the weights (ops::dropout's multipliers)
+  uint64_t dropout_seed = 0;
+  bool zero_masked_weights = false;  // masked weights become 0 after the softmax (Keras's Softmax layer)
+  bool return_weights = false;       // the weights are differentiable outputs (else returned, not recorded)
+};
+// Returns {output, weights before dropout}.
+std::pair<Tensor, Tensor> dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                                const DotProductAttentionOptions& options = {});
+// The same from generic ops (transpose, matmul, where, softmax, dropout): the reference the fused
+// op is tested against, and what symbolic inputs trace.
+std::pair<Tensor, Tensor> dot_product_attention_reference(const Tensor& query, const Tensor& key, const Tensor& value,
+                                                          const DotProductAttentionOptions& options = {});
+// x (..., k) @ w (k, n) + bias (n) as one fused op (the bias added by the product itself), for
+// the projections of EinsumDense and MultiHeadAttention. Differentiable in all three (to any
+// order: its gradient is made of matmul and sum); symbolic inputs trace as matmul + add.
+Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias);
 
 // ---- shapes ----------------------------------------------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1

@@ -385,6 +385,98 @@ void additive_scores_backward(const AdditiveScores& problem, const Tensor& d_sco
                                     dscale.defined() ? dscale.mutable_data() : nullptr);
 }
 
+// ---- dot-product attention -------------------------------------------------------------------
+
+namespace {
+
+backend::DotAttentionProblem dot_problem(const DotAttention& p) {
+  const Tensor &q = p.query, &k = p.key, &v = p.value;
+  auto fail = [&](const std::string& why) {
+    throw ShapeError(fmt::format("dot_attention: {} (query {}, key {}, value {}{}).", why, shape_to_string(q.shape()),
+                                 shape_to_string(k.shape()), shape_to_string(v.shape()),
+                                 p.mask.defined() ? ", mask " + shape_to_string(p.mask.shape()) : std::string()));
+  };
+  if (q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4) fail("query, key and value must have rank 4 (B, T, N, H)");
+  if (k.dim(0) != q.dim(0) || v.dim(0) != q.dim(0)) fail("the batch sizes differ");
+  if (k.dim(2) != q.dim(2) || v.dim(2) != q.dim(2)) fail("the numbers of heads differ");
+  if (k.dim(3) != q.dim(3)) fail("the query and the key have different depths");
+  if (v.dim(1) != k.dim(1)) fail("the key and the value have different lengths");
+  backend::DotAttentionProblem out{.batch = q.dim(0),
+                                   .tq = q.dim(1),
+                                   .tv = k.dim(1),
+                                   .heads = q.dim(2),
+                                   .key_dim = q.dim(3),
+                                   .value_dim = v.dim(3),
+                                   .scale = p.scale,
+                                   .causal = p.causal,
+                                   .zero_masked = p.zero_masked};
+  const Shape full = {out.batch, out.heads, out.tq, out.tv};
+  if (p.mask.defined()) {
+    const Shape& m = p.mask.shape();
+    if (m.size() > 4) fail("the mask has more than 4 dimensions");
+    int64_t stride = 1;
+    for (size_t i = m.size(); i-- > 0;) {
+      const size_t axis = 4 - m.size() + i;
+      if (m[i] != 1 && m[i] != full[axis]) fail("the mask does not broadcast to (B, N, T, S)");
+      out.mask_strides[axis] = m[i] == 1 ? 0 : stride;
+      stride *= m[i];
+    }
+    out.mask = p.mask.data();
+  }
+  if (p.dropout.defined()) {
+    if (p.dropout.shape() != full) fail("the dropout multipliers must have shape (B, N, T, S)");
+    out.dropout = p.dropout.data();
+  }
+  return out;
+}
+
+}  // namespace
+
+DotAttentionResult dot_attention(const DotAttention& problem) {
+  const backend::DotAttentionProblem p = dot_problem(problem);
+  DotAttentionResult r{Tensor::empty({p.batch, p.tq, p.heads, p.value_dim}),
+                       Tensor::empty({p.batch, p.heads, p.tq, p.tv})};
+  backend::dot_attention_forward(p, problem.query.data(), problem.key.data(), problem.value.data(),
+                                 r.weights.mutable_data(), r.output.mutable_data());
+  return r;
+}
+
+DotAttentionGrads dot_attention_backward(const DotAttention& problem, const Tensor& weights, const Tensor& d_out,
+                                         const Tensor& d_weights, bool want_query, bool want_key, bool want_value) {
+  const backend::DotAttentionProblem p = dot_problem(problem);
+  if (weights.shape() != Shape{p.batch, p.heads, p.tq, p.tv} ||
+      d_out.shape() != Shape{p.batch, p.tq, p.heads, p.value_dim} ||
+      (d_weights.defined() && d_weights.shape() != weights.shape())) {
+    throw ShapeError(fmt::format("dot_attention_backward: weights {}, d_out {} do not fit query {} and value {}.",
+                                 shape_to_string(weights.shape()), shape_to_string(d_out.shape()),
+                                 shape_to_string(problem.query.shape()), shape_to_string(problem.value.shape())));
+  }
+  DotAttentionGrads g;
+  if (want_query) g.query = Tensor::empty(problem.query.shape());
+  if (want_key) g.key = Tensor::empty(problem.key.shape());
+  if (want_value) g.value = Tensor::empty(problem.value.shape());
+  backend::dot_attention_backward(
+      p, problem.query.data(), problem.key.data(), problem.value.data(), weights.data(), d_out.data(),
+      d_weights.defined() ? d_weights.data() : nullptr, want_query ? g.query.mutable_data() : nullptr,
+      want_key ? g.key.mutable_data() : nullptr, want_value ? g.value.mutable_data() : nullptr);
+  return g;
+}
+
+Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  if (x.ndim() < 1 || w.ndim() != 2 || bias.ndim() != 1 || x.dim(-1) != w.dim(0) || bias.dim(0) != w.dim(1)) {
+    throw ShapeError(fmt::format("matmul_bias: x {} @ w {} + bias {} needs w of shape (x.shape[-1], n) and bias (n,).",
+                                 shape_to_string(x.shape()), shape_to_string(w.shape()),
+                                 shape_to_string(bias.shape())));
+  }
+  Shape out_shape = x.shape();
+  out_shape.back() = w.dim(1);
+  Tensor y = Tensor::empty(out_shape);
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < x.shape().size(); ++i) rows *= x.shape()[i];
+  backend::matmul_bias(x.data(), w.data(), bias.data(), y.mutable_data(), rows, x.dim(-1), w.dim(1));
+  return y;
+}
+
 // ---- optimizer updates -------------------------------------------------------------------------
 
 namespace {

@@ -186,6 +186,33 @@ void barrier();
 [[noreturn]] void abort(int code);  // ends every process of the job
 }  // namespace collectives
 
+// ---- multi-head attention: dot-product attention, biased projections ------------------------
+// (core/backend/dot_attention.cpp, matmul_bias.cpp)
+// Multi-head attention on Keras's projected layouts (the equations are in backend.h): query
+// (B, T, N, H), key (B, S, N, H), value (B, S, N, Hv) -> output (B, T, N, Hv) and weights
+// (B, N, T, S). `mask` (any dtype, non-zero = keep) broadcasts right-aligned against (B, N, T, S);
+// `dropout` holds (B, N, T, S) multipliers; both may be undefined. ShapeError names the shapes
+// that do not fit.
+struct DotAttention {
+  Tensor query, key, value, mask, dropout;
+  float scale = 1.0f;
+  bool causal = false, zero_masked = false;
+};
+struct DotAttentionResult {
+  Tensor output, weights;
+};
+DotAttentionResult dot_attention(const DotAttention& problem);
+// The gradients wanted (want_query, want_key, want_value; the others stay undefined) from d_out
+// and d_weights (the gradient reaching the returned weights; may be undefined), given the
+// forward's weights.
+struct DotAttentionGrads {
+  Tensor query, key, value;
+};
+DotAttentionGrads dot_attention_backward(const DotAttention& problem, const Tensor& weights, const Tensor& d_out,
+                                         const Tensor& d_weights, bool want_query, bool want_key, bool want_value);
+// x (..., k) @ w (k, n) + bias (n): the leading axes of x are rows. ShapeError names the shapes.
+Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias);
+
 // ---- optimizer updates (optim/) ------------------------------------------------------------
 // In place, one pass: the weights `w`, their slots and the gradient `g` must hold the same
 // number of elements (ShapeError otherwise); an undefined slot is one the optimizer does not

@@ -6,13 +6,19 @@
 //
 // FFN is Dense(128, gelu) -> Dense(64); the attention has 4 heads of key_dim 16. Patches is a
 // custom layer of a few lines (a reshape and a transpose), PatchPosition adds a learned vector
-// per patch (attention and pooling ignore order otherwise).
+// per patch (attention and pooling ignore order otherwise). Training: 16 epochs of Adam, one
+// epoch of linear warm-up to 2e-3 then cosine decay, each epoch on the training images shifted
+// by a random (dy, dx) in [-2, 2]^2 pixels.
 //
-//   transformer_fashion_mnist [--epochs N] [--batch-size N] [--data DIR]
+//   transformer_fashion_mnist [--epochs N] [--batch-size N] [--dim N] [--heads N] [--ffn N]
+//       [--learning-rate X] [--warmup-epochs N] [--shift N] [--data DIR]
+//       [--stop-after N] [--checkpoint FILE] [--resume FILE]
 // Reads Debian's dataset-fashion-mnist files (or DIR), trains with the progress bar and ends
-// with "test_accuracy: <value>".
+// with "test_accuracy: <value>". --stop-after N saves the model (.keras, with Adam's state) after
+// N epochs and stops; --resume FILE continues that run to the end as if it had not stopped.
 #include <minidl/minidl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -20,7 +26,7 @@ namespace md = minidl;
 
 namespace {
 
-constexpr int64_t kPatch = 4, kGrid = 28 / kPatch, kTokens = kGrid * kGrid, kDim = 64;
+constexpr int64_t kPatch = 4, kGrid = 28 / kPatch, kTokens = kGrid * kGrid;
 
 struct PatchesOptions {
   std::string name{};
@@ -48,9 +54,7 @@ struct PatchPositionOptions {
 class PatchPosition : public md::LayerOf<PatchPosition> {
  public:
   explicit PatchPosition(const PatchPositionOptions& options = {}) : LayerOf("PatchPosition", options.name) {}
-  static PatchPosition from_config(const md::json& config) {
-    return PatchPosition({.name = config.value("name", "")});
-  }
+  static PatchPosition from_config(const md::json& config) { return PatchPosition({.name = config.value("name", "")}); }
 
  protected:
   void build_weights(const md::ShapeSpec& input_shape) override {
@@ -69,35 +73,79 @@ class PatchPosition : public md::LayerOf<PatchPosition> {
 };
 MINIDL_REGISTER_LAYER(PatchPosition);
 
-md::Tensor encoder_block(md::Tensor x, int index) {
+struct Settings {
+  int epochs = 16;
+  int64_t batch_size = 128;
+  int64_t dim = 64, heads = 4, ffn = 128;
+  double learning_rate = 2e-3;
+  int warmup_epochs = 1;
+  int64_t shift = 2;   // random translation of the training images, in pixels (0: none)
+  int stop_after = 0;  // > 0: save to `checkpoint` after this many epochs and stop
+  std::string checkpoint = "transformer_fashion_mnist.keras";
+  bool resume = false;  // continue from `checkpoint`: the same run as one without the stop
+  std::string data_dir;
+};
+
+md::Tensor encoder_block(md::Tensor x, const Settings& s, int index) {
   const std::string n = std::to_string(index);
-  md::layers::MultiHeadAttention attention({.num_heads = 4, .key_dim = kDim / 4, .name = "attention_" + n});
+  md::layers::MultiHeadAttention attention(
+      {.num_heads = s.heads, .key_dim = s.dim / s.heads, .name = "attention_" + n});
   const md::Tensor a = attention(x, x);
   x = md::layers::LayerNormalization({.epsilon = 1e-6, .name = "attention_norm_" + n})(
       md::layers::Add({.name = "attention_residual_" + n})({x, a}));
-  md::Tensor f = md::layers::Dense({.units = 2 * kDim, .activation = "gelu", .name = "ffn_in_" + n})(x);
-  f = md::layers::Dense({.units = kDim, .name = "ffn_out_" + n})(f);
+  md::Tensor f = md::layers::Dense({.units = s.ffn, .activation = "gelu", .name = "ffn_in_" + n})(x);
+  f = md::layers::Dense({.units = s.dim, .name = "ffn_out_" + n})(f);
   return md::layers::LayerNormalization({.epsilon = 1e-6, .name = "ffn_norm_" + n})(
       md::layers::Add({.name = "ffn_residual_" + n})({x, f}));
 }
 
-md::Model build_model() {
+md::Model build_model(const Settings& s) {
   const md::Tensor image = md::Input({28, 28}, "image");
   md::Tensor h = Patches({.name = "patches"})(image);
-  h = md::layers::Dense({.units = kDim, .name = "patch_projection"})(h);
+  h = md::layers::Dense({.units = s.dim, .name = "patch_projection"})(h);
   h = PatchPosition({.name = "patch_position"})(h);
-  h = encoder_block(h, 0);
-  h = encoder_block(h, 1);
+  h = encoder_block(h, s, 0);
+  h = encoder_block(h, s, 1);
   h = md::layers::GlobalAveragePooling1D({.name = "pool"})(h);
   const md::Tensor logits = md::layers::Dense({.units = 10, .name = "logits"})(h);
   return md::Model(image, logits, "transformer_fashion_mnist");
 }
 
-struct Settings {
-  int epochs = 12;
-  int64_t batch_size = 128;
-  std::string data_dir;
-};
+// The model, compiled with Adam on a warm-up + cosine schedule planned for the whole run.
+md::Model compiled_model(const Settings& s, int64_t steps_per_epoch) {
+  md::Model model = build_model(s);
+  model.summary();
+  const int64_t warmup_steps = s.warmup_epochs * steps_per_epoch;
+  const md::optim::CosineDecay schedule({.initial_learning_rate = s.learning_rate / 10,
+                                         .decay_steps = std::max<int64_t>(1, s.epochs * steps_per_epoch - warmup_steps),
+                                         .alpha = 0.02,
+                                         .warmup_target = s.learning_rate,
+                                         .warmup_steps = warmup_steps});
+  model.compile({.optimizer = md::optim::Adam({.learning_rate = schedule}),
+                 .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true}),
+                 .metrics = {"accuracy"}});
+  return model;
+}
+
+// Each image moved by a random (dy, dx) in [-shift, shift]^2, zeros shifted in: the training set
+// of one epoch. The offsets depend only on (seed, image).
+md::Tensor shifted(const md::Tensor& images, int64_t shift, uint64_t seed) {
+  const int64_t n = images.dim(0), h = images.dim(1), w = images.dim(2);
+  const md::Tensor offsets = md::random::uniform({n, 2}, 0.0f, static_cast<float>(2 * shift + 1), seed);
+  md::Tensor out = md::Tensor::zeros(images.shape());
+  const float* in = images.data();
+  const float* off = offsets.data();
+  float* o = out.mutable_data();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t dy = static_cast<int64_t>(off[2 * i]) - shift, dx = static_cast<int64_t>(off[2 * i + 1]) - shift;
+    for (int64_t y = std::max<int64_t>(0, dy); y < std::min(h, h + dy); ++y) {
+      const float* src = in + (i * h + y - dy) * w;
+      float* dst = o + (i * h + y) * w;
+      for (int64_t x = std::max<int64_t>(0, dx); x < std::min(w, w + dx); ++x) dst[x] = src[x - dx];
+    }
+  }
+  return out;
+}
 
 Settings parse(int argc, char** argv) {
   Settings s;
@@ -111,10 +159,32 @@ Settings parse(int argc, char** argv) {
       s.epochs = std::stoi(value());
     } else if (arg == "--batch-size") {
       s.batch_size = std::stoll(value());
+    } else if (arg == "--dim") {
+      s.dim = std::stoll(value());
+    } else if (arg == "--heads") {
+      s.heads = std::stoll(value());
+    } else if (arg == "--ffn") {
+      s.ffn = std::stoll(value());
+    } else if (arg == "--learning-rate") {
+      s.learning_rate = std::stod(value());
+    } else if (arg == "--warmup-epochs") {
+      s.warmup_epochs = std::stoi(value());
+    } else if (arg == "--shift") {
+      s.shift = std::stoll(value());
+    } else if (arg == "--stop-after") {
+      s.stop_after = std::stoi(value());
+    } else if (arg == "--resume") {
+      s.resume = true;
+      s.checkpoint = value();
+    } else if (arg == "--checkpoint") {
+      s.checkpoint = value();
     } else if (arg == "--data") {
       s.data_dir = value();
     } else {
-      throw md::ValueError("unknown option " + arg + "; use --epochs N, --batch-size N, --data DIR");
+      throw md::ValueError(
+          "unknown option " + arg +
+          "; use --epochs N, --batch-size N, --dim N, --heads N, --ffn N, --learning-rate X, "
+          "--warmup-epochs N, --shift N, --stop-after N, --checkpoint FILE, --resume FILE, --data DIR");
     }
   }
   return s;
@@ -132,21 +202,33 @@ int main(int argc, char** argv) try {
   fmt::print("Fashion-MNIST: {} training and {} test images, {} threads\n", x_train.dim(0), x_test.dim(0),
              md::get_num_threads());
 
-  md::Model model = build_model();
-  model.summary();
   const int64_t steps_per_epoch = (x_train.dim(0) + settings.batch_size - 1) / settings.batch_size;
-  const md::optim::CosineDecay schedule({.initial_learning_rate = 2e-3,
-                                         .decay_steps = std::max<int64_t>(1, settings.epochs * steps_per_epoch),
-                                         .alpha = 0.02});
-  model.compile({.optimizer = md::optim::Adam({.learning_rate = schedule}),
-                 .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true}),
-                 .metrics = {"accuracy"}});
+  // A resumed model holds the weights, Adam's state and the schedule (its step count included);
+  // each epoch's shuffle and shift depend only on the epoch index, so the run continues exactly.
+  md::Model model = settings.resume ? md::load_model(settings.checkpoint) : compiled_model(settings, steps_per_epoch);
+  const int first_epoch = static_cast<int>(model.optimizer()->iterations() / steps_per_epoch);
+  if (settings.resume) fmt::print("resumed {} after {} epochs\n", settings.checkpoint, first_epoch);
 
   const auto start = std::chrono::steady_clock::now();
-  model.fit(x_train, y_train, {.epochs = settings.epochs, .batch_size = settings.batch_size, .seed = 42});
+  const int last_epoch = settings.stop_after > 0 ? std::min(settings.stop_after, settings.epochs) : settings.epochs;
+  for (int epoch = first_epoch; epoch < last_epoch; ++epoch) {
+    // A fresh random translation of the training images each epoch (none with --shift 0).
+    const md::Tensor x = settings.shift > 0 ? shifted(x_train, settings.shift, 1000 + epoch) : x_train;
+    model.fit(x, y_train,
+              {.epochs = epoch + 1,
+               .batch_size = settings.batch_size,
+               .seed = 42 + static_cast<uint64_t>(epoch),
+               .initial_epoch = epoch});
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print("trained {} epochs in {:.1f} s ({:.1f} s per epoch)\n", settings.epochs, seconds,
-             seconds / std::max(1, settings.epochs));
+  const int trained = last_epoch - first_epoch;
+  fmt::print("trained {} epochs in {:.1f} s ({:.1f} s per epoch)\n", trained, seconds, seconds / std::max(1, trained));
+  if (last_epoch < settings.epochs) {
+    model.save(settings.checkpoint);
+    fmt::print("saved {} after {} of {} epochs; continue with --resume {}\n", settings.checkpoint, last_epoch,
+               settings.epochs, settings.checkpoint);
+    return 0;
+  }
 
   const md::Logs test = model.evaluate(x_test, y_test, {.batch_size = 256, .verbose = 0});
   fmt::print("test_loss: {:.4f}\n", test.at("loss"));

@@ -173,9 +173,61 @@ void EinsumDense::build_weights(const ShapeSpec& input_shape) {
   set_input_spec({.ndim = static_cast<int64_t>(shape.size())});
 }
 
+namespace {
+
+// The projection forms "P C, C Y -> P Y" (P the input's kept letters, optionally after a leading
+// "...", C the contracted ones, Y the kernel's output letters) with a bias over exactly Y (all of
+// Keras's MultiHeadAttention projections): x (..., C) @ kernel (C, Y) + bias (Y) as one biased
+// product, ops::matmul_bias. Undefined for any other equation or bias layout.
+Tensor biased_projection(const std::string& equation, const Tensor& x, const Tensor& kernel, const Tensor& bias) {
+  const size_t comma = equation.find(','), arrow = equation.find("->");
+  if (comma == std::string::npos || arrow == std::string::npos || arrow < comma) return Tensor();
+  std::string in = equation.substr(0, comma), k = equation.substr(comma + 1, arrow - comma - 1),
+              out = equation.substr(arrow + 2);
+  const bool elided = in.rfind("...", 0) == 0 && out.rfind("...", 0) == 0;
+  if (elided) {
+    in.erase(0, 3);
+    out.erase(0, 3);
+  }
+  if (in.find('.') != std::string::npos || out.find('.') != std::string::npos || k.find('.') != std::string::npos) {
+    return Tensor();
+  }
+  std::string contracted, produced;
+  for (char c : k) (out.find(c) == std::string::npos ? contracted : produced) += c;
+  if (contracted.empty() || produced.empty() || k != contracted + produced || in.size() < contracted.size() ||
+      in.substr(in.size() - contracted.size()) != contracted) {
+    return Tensor();
+  }
+  const std::string kept = in.substr(0, in.size() - contracted.size());
+  if (out != kept + produced || kept.find_first_of(k) != std::string::npos) return Tensor();
+  const Shape kernel_out(kernel.shape().begin() + static_cast<std::ptrdiff_t>(contracted.size()), kernel.shape().end());
+  if (bias.shape() != kernel_out) return Tensor();
+  const auto rank = static_cast<size_t>(x.ndim());
+  if (rank < contracted.size() || (!elided && rank != in.size())) return Tensor();
+  int64_t inner = 1, width = 1;
+  for (size_t i = 0; i < contracted.size(); ++i) inner *= kernel.dim(static_cast<int64_t>(i));
+  for (int64_t d : kernel_out) width *= d;
+  Shape rows(x.shape().begin(), x.shape().end() - static_cast<std::ptrdiff_t>(contracted.size()));
+  Shape x_shape = rows, y_shape = rows;
+  x_shape.push_back(inner);
+  y_shape.insert(y_shape.end(), kernel_out.begin(), kernel_out.end());
+  const Tensor y =
+      ops::matmul_bias(ops::reshape(x, x_shape), ops::reshape(kernel, {inner, width}), ops::reshape(bias, {width}));
+  return ops::reshape(y, y_shape);
+}
+
+}  // namespace
+
 std::vector<Tensor> EinsumDense::call(const CallArgs& args, const CallContext& /*ctx*/) {
-  Tensor y = einsum(options_.equation, args.input(), state_->kernel.value());
-  if (state_->bias.defined()) y = ops::add(y, state_->bias.value());
+  const Tensor& x = args.input();
+  Tensor y;
+  if (state_->bias.defined() && x.is_concrete()) {
+    y = biased_projection(options_.equation, x, state_->kernel.value(), state_->bias.value());
+  }
+  if (!y.defined()) {
+    y = einsum(options_.equation, x, state_->kernel.value());
+    if (state_->bias.defined()) y = ops::add(y, state_->bias.value());
+  }
   return {options_.activation(y)};
 }
 

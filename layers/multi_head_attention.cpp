@@ -322,12 +322,38 @@ std::vector<Tensor> MultiHeadAttention::call(const CallArgs& args, const CallCon
   Tensor query = s.query->operator()(in.query);
   const Tensor key = s.key->operator()(in.key);
   const Tensor value = s.value->operator()(in.value);
-  query = ops::multiply(query, static_cast<float>(1.0 / std::sqrt(static_cast<double>(options_.key_dim))));
+  const auto inverse_sqrt_key_dim = static_cast<float>(1.0 / std::sqrt(static_cast<double>(options_.key_dim)));
+  // Keras's Softmax layer zeroes masked weights, so a fully masked row gives zeros. Keras skips
+  // that layer on its fused path (ops.dot_product_attention, taken for rank-3 inputs when no
+  // dropout rate is set and no scores are returned), where a fully masked row stays uniform;
+  // minidl gives the same numbers on both paths as Keras does (on JAX, the reference).
+  const bool fused_in_keras = options_.dropout <= 0.0 && !return_scores && in.query.ndim() == 3;
+  const auto n_axes = static_cast<int64_t>(s.attention_axes.size());
+  const bool training_dropout = ctx.training && options_.dropout > 0.0;
+
+  if (query.ndim() == 4 && key.ndim() == 4 && n_axes == 1 && s.attention_axes[0] == 1) {
+    // The common case, (B, T, heads, channels) attending over T: one fused op on the projections'
+    // own layout (ops::dot_product_attention), the scale folded into the product.
+    if (mask.defined()) mask = ops::expand_dims(mask, -3);  // (B, 1, T, S): the heads axis
+    auto [attended, weights] =
+        ops::dot_product_attention(query, key, value,
+                                   {.mask = mask,
+                                    .scale = inverse_sqrt_key_dim,
+                                    .dropout_rate = training_dropout ? static_cast<float>(options_.dropout) : 0.0f,
+                                    .dropout_seed = training_dropout ? seed_generator(options_.seed).next() : 0,
+                                    .zero_masked_weights = mask.defined() && !fused_in_keras,
+                                    .return_weights = return_scores});
+    const Tensor output = s.output->operator()(attended);
+    if (!return_scores) return {output};
+    if (mask.defined()) weights.set_keras_mask(mask);
+    return {output, weights};
+  }
+
+  query = ops::multiply(query, inverse_sqrt_key_dim);
   Tensor scores = einsum(s.dot_product_equation, key, query);
 
   // Keras's masked softmax: masked scores become -1e9 (so a fully masked row is uniform), the
   // mask gaining the heads axis (and any other batch axes) where it lacks them.
-  const auto n_axes = static_cast<int64_t>(s.attention_axes.size());
   if (mask.defined()) {
     while (mask.ndim() < scores.ndim()) mask = ops::expand_dims(mask, -n_axes * 2 - 1);
     scores = ops::where(mask, scores, Tensor::scalar(-1.0e9f));
@@ -341,14 +367,9 @@ std::vector<Tensor> MultiHeadAttention::call(const CallArgs& args, const CallCon
     flat.push_back(-1);
     weights = ops::reshape(ops::softmax(ops::reshape(scores, flat), -1), scores.shape());
   }
-  // Keras's Softmax layer zeroes masked weights, so a fully masked row gives zeros. Keras skips
-  // that layer on its fused path (ops.dot_product_attention, taken for rank-3 inputs when no
-  // dropout rate is set and no scores are returned), where a fully masked row stays uniform;
-  // minidl gives the same numbers on both paths as Keras does (on JAX, the reference).
-  const bool fused_in_keras = options_.dropout <= 0.0 && !return_scores && in.query.ndim() == 3;
   if (mask.defined() && !fused_in_keras) weights = ops::where(mask, weights, Tensor::scalar(0.0f));
   Tensor mixed = weights;
-  if (ctx.training && options_.dropout > 0.0) {
+  if (training_dropout) {
     mixed = ops::dropout(weights, static_cast<float>(options_.dropout), seed_generator(options_.seed).next());
   }
   const Tensor attended = einsum(s.combine_equation, mixed, value);

@@ -5,12 +5,14 @@
 // internal linkage (no AVX2 copy of a shared inline function can reach the rest of the library),
 // and the driver calls them only after checking the CPU (cpu_has_avx2_fma()). This is the path
 // of CPUs without AVX-512 (AMD EPYC before Zen 4, most desktop chips): about half the time of
-// the SSE2 build on the fused attention.
+// the SSE2 build on the fused attention. The dot-product attention's softmax rows
+// (detail/dot_attention_rows.h) are built here too, from detail/dot_attention_rows_generic.inc.
 #include <bit>
 #include <cstdint>
 #include <cstring>
 
 #include "minidl/core/backend/detail/attention_row_kernels.h"
+#include "minidl/core/backend/detail/dot_attention_rows.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
@@ -20,6 +22,7 @@ namespace {
 
 #define MINIDL_ROW_MADD(a, b, c) __builtin_fmaf((a), (b), (c))
 #include "minidl/core/backend/detail/attention_row_kernels_generic.inc"
+#include "minidl/core/backend/detail/dot_attention_rows_generic.inc"
 #undef MINIDL_ROW_MADD
 
 }  // namespace
@@ -28,6 +31,11 @@ namespace {
 
 const AttentionRowKernels& avx2_attention_row_kernels() {
   static const AttentionRowKernels kernels = row_kernels_with(forward_row, backward_row);
+  return kernels;
+}
+
+const DotAttentionRowKernels& avx2_dot_attention_row_kernels() {
+  static const DotAttentionRowKernels kernels{softmax_row, softmax_backward_row};
   return kernels;
 }
 

@@ -102,6 +102,36 @@ void softmax_forward(const float* x, float* y, const Dims& shape, int axis, bool
 // dx from the forward output y and the incoming gradient dy.
 void softmax_backward(const float* y, const float* dy, float* dx, const Dims& shape, int axis, bool log);
 
+// ---- multi-head attention: dot-product attention, biased projections ------------------------
+// (core/backend/dot_attention.cpp, matmul_bias.cpp)
+// Multi-head scaled dot-product attention on Keras's projected layouts, with no head transposes:
+// query (batch, tq, heads, key_dim), key (batch, tv, heads, key_dim), value (batch, tv, heads,
+// value_dim), output (batch, tq, heads, value_dim), weights (batch, heads, tq, tv). Per (b, h):
+//   s = scale q k^T;  s[i, j] = -1e9 where not keep(b, h, i, j) (Keras's constant);
+//   w = softmax(s) over j;  w[i, j] = 0 where not keep, when zero_masked (Keras's Softmax layer);
+//   out = (w * dropout) v
+struct DotAttentionProblem {
+  int64_t batch = 0, tq = 0, tv = 0, heads = 0, key_dim = 0, value_dim = 0;
+  float scale = 1.0f;
+  // keep(b, h, i, j) = mask[b s0 + h s1 + i s2 + j s3] != 0 (a zero stride broadcasts), and j <= i
+  // when causal. nullptr and not causal: every key is kept.
+  const float* mask = nullptr;
+  int64_t mask_strides[4] = {0, 0, 0, 0};
+  bool causal = false;
+  bool zero_masked = false;
+  const float* dropout = nullptr;  // (batch, heads, tq, tv) multipliers (0 or 1 / (1 - rate)), or nullptr
+};
+// Writes weights (w before the dropout) and out.
+void dot_attention_forward(const DotAttentionProblem& p, const float* q, const float* k, const float* v, float* weights,
+                           float* out);
+// From the forward's weights, d_out and d_weights (the gradient reaching the returned weights;
+// nullptr = none), writes the non-null dq, dk and dv.
+void dot_attention_backward(const DotAttentionProblem& p, const float* q, const float* k, const float* v,
+                            const float* weights, const float* d_out, const float* d_weights, float* dq, float* dk,
+                            float* dv);
+// y (m, n) = x (m, k) w (k, n) + bias (n) broadcast over the rows, in one oneDNN matmul.
+void matmul_bias(const float* x, const float* w, const float* bias, float* y, int64_t m, int64_t k, int64_t n);
+
 // ---- pooling and batch normalization ---------------------------------------------------------
 // A pooling window over 1-3 spatial axes of (batch, spatial..., channels) (channels_last) or
 // (batch, channels, spatial...) data. Padding is explicit; "same" pooling pads with pad_left =

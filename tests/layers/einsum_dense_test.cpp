@@ -80,6 +80,51 @@ TEST_CASE("EinsumDense: the product is a matmul with the kernel, the bias broadc
   CHECK(y.shape() == md::Shape{2, 4, 2, 3});
 }
 
+TEST_CASE("EinsumDense: the biased-product path (ops::matmul_bias) equals einsum + bias, gradients included",
+          "[layers][einsum_dense]") {
+  // The first four take the fused path ("P C, C Y -> P Y" with the bias over exactly Y); the others
+  // (a bias over part of Y, a transposing equation, "..." on the right) the composed one.
+  struct Case {
+    std::string equation;
+    std::vector<int64_t> output_shape;
+    std::string bias_axes;
+    md::Shape input;
+  };
+  const std::vector<Case> cases = {{"abc,cde->abde", {md::None, 2, 3}, "de", {2, 4, 5}},
+                                   {"abcd,cde->abe", {md::None, 4}, "e", {2, 3, 2, 5}},
+                                   {"...b,bc->...c", {4}, "c", {2, 3, 5}},
+                                   {"ab,bc->ac", {4}, "c", {3, 5}},
+                                   {"abc,cde->abde", {md::None, 2, 3}, "d", {2, 4, 5}},
+                                   {"abc,cd->adb", {4, md::None}, "d", {2, 3, 5}},
+                                   {"ab...,bc->ac...", {4, 3}, "c", {2, 5, 3}}};
+  for (const Case& c : cases) {
+    INFO(c.equation << " bias " << c.bias_axes);
+    EinsumDense layer({.equation = c.equation, .output_shape = c.output_shape, .bias_axes = c.bias_axes});
+    const md::Tensor x = md::random::normal(c.input, 0.0f, 1.0f, 7);
+    layer(x);
+    layer.bias().assign(md::random::normal(layer.bias().shape(), 0.0f, 1.0f, 8));
+    auto run = [&](bool fused) {
+      md::GradientTape tape;
+      tape.watch(x);
+      md::Tensor y =
+          fused ? layer(x)
+                : md::ops::add(md::layers::einsum(c.equation, x, layer.kernel().value()), layer.bias().value());
+      const md::Tensor r = md::random::normal(y.shape(), 0.0f, 1.0f, 9);
+      std::vector<md::Tensor> out = tape.gradient(md::ops::sum(md::ops::multiply(y, r)),
+                                                  std::vector<md::GradSource>{x, layer.kernel(), layer.bias()});
+      out.insert(out.begin(), y);
+      return out;
+    };
+    const std::vector<md::Tensor> got = run(true), want = run(false);
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("output " << i << " (y, dx, dkernel, dbias)");
+      REQUIRE(got[i].shape() == want[i].shape());
+      const std::vector<float> g = got[i].to_vector(), w = want[i].to_vector();
+      for (size_t j = 0; j < g.size(); ++j) CHECK(g[j] == Approx(w[j]).margin(1e-5));
+    }
+  }
+}
+
 TEST_CASE("EinsumDense: Keras's errors", "[layers][einsum_dense]") {
   const md::Tensor x = md::random::normal({2, 4, 5}, 0.0f, 1.0f, 4);
   CHECK_THROWS_WITH(EinsumDense({.equation = "abc->abd", .output_shape = {3}})(x),
