@@ -76,10 +76,6 @@ L layer_options_from(const json& config, const char* class_name) {
   return o;
 }
 
-bool is_named(const minidl::Activation& activation, const char* name) {
-  return activations::serialize(activation) == json(name);
-}
-
 thread_local int composed_recurrence_guards = 0;
 
 std::shared_ptr<RNNCell> shared_cell(const RNNCell& cell) {
@@ -189,12 +185,15 @@ std::vector<Tensor> RNN::call(const CallArgs& args, const CallContext& ctx) {
   return out;
 }
 
-RNN::SequenceResult RNN::run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
-                                      bool training) {
-  return run_cell_loop(x, initial_state, mask, training);
+bool RNN::fused_sequence_allowed(const Tensor& mask, bool training) const {
+  return !mask.defined() && !ComposedRecurrenceGuard::active() && cell_->fused_sequence_fits(training);
 }
 
-RNN::SequenceResult RNN::fused_result(std::vector<Tensor> outputs) {
+RNN::SequenceResult RNN::run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
+                                      bool training) {
+  if (!fused_sequence_allowed(mask, training)) return run_cell_loop(x, initial_state, mask, training);
+  // The fused op's outputs {sequence, h[, c]}, in processing order.
+  std::vector<Tensor> outputs = cell_->fused_sequence(x, initial_state, options_.go_backwards, training);
   state_->last_call_fused = true;
   SequenceResult result;
   if (options_.return_sequences) result.outputs = outputs.at(0);
@@ -325,25 +324,6 @@ SimpleRNN SimpleRNN::from_config(const json& config) {
   return SimpleRNN(layer_options_from<SimpleRNNOptions>(config, "SimpleRNN"));
 }
 
-bool SimpleRNN::fused_sequence_allowed(const Tensor& mask, bool training) const {
-  const bool activation_fits = is_named(options_.activation, "tanh") || is_named(options_.activation, "relu") ||
-                               is_named(options_.activation, "sigmoid");
-  return activation_fits && !mask.defined() && !(training && simple_rnn_cell().recurrent_dropout() > 0.0) &&
-         !ComposedRecurrenceGuard::active();
-}
-
-RNN::SequenceResult SimpleRNN::run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state,
-                                            const Tensor& mask, bool training) {
-  if (!fused_sequence_allowed(mask, training)) return run_cell_loop(x, initial_state, mask, training);
-  SimpleRNNCell& cell = simple_rnn_cell();
-  const Tensor dropped = cell.dropped_sequence(x, initial_state, training);
-  std::vector<Tensor> out = ops::simple_rnn_sequence(
-      dropped, initial_state.at(0), cell.kernel().value(), cell.recurrent_kernel().value(),
-      cell.bias().defined() ? cell.bias().value() : Tensor(), activations::serialize(options_.activation).get<std::string>(),
-      options_.go_backwards);
-  cell.end_sequence();
-  return fused_result(std::move(out));
-}
 
 LSTM::LSTM(const LSTMOptions& o)
     : LayerOf(std::make_shared<LSTMCell>(cell_options_of<LSTMCellOptions>(o, "lstm_cell")), rnn_options_of(o), "LSTM"),
@@ -357,23 +337,6 @@ json LSTM::get_config() const {
 
 LSTM LSTM::from_config(const json& config) { return LSTM(layer_options_from<LSTMOptions>(config, "LSTM")); }
 
-bool LSTM::fused_sequence_allowed(const Tensor& mask, bool training) const {
-  return is_named(options_.activation, "tanh") && is_named(options_.recurrent_activation, "sigmoid") &&
-         !mask.defined() && !(training && lstm_cell().recurrent_dropout() > 0.0) && !ComposedRecurrenceGuard::active();
-}
-
-RNN::SequenceResult LSTM::run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
-                                       bool training) {
-  if (!fused_sequence_allowed(mask, training)) return run_cell_loop(x, initial_state, mask, training);
-  LSTMCell& cell = lstm_cell();
-  const Tensor dropped = cell.dropped_sequence(x, initial_state, training);
-  std::vector<Tensor> out =
-      ops::lstm_sequence(dropped, initial_state.at(0), initial_state.at(1), cell.kernel().value(),
-                         cell.recurrent_kernel().value(), cell.bias().defined() ? cell.bias().value() : Tensor(),
-                         options_.go_backwards);
-  cell.end_sequence();
-  return fused_result(std::move(out));
-}
 
 GRU::GRU(const GRUOptions& o)
     : LayerOf(std::make_shared<GRUCell>(cell_options_of<GRUCellOptions>(o, "gru_cell")), rnn_options_of(o), "GRU"),
@@ -387,23 +350,6 @@ json GRU::get_config() const {
 
 GRU GRU::from_config(const json& config) { return GRU(layer_options_from<GRUOptions>(config, "GRU")); }
 
-bool GRU::fused_sequence_allowed(const Tensor& mask, bool training) const {
-  return is_named(options_.activation, "tanh") && is_named(options_.recurrent_activation, "sigmoid") &&
-         !mask.defined() && !(training && gru_cell().recurrent_dropout() > 0.0) && !ComposedRecurrenceGuard::active();
-}
-
-RNN::SequenceResult GRU::run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
-                                      bool training) {
-  if (!fused_sequence_allowed(mask, training)) return run_cell_loop(x, initial_state, mask, training);
-  GRUCell& cell = gru_cell();
-  const Tensor dropped = cell.dropped_sequence(x, initial_state, training);
-  std::vector<Tensor> out = ops::gru_sequence(dropped, initial_state.at(0), cell.kernel().value(),
-                                              cell.recurrent_kernel().value(),
-                                              cell.bias().defined() ? cell.bias().value() : Tensor(),
-                                              options_.reset_after, options_.go_backwards);
-  cell.end_sequence();
-  return fused_result(std::move(out));
-}
 
 MINIDL_REGISTER_BUILTIN_LAYER(RNN);
 MINIDL_REGISTER_BUILTIN_LAYER(SimpleRNN);

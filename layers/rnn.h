@@ -15,12 +15,12 @@
 // order (reversed), as Keras's.
 //
 // The composed path (each step written with md::ops, unrolled inside one call) is differentiable
-// to any order; it is the reference. SimpleRNN, LSTM and GRU take the fused sequence ops instead
-// (md::ops::lstm_sequence and friends: one op for the whole sequence, forward and backward) when
-// fused_sequence_allowed() says the call fits: Keras's default activations (tanh and sigmoid;
-// SimpleRNN also relu), no mask, and no recurrent dropout in training. Input dropout, initial
-// states, go_backwards and stateful run on both paths. ComposedRecurrenceGuard forces the
-// composed path (tests compare the two).
+// to any order; it is the reference. Over the built-in cells (SimpleRNN, LSTM, GRU, or RNN over
+// their cells) a call takes the cell's fused sequence op instead (md::ops::lstm_sequence and
+// friends: one op for the whole sequence, forward and backward) when fused_sequence_allowed()
+// says it fits: Keras's default activations (tanh and sigmoid; SimpleRNN also relu), no mask, and
+// no recurrent dropout in training. Input dropout, initial states, go_backwards and stateful run
+// on both paths. ComposedRecurrenceGuard forces the composed path (tests compare the two).
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -76,6 +76,10 @@ class RNN : public LayerOf<RNN> {
   void reset_states();
   void reset_state() { reset_states(); }
 
+  // Whether a call with this mask runs the cell's fused sequence op (RNNCell::fused_sequence_fits:
+  // the built-in cells with Keras's default activations, no recurrent dropout in training) rather
+  // than stepping the cell: never with a mask or under ComposedRecurrenceGuard.
+  bool fused_sequence_allowed(const Tensor& mask, bool training) const;
   // Whether the last concrete call ran a fused sequence op (false: the composed cell loop).
   bool last_call_fused() const { return state_->last_call_fused; }
 
@@ -96,14 +100,12 @@ class RNN : public LayerOf<RNN> {
     std::vector<Tensor> states;
   };
   // Runs the cell over x (batch, time, features) from `initial_state`, with `mask` (batch, time)
-  // or undefined. The one place a call computes; overridden by layers with a fused path.
-  virtual SequenceResult run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
-                                      bool training);
+  // or undefined: the cell's fused sequence op where fused_sequence_allowed, else run_cell_loop.
+  SequenceResult run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
+                              bool training);
   // The composed path: the cell's step() once per time step.
   SequenceResult run_cell_loop(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
                                bool training);
-  // The result of a fused sequence op's outputs {sequence, h[, c]} (processing order).
-  SequenceResult fused_result(std::vector<Tensor> outputs);
   // The RNN keys of get_config (Keras's order), after the base layer's.
   json rnn_config() const;
   static RNNOptions read_rnn_options(const ConfigReader& r);
@@ -216,13 +218,6 @@ class SimpleRNN : public LayerOf<SimpleRNN, RNN> {
   json get_config() const override;
   SimpleRNNCell& simple_rnn_cell() const { return static_cast<SimpleRNNCell&>(cell()); }
   const SimpleRNNOptions& options() const { return options_; }
-  // Whether the fused simple_rnn_sequence op computes this call: activation tanh, relu or
-  // sigmoid, no mask, no recurrent dropout in training, no ComposedRecurrenceGuard.
-  bool fused_sequence_allowed(const Tensor& mask, bool training) const;
-
- protected:
-  SequenceResult run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
-                              bool training) override;
 
  private:
   SimpleRNNOptions options_;
@@ -239,13 +234,6 @@ class LSTM : public LayerOf<LSTM, RNN> {
   json get_config() const override;
   LSTMCell& lstm_cell() const { return static_cast<LSTMCell&>(cell()); }
   const LSTMOptions& options() const { return options_; }
-  // Whether the fused lstm_sequence op computes this call: tanh/sigmoid activations, no mask, no
-  // recurrent dropout in training, no ComposedRecurrenceGuard.
-  bool fused_sequence_allowed(const Tensor& mask, bool training) const;
-
- protected:
-  SequenceResult run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
-                              bool training) override;
 
  private:
   LSTMOptions options_;
@@ -261,13 +249,6 @@ class GRU : public LayerOf<GRU, RNN> {
   json get_config() const override;
   GRUCell& gru_cell() const { return static_cast<GRUCell&>(cell()); }
   const GRUOptions& options() const { return options_; }
-  // As LSTM's: the fused gru_sequence op (either reset_after) for tanh/sigmoid, no mask, no
-  // recurrent dropout in training.
-  bool fused_sequence_allowed(const Tensor& mask, bool training) const;
-
- protected:
-  SequenceResult run_sequence(const Tensor& x, const std::vector<Tensor>& initial_state, const Tensor& mask,
-                              bool training) override;
 
  private:
   GRUOptions options_;

@@ -38,6 +38,11 @@ std::vector<Tensor> cell_states(const RNNCell& cell, const CallArgs& args) {
   return {inputs.begin() + 1, inputs.end()};
 }
 
+// Whether an activation is the named Keras built-in (what a fused op computes).
+bool is_named(const minidl::Activation& activation, const char* name) {
+  return activations::serialize(activation) == json(name);
+}
+
 }  // namespace
 
 std::vector<Tensor> RNNCell::call(const CallArgs& args, const CallContext& ctx) {
@@ -111,14 +116,29 @@ void GatedCell::end_sequence() {
   state_->recurrent_dropout_masks.clear();
 }
 
-Tensor GatedCell::dropped_sequence(const Tensor& x, const std::vector<Tensor>& states, bool training) {
-  begin_sequence(Tensor::zeros({x.dim(0), x.dim(-1)}), states, training);
-  if (state_->dropout_masks.empty()) return x;
-  if (state_->dropout_masks.size() != 1) {
+std::vector<Tensor> RNNCell::fused_sequence(const Tensor& /*x*/, const std::vector<Tensor>& /*initial_state*/,
+                                            bool /*go_backwards*/, bool /*training*/) {
+  throw NotImplementedError(fmt::format("Cell '{}' ({}) has no fused sequence op; RNN steps it.", name(), class_name()));
+}
+
+bool GatedCell::fused_sequence_fits(bool training) const {
+  return fused_activations() && !(training && recurrent_dropout_ > 0.0);
+}
+
+std::vector<Tensor> GatedCell::fused_sequence(const Tensor& x, const std::vector<Tensor>& initial_state,
+                                              bool go_backwards, bool training) {
+  // The call's one input mask (batch, features), drawn as the step loop would draw it, applied at
+  // every step.
+  begin_sequence(Tensor::zeros({x.dim(0), x.dim(-1)}), initial_state, training);
+  if (state_->dropout_masks.size() > 1) {
     throw ValueError(fmt::format("{} '{}': a fused sequence takes one input dropout mask; this call has {}.",
                                  class_name(), name(), state_->dropout_masks.size()));
   }
-  return ops::multiply(x, ops::expand_dims(state_->dropout_masks[0], 1));
+  const Tensor dropped =
+      state_->dropout_masks.empty() ? x : ops::multiply(x, ops::expand_dims(state_->dropout_masks[0], 1));
+  std::vector<Tensor> out = sequence_op(dropped, initial_state, go_backwards);
+  end_sequence();
+  return out;
 }
 
 namespace {
@@ -183,6 +203,18 @@ std::vector<Tensor> SimpleRNNCell::step(const Tensor& x, const std::vector<Tenso
   return {out, out};
 }
 
+bool SimpleRNNCell::fused_activations() const {
+  return is_named(options_.activation, "tanh") || is_named(options_.activation, "relu") ||
+         is_named(options_.activation, "sigmoid");
+}
+
+std::vector<Tensor> SimpleRNNCell::sequence_op(const Tensor& x, const std::vector<Tensor>& initial_state,
+                                               bool go_backwards) const {
+  return ops::simple_rnn_sequence(x, initial_state.at(0), state_->kernel.value(), state_->recurrent_kernel.value(),
+                                  bias_value(), activations::serialize(options_.activation).get<std::string>(),
+                                  go_backwards);
+}
+
 json SimpleRNNCell::get_config() const {
   json config = Layer::get_config();
   rc::write(config, options_, rc::Order::cell);
@@ -234,6 +266,16 @@ std::vector<Tensor> LSTMCell::step(const Tensor& x, const std::vector<Tensor>& s
   const Tensor c = ops::add(ops::multiply(f, c_prev), ops::multiply(i, g));
   const Tensor h = ops::multiply(o, options_.activation(c));
   return {h, h, c};
+}
+
+bool LSTMCell::fused_activations() const {
+  return is_named(options_.activation, "tanh") && is_named(options_.recurrent_activation, "sigmoid");
+}
+
+std::vector<Tensor> LSTMCell::sequence_op(const Tensor& x, const std::vector<Tensor>& initial_state,
+                                          bool go_backwards) const {
+  return ops::lstm_sequence(x, initial_state.at(0), initial_state.at(1), state_->kernel.value(),
+                            state_->recurrent_kernel.value(), bias_value(), go_backwards);
 }
 
 json LSTMCell::get_config() const {
@@ -301,6 +343,16 @@ std::vector<Tensor> GRUCell::step(const Tensor& x, const std::vector<Tensor>& st
   // h' = z * h + (1 - z) * hh
   const Tensor h = ops::add(ops::multiply(z, h_prev), ops::multiply(1.0f - z, hh));
   return {h, h};
+}
+
+bool GRUCell::fused_activations() const {
+  return is_named(options_.activation, "tanh") && is_named(options_.recurrent_activation, "sigmoid");
+}
+
+std::vector<Tensor> GRUCell::sequence_op(const Tensor& x, const std::vector<Tensor>& initial_state,
+                                         bool go_backwards) const {
+  return ops::gru_sequence(x, initial_state.at(0), state_->kernel.value(), state_->recurrent_kernel.value(),
+                           bias_value(), options_.reset_after, go_backwards);
 }
 
 json GRUCell::get_config() const {

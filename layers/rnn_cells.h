@@ -44,6 +44,12 @@ class RNNCell : public Layer {
   virtual void begin_sequence(const Tensor& /*first_input*/, const std::vector<Tensor>& /*states*/,
                               bool /*training*/) {}
   virtual void end_sequence() {}
+  // A fused sequence op (md::ops::lstm_sequence and friends) in place of the steps, for the cells
+  // that have one: whether this call fits it, and the whole sequence through it, {outputs (batch,
+  // time, output_size) in processing order, final states...}. A user-written cell has none.
+  virtual bool fused_sequence_fits(bool /*training*/) const { return false; }
+  virtual std::vector<Tensor> fused_sequence(const Tensor& x, const std::vector<Tensor>& initial_state,
+                                             bool go_backwards, bool training);
   // The feature shape a step sees, from a build shape: the first shape of a list (the cell
   // called on [x, states...]) or the shape itself.
   static Shape step_input_shape(const ShapeSpec& input_shape);
@@ -139,9 +145,11 @@ class GatedCell : public RNNCell {
   const std::vector<Tensor>& recurrent_dropout_masks() const { return state_->recurrent_dropout_masks; }
   void begin_sequence(const Tensor& first_input, const std::vector<Tensor>& states, bool training) override;
   void end_sequence() override;
-  // For a fused sequence op (one input mask, no recurrent dropout): begins the sequence and gives
-  // x (batch, time, features) with the call's input mask applied at every step.
-  Tensor dropped_sequence(const Tensor& x, const std::vector<Tensor>& states, bool training);
+  // The fused op fits Keras's default activations (fused_activations()) without recurrent dropout
+  // in training (one input mask serves every step; recurrent masks need the steps).
+  bool fused_sequence_fits(bool training) const override;
+  std::vector<Tensor> fused_sequence(const Tensor& x, const std::vector<Tensor>& initial_state, bool go_backwards,
+                                     bool training) override;
 
  protected:
   GatedCell(const std::string& class_name, const std::string& name, bool trainable, const std::string& dtype,
@@ -157,6 +165,13 @@ class GatedCell : public RNNCell {
   // every gate sees the same operand. `first_gate` offsets into kernel's gates.
   Tensor gate_products(const std::vector<Tensor>& operands, const Tensor& kernel, int64_t gates,
                        int64_t first_gate = 0) const;
+  // This cell's fused op: whether its activations are ones the op computes, and the op itself on
+  // x with the input dropout already applied.
+  virtual bool fused_activations() const = 0;
+  virtual std::vector<Tensor> sequence_op(const Tensor& x, const std::vector<Tensor>& initial_state,
+                                          bool go_backwards) const = 0;
+  // The bias's value, or an undefined tensor without use_bias.
+  Tensor bias_value() const { return state_->bias.defined() ? state_->bias.value() : Tensor(); }
 
   int64_t units_;
   int64_t gates_;
@@ -185,6 +200,9 @@ class SimpleRNNCell : public LayerOf<SimpleRNNCell, GatedCell> {
 
  protected:
   void build_weights(const ShapeSpec& input_shape) override;
+  bool fused_activations() const override;
+  std::vector<Tensor> sequence_op(const Tensor& x, const std::vector<Tensor>& initial_state,
+                                  bool go_backwards) const override;
 
  private:
   SimpleRNNCellOptions options_;
@@ -206,6 +224,9 @@ class LSTMCell : public LayerOf<LSTMCell, GatedCell> {
 
  protected:
   void build_weights(const ShapeSpec& input_shape) override;
+  bool fused_activations() const override;
+  std::vector<Tensor> sequence_op(const Tensor& x, const std::vector<Tensor>& initial_state,
+                                  bool go_backwards) const override;
 
  private:
   LSTMCellOptions options_;
@@ -225,6 +246,9 @@ class GRUCell : public LayerOf<GRUCell, GatedCell> {
 
  protected:
   void build_weights(const ShapeSpec& input_shape) override;
+  bool fused_activations() const override;
+  std::vector<Tensor> sequence_op(const Tensor& x, const std::vector<Tensor>& initial_state,
+                                  bool go_backwards) const override;
 
  private:
   GRUCellOptions options_;

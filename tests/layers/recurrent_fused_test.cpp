@@ -214,6 +214,19 @@ TEST_CASE("Recurrent layers: the fused path is taken where Keras's configuration
   CHECK(lstm.last_call_fused());
 }
 
+TEST_CASE("Recurrent layers: RNN over a built-in cell takes its fused op and equals the layer",
+          "[layers][recurrent][fused]") {
+  const md::Tensor x = uniform({2, 5, 3}, 7);
+  ml::LSTM lstm({.units = 4, .return_sequences = true});
+  lstm.build(md::ShapeSpec(x.shape()));
+  ml::RNN rnn(lstm.lstm_cell(), {.return_sequences = true, .return_state = true});
+  const std::vector<md::Tensor> out = rnn.call_with_state(x, {});
+  CHECK(rnn.last_call_fused());
+  REQUIRE(out.size() == 3);  // {sequence, h, c}
+  lt::check_values(out[0], lstm(x).to_vector(), 1e-6, "RNN(LSTMCell) sequence vs LSTM");
+  CHECK(rnn.fused_sequence_allowed(md::Tensor(), true));
+}
+
 TEST_CASE("Recurrent dropout: Keras 3's masks, once per call, shared or one per gate", "[layers][recurrent][dropout]") {
   const md::Tensor x = uniform({400, 1, 6}, 7);
   const std::vector<md::Tensor> states{md::Tensor::zeros({400, 5}), md::Tensor::zeros({400, 5})};

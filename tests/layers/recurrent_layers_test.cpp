@@ -274,6 +274,7 @@ TEST_CASE("Recurrent cells: one step, configs, RNN over built-in and user cells"
   // A user-written cell.
   ml::RNN minimal(MinimalCell(3), {.return_state = true});
   const auto mo = minimal.call_all(seq);
+  CHECK_FALSE(minimal.last_call_fused());  // a user-written cell has no fused op: RNN steps it
   REQUIRE(mo.size() == 2);
   CHECK(mo[0].shape() == md::Shape{2, 3});
   CHECK(minimal.weights().size() == 2);
