@@ -184,3 +184,13 @@ def time_steps(step, steps, warmup):
     reasons = [r for r in disturbed_reasons(loop) if not r.startswith("cold VM memory")]
     return {"min_ms": min(times), "median_ms": statistics.median(times), "steps": steps, "loop": loop,
             "disturbed": reasons, "load": load_average()}
+
+
+def dynamo_summary(torch, fn, *args):
+    """What torch.compile would capture of fn(*args): dynamo's graphs, their op counts, and the
+    reasons for its graph breaks (each break leaves code between graphs to run eagerly)."""
+    explained = torch._dynamo.explain(fn)(*args)
+    torch._dynamo.reset()
+    return {"graphs": explained.graph_count, "ops": [sum(1 for n in g.graph.nodes if n.op == "call_function")
+                                                    for g in explained.graphs],
+            "breaks": [str(b.reason).split("\n")[0][:160] for b in explained.break_reasons]}
