@@ -101,7 +101,8 @@ bench::json tensor_json(const md::Tensor& t, const std::string& path = "") {
 
 // --check: minidl's output and gradients at (2, 5, 8, 2 heads) written for each JAX peer, which
 // recomputes them from the same weights. Returns the exit status: 0 when every available peer
-// agrees within 1e-4 (output: absolute; gradients: relative to each one's largest entry).
+// agrees within 1e-4 (output: absolute; gradients: relative to the larger of 1 and each one's
+// largest entry, peer_jax_mha.py).
 int check_peers(const std::vector<bench::Peer>& peers) {
   const Shape s{2, 5, 8, 2};
   md::layers::MultiHeadAttention mha({.num_heads = s.heads, .key_dim = s.dim / s.heads});

@@ -215,7 +215,7 @@ nlohmann::json tensor_json(const md::Tensor& t, const std::string& name) {
 // --check: minidl's loss and weight gradients of the step above at batch 3, 5 steps, 4 features,
 // 6 units, 3 classes, for both cells, written for each JAX peer, which recomputes them from the
 // same weights. Returns the exit status: 0 when every available peer agrees within 1e-4 (loss:
-// absolute; gradients: relative to each one's largest entry).
+// absolute; gradients: relative to the larger of 1 and each one's largest entry).
 int check_peers(const std::vector<bench::Peer>& peers) {
   constexpr int64_t b = 3, t = 5, f = 4, u = 6, k = 3;
   nlohmann::json cases = nlohmann::json::array();
