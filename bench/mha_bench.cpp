@@ -21,7 +21,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -116,24 +115,14 @@ int check_peers(const std::vector<bench::Peer>& peers) {
   bench::json c = {{"x", x.to_vector()}, {"x_shape", x.shape()}, {"out", out.to_vector()}};
   for (const md::Variable& w : mha.trainable_weights()) c["weights"].push_back(tensor_json(w.value(), w.path()));
   for (const md::Tensor& g : grads) c["grads"].push_back(g.to_vector());
-  const std::string path = (std::filesystem::temp_directory_path() / "mha_bench_check.json").string();
-  if (std::FILE* f = std::fopen(path.c_str(), "w")) {
-    std::fputs(c.dump().c_str(), f);
-    std::fclose(f);
-  }
   int status = 0;
-  for (const bench::Peer& p : peers) {
-    if (p.framework != "jax") continue;
-    if (!p.available()) {
-      fmt::print("{}: not installed ({})\n", p.name, p.python);
-      continue;
-    }
-    for (const bench::json& row : bench::run_json_lines(p.command("mha", "--threads 1 --check " + path))) {
+  for (const auto& [peer, rows] : bench::run_checks(peers, "mha", c)) {
+    for (const bench::json& row : rows) {
       const double out_err = row.at("max_abs_out").get<double>(), grad_err = row.at("max_rel_grad").get<double>();
       const bool ok = out_err <= 1e-4 && grad_err <= 1e-4;
       fmt::print("{} vs minidl at (2, 5, 8, 2 heads): output max abs diff {:.2e}, gradients max rel diff {:.2e} "
                  "(weights {}): {}\n",
-                 p.name, out_err, grad_err, row.at("weights").dump(), ok ? "same computation" : "DIFFERENT");
+                 peer.name, out_err, grad_err, row.at("weights").dump(), ok ? "same computation" : "DIFFERENT");
       status |= ok ? 0 : 1;
     }
   }

@@ -21,7 +21,6 @@ gradient is zero in exact arithmetic (softmax ignores a shift common to a row), 
 rounding noise of ~1e-7 there.
 Runs under build/peers/jax/bin/python (tools/peers/setup.sh).
 """
-import argparse
 import json
 
 import peer_timing  # bench/peer_timing.py, next to this script
@@ -67,11 +66,7 @@ def check(path, jax, jnp, np):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--reps", type=int, default=10)
-    parser.add_argument("--shapes", default="32,64,128,4;8,256,256,8", help="semicolon-separated B,T,dim,heads")
-    parser.add_argument("--check", metavar="FILE", help="compare with minidl's numbers written by mha_bench --check")
+    parser = peer_timing.peer_arguments("mha", check=True)
     args = parser.parse_args()
     cpus = peer_timing.limit_cpus(args.threads)
 

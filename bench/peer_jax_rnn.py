@@ -20,7 +20,6 @@ before JAX starts (peer_timing.limit_cpus: XLA sizes its pools from them).
 gradients for both cells); prints {"check": "lstm" | "gru", "abs_loss", "max_rel_grad", ...}.
 Runs under build/peers/jax/bin/python (tools/peers/setup.sh).
 """
-import argparse
 import json
 
 import peer_timing  # bench/peer_timing.py, next to this script
@@ -82,15 +81,7 @@ def check(path, jax, jnp, np):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--time", type=int, default=28)
-    parser.add_argument("--features", type=int, default=28)
-    parser.add_argument("--units", type=int, default=128)
-    parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--check", metavar="FILE", help="compare with minidl's numbers written by rnn_bench --check")
+    parser = peer_timing.peer_arguments("rnn", check=True)
     args = parser.parse_args()
     cpus = peer_timing.limit_cpus(args.threads)
 

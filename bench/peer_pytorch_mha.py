@@ -15,7 +15,6 @@ median ms, with the fastest call's CPU time, page faults, other processes' load 
 disturbed: bench/peer_timing.py). Runs under Debian's /usr/bin/python3 (PyTorch 1.13) or
 build/peers/torch2/bin/python (PyTorch 2.x, tools/peers/setup.sh).
 """
-import argparse
 import json
 
 import torch
@@ -24,10 +23,7 @@ import peer_timing  # bench/peer_timing.py, next to this script
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--reps", type=int, default=10)
-    parser.add_argument("--shapes", default="32,64,128,4;8,256,256,8", help="semicolon-separated B,T,dim,heads")
+    parser = peer_timing.peer_arguments("mha")
     parser.add_argument("--compile", action="store_true", help="torch.compile fwd+bwd (PyTorch 2.x)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)  # Debian's build defaults to 1 thread on this VM

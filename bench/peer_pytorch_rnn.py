@@ -14,7 +14,6 @@ Prints one JSON line per model: {"model", "threads", "torch", "peer", "min_ms", 
 Runs under Debian's /usr/bin/python3 (PyTorch 1.13) or build/peers/torch2/bin/python (PyTorch
 2.x, tools/peers/setup.sh).
 """
-import argparse
 import json
 
 import torch
@@ -45,14 +44,7 @@ def rnn_step(cell, batch, time, features, units, classes, steps, warmup, compile
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--time", type=int, default=28)
-    parser.add_argument("--features", type=int, default=28)
-    parser.add_argument("--units", type=int, default=128)
-    parser.add_argument("--classes", type=int, default=10)
+    parser = peer_timing.peer_arguments("rnn")
     parser.add_argument("--compile", action="store_true", help="torch.compile the whole step (PyTorch 2.x)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)  # Debian's build defaults to 1 thread on this VM

@@ -28,7 +28,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -246,23 +245,13 @@ int check_peers(const std::vector<bench::Peer>& peers) {
     }
     cases.push_back(c);
   }
-  const std::string path = (std::filesystem::temp_directory_path() / "rnn_bench_check.json").string();
-  if (std::FILE* file = std::fopen(path.c_str(), "w")) {
-    std::fputs(cases.dump().c_str(), file);
-    std::fclose(file);
-  }
   int status = 0;
-  for (const bench::Peer& p : peers) {
-    if (p.framework != "jax") continue;
-    if (!p.available()) {
-      std::printf("%s: not installed (%s)\n", p.name.c_str(), p.python.c_str());
-      continue;
-    }
-    for (const nlohmann::json& row : bench::run_json_lines(p.command("rnn", "--threads 1 --check " + path))) {
+  for (const auto& [peer, rows] : bench::run_checks(peers, "rnn", cases)) {
+    for (const nlohmann::json& row : rows) {
       const double loss_err = row.at("abs_loss").get<double>(), grad_err = row.at("max_rel_grad").get<double>();
       const bool ok = loss_err <= 1e-4 && grad_err <= 1e-4;
       std::printf("%s vs minidl, %s at (3, 5, 4) -> 6 units: loss abs diff %.2e, gradients max rel diff %.2e %s: %s\n",
-                  p.name.c_str(), row.at("check").get<std::string>().c_str(), loss_err, grad_err,
+                  peer.name.c_str(), row.at("check").get<std::string>().c_str(), loss_err, grad_err,
                   row.at("rel_grad").dump().c_str(), ok ? "same computation" : "DIFFERENT");
       status |= ok ? 0 : 1;
     }
