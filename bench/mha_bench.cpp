@@ -1,20 +1,26 @@
 // MultiHeadAttention forward + backward (self-attention, key_dim = dim / heads, gradients of
-// sum(output) w.r.t. the input and all eight weights) against PyTorch 2.x eager's
-// nn.MultiheadAttention doing the same (bench/peer_pytorch_mha.py under the torch2 venv, the same
-// thread count, two fresh processes whose figures must agree: bench/peer_runner.h).
+// sum(output) w.r.t. the input and all eight weights) against the peers doing the same, each in
+// two fresh processes whose figures must agree (bench/peer_runner.h), at the same thread count:
+// PyTorch 1.13 and 2.x eager nn.MultiheadAttention and torch.compile of the whole fwd+bwd function
+// (bench/peer_pytorch_mha.py), and Keras's formula under jax.jit(value_and_grad)
+// (bench/peer_jax_mha.py).
 //
-//   mha_bench [--threads 1,2] [--reps N] [--python PATH] [--probe-only]
+//   mha_bench [--threads 1,2] [--reps N] [--peers all|torch1,torch2,compile,jax] [--no-peer]
+//             [--probe-only] [--check]
 // First a probe of what the matrix products can reach on this machine: minidl's matmul (oneDNN's
 // gemm:jit) on a 2048^3 product, and on the step's own product shapes (again after the timings). Then per thread count
-// and shape: minidl's min and median ms, its GFLOP/s over the step's floating-point work, PyTorch's confirmed min and
-// the ratio (PyTorch / minidl: > 1 means minidl is faster). With several thread counts, a best-vs-best table (each side
-// at its fastest thread count) and the floor: the step's work at the probe's peak, against PyTorch's best / 1.5 (the
-// time a 1.5x ratio needs).
+// and shape: minidl's min and median ms, its GFLOP/s over the step's floating-point work, the fastest peer and the
+// ratios (peer / minidl: > 1 means minidl is faster) against it and against PyTorch 2 eager, then every peer's two runs.
+// With several thread counts, a best-vs-best table (each side at its fastest thread count) and the floor: the step's
+// work at the probe's peak, against the peer's best / 1.5 (the time a 1.5x ratio needs).
+// --check: minidl's output and gradients on a small input, recomputed by each JAX peer from the same weights (the peer
+// computes what minidl computes); exits 1 when they differ by more than 1e-4.
 #include <minidl/core/backend/backend.h>
 #include <minidl/minidl.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -87,24 +93,71 @@ std::vector<int> parse_list(const std::string& text) {
   return out;
 }
 
+// One tensor as JSON: {"path", "shape", "values"} (row-major).
+bench::json tensor_json(const md::Tensor& t, const std::string& path = "") {
+  return {{"path", path}, {"shape", t.shape()}, {"values", t.to_vector()}};
+}
+
+// --check: minidl's output and gradients at (2, 5, 8, 2 heads) written for each JAX peer, which
+// recomputes them from the same weights. Returns the exit status: 0 when every available peer
+// agrees within 1e-4 (output: absolute; gradients: relative to the larger of 1 and each one's
+// largest entry, peer_jax_mha.py).
+int check_peers(const std::vector<bench::Peer>& peers) {
+  const Shape s{2, 5, 8, 2};
+  md::layers::MultiHeadAttention mha({.num_heads = s.heads, .key_dim = s.dim / s.heads});
+  const md::Tensor x = md::random::normal({s.batch, s.seq, s.dim}, 0.0f, 1.0f, 11);
+  md::GradientTape tape;
+  tape.watch(x);
+  const md::Tensor out = mha(x, x);
+  std::vector<md::GradSource> sources = {x};
+  for (const md::Variable& w : mha.trainable_weights()) sources.emplace_back(w);
+  const std::vector<md::Tensor> grads = tape.gradient(md::ops::sum(out), sources);
+  bench::json c = {{"x", x.to_vector()}, {"x_shape", x.shape()}, {"out", out.to_vector()}};
+  for (const md::Variable& w : mha.trainable_weights()) c["weights"].push_back(tensor_json(w.value(), w.path()));
+  for (const md::Tensor& g : grads) c["grads"].push_back(g.to_vector());
+  int status = 0;
+  for (const auto& [peer, rows] : bench::run_checks(peers, "mha", c)) {
+    for (const bench::json& row : rows) {
+      const double out_err = row.at("max_abs_out").get<double>(), grad_err = row.at("max_rel_grad").get<double>();
+      const bool ok = out_err <= 1e-4 && grad_err <= 1e-4;
+      fmt::print("{} vs minidl at (2, 5, 8, 2 heads): output max abs diff {:.2e}, gradients max rel diff {:.2e} "
+                 "(weights {}): {}\n",
+                 peer.name, out_err, grad_err, row.at("weights").dump(), ok ? "same computation" : "DIFFERENT");
+      status |= ok ? 0 : 1;
+    }
+  }
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<int> thread_counts = {2};
   int reps = 10;
-  bool probe_only = false;
-  std::string python = "/work/main/build/peers/torch2/bin/python";
+  bool probe_only = false, check = false;
+  std::vector<bench::Peer> peers = bench::peers();
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--probe-only") {
       probe_only = true;
-      continue;
+    } else if (arg == "--check") {
+      check = true;
+    } else if (arg == "--no-peer") {
+      peers.clear();
+    } else if (i + 1 < argc && arg == "--threads") {
+      thread_counts = parse_list(argv[++i]);
+    } else if (i + 1 < argc && arg == "--reps") {
+      reps = std::stoi(argv[++i]);
+    } else if (i + 1 < argc && arg == "--peers") {
+      peers = bench::peers(argv[++i]);
+    } else {
+      std::fprintf(stderr,
+                   "usage: mha_bench [--threads 1,2] [--reps N] [--peers all|torch1,torch2,compile,jax] [--no-peer] "
+                   "[--probe-only] [--check]\n");
+      return 2;
     }
-    if (i + 1 >= argc) break;
-    if (arg == "--threads") thread_counts = parse_list(argv[++i]);
-    if (arg == "--reps") reps = std::stoi(argv[++i]);
-    if (arg == "--python") python = argv[++i];
   }
+  if (check) return check_peers(peers);
   const std::vector<Shape> shapes = {{32, 64, 128, 4}, {8, 256, 256, 8}};
   const double load_before = bench::load_average();
   const double others = bench::idle_check();
@@ -135,47 +188,92 @@ int main(int argc, char** argv) {
   struct Row {
     int threads;
     Timing mine;
-    bench::PeerFigure torch;
+    std::vector<bench::PeerFigure> peer;  // per peers entry; min_ms < 0 where it did not run
   };
   std::vector<std::vector<Row>> rows(shapes.size());
   for (int threads : thread_counts) {
     md::set_num_threads(threads);
     std::string shape_list;
-    std::vector<Timing> mine;
-    for (const Shape& s : shapes) {
-      mine.push_back(time_minidl(s, reps));
-      shape_list += fmt::format("{}{},{},{},{}", shape_list.empty() ? "" : ";", s.batch, s.seq, s.dim, s.heads);
-    }
-    const std::string command = fmt::format("{} {}/peer_pytorch_mha.py --threads {} --reps {} --shapes '{}'", python,
-                                            MINIDL_BENCH_DIR, threads, reps, shape_list);
-    std::vector<bench::json> second;
-    const std::vector<bench::json> first = bench::run_twice(command, &second);
     for (size_t i = 0; i < shapes.size(); ++i) {
       const Shape& s = shapes[i];
-      rows[i].push_back(
-          {threads, mine[i], bench::confirm_in(first, second, [&](const bench::json& row) -> const bench::json* {
-             const auto shape = row.at("shape").get<std::vector<int64_t>>();
-             return shape == std::vector<int64_t>{s.batch, s.seq, s.dim, s.heads} ? &row.at("fwdbwd") : nullptr;
-           })});
+      rows[i].push_back({threads, time_minidl(s, reps), std::vector<bench::PeerFigure>(peers.size())});
+      shape_list += fmt::format("{}{},{},{},{}", shape_list.empty() ? "" : ";", s.batch, s.seq, s.dim, s.heads);
+    }
+    // Each peer: one fresh process for both shapes, run twice (the second confirms the first).
+    for (size_t pi = 0; pi < peers.size(); ++pi) {
+      if (!peers[pi].available()) continue;
+      std::fprintf(stderr, "%d threads: %s, two fresh processes...\n", threads, peers[pi].name.c_str());
+      std::vector<bench::json> second;
+      const std::vector<bench::json> first = bench::run_twice(
+          peers[pi].command("mha", fmt::format("--threads {} --reps {} --shapes '{}'", threads, reps, shape_list)),
+          &second);
+      for (const bench::json& row : first) {
+        if (row.contains("compiled")) fmt::print("# {}: dynamo captured {}\n", peers[pi].name, row["compiled"].dump());
+      }
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        const Shape& s = shapes[i];
+        rows[i].back().peer[pi] = bench::confirm_in(first, second, [&](const bench::json& row) -> const bench::json* {
+          const auto shape = row.at("shape").get<std::vector<int64_t>>();
+          return shape == std::vector<int64_t>{s.batch, s.seq, s.dim, s.heads} ? &row.at("fwdbwd") : nullptr;
+        });
+      }
     }
   }
   probe();
   const double load_after = bench::load_average();
 
+  // The fastest valid peer figure of a row (index into peers), or -1.
+  auto fastest = [&](const Row& r) {
+    int best = -1;
+    for (size_t pi = 0; pi < peers.size(); ++pi) {
+      if (r.peer[pi].valid() && (best < 0 || r.peer[pi].min_ms < r.peer[static_cast<size_t>(best)].min_ms))
+        best = static_cast<int>(pi);
+    }
+    return best;
+  };
+  auto ratio = [](const bench::PeerFigure& f, double mine_ms) {
+    return f.valid() ? fmt::format("{:.2f}x", f.min_ms / mine_ms) : std::string("-");
+  };
+  size_t eager = peers.size();
+  for (size_t pi = 0; pi < peers.size(); ++pi) {
+    if (peers[pi].key == "torch2") eager = pi;
+  }
+
   fmt::print(
       "MultiHeadAttention forward+backward, {} reps; load {:.2f} before, {:.2f} after; other processes {:.2f} "
-      "CPUs at start\n",
+      "CPUs at start\npeers:",
       reps, load_before, load_after, others);
-  fmt::print("{:<18} {:>7} {:>7} {:>11} {:>11} {:>8} {:>13} {:>13} {:>7}\n", "shape (B,T,dim,h)", "GFLOP", "threads",
-             "minidl min", "minidl med", "GFLOP/s", "PyTorch run1", "PyTorch run2", "ratio");
+  for (const bench::Peer& p : peers) fmt::print(" {} ({})", p.name, p.available() ? p.python : "not installed");
+  fmt::print("\n{:<18} {:>7} {:>7} {:>11} {:>11} {:>8} {:>16} {:>11} {:>9} {:>10}\n", "shape (B,T,dim,h)", "GFLOP",
+             "threads", "minidl min", "minidl med", "GFLOP/s", "fastest peer", "its min", "x fastest", "x torch2");
   for (size_t i = 0; i < shapes.size(); ++i) {
     const Shape& s = shapes[i];
     const std::string name = fmt::format("({}, {}, {}, {})", s.batch, s.seq, s.dim, s.heads);
     for (const Row& r : rows[i]) {
-      const std::string ratio = r.torch.min_ms > 0 ? fmt::format("{:.2f}x", r.torch.min_ms / r.mine.min_ms) : "-";
-      fmt::print("{:<18} {:>7.3f} {:>7} {:>8.2f} ms {:>8.2f} ms {:>8.1f} {:>10.2f} ms {:>10.2f} ms {:>7}{}\n", name,
+      const int best = fastest(r);
+      const bench::PeerFigure none;
+      const bench::PeerFigure& top = best >= 0 ? r.peer[static_cast<size_t>(best)] : none;
+      fmt::print("{:<18} {:>7.3f} {:>7} {:>8.2f} ms {:>8.2f} ms {:>8.1f} {:>16} {:>8.2f} ms {:>9} {:>10}\n", name,
                  step_gflop(s), r.threads, r.mine.min_ms, r.mine.median_ms, step_gflop(s) / r.mine.min_ms * 1e3,
-                 r.torch.first_ms, r.torch.second_ms, ratio, r.torch.valid() ? "" : "  (void: " + r.torch.why + ")");
+                 best >= 0 ? peers[static_cast<size_t>(best)].name : "-", top.min_ms, ratio(top, r.mine.min_ms),
+                 eager < peers.size() ? ratio(r.peer[eager], r.mine.min_ms) : "-");
+    }
+  }
+  fmt::print("every peer (two fresh processes each; void: no ratio):\n{:<18} {:>7} {:<16} {:>10} {:>10} {:>8}  {}\n",
+             "shape (B,T,dim,h)", "threads", "peer", "run 1", "run 2", "x minidl", "");
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Shape& s = shapes[i];
+    const std::string name = fmt::format("({}, {}, {}, {})", s.batch, s.seq, s.dim, s.heads);
+    for (const Row& r : rows[i]) {
+      for (size_t pi = 0; pi < peers.size(); ++pi) {
+        const bench::PeerFigure& f = r.peer[pi];
+        if (!peers[pi].available()) {
+          fmt::print("{:<18} {:>7} {:<16} not installed (tools/peers/setup.sh)\n", name, r.threads, peers[pi].name);
+          continue;
+        }
+        fmt::print("{:<18} {:>7} {:<16} {:>7.2f} ms {:>7.2f} ms {:>8}  {}\n", name, r.threads, peers[pi].name,
+                   f.first_ms, f.second_ms, ratio(f, r.mine.min_ms), f.valid() ? "" : "void: " + f.why);
+      }
     }
   }
   if (thread_counts.size() > 1) {
@@ -186,23 +284,28 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < shapes.size(); ++i) {
       const Shape& s = shapes[i];
       const Row* mine = &rows[i][0];
-      const Row* torch = nullptr;
       for (const Row& r : rows[i]) {
         if (r.mine.min_ms < mine->mine.min_ms) mine = &r;
-        if (r.torch.valid() && (torch == nullptr || r.torch.min_ms < torch->torch.min_ms)) torch = &r;
       }
       const double floor_ms = step_gflop(s) / peak * 1e3;
-      if (torch == nullptr) {
-        fmt::print("  ({}, {}, {}, {}): minidl {:.2f} ms ({} threads); PyTorch void\n", s.batch, s.seq, s.dim, s.heads,
-                   mine->mine.min_ms, mine->threads);
-        continue;
+      for (size_t pi = 0; pi < peers.size(); ++pi) {
+        const Row* theirs = nullptr;
+        for (const Row& r : rows[i]) {
+          if (r.peer[pi].valid() && (theirs == nullptr || r.peer[pi].min_ms < theirs->peer[pi].min_ms)) theirs = &r;
+        }
+        if (theirs == nullptr) {
+          fmt::print("  ({}, {}, {}, {}): minidl {:.2f} ms ({} threads); {} void or not run\n", s.batch, s.seq, s.dim,
+                     s.heads, mine->mine.min_ms, mine->threads, peers[pi].name);
+          continue;
+        }
+        const double their_ms = theirs->peer[pi].min_ms;
+        fmt::print(
+            "  ({}, {}, {}, {}): minidl {:.2f} ms ({} threads), {} {:.2f} ms ({} threads): {:.2f}x; "
+            "1.5x needs <= {:.2f} ms, the work at peak takes {:.2f} ms{}\n",
+            s.batch, s.seq, s.dim, s.heads, mine->mine.min_ms, mine->threads, peers[pi].name, their_ms,
+            theirs->threads, their_ms / mine->mine.min_ms, their_ms / 1.5, floor_ms,
+            floor_ms > their_ms / 1.5 ? " (out of reach: above the 1.5x budget)" : "");
       }
-      fmt::print(
-          "  ({}, {}, {}, {}): minidl {:.2f} ms ({} threads), PyTorch {:.2f} ms ({} threads): {:.2f}x; "
-          "1.5x needs <= {:.2f} ms, the work at peak takes {:.2f} ms{}\n",
-          s.batch, s.seq, s.dim, s.heads, mine->mine.min_ms, mine->threads, torch->torch.min_ms, torch->threads,
-          torch->torch.min_ms / mine->mine.min_ms, torch->torch.min_ms / 1.5, floor_ms,
-          floor_ms > torch->torch.min_ms / 1.5 ? " (out of reach: above the 1.5x budget)" : "");
     }
   }
   return 0;

@@ -29,6 +29,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", default=DATA_DIR)
+    parser.add_argument("--limit", type=int, default=0,
+                        help="train on the first N training images only (a quick run that the model works)")
     args = parser.parse_args()
     cpus = peer_timing.limit_cpus(args.threads)
 
@@ -44,6 +46,8 @@ def main():
     split = int(math.floor(len(x_train) * 0.9))
     x_val, y_val = x_train[split:], y_train[split:]
     x_train, y_train = x_train[:split], y_train[:split]
+    if args.limit > 0:
+        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
 
     rng = np.random.default_rng(1337)
 

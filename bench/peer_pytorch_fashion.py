@@ -103,6 +103,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", default=DATA_DIR)
+    parser.add_argument("--limit", type=int, default=0,
+                        help="train on the first N training images only (a quick run that the model works)")
     parser.add_argument("--compile", action="store_true", help="train torch.compile(model) (PyTorch 2.x)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -116,6 +118,8 @@ def main():
     split = int(math.floor(len(x_train) * 0.9))  # Keras's validation_split=0.1: the last 10%
     x_val, y_val = x_train[split:], y_train[split:]
     x_train, y_train = x_train[:split], y_train[:split]
+    if args.limit > 0:
+        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
 
     model = {"attention": AttentionModel, "mlp": MLP, "cnn": CNN}[args.model]()
     network = torch.compile(model) if args.compile else model  # shares model's parameters

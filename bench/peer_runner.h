@@ -29,6 +29,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bench {
@@ -200,6 +201,30 @@ struct Peer {
            (flags.empty() ? "" : " ") + args;
   }
 };
+
+// The peers' --check mode: writes `payload` (minidl's inputs, weights and results) to a file in
+// the temporary folder and runs each available peer of `framework` in the selection on it as
+// `peer_<framework>_<bench>.py --threads 1 --check FILE`; returns the JSON rows each printed,
+// with that peer. A peer that is not installed is said on standard output and skipped.
+inline std::vector<std::pair<Peer, std::vector<json>>> run_checks(const std::vector<Peer>& selection,
+                                                                  const std::string& bench, const json& payload,
+                                                                  const std::string& framework = "jax") {
+  const std::string path = (std::filesystem::temp_directory_path() / (bench + "_bench_check.json")).string();
+  if (std::FILE* f = std::fopen(path.c_str(), "w")) {
+    std::fputs(payload.dump().c_str(), f);
+    std::fclose(f);
+  }
+  std::vector<std::pair<Peer, std::vector<json>>> out;
+  for (const Peer& p : selection) {
+    if (p.framework != framework) continue;
+    if (!p.available()) {
+      std::printf("%s: not installed (%s)\n", p.name.c_str(), p.python.c_str());
+      continue;
+    }
+    out.emplace_back(p, run_json_lines(p.command(bench, "--threads 1 --check " + path)));
+  }
+  return out;
+}
 
 // Where tools/peers/setup.sh made the environments: $MINIDL_PEER_ENVS, else build/peers in the
 // source tree.

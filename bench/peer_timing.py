@@ -184,3 +184,35 @@ def time_steps(step, steps, warmup):
     reasons = [r for r in disturbed_reasons(loop) if not r.startswith("cold VM memory")]
     return {"min_ms": min(times), "median_ms": statistics.median(times), "steps": steps, "loop": loop,
             "disturbed": reasons, "load": load_average()}
+
+
+def dynamo_summary(torch, fn, *args):
+    """What torch.compile would capture of fn(*args): dynamo's graphs, their op counts, and the
+    reasons for its graph breaks (each break leaves code between graphs to run eagerly)."""
+    explained = torch._dynamo.explain(fn)(*args)
+    torch._dynamo.reset()
+    return {"graphs": explained.graph_count, "ops": [sum(1 for n in g.graph.nodes if n.op == "call_function")
+                                                    for g in explained.graphs],
+            "breaks": [str(b.reason).split("\n")[0][:160] for b in explained.break_reasons]}
+
+
+def peer_arguments(bench, check=False):
+    """The command line that every peer of `bench` ("mha" or "rnn") accepts, so that the C++
+    bench can drive each framework's script alike; check=True adds --check FILE (the peers that
+    recompute minidl's numbers: `<bench>_bench --check`). A script adds its own flags (--compile)
+    to the parser this returns."""
+    import argparse
+    parser = argparse.ArgumentParser()
+    if bench == "mha":
+        parser.add_argument("--threads", type=int, default=2)
+        parser.add_argument("--reps", type=int, default=10)
+        parser.add_argument("--shapes", default="32,64,128,4;8,256,256,8", help="semicolon-separated B,T,dim,heads")
+    else:
+        parser.add_argument("--threads", type=int, default=1)
+        parser.add_argument("--steps", type=int, default=100)
+        for name, default in (("batch", 64), ("time", 28), ("features", 28), ("units", 128), ("classes", 10)):
+            parser.add_argument("--" + name, type=int, default=default)
+    if check:
+        parser.add_argument("--check", metavar="FILE",
+                            help=f"compare with minidl's numbers, written by {bench}_bench --check")
+    return parser

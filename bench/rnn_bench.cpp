@@ -1,18 +1,22 @@
 // One training step's forward and backward (no optimizer update) of an LSTM and a GRU layer
 // (Keras's default reset_after=true) with a Dense head on the last output, at batch 64, 28 steps,
-// 28 features, 128 units: md::ops::lstm_sequence / gru_sequence under a GradientTape, against
-// PyTorch 2.x eager nn.LSTM / nn.GRU + Linear (bench/peer_pytorch_rnn.py, run twice in fresh
-// processes, bench/peer_runner.h) at the same thread count, in the same run. The "layer" rows take
-// the same step through md::layers::LSTM / GRU + Dense in a Sequential (what a user writes; the
-// layers run the same fused op), against the same PyTorch figure. Also prints what runs:
-// minidl's path (oneDNN's sgemm plus our cell kernels) and the implementation oneDNN 2.6 would
-// pick for its own RNN primitives at these shapes, timed raw for comparison (forward_training +
-// backward on the primitives, weights already in their layouts).
+// 28 features, 128 units: md::ops::lstm_sequence / gru_sequence under a GradientTape, against the
+// peers at the same thread count, in the same run, each run twice in fresh processes
+// (bench/peer_runner.h): PyTorch 1.13 and 2.x eager nn.LSTM / nn.GRU + Linear and torch.compile of
+// the whole step function (bench/peer_pytorch_rnn.py), and Keras's formulas under
+// jax.jit(value_and_grad) with lax.scan (bench/peer_jax_rnn.py). The "layer" rows take the same
+// step through md::layers::LSTM / GRU + Dense in a Sequential (what a user writes; the layers run
+// the same fused op), against the same peer figures. Also prints what runs: minidl's path
+// (oneDNN's sgemm plus our cell kernels) and the implementation oneDNN 2.6 would pick for its own
+// RNN primitives at these shapes, timed raw for comparison (forward_training + backward on the
+// primitives, weights already in their layouts).
 //
-//   ./build/bench/rnn_bench [--threads 1,2] [--steps 100] [--no-peer] [--no-raw]
-//                           [--python build/peers/torch2/bin/python]
+//   ./build/bench/rnn_bench [--threads 1,2] [--steps 100] [--peers all|torch1,torch2,compile,jax]
+//                           [--no-peer] [--no-raw] [--check]
 //
 // "oth" is the CPUs other processes used during minidl's timed loop (> 0.3: disturbed).
+// --check: minidl's loss and gradients on a small input, recomputed by each JAX peer from the
+// same weights (the peer computes what minidl computes); exits 1 when they differ by > 1e-4.
 #include <minidl/core/backend/attention_kernels.h>  // cpu_has_avx2_fma
 #include <minidl/minidl.h>
 #include <omp.h>
@@ -24,7 +28,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -196,11 +199,6 @@ RawRnn raw_rnn(bool lstm, int steps) {
   return r;
 }
 
-std::string default_python() {
-  const std::filesystem::path local = std::filesystem::path(MINIDL_BENCH_DIR) / "../build/peers/torch2/bin/python";
-  return std::filesystem::exists(local) ? local.lexically_normal().string() : std::string();
-}
-
 std::string ratio(const bench::PeerFigure& peer, const Timing& mine) {
   if (peer.min_ms <= 0) return "-";
   if (!peer.valid() || mine.others > bench::kOthersLimit) return "void";
@@ -209,13 +207,65 @@ std::string ratio(const bench::PeerFigure& peer, const Timing& mine) {
   return buf;
 }
 
+nlohmann::json tensor_json(const md::Tensor& t, const std::string& name) {
+  return {{"name", name}, {"shape", t.shape()}, {"values", t.to_vector()}};
+}
+
+// --check: minidl's loss and weight gradients of the step above at batch 3, 5 steps, 4 features,
+// 6 units, 3 classes, for both cells, written for each JAX peer, which recomputes them from the
+// same weights. Returns the exit status: 0 when every available peer agrees within 1e-4 (loss:
+// absolute; gradients: relative to the larger of 1 and each one's largest entry).
+int check_peers(const std::vector<bench::Peer>& peers) {
+  constexpr int64_t b = 3, t = 5, f = 4, u = 6, k = 3;
+  nlohmann::json cases = nlohmann::json::array();
+  for (bool lstm : {true, false}) {
+    const int64_t g = lstm ? 4 : 3;
+    const std::vector<md::Tensor> w = {md::random::uniform({f, g * u}, -0.5f, 0.5f, 21),
+                                       md::random::uniform({u, g * u}, -0.5f, 0.5f, 22),
+                                       md::random::uniform(lstm ? md::Shape{g * u} : md::Shape{2, g * u}, -0.5f, 0.5f,
+                                                           23),
+                                       md::random::uniform({u, k}, -0.5f, 0.5f, 24),
+                                       md::random::uniform({k}, -0.5f, 0.5f, 25)};
+    const md::Tensor x = md::random::normal({b, t, f}, 0, 1, 26), y = md::random::normal({b, k}, 0, 1, 27);
+    std::vector<md::Variable> vars;
+    for (const md::Tensor& v : w) vars.emplace_back(v);
+    md::GradientTape tape;
+    const std::vector<md::Tensor> out =
+        lstm ? md::ops::lstm_sequence(x, {}, {}, vars[0].value(), vars[1].value(), vars[2].value(), false)
+             : md::ops::gru_sequence(x, {}, vars[0].value(), vars[1].value(), vars[2].value(), true, false);
+    const md::Tensor loss =
+        md::ops::mean(md::ops::square(md::ops::matmul(out[1], vars[3].value()) + vars[4].value() - y));
+    const std::vector<md::Tensor> grads = tape.gradient(loss, vars);
+    nlohmann::json c = {{"cell", lstm ? "lstm" : "gru"}, {"x", tensor_json(x, "x")}, {"y", tensor_json(y, "y")},
+                        {"loss", loss.item()}};
+    const char* names[] = {"kernel", "recurrent_kernel", "bias", "head_kernel", "head_bias"};
+    for (size_t i = 0; i < w.size(); ++i) {
+      c["weights"].push_back(tensor_json(w[i], names[i]));
+      c["grads"].push_back(grads[i].to_vector());
+    }
+    cases.push_back(c);
+  }
+  int status = 0;
+  for (const auto& [peer, rows] : bench::run_checks(peers, "rnn", cases)) {
+    for (const nlohmann::json& row : rows) {
+      const double loss_err = row.at("abs_loss").get<double>(), grad_err = row.at("max_rel_grad").get<double>();
+      const bool ok = loss_err <= 1e-4 && grad_err <= 1e-4;
+      std::printf("%s vs minidl, %s at (3, 5, 4) -> 6 units: loss abs diff %.2e, gradients max rel diff %.2e %s: %s\n",
+                  peer.name.c_str(), row.at("check").get<std::string>().c_str(), loss_err, grad_err,
+                  row.at("rel_grad").dump().c_str(), ok ? "same computation" : "DIFFERENT");
+      status |= ok ? 0 : 1;
+    }
+  }
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<int> thread_counts{1, 2};
   int steps = 100;
-  bool peer = true, raw = true;
-  std::string python = default_python();
+  bool raw = true, check = false;
+  std::vector<bench::Peer> peers = bench::peers();
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
       thread_counts.clear();
@@ -227,30 +277,36 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) {
       steps = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--no-peer")) {
-      peer = false;
+      peers.clear();
+    } else if (!std::strcmp(argv[i], "--peers") && i + 1 < argc) {
+      peers = bench::peers(argv[++i]);
     } else if (!std::strcmp(argv[i], "--no-raw")) {
       raw = false;
-    } else if (!std::strcmp(argv[i], "--python") && i + 1 < argc) {
-      python = argv[++i];
+    } else if (!std::strcmp(argv[i], "--check")) {
+      check = true;
     } else {
-      std::fprintf(stderr, "usage: rnn_bench [--threads 1,2] [--steps 100] [--no-peer] [--no-raw] [--python PATH]\n");
+      std::fprintf(stderr, "usage: rnn_bench [--threads 1,2] [--steps 100] [--peers all|torch1,torch2,compile,jax] "
+                           "[--no-peer] [--no-raw] [--check]\n");
       return 2;
     }
   }
-  if (peer && python.empty()) {
-    std::printf("# no PyTorch 2 peer: build/peers/torch2/bin/python is missing (tools/peers/setup.sh) and no "
-                "--python was given\n");
-    peer = false;
-  }
+  if (check) return check_peers(peers);
   std::printf("rnn_bench: forward + backward of one training step, batch %lld, %lld steps, %lld features, %lld "
               "units, Dense head of %lld; %d timed steps after 10 warm-up\n",
               static_cast<long long>(kBatch), static_cast<long long>(kTime), static_cast<long long>(kFeatures),
               static_cast<long long>(kUnits), static_cast<long long>(kClasses), steps);
   std::printf("# minidl runs: oneDNN's sgemm (dnnl_sgemm, its jit gemm) for every product + our cell kernels "
-              "(%s path)\n",
+              "(%s path)\n# peers:",
               md::backend::cpu_has_avx2_fma() ? "avx2+fma" : "portable");
-  std::printf("%-10s %3s %11s %11s %5s %11s %11s %8s  %-26s %s\n", "cell", "thr", "minidl min", "minidl med", "oth",
-              "torch min", "torch med", "x (min)", "oneDNN RNN primitive", "raw min");
+  size_t eager = peers.size();
+  for (size_t pi = 0; pi < peers.size(); ++pi) {
+    std::printf(" %s (%s)", peers[pi].name.c_str(), peers[pi].available() ? peers[pi].python.c_str() : "not installed");
+    if (peers[pi].key == "torch2") eager = pi;
+  }
+  std::printf("\n%-10s %3s %11s %11s %5s %11s %8s %-16s %11s %8s  %-26s %s\n", "cell", "thr", "minidl min",
+              "minidl med", "oth", "torch2 min", "x torch2", "fastest peer", "its min", "x fast", "oneDNN RNN primitive",
+              "raw min");
+  std::vector<std::string> peer_lines;
   for (int threads : thread_counts) {
     md::set_num_threads(threads);
     const double idle = bench::idle_check();
@@ -262,23 +318,39 @@ int main(int argc, char** argv) {
       mine[name + " layer"] = minidl_layer_step(lstm, steps);
       if (raw) raws[name] = raw_rnn(lstm, std::max(10, steps / 4));
     }
-    std::map<std::string, bench::PeerFigure> theirs;
-    if (peer) {
-      const std::string command = python + " " + std::string(MINIDL_BENCH_DIR) + "/peer_pytorch_rnn.py --threads " +
-                                  std::to_string(threads) + " --steps " + std::to_string(steps);
+    // theirs[cell][peer index]: every peer in a fresh process, twice.
+    std::map<std::string, std::vector<bench::PeerFigure>> theirs;
+    for (const std::string cell : {"lstm", "gru"}) theirs[cell].resize(peers.size());
+    for (size_t pi = 0; pi < peers.size(); ++pi) {
+      if (!peers[pi].available()) continue;
+      std::fprintf(stderr, "%d threads: %s, two fresh processes...\n", threads, peers[pi].name.c_str());
       std::vector<nlohmann::json> second;
-      const std::vector<nlohmann::json> first = bench::run_twice(command, &second);
-      for (const std::string name : {"lstm", "gru"}) {
-        theirs[name] = bench::confirm_in(first, second, [&](const nlohmann::json& row) {
-          return row.at("model") == name ? &row : nullptr;
+      const std::vector<nlohmann::json> first = bench::run_twice(
+          peers[pi].command("rnn", "--threads " + std::to_string(threads) + " --steps " + std::to_string(steps)),
+          &second);
+      for (const std::string cell : {"lstm", "gru"}) {
+        theirs[cell][pi] = bench::confirm_in(first, second, [&](const nlohmann::json& row) {
+          return row.at("model") == cell ? &row : nullptr;
         });
+      }
+      for (const nlohmann::json& row : first) {
+        if (row.contains("compiled") && row.at("model") == "lstm")
+          peer_lines.push_back("# " + peers[pi].name + ": dynamo captured " + row["compiled"].dump());
       }
     }
     for (const std::string name : {"lstm", "lstm layer", "gru", "gru layer"}) {
       const Timing& m = mine[name];
-      // PyTorch's step is the same for both rows: nn.LSTM / nn.GRU + Linear.
+      // The peers' step is the same for both rows: nn.LSTM / nn.GRU + Linear, or the JAX formulas.
       const std::string cell = name.substr(0, name.find(' '));
-      const bench::PeerFigure t = theirs.count(cell) ? theirs[cell] : bench::PeerFigure{};
+      const std::vector<bench::PeerFigure>& figures = theirs[cell];
+      const bench::PeerFigure none;
+      const bench::PeerFigure& torch2 = eager < peers.size() ? figures[eager] : none;
+      int best = -1;
+      for (size_t pi = 0; pi < peers.size(); ++pi) {
+        if (figures[pi].valid() && (best < 0 || figures[pi].min_ms < figures[static_cast<size_t>(best)].min_ms))
+          best = static_cast<int>(pi);
+      }
+      const bench::PeerFigure& top = best >= 0 ? figures[static_cast<size_t>(best)] : none;
       std::string impl = "-", raw_ms = "-";
       if (raws.count(name)) {
         impl = raws[name].forward_impl + " / " + raws[name].backward_impl;
@@ -288,19 +360,35 @@ int main(int argc, char** argv) {
       } else if (name != cell) {
         impl = "(as above)";
       }
-      char torch_min[32] = "-", torch_med[32] = "-";
-      if (t.min_ms > 0) {
-        std::snprintf(torch_min, sizeof(torch_min), "%.2fms", t.min_ms);
-        std::snprintf(torch_med, sizeof(torch_med), "%.2fms", t.median_ms);
-      }
-      std::printf("%-10s %3d %9.2fms %9.2fms %5.2f %11s %11s %8s  %-26s %s%s%s\n", name.c_str(), threads, m.min_ms,
-                  m.median_ms, m.others, torch_min, torch_med, ratio(t, m).c_str(),
+      char torch_min[32] = "-", top_min[32] = "-";
+      if (torch2.min_ms > 0) std::snprintf(torch_min, sizeof(torch_min), "%.2fms", torch2.min_ms);
+      if (top.min_ms > 0) std::snprintf(top_min, sizeof(top_min), "%.2fms", top.min_ms);
+      std::printf("%-10s %3d %9.2fms %9.2fms %5.2f %11s %8s %-16s %11s %8s  %-26s %s%s\n", name.c_str(), threads,
+                  m.min_ms, m.median_ms, m.others, torch_min, ratio(torch2, m).c_str(),
+                  best >= 0 ? peers[static_cast<size_t>(best)].name.c_str() : "-", top_min, ratio(top, m).c_str(),
                   (name == cell ? (cell == "gru" ? "lbr_gru " : "lstm ") + impl : impl).c_str(), raw_ms.c_str(),
-                  t.why.empty() ? "" : ("  torch void: " + t.why).c_str(),
                   m.others > bench::kOthersLimit ? "  minidl disturbed" : "");
+      if (name != cell) continue;
+      for (size_t pi = 0; pi < peers.size(); ++pi) {
+        const bench::PeerFigure& f = figures[pi];
+        char line[512];
+        if (!peers[pi].available()) {
+          std::snprintf(line, sizeof(line), "%-5s %3d %-16s not installed (tools/peers/setup.sh)", cell.c_str(),
+                        threads, peers[pi].name.c_str());
+        } else {
+          std::snprintf(line, sizeof(line), "%-5s %3d %-16s run1 %7.2fms run2 %7.2fms median %7.2fms %8s %s",
+                        cell.c_str(), threads, peers[pi].name.c_str(), f.first_ms, f.second_ms, f.median_ms,
+                        ratio(f, m).c_str(), f.valid() ? "" : ("void: " + f.why).c_str());
+        }
+        peer_lines.push_back(line);
+      }
     }
     std::printf("# %d thread(s): before the run other processes used %.2f CPUs; load %.2f\n", threads, idle,
                 bench::load_average());
+  }
+  if (!peer_lines.empty()) {
+    std::printf("every peer (two fresh processes each; x = peer / minidl's fused-op row; void: no ratio):\n");
+    for (const std::string& line : peer_lines) std::printf("%s\n", line.c_str());
   }
   return 0;
 }
