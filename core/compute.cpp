@@ -462,6 +462,87 @@ DotAttentionGrads dot_attention_backward(const DotAttention& problem, const Tens
   return g;
 }
 
+namespace {
+
+// The backend problem of packed self-attention: the rank-4 views q, k, v of qkv checked as
+// dot_problem checks separate tensors, then the row strides of the packed rows.
+backend::DotAttentionProblem packed_problem(const PackedAttention& p) {
+  const Tensor& x = p.qkv;
+  const int64_t width = p.heads * (2 * p.key_dim + p.value_dim);
+  if (x.ndim() != 3 || x.dim(2) != width || p.heads <= 0 || p.key_dim <= 0 || p.value_dim <= 0) {
+    throw ShapeError(fmt::format("packed_attention: qkv {} is not (B, T, heads (2 key_dim + value_dim)) for heads={}, "
+                                 "key_dim={}, value_dim={}.",
+                                 shape_to_string(x.shape()), p.heads, p.key_dim, p.value_dim));
+  }
+  // Shape-only stand-ins: dot_problem reads the shapes (and the mask's and dropout's data).
+  const Shape q = {x.dim(0), x.dim(1), p.heads, p.key_dim}, v = {x.dim(0), x.dim(1), p.heads, p.value_dim};
+  backend::DotAttentionProblem out = dot_problem({.query = Tensor::symbolic(q),
+                                                  .key = Tensor::symbolic(q),
+                                                  .value = Tensor::symbolic(v),
+                                                  .mask = p.mask,
+                                                  .dropout = p.dropout,
+                                                  .scale = p.scale,
+                                                  .causal = p.causal,
+                                                  .zero_masked = p.zero_masked});
+  out.q_row = out.k_row = out.v_row = width;
+  return out;
+}
+
+// Offsets of the key and value columns in a packed row.
+int64_t packed_key_offset(const PackedAttention& p) { return p.heads * p.key_dim; }
+int64_t packed_value_offset(const PackedAttention& p) { return 2 * p.heads * p.key_dim; }
+
+}  // namespace
+
+DotAttentionResult packed_attention(const PackedAttention& problem) {
+  const backend::DotAttentionProblem p = packed_problem(problem);
+  DotAttentionResult r{Tensor::empty({p.batch, p.tq, p.heads, p.value_dim}),
+                       Tensor::empty({p.batch, p.heads, p.tq, p.tv})};
+  const float* qkv = problem.qkv.data();
+  backend::dot_attention_forward(p, qkv, qkv + packed_key_offset(problem), qkv + packed_value_offset(problem),
+                                 r.weights.mutable_data(), r.output.mutable_data());
+  return r;
+}
+
+Tensor packed_attention_backward(const PackedAttention& problem, const Tensor& weights, const Tensor& d_out,
+                                 const Tensor& d_weights) {
+  const backend::DotAttentionProblem p = packed_problem(problem);
+  if (weights.shape() != Shape{p.batch, p.heads, p.tq, p.tv} ||
+      d_out.shape() != Shape{p.batch, p.tq, p.heads, p.value_dim} ||
+      (d_weights.defined() && d_weights.shape() != weights.shape())) {
+    throw ShapeError(fmt::format("packed_attention_backward: weights {}, d_out {} do not fit qkv {}.",
+                                 shape_to_string(weights.shape()), shape_to_string(d_out.shape()),
+                                 shape_to_string(problem.qkv.shape())));
+  }
+  // dq, dk and dv together cover every element of d_qkv, so it needs no clearing.
+  Tensor d_qkv = Tensor::empty(problem.qkv.shape());
+  const float* qkv = problem.qkv.data();
+  float* d = d_qkv.mutable_data();
+  backend::dot_attention_backward(p, qkv, qkv + packed_key_offset(problem), qkv + packed_value_offset(problem),
+                                  weights.data(), d_out.data(), d_weights.defined() ? d_weights.data() : nullptr, d,
+                                  d + packed_key_offset(problem), d + packed_value_offset(problem));
+  return d_qkv;
+}
+
+Tensor pack_columns(const std::vector<Tensor>& parts, int64_t rows) {
+  int64_t width = 0;
+  for (const Tensor& part : parts) {
+    if (rows <= 0 || part.size() % rows != 0) {
+      throw ShapeError(fmt::format("pack_columns: a part of shape {} is not {} rows.", shape_to_string(part.shape()),
+                                   rows));
+    }
+    width += part.size() / rows;
+  }
+  Tensor out = Tensor::empty({rows, width});
+  int64_t start = 0;
+  for (const Tensor& part : parts) {
+    const int64_t n = part.size() / rows;
+    slice_assign(part.reshape({rows, n}), out, 1, start, 1);
+    start += n;
+  }
+  return out;
+}
+
 Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias) {
   if (x.ndim() < 1 || w.ndim() != 2 || bias.ndim() != 1 || x.dim(-1) != w.dim(0) || bias.dim(0) != w.dim(1)) {
     throw ShapeError(fmt::format("matmul_bias: x {} @ w {} + bias {} needs w of shape (x.shape[-1], n) and bias (n,).",
