@@ -430,6 +430,18 @@ backend::DotAttentionProblem dot_problem(const DotAttention& p) {
   return out;
 }
 
+// The backward's weights (B, N, T, S), d_out (B, T, N, Hv) and d_weights (undefined or the
+// weights' shape) against the problem; ShapeError with message() otherwise.
+template <class Message>
+void check_backward_operands(const backend::DotAttentionProblem& p, const Tensor& weights, const Tensor& d_out,
+                             const Tensor& d_weights, Message&& message) {
+  if (weights.shape() != Shape{p.batch, p.heads, p.tq, p.tv} ||
+      d_out.shape() != Shape{p.batch, p.tq, p.heads, p.value_dim} ||
+      (d_weights.defined() && d_weights.shape() != weights.shape())) {
+    throw ShapeError(message());
+  }
+}
+
 }  // namespace
 
 DotAttentionResult dot_attention(const DotAttention& problem) {
@@ -444,13 +456,11 @@ DotAttentionResult dot_attention(const DotAttention& problem) {
 DotAttentionGrads dot_attention_backward(const DotAttention& problem, const Tensor& weights, const Tensor& d_out,
                                          const Tensor& d_weights, bool want_query, bool want_key, bool want_value) {
   const backend::DotAttentionProblem p = dot_problem(problem);
-  if (weights.shape() != Shape{p.batch, p.heads, p.tq, p.tv} ||
-      d_out.shape() != Shape{p.batch, p.tq, p.heads, p.value_dim} ||
-      (d_weights.defined() && d_weights.shape() != weights.shape())) {
-    throw ShapeError(fmt::format("dot_attention_backward: weights {}, d_out {} do not fit query {} and value {}.",
-                                 shape_to_string(weights.shape()), shape_to_string(d_out.shape()),
-                                 shape_to_string(problem.query.shape()), shape_to_string(problem.value.shape())));
-  }
+  check_backward_operands(p, weights, d_out, d_weights, [&] {
+    return fmt::format("dot_attention_backward: weights {}, d_out {} do not fit query {} and value {}.",
+                       shape_to_string(weights.shape()), shape_to_string(d_out.shape()),
+                       shape_to_string(problem.query.shape()), shape_to_string(problem.value.shape()));
+  });
   DotAttentionGrads g;
   if (want_query) g.query = Tensor::empty(problem.query.shape());
   if (want_key) g.key = Tensor::empty(problem.key.shape());
@@ -507,13 +517,11 @@ DotAttentionResult packed_attention(const PackedAttention& problem) {
 Tensor packed_attention_backward(const PackedAttention& problem, const Tensor& weights, const Tensor& d_out,
                                  const Tensor& d_weights) {
   const backend::DotAttentionProblem p = packed_problem(problem);
-  if (weights.shape() != Shape{p.batch, p.heads, p.tq, p.tv} ||
-      d_out.shape() != Shape{p.batch, p.tq, p.heads, p.value_dim} ||
-      (d_weights.defined() && d_weights.shape() != weights.shape())) {
-    throw ShapeError(fmt::format("packed_attention_backward: weights {}, d_out {} do not fit qkv {}.",
-                                 shape_to_string(weights.shape()), shape_to_string(d_out.shape()),
-                                 shape_to_string(problem.qkv.shape())));
-  }
+  check_backward_operands(p, weights, d_out, d_weights, [&] {
+    return fmt::format("packed_attention_backward: weights {}, d_out {} do not fit qkv {}.",
+                       shape_to_string(weights.shape()), shape_to_string(d_out.shape()),
+                       shape_to_string(problem.qkv.shape()));
+  });
   // dq, dk and dv together cover every element of d_qkv, so it needs no clearing.
   Tensor d_qkv = Tensor::empty(problem.qkv.shape());
   const float* qkv = problem.qkv.data();
