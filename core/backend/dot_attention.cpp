@@ -1,6 +1,7 @@
 // Multi-head dot-product attention (backend.h, "dot-product attention") on Keras's projected
 // layouts. Each (batch, head) pair is one task: its query, key and value are strided blocks of
-// the (batch, time, heads, channels) tensors (leading dimension heads * channels), so oneDNN's
+// the (batch, time, heads, channels) tensors (leading dimension heads * channels, or the
+// problem's row strides when q, k and v are columns of one packed projection), so oneDNN's
 // sgemm reads them in place and writes the output and the q/k/v gradients in place: no head
 // transposes. A task keeps its (tq, tv) block of scores in cache between the product, the mask,
 // the softmax (our vectorised rows, detail/dot_attention_rows.h) and the product with the values.
