@@ -194,6 +194,30 @@ std::pair<Tensor, Tensor> dot_product_attention_reference(const Tensor& query, c
 // order: its gradient is made of matmul and sum); symbolic inputs trace as matmul + add.
 Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias);
 
+// ---- packed self-attention: one product for the query, key and value projections ------------
+// What MultiHeadAttention runs when it is called with query = value (= key), as PyTorch's
+// nn.MultiheadAttention does (autograd/ops_dot_attention.cpp on compute::packed_attention):
+//   md::Tensor qkv = md::ops::packed_projection(x, {wq, wk, wv}, {bq, bk, bv});   // (B, T, sum n_i)
+//   auto [out, weights] = md::ops::packed_self_attention(qkv, {.heads = 4, .key_dim = 32, .value_dim = 32});
+// packed_projection: each kernel (k, ...) flattened to (k, n_i), each bias of n_i elements (or no
+// biases): y = x [W_1 | W_2 | ...] + [b_1 | b_2 | ...]. Its gradient is one product for dx, one for
+// the packed kernel gradient (split afterwards) and one column sum for the biases, not one per
+// projection plus the sums of three dx; made of ops, so it differentiates again. At most three
+// kernels. Symbolic inputs trace as one matmul per kernel.
+Tensor packed_projection(const Tensor& x, const std::vector<Tensor>& kernels, const std::vector<Tensor>& biases = {});
+struct PackedHeads {
+  int64_t heads = 0, key_dim = 0, value_dim = 0;
+};
+// qkv (B, T, heads (2 key_dim + value_dim)), rows [query (heads, key_dim) | key | value]: the
+// attention of dot_product_attention on the three (T = S), read in place; the gradient reaches
+// qkv as one tensor. Returns {output (B, T, heads, value_dim), weights before dropout}.
+std::pair<Tensor, Tensor> packed_self_attention(const Tensor& qkv, const PackedHeads& heads,
+                                                const DotProductAttentionOptions& options = {});
+// The same from slices of qkv and dot_product_attention_reference (for tests, symbolic inputs
+// and second derivatives); T must be known.
+std::pair<Tensor, Tensor> packed_self_attention_reference(const Tensor& qkv, const PackedHeads& heads,
+                                                          const DotProductAttentionOptions& options = {});
+
 // ---- shapes ----------------------------------------------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1
 Tensor transpose(const Tensor& x, const std::vector<int64_t>& perm = {});  // {} reverses

@@ -1,11 +1,14 @@
 // Multi-head dot-product attention as one fused op (core/backend/dot_attention.cpp), its gradient
 // rule beside it, and the composition from generic ops it is tested against (and falls back to
-// for symbolic inputs and for higher-order gradients); the biased product of the projections.
+// for symbolic inputs and for higher-order gradients); the biased product of the projections;
+// packed self-attention (one product for the three projections, attention on its packed rows).
 #include <fmt/format.h>
 
+#include <array>
 #include <cmath>
 
 #include "minidl/autograd/attention.h"
+#include "minidl/autograd/op_def.h"
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
 #include "minidl/autograd/tape.h"
@@ -151,6 +154,182 @@ Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias) {
     });
   }
   return y;
+}
+
+// ---- packed self-attention ---------------------------------------------------------------------
+
+namespace {
+
+// inputs: x, then `parts` kernels, then `parts` biases or none.
+struct PackedProjectionAttrs {
+  int64_t parts = 0;
+  static constexpr auto fields() { return std::tuple{op_attr("parts", &PackedProjectionAttrs::parts)}; }
+};
+
+// The kernels as (k, n_i) and side by side, with differentiable ops (the backward's dx operand).
+Tensor packed_kernel(std::span<const Tensor> kernels) {
+  std::vector<Tensor> flat;
+  for (const Tensor& w : kernels) flat.push_back(reshape(w, {w.dim(0), -1}));
+  return concatenate(flat, 1);
+}
+
+std::vector<Tensor> packed_projection_backward(const OpGrad& g, const PackedProjectionAttrs& a) {
+  const auto parts = static_cast<size_t>(a.parts);
+  const bool has_bias = g.input_count() == 1 + 2 * parts;
+  const Tensor& x = g.saved(0);
+  const std::span<const Tensor> kernels(g.args.saved.data() + 1, parts);
+  const Tensor dy = reshape(g.grad(), {-1, g.grad().dim(-1)});
+  std::vector<Tensor> grads(g.input_count());
+  if (g.needs(0)) grads[0] = reshape(matmul(dy, packed_kernel(kernels), false, true), g.shape(0));
+  bool kernel_wanted = false, bias_wanted = false;
+  for (size_t i = 0; i < parts; ++i) {
+    kernel_wanted = kernel_wanted || g.needs(1 + i);
+    bias_wanted = bias_wanted || (has_bias && g.needs(1 + parts + i));
+  }
+  // One product for every kernel's gradient and one column sum for every bias', then split.
+  const Tensor dw = kernel_wanted ? matmul(reshape(x, {-1, x.dim(-1)}), dy, true, false) : Tensor();
+  const Tensor db = bias_wanted ? sum(dy, {0}) : Tensor();
+  int64_t start = 0;
+  for (size_t i = 0; i < parts; ++i) {
+    const int64_t n = kernels[i].size() / kernels[i].dim(0);
+    if (g.needs(1 + i)) grads[1 + i] = reshape(slice(dw, 1, start, start + n), g.shape(1 + i));
+    if (has_bias && g.needs(1 + parts + i)) {
+      grads[1 + parts + i] = reshape(slice(db, 0, start, start + n), g.shape(1 + parts + i));
+    }
+    start += n;
+  }
+  return grads;
+}
+
+// Concrete inputs only (packed_projection traces symbolic ones as separate products).
+constexpr OpDef<PackedProjectionAttrs> kPackedProjection{
+    .name = "PackedProjection",
+    .module = "minidl.ops",
+    .spec = nullptr,
+    .forward = [](OpInputs x, const PackedProjectionAttrs& a, OpSaved& saved) {
+      const auto parts = static_cast<size_t>(a.parts);
+      const std::vector<Tensor> kernels(x.begin() + 1, x.begin() + 1 + static_cast<std::ptrdiff_t>(parts));
+      saved.push_back(x[0]);
+      for (const Tensor& w : kernels) saved.push_back(w);
+      const int64_t k = x[0].dim(-1);
+      const Tensor w = compute::pack_columns(kernels, k);
+      if (x.size() == 1 + 2 * parts) {
+        const std::vector<Tensor> biases(x.begin() + 1 + static_cast<std::ptrdiff_t>(parts), x.end());
+        const Tensor b = compute::pack_columns(biases, 1);
+        return compute::matmul_bias(x[0], w, b.reshape({w.dim(1)}));
+      }
+      Shape out_shape = x[0].shape();
+      out_shape.back() = w.dim(1);
+      return compute::matmul(x[0].reshape({-1, k}), w).reshape(out_shape);
+    },
+    .backward = packed_projection_backward};
+
+// q, k and v of a packed qkv as rank-4 tensors, with differentiable slices.
+std::array<Tensor, 3> unpack_qkv(const Tensor& qkv, const PackedHeads& h) {
+  const int64_t width = h.heads * h.key_dim;
+  const Shape q_shape = {-1, qkv.dim(1), h.heads, h.key_dim}, v_shape = {-1, qkv.dim(1), h.heads, h.value_dim};
+  return {reshape(slice(qkv, 2, 0, width), q_shape), reshape(slice(qkv, 2, width, 2 * width), q_shape),
+          reshape(slice(qkv, 2, 2 * width, std::nullopt), v_shape)};
+}
+
+compute::PackedAttention packed_problem(const Tensor& qkv, const PackedHeads& h, const DotProductAttentionOptions& o,
+                                        const Tensor& dropout) {
+  return {.qkv = qkv,
+          .mask = o.mask,
+          .dropout = dropout,
+          .heads = h.heads,
+          .key_dim = h.key_dim,
+          .value_dim = h.value_dim,
+          .scale = o.scale.value_or(static_cast<float>(1.0 / std::sqrt(static_cast<double>(h.key_dim)))),
+          .causal = o.is_causal,
+          .zero_masked = o.zero_masked_weights};
+}
+
+}  // namespace
+
+Tensor packed_projection(const Tensor& x, const std::vector<Tensor>& kernels, const std::vector<Tensor>& biases) {
+  if (kernels.empty() || kernels.size() > 3 || (!biases.empty() && biases.size() != kernels.size())) {
+    throw ValueError(fmt::format("packed_projection takes 1 to 3 kernels and as many biases or none; received {} "
+                                 "kernels and {} biases.",
+                                 kernels.size(), biases.size()));
+  }
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    const Tensor& w = kernels[i];
+    if (x.ndim() < 1 || w.ndim() < 2 || w.dim(0) != x.dim(-1) ||
+        (!biases.empty() && biases[i].size() * w.dim(0) != w.size())) {
+      throw ShapeError(fmt::format("packed_projection: x {} does not fit kernel {}{}.", shape_to_string(x.shape()),
+                                   shape_to_string(w.shape()),
+                                   biases.empty() ? "" : " and bias " + shape_to_string(biases[i].shape())));
+    }
+  }
+  std::vector<Tensor> inputs = {x};
+  inputs.insert(inputs.end(), kernels.begin(), kernels.end());
+  inputs.insert(inputs.end(), biases.begin(), biases.end());
+  if (symbolic::any(inputs)) {
+    std::vector<Tensor> parts;
+    for (size_t i = 0; i < kernels.size(); ++i) {
+      Tensor y = matmul(x, reshape(kernels[i], {kernels[i].dim(0), -1}));
+      if (!biases.empty()) y = add(y, reshape(biases[i], {-1}));
+      parts.push_back(y);
+    }
+    return concatenate(parts, -1);
+  }
+  return apply(kPackedProjection, OpInputs(inputs), {.parts = static_cast<int64_t>(kernels.size())});
+}
+
+std::pair<Tensor, Tensor> packed_self_attention_reference(const Tensor& qkv, const PackedHeads& heads,
+                                                          const DotProductAttentionOptions& options) {
+  const auto [q, k, v] = unpack_qkv(qkv, heads);
+  return dot_product_attention_reference(q, k, v, options);
+}
+
+std::pair<Tensor, Tensor> packed_self_attention(const Tensor& qkv, const PackedHeads& heads,
+                                                const DotProductAttentionOptions& options) {
+  if (!(options.dropout_rate >= 0.0f && options.dropout_rate < 1.0f)) {
+    throw ValueError(fmt::format(
+        "Invalid value received for argument `rate`. Expected a float value between 0 and 1. Received: rate={}",
+        options.dropout_rate));
+  }
+  if (qkv.ndim() != 3 || qkv.dim(2) != heads.heads * (2 * heads.key_dim + heads.value_dim)) {
+    throw ShapeError(fmt::format("packed_self_attention needs qkv of shape (B, T, heads (2 key_dim + value_dim)) = "
+                                 "(B, T, {}); received {}.",
+                                 heads.heads * (2 * heads.key_dim + heads.value_dim), shape_to_string(qkv.shape())));
+  }
+  if (symbolic::any(qkv) || (options.mask.defined() && options.mask.is_symbolic())) {
+    return packed_self_attention_reference(qkv, heads, options);
+  }
+  Tensor drop;
+  if (options.dropout_rate > 0.0f) {
+    // The multipliers dot_product_attention would draw: the same numbers on both paths.
+    drop = random::dropout_mask({qkv.dim(0), heads.heads, qkv.dim(1), qkv.dim(1)}, options.dropout_rate,
+                                options.dropout_seed);
+  }
+  const compute::DotAttentionResult r = compute::packed_attention(packed_problem(qkv, heads, options, drop));
+  if (autograd::should_record(qkv)) {
+    const bool weights_out = options.return_weights;
+    std::vector<Tensor> outputs = {r.output};
+    if (weights_out) outputs.push_back(r.weights);
+    autograd::record(
+        "packed_self_attention", {qkv}, outputs, {qkv, r.weights, drop, options.mask},
+        [heads, options, weights_out](const autograd::BackwardArgs& g) -> std::vector<Tensor> {
+          const Tensor &qkv = g.saved[0], &weights = g.saved[1], &drop = g.saved[2];
+          const Tensor& d_out = g.grads[0];
+          const Tensor d_weights = weights_out ? g.grads[1] : Tensor();
+          DotProductAttentionOptions o = options;
+          o.mask = g.saved[3];
+          if (autograd::should_record(qkv, d_out, d_weights)) {
+            // Higher-order gradients: differentiate the composition, whose every step is an op.
+            GradientTape tape;
+            tape.watch(qkv);
+            auto [out, weights_ref] = packed_self_attention_reference(qkv, heads, o);
+            Tensor seed = sum(multiply(out, d_out));
+            if (d_weights.defined()) seed = add(seed, sum(multiply(weights_ref, d_weights)));
+            return tape.gradient(seed, std::vector<Tensor>{qkv});
+          }
+          return {compute::packed_attention_backward(packed_problem(qkv, heads, o, drop), weights, d_out, d_weights)};
+        });
+  }
+  return {r.output, r.weights};
 }
 
 }  // namespace minidl::ops

@@ -430,6 +430,18 @@ backend::DotAttentionProblem dot_problem(const DotAttention& p) {
   return out;
 }
 
+// The backward's weights (B, N, T, S), d_out (B, T, N, Hv) and d_weights (undefined or the
+// weights' shape) against the problem; ShapeError with message() otherwise.
+template <class Message>
+void check_backward_operands(const backend::DotAttentionProblem& p, const Tensor& weights, const Tensor& d_out,
+                             const Tensor& d_weights, Message&& message) {
+  if (weights.shape() != Shape{p.batch, p.heads, p.tq, p.tv} ||
+      d_out.shape() != Shape{p.batch, p.tq, p.heads, p.value_dim} ||
+      (d_weights.defined() && d_weights.shape() != weights.shape())) {
+    throw ShapeError(message());
+  }
+}
+
 }  // namespace
 
 DotAttentionResult dot_attention(const DotAttention& problem) {
@@ -444,13 +456,11 @@ DotAttentionResult dot_attention(const DotAttention& problem) {
 DotAttentionGrads dot_attention_backward(const DotAttention& problem, const Tensor& weights, const Tensor& d_out,
                                          const Tensor& d_weights, bool want_query, bool want_key, bool want_value) {
   const backend::DotAttentionProblem p = dot_problem(problem);
-  if (weights.shape() != Shape{p.batch, p.heads, p.tq, p.tv} ||
-      d_out.shape() != Shape{p.batch, p.tq, p.heads, p.value_dim} ||
-      (d_weights.defined() && d_weights.shape() != weights.shape())) {
-    throw ShapeError(fmt::format("dot_attention_backward: weights {}, d_out {} do not fit query {} and value {}.",
-                                 shape_to_string(weights.shape()), shape_to_string(d_out.shape()),
-                                 shape_to_string(problem.query.shape()), shape_to_string(problem.value.shape())));
-  }
+  check_backward_operands(p, weights, d_out, d_weights, [&] {
+    return fmt::format("dot_attention_backward: weights {}, d_out {} do not fit query {} and value {}.",
+                       shape_to_string(weights.shape()), shape_to_string(d_out.shape()),
+                       shape_to_string(problem.query.shape()), shape_to_string(problem.value.shape()));
+  });
   DotAttentionGrads g;
   if (want_query) g.query = Tensor::empty(problem.query.shape());
   if (want_key) g.key = Tensor::empty(problem.key.shape());
@@ -460,6 +470,85 @@ DotAttentionGrads dot_attention_backward(const DotAttention& problem, const Tens
       d_weights.defined() ? d_weights.data() : nullptr, want_query ? g.query.mutable_data() : nullptr,
       want_key ? g.key.mutable_data() : nullptr, want_value ? g.value.mutable_data() : nullptr);
   return g;
+}
+
+namespace {
+
+// The backend problem of packed self-attention: the rank-4 views q, k, v of qkv checked as
+// dot_problem checks separate tensors, then the row strides of the packed rows.
+backend::DotAttentionProblem packed_problem(const PackedAttention& p) {
+  const Tensor& x = p.qkv;
+  const int64_t width = p.heads * (2 * p.key_dim + p.value_dim);
+  if (x.ndim() != 3 || x.dim(2) != width || p.heads <= 0 || p.key_dim <= 0 || p.value_dim <= 0) {
+    throw ShapeError(fmt::format("packed_attention: qkv {} is not (B, T, heads (2 key_dim + value_dim)) for heads={}, "
+                                 "key_dim={}, value_dim={}.",
+                                 shape_to_string(x.shape()), p.heads, p.key_dim, p.value_dim));
+  }
+  // Shape-only stand-ins: dot_problem reads the shapes (and the mask's and dropout's data).
+  const Shape q = {x.dim(0), x.dim(1), p.heads, p.key_dim}, v = {x.dim(0), x.dim(1), p.heads, p.value_dim};
+  backend::DotAttentionProblem out = dot_problem({.query = Tensor::symbolic(q),
+                                                  .key = Tensor::symbolic(q),
+                                                  .value = Tensor::symbolic(v),
+                                                  .mask = p.mask,
+                                                  .dropout = p.dropout,
+                                                  .scale = p.scale,
+                                                  .causal = p.causal,
+                                                  .zero_masked = p.zero_masked});
+  out.q_row = out.k_row = out.v_row = width;
+  return out;
+}
+
+// Offsets of the key and value columns in a packed row.
+int64_t packed_key_offset(const PackedAttention& p) { return p.heads * p.key_dim; }
+int64_t packed_value_offset(const PackedAttention& p) { return 2 * p.heads * p.key_dim; }
+
+}  // namespace
+
+DotAttentionResult packed_attention(const PackedAttention& problem) {
+  const backend::DotAttentionProblem p = packed_problem(problem);
+  DotAttentionResult r{Tensor::empty({p.batch, p.tq, p.heads, p.value_dim}),
+                       Tensor::empty({p.batch, p.heads, p.tq, p.tv})};
+  const float* qkv = problem.qkv.data();
+  backend::dot_attention_forward(p, qkv, qkv + packed_key_offset(problem), qkv + packed_value_offset(problem),
+                                 r.weights.mutable_data(), r.output.mutable_data());
+  return r;
+}
+
+Tensor packed_attention_backward(const PackedAttention& problem, const Tensor& weights, const Tensor& d_out,
+                                 const Tensor& d_weights) {
+  const backend::DotAttentionProblem p = packed_problem(problem);
+  check_backward_operands(p, weights, d_out, d_weights, [&] {
+    return fmt::format("packed_attention_backward: weights {}, d_out {} do not fit qkv {}.",
+                       shape_to_string(weights.shape()), shape_to_string(d_out.shape()),
+                       shape_to_string(problem.qkv.shape()));
+  });
+  // dq, dk and dv together cover every element of d_qkv, so it needs no clearing.
+  Tensor d_qkv = Tensor::empty(problem.qkv.shape());
+  const float* qkv = problem.qkv.data();
+  float* d = d_qkv.mutable_data();
+  backend::dot_attention_backward(p, qkv, qkv + packed_key_offset(problem), qkv + packed_value_offset(problem),
+                                  weights.data(), d_out.data(), d_weights.defined() ? d_weights.data() : nullptr, d,
+                                  d + packed_key_offset(problem), d + packed_value_offset(problem));
+  return d_qkv;
+}
+
+Tensor pack_columns(const std::vector<Tensor>& parts, int64_t rows) {
+  int64_t width = 0;
+  for (const Tensor& part : parts) {
+    if (rows <= 0 || part.size() % rows != 0) {
+      throw ShapeError(fmt::format("pack_columns: a part of shape {} is not {} rows.", shape_to_string(part.shape()),
+                                   rows));
+    }
+    width += part.size() / rows;
+  }
+  Tensor out = Tensor::empty({rows, width});
+  int64_t start = 0;
+  for (const Tensor& part : parts) {
+    const int64_t n = part.size() / rows;
+    slice_assign(part.reshape({rows, n}), out, 1, start, 1);
+    start += n;
+  }
+  return out;
 }
 
 Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias) {

@@ -213,6 +213,26 @@ DotAttentionGrads dot_attention_backward(const DotAttention& problem, const Tens
 // x (..., k) @ w (k, n) + bias (n): the leading axes of x are rows. ShapeError names the shapes.
 Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias);
 
+// ---- packed self-attention: q, k and v from one product (core/backend/dot_attention.cpp) ----
+// MultiHeadAttention's self-attention projects x once with the three kernels side by side:
+// qkv (B, T, N (2H + Hv)), each row [query (N, H) | key (N, H) | value (N, Hv)]. The attention
+// reads the three in place (row strides), and its backward writes dq, dk and dv into one d_qkv
+// of qkv's shape, the operand of one product for dx and one for the packed kernel gradient.
+// mask, dropout and the flags mean what they mean in DotAttention.
+struct PackedAttention {
+  Tensor qkv, mask, dropout;
+  int64_t heads = 0, key_dim = 0, value_dim = 0;
+  float scale = 1.0f;
+  bool causal = false, zero_masked = false;
+};
+DotAttentionResult packed_attention(const PackedAttention& problem);
+// d_qkv from the forward's weights, d_out and d_weights (may be undefined).
+Tensor packed_attention_backward(const PackedAttention& problem, const Tensor& weights, const Tensor& d_out,
+                                 const Tensor& d_weights);
+// The parts, each seen as (rows, n_i) (every part has `rows` * n_i elements), side by side:
+// (rows, sum n_i). Builds the packed kernel (rows = the input features) and bias (rows = 1).
+Tensor pack_columns(const std::vector<Tensor>& parts, int64_t rows);
+
 // ---- optimizer updates (optim/) ------------------------------------------------------------
 // In place, one pass: the weights `w`, their slots and the gradient `g` must hold the same
 // number of elements (ShapeError otherwise); an undefined slot is one the optimizer does not

@@ -319,9 +319,6 @@ std::vector<Tensor> MultiHeadAttention::call(const CallArgs& args, const CallCon
     mask = and_masks(as_bool(args.tensor_of(*found)), mask);
   }
 
-  Tensor query = s.query->operator()(in.query);
-  const Tensor key = s.key->operator()(in.key);
-  const Tensor value = s.value->operator()(in.value);
   const auto inverse_sqrt_key_dim = static_cast<float>(1.0 / std::sqrt(static_cast<double>(options_.key_dim)));
   // Keras's Softmax layer zeroes masked weights, so a fully masked row gives zeros. Keras skips
   // that layer on its fused path (ops.dot_product_attention, taken for rank-3 inputs when no
@@ -331,24 +328,45 @@ std::vector<Tensor> MultiHeadAttention::call(const CallArgs& args, const CallCon
   const auto n_axes = static_cast<int64_t>(s.attention_axes.size());
   const bool training_dropout = ctx.training && options_.dropout > 0.0;
 
-  if (query.ndim() == 4 && key.ndim() == 4 && n_axes == 1 && s.attention_axes[0] == 1) {
+  if (in.query.ndim() == 3 && in.key.ndim() == 3 && n_axes == 1 && s.attention_axes[0] == 1) {
     // The common case, (B, T, heads, channels) attending over T: one fused op on the projections'
-    // own layout (ops::dot_product_attention), the scale folded into the product.
+    // own layout, the scale folded into the product.
     if (mask.defined()) mask = ops::expand_dims(mask, -3);  // (B, 1, T, S): the heads axis
-    auto [attended, weights] =
-        ops::dot_product_attention(query, key, value,
-                                   {.mask = mask,
-                                    .scale = inverse_sqrt_key_dim,
-                                    .dropout_rate = training_dropout ? static_cast<float>(options_.dropout) : 0.0f,
-                                    .dropout_seed = training_dropout ? seed_generator(options_.seed).next() : 0,
-                                    .zero_masked_weights = mask.defined() && !fused_in_keras,
-                                    .return_weights = return_scores});
+    const ops::DotProductAttentionOptions attention{
+        .mask = mask,
+        .scale = inverse_sqrt_key_dim,
+        .dropout_rate = training_dropout ? static_cast<float>(options_.dropout) : 0.0f,
+        .dropout_seed = training_dropout ? seed_generator(options_.seed).next() : 0,
+        .zero_masked_weights = mask.defined() && !fused_in_keras,
+        .return_weights = return_scores};
+    // Self-attention (query, key and value one tensor) on concrete inputs: one product for the
+    // three projections, the kernels side by side (PyTorch's packed in-projection), and the
+    // attention reading q, k and v from its rows; the weights stay Keras's three EinsumDense
+    // layers. Any other call projects each input on its own.
+    const bool self_attention = in.query.id() == in.value.id() && in.key.id() == in.value.id();
+    Tensor attended, weights;
+    if (self_attention && in.query.is_concrete()) {
+      std::vector<Tensor> kernels, biases;
+      for (const EinsumDense* d : {&*s.query, &*s.key, &*s.value}) {
+        kernels.push_back(d->kernel().value());
+        if (options_.use_bias) biases.push_back(d->bias().value());
+      }
+      const Tensor qkv = ops::packed_projection(in.query, kernels, biases);
+      std::tie(attended, weights) = ops::packed_self_attention(
+          qkv, {.heads = options_.num_heads, .key_dim = options_.key_dim, .value_dim = value_dim()}, attention);
+    } else {
+      std::tie(attended, weights) = ops::dot_product_attention(s.query->operator()(in.query), s.key->operator()(in.key),
+                                                               s.value->operator()(in.value), attention);
+    }
     const Tensor output = s.output->operator()(attended);
     if (!return_scores) return {output};
     if (mask.defined()) weights.set_keras_mask(mask);
     return {output, weights};
   }
 
+  Tensor query = s.query->operator()(in.query);
+  const Tensor key = s.key->operator()(in.key);
+  const Tensor value = s.value->operator()(in.value);
   query = ops::multiply(query, inverse_sqrt_key_dim);
   Tensor scores = einsum(s.dot_product_equation, key, query);
 

@@ -120,6 +120,10 @@ struct DotAttentionProblem {
   bool causal = false;
   bool zero_masked = false;
   const float* dropout = nullptr;  // (batch, heads, tq, tv) multipliers (0 or 1 / (1 - rate)), or nullptr
+  // Row strides (floats from one time step to the next) of q (and dq), k (and dk), v (and dv) and
+  // out (and d_out); 0: dense, heads * depth. Packed self-attention reads q, k and v from one
+  // (batch, t, [q | k | v]) buffer, the output of one product, and writes dq, dk, dv into one.
+  int64_t q_row = 0, k_row = 0, v_row = 0, out_row = 0;
 };
 // Writes weights (w before the dropout) and out.
 void dot_attention_forward(const DotAttentionProblem& p, const float* q, const float* k, const float* v, float* weights,

@@ -1,6 +1,7 @@
 // Multi-head dot-product attention (backend.h, "dot-product attention") on Keras's projected
 // layouts. Each (batch, head) pair is one task: its query, key and value are strided blocks of
-// the (batch, time, heads, channels) tensors (leading dimension heads * channels), so oneDNN's
+// the (batch, time, heads, channels) tensors (leading dimension heads * channels, or the
+// problem's row strides when q, k and v are columns of one packed projection), so oneDNN's
 // sgemm reads them in place and writes the output and the q/k/v gradients in place: no head
 // transposes. A task keeps its (tq, tv) block of scores in cache between the product, the mask,
 // the softmax (our vectorised rows, detail/dot_attention_rows.h) and the product with the values.
@@ -58,13 +59,15 @@ void attention_gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, in
 struct Task {
   const DotAttentionProblem& p;
   int64_t b, h;
-  int64_t q_offset() const { return (b * p.tq * p.heads + h) * p.key_dim; }
-  int64_t k_offset() const { return (b * p.tv * p.heads + h) * p.key_dim; }
-  int64_t v_offset() const { return (b * p.tv * p.heads + h) * p.value_dim; }
-  int64_t out_offset() const { return (b * p.tq * p.heads + h) * p.value_dim; }
+  int64_t ldq() const { return p.q_row != 0 ? p.q_row : p.heads * p.key_dim; }
+  int64_t ldk() const { return p.k_row != 0 ? p.k_row : p.heads * p.key_dim; }
+  int64_t ldv() const { return p.v_row != 0 ? p.v_row : p.heads * p.value_dim; }
+  int64_t ldo() const { return p.out_row != 0 ? p.out_row : p.heads * p.value_dim; }
+  int64_t q_offset() const { return b * p.tq * ldq() + h * p.key_dim; }
+  int64_t k_offset() const { return b * p.tv * ldk() + h * p.key_dim; }
+  int64_t v_offset() const { return b * p.tv * ldv() + h * p.value_dim; }
+  int64_t out_offset() const { return b * p.tq * ldo() + h * p.value_dim; }
   int64_t weights_offset() const { return (b * p.heads + h) * p.tq * p.tv; }
-  int64_t ldk() const { return p.heads * p.key_dim; }
-  int64_t ldv() const { return p.heads * p.value_dim; }
   bool has_mask() const { return p.mask != nullptr || p.causal; }
   // keep[j] for row i: the mask entry (0 = masked) and the causal rule j <= i.
   template <class Body>
@@ -130,7 +133,7 @@ void dot_attention_forward(const DotAttentionProblem& p, const float* q, const f
     const Task task{p, t / p.heads, t % p.heads};
     float* w = weights + task.weights_offset();
     // s = scale q k^T, straight into the weights block.
-    attention_gemm(false, true, tq, tv, p.key_dim, p.scale, q + task.q_offset(), task.ldk(), k + task.k_offset(),
+    attention_gemm(false, true, tq, tv, p.key_dim, p.scale, q + task.q_offset(), task.ldq(), k + task.k_offset(),
                    task.ldk(), 0.0f, w, tv);
     if (tv > 0) {
       for_rows(tq, parallel_rows, [&](int64_t i) {
@@ -147,7 +150,7 @@ void dot_attention_forward(const DotAttentionProblem& p, const float* q, const f
       used = scratch;
     }
     attention_gemm(false, false, tq, p.value_dim, tv, 1.0f, used, tv, v + task.v_offset(), task.ldv(), 0.0f,
-                   out + task.out_offset(), task.ldv());
+                   out + task.out_offset(), task.ldo());
   });
 }
 
@@ -178,12 +181,12 @@ void dot_attention_backward(const DotAttentionProblem& p, const float* q, const 
               }
               // dv = used^T d_out
               if (dv) {
-                attention_gemm(true, false, tv, p.value_dim, tq, 1.0f, used, tv, d_out + task.out_offset(), task.ldv(),
+                attention_gemm(true, false, tv, p.value_dim, tq, 1.0f, used, tv, d_out + task.out_offset(), task.ldo(),
                                0.0f, dv + task.v_offset(), task.ldv());
               }
               if (!want_scores) return;
               // g = d(weights): d_out v^T (through the dropout), plus what reached the returned weights.
-              attention_gemm(false, true, tq, tv, p.value_dim, 1.0f, d_out + task.out_offset(), task.ldv(),
+              attention_gemm(false, true, tq, tv, p.value_dim, 1.0f, d_out + task.out_offset(), task.ldo(),
                              v + task.v_offset(), task.ldv(), 0.0f, g, tv);
               const float* dw = d_weights ? d_weights + task.weights_offset() : nullptr;
               if (tv > 0) {
@@ -208,10 +211,10 @@ void dot_attention_backward(const DotAttentionProblem& p, const float* q, const 
               // dq = scale g k, dk = scale g^T q
               if (dq) {
                 attention_gemm(false, false, tq, p.key_dim, tv, p.scale, g, tv, k + task.k_offset(), task.ldk(), 0.0f,
-                               dq + task.q_offset(), task.ldk());
+                               dq + task.q_offset(), task.ldq());
               }
               if (dk) {
-                attention_gemm(true, false, tv, p.key_dim, tq, p.scale, g, tv, q + task.q_offset(), task.ldk(), 0.0f,
+                attention_gemm(true, false, tv, p.key_dim, tq, p.scale, g, tv, q + task.q_offset(), task.ldq(), 0.0f,
                                dk + task.k_offset(), task.ldk());
               }
             });
