@@ -538,6 +538,11 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
       for (const auto& cb : options.callbacks) cb->on_epoch_end(epoch, epoch_logs);
     }, "fit (on_epoch_end)");
     history.append(epoch, epoch_logs);
+    // Data-parallel: a callback that stops training on one process (a time limit, a file it
+    // watches) stops it on all of them, or the others would wait in the next epoch's collectives.
+    if (parallel && !options.callbacks.empty()) {
+      t.stop = distribution::detail::sum_over_processes(t.stop ? 1.0 : 0.0) > 0.0;
+    }
     if (t.stop) break;
   }
   Logs last;

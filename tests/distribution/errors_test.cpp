@@ -149,6 +149,24 @@ TEST_CASE("a checkpoint process 0 cannot write fails fit on every process", "[er
                         Catch::Contains("/dev/null/checkpoints"));
 }
 
+TEST_CASE("a callback that stops training on one process stops it on all of them", "[errors]") {
+  const int p = md::distribution::num_processes();
+  if (p == 1) return;
+  struct StopOnLastProcess : md::Callback {
+    void on_epoch_end(int epoch, const md::Logs&) override {
+      if (epoch == 1 && md::distribution::process_id() == md::distribution::num_processes() - 1) {
+        model().set_stop_training(true);
+      }
+    }
+  };
+  md::Model model = compiled_small_model(3);
+  const Scope scope;
+  const md::History history = model.fit(md::Tensor::ones({8, 4}), md::Tensor::ones({8, 2}),
+                                        {.epochs = 5, .batch_size = 2 * p, .verbose = 0,
+                                         .callbacks = {std::make_shared<StopOnLastProcess>()}});
+  CHECK(history.epoch == std::vector<int>{0, 1});
+}
+
 TEST_CASE("BackupAndRestore: Keras's argument errors; a backup resumes at its epoch", "[errors][single]") {
   CHECK_THROWS_WITH(md::BackupAndRestore({}), "Empty `backup_dir` argument passed");
   CHECK_THROWS_WITH(md::BackupAndRestore({.backup_dir = "b", .save_freq = std::string("batch")}),
