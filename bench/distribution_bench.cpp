@@ -5,7 +5,9 @@
 //   2. MPI_Allreduce of 1 KiB .. 64 MiB float buffers, to fit the alpha-beta model
 //      T(n) = a + n * b of this transport (RESULTS.md extrapolates it to ring allreduce on
 //      10 and 100 Gb/s links);
-//   3. one train_on_batch step of the demo model at the per-process batch (compute alone).
+//   3. one train_on_batch step of the demo model at the per-process batch (compute alone);
+//   4. a 512 x 2048 x 1024 float32 matmul on each process's thread (alpha_beta.py's compute rate
+//      for a model made of dense layers).
 //   OMP_NUM_THREADS=1 mpirun -np 2 build/bench/distribution_bench [--batch 32] [--reps 50]
 // With --throughput STEPS it instead times fit() (data-parallel when under mpirun) over STEPS
 // global batches of --batch samples of the demo model, after a warm-up epoch of 10 steps, and
@@ -108,6 +110,13 @@ int main(int argc, char** argv) {
   // 3. compute alone: one process's step at the per-process batch.
   const Times step = times_ms(reps, [&] { model.train_on_batch(x, y); });
 
+  // 4. one thread's dense-matmul rate (every process runs it at once, as they would train).
+  const md::Tensor a = md::random::uniform({512, 2048}, -1.0f, 1.0f, 4);
+  const md::Tensor b = md::random::uniform({2048, 1024}, -1.0f, 1.0f, 5);
+  md::compute::matmul(a, b);
+  const Times gemm = times_ms(std::max(5, reps / 5), [&] { md::compute::matmul(a, b); });
+  const double gflops = 2.0 * 512 * 2048 * 1024 / (gemm.min * 1e-3) / 1e9;
+
   // 1. the model's gradients.
   std::vector<md::Tensor> grads;
   int64_t params = 0;
@@ -124,6 +133,7 @@ int main(int argc, char** argv) {
                static_cast<double>(params) * 4 / 1024, grads.size());
     fmt::print("train_on_batch at batch {} (one process's compute): median {:.3f} ms, min {:.3f} ms\n", batch,
                step.median, step.min);
+    fmt::print("matmul 512x2048x1024 per process: min {:.3f} ms, {:.1f} GFLOP/s\n", gemm.min, gflops);
     fmt::print("gradient sum (allreduce, 25 MiB buckets): median {:.3f} ms, min {:.3f} ms; deterministic (allgather "
                "+ ordered sum): median {:.3f} ms, min {:.3f} ms\n",
                grad.median, grad.min, grad_det.median, grad_det.min);

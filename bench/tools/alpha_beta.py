@@ -42,6 +42,15 @@ def measured_step(path):
     return None
 
 
+def measured_gflops(path):
+    """distribution_bench's per-process matmul rate (GFLOP/s), or None."""
+    for line in open(path):
+        m = re.match(r"^matmul \S+ per process: .* ([0-9.]+) GFLOP/s", line)
+        if m:
+            return float(m.group(1))
+    return None
+
+
 def fit(rows):
     alpha = min(rows)[1] / 2
     rows = [r for r in rows if 256 * 1024 <= r[0] <= 4 * 1024 * 1024]
@@ -61,7 +70,8 @@ def main():
     ap.add_argument("--step-ms", type=float, help="the demo model's step at the per-process batch")
     ap.add_argument("--batch", type=int, help="that per-process batch")
     ap.add_argument("--demo-params", type=int, default=25482)
-    ap.add_argument("--gflops-per-process", type=float, default=65.0)
+    ap.add_argument("--gflops-per-process", type=float,
+                    help="one process's dense-matmul rate; default: the matmul line of SHM_LOG")
     a = ap.parse_args()
     if a.step_ms is None or a.batch is None:
         measured = measured_step(a.shm)
@@ -70,6 +80,11 @@ def main():
         a.batch = a.batch or measured[0]
         a.step_ms = a.step_ms or measured[1]
         print(f"t_step: {a.step_ms:.3f} ms at batch {a.batch} (the minimum measured in {a.shm})")
+    if a.gflops_per_process is None:
+        a.gflops_per_process = measured_gflops(a.shm)
+        if a.gflops_per_process is None:
+            ap.error("no matmul line in %s: pass --gflops-per-process" % a.shm)
+        print(f"dense-matmul rate: {a.gflops_per_process:.1f} GFLOP/s per process (measured in {a.shm})")
     for name, path in (("shared memory", a.shm), ("TCP (loopback)", a.tcp)):
         alpha, beta = fit(read(path))
         print(f"{name}: alpha {alpha * 1e6:.1f} us, beta {beta * 1e9:.3f} ns/byte "
@@ -78,7 +93,7 @@ def main():
     alpha = max(alpha_tcp, 25e-6)
     bucket = 25 << 20
     big_params = 25_000_000
-    # 6 N FLOPs per sample (forward 2N, backward 4N) at one core's dense-matmul rate.
+    # 6 N FLOPs per sample (forward 2N, backward 4N) at one process's dense-matmul rate.
     big_step = 6 * big_params * a.batch / (a.gflops_per_process * 1e9)
     models = (("demo (%d params)" % a.demo_params, a.demo_params, a.step_ms * 1e-3),
               ("25 M params", big_params, big_step))
