@@ -3,6 +3,7 @@
 # then fit from its epoch), resumes and ends with the uninterrupted run's weights, bit for bit
 # (the model has Dropout: the masks must be the full run's too).
 # Run by CTest: cmake -DMPIEXEC=... -DPROGRAM=... -DWORK_DIR=... -P fault_and_resume.cmake
+include(${CMAKE_CURRENT_LIST_DIR}/failing_job.cmake)
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 set(mpirun ${MPIEXEC} --oversubscribe --allow-run-as-root -np 2)
@@ -13,20 +14,9 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "the uninterrupted run failed (${rc}):\n${out}\n${err}")
 endif()
 
-string(TIMESTAMP start "%s")
-execute_process(COMMAND ${mpirun} ${PROGRAM} kill "${WORK_DIR}" RESULT_VARIABLE rc OUTPUT_VARIABLE out
-                ERROR_VARIABLE err TIMEOUT 60)
-string(TIMESTAMP end "%s")
-math(EXPR seconds "${end} - ${start}")
-message(STATUS "killed job: exit ${rc} after ${seconds} s\n${out}${err}")
-if(rc EQUAL 0 OR rc MATCHES "timeout")
-  message(FATAL_ERROR "the job with a killed process did not fail (exit '${rc}')")
-endif()
-if(seconds GREATER 30)
-  message(FATAL_ERROR "the job with a killed process took ${seconds} s to end (limit 30 s)")
-endif()
-if(NOT "${out}${err}" MATCHES "process rank 1 .*exited on signal 9")
-  message(FATAL_ERROR "the error does not name the lost process (rank 1):\n${out}\n${err}")
+failing_job("the job with a killed process" output ${mpirun} ${PROGRAM} kill "${WORK_DIR}")
+if(NOT output MATCHES "process rank 1 .*exited on signal 9")
+  message(FATAL_ERROR "the error does not name the lost process (rank 1):\n${output}")
 endif()
 if(NOT EXISTS "${WORK_DIR}/backup/training_metadata.json")
   message(FATAL_ERROR "no backup was written before the kill")

@@ -2,6 +2,7 @@
 # (tools/open_data.cpp): whether the error leaves main() or main() catches it and returns 1, the
 # other process, waiting in fit() for it, must not hang.
 # Run by CTest: cmake -DMPIEXEC=... -DPROGRAM=... -DWORK_DIR=... -P missing_data.cmake
+include(${CMAKE_CURRENT_LIST_DIR}/failing_job.cmake)
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 # Process 0's copy of the data (32 samples); process 1's, data-1.csv, is missing.
@@ -13,19 +14,8 @@ file(WRITE "${WORK_DIR}/data-0.csv" "${rows}")
 set(mpirun ${MPIEXEC} --oversubscribe --allow-run-as-root -np 2)
 
 foreach(mode IN ITEMS caught uncaught)
-  string(TIMESTAMP start "%s")
-  execute_process(COMMAND ${mpirun} ${PROGRAM} "${WORK_DIR}" ${mode} RESULT_VARIABLE rc OUTPUT_VARIABLE out
-                  ERROR_VARIABLE err TIMEOUT 60)
-  string(TIMESTAMP end "%s")
-  math(EXPR seconds "${end} - ${start}")
-  message(STATUS "${mode}: exit ${rc} after ${seconds} s\n${out}${err}")
-  if(rc EQUAL 0 OR rc MATCHES "timeout")
-    message(FATAL_ERROR "${mode}: the job whose process 1 has no data did not fail (exit '${rc}')")
-  endif()
-  if(seconds GREATER 30)
-    message(FATAL_ERROR "${mode}: the job took ${seconds} s to end (limit 30 s)")
-  endif()
-  if(NOT "${out}${err}" MATCHES "cannot open the training data '[^']*/data-1.csv': No such file or directory")
-    message(FATAL_ERROR "${mode}: process 1's error is not in the output:\n${out}\n${err}")
+  failing_job("${mode}" output ${mpirun} ${PROGRAM} "${WORK_DIR}" ${mode})
+  if(NOT output MATCHES "cannot open the training data '[^']*/data-1.csv': No such file or directory")
+    message(FATAL_ERROR "${mode}: process 1's error is not in the output:\n${output}")
   endif()
 endforeach()
