@@ -170,7 +170,9 @@ void additive_scores_backward(const AdditiveScores& problem, const Tensor& d_sco
 namespace collectives {
 bool launched();     // started by mpirun (or another PMI launcher)
 bool initialized();  // MPI_Init has run in this process, by minidl or anyone else
-void init();         // MPI_Init_thread (funneled), MPI_ERRORS_RETURN, MPI_Finalize at exit
+// MPI_Init_thread (funneled), MPI_ERRORS_RETURN; at exit MPI_Finalize, or MPI_Abort of the whole
+// job when the process exits non-zero (the others may be waiting for it in a collective).
+void init();
 int rank();
 int size();
 void allreduce_sum(std::span<float> data);  // in place, everywhere

@@ -89,6 +89,31 @@ SeedGenerator::SeedGenerator(std::optional<uint64_t> seed) {
   }
 }
 
-uint64_t SeedGenerator::next() { return splitmix64(seed_ ^ splitmix64(counter_++)); }
+namespace {
+// The TrainingStep of this thread, if any.
+thread_local bool t_step_active = false;
+thread_local uint64_t t_step = 0;
+}  // namespace
+
+TrainingStep::TrainingStep(uint64_t step) : previous_active_(t_step_active), previous_step_(t_step) {
+  t_step_active = true;
+  t_step = step;
+}
+
+TrainingStep::~TrainingStep() {
+  t_step_active = previous_active_;
+  t_step = previous_step_;
+}
+
+uint64_t SeedGenerator::next() {
+  if (!t_step_active) return splitmix64(seed_ ^ splitmix64(counter_++));
+  if (step_ != t_step) {
+    step_ = t_step;
+    draws_in_step_ = 0;
+  }
+  // A separate domain from the running counter's (the odd constant), so that step s's draws are
+  // not the counter stream's draws shifted by s.
+  return splitmix64(seed_ ^ splitmix64(splitmix64(t_step ^ 0x5851F42D4C957F2Dull) + draws_in_step_++));
+}
 
 }  // namespace minidl::random

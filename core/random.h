@@ -40,6 +40,24 @@ class BatchShard {
   int64_t previous_begin_, previous_rows_;
 };
 
+// fit() runs each training batch inside a TrainingStep naming it (epoch * steps per epoch + step).
+// While one is alive on this thread, SeedGenerator::next() draws from (its seed, that step, its
+// draws so far in that step) instead of its running counter: the Dropout masks of a batch then
+// depend on the batch alone, not on how many batches this process ran before, so a run resumed
+// at epoch k (BackupAndRestore, a `.keras` checkpoint) draws the masks the uninterrupted run drew.
+//   { md::random::TrainingStep step(epoch * steps + s); model.train_on_batch(x, y); }
+class TrainingStep {
+ public:
+  explicit TrainingStep(uint64_t step);
+  ~TrainingStep();
+  TrainingStep(const TrainingStep&) = delete;
+  TrainingStep& operator=(const TrainingStep&) = delete;
+
+ private:
+  bool previous_active_;
+  uint64_t previous_step_;
+};
+
 // Seeds every later unseeded SeedGenerator (Keras's keras.utils.set_random_seed).
 void set_global_seed(uint64_t seed);
 
@@ -59,6 +77,9 @@ class SeedGenerator {
  private:
   uint64_t seed_;
   uint64_t counter_ = 0;
+  // Inside a TrainingStep: the step last drawn in and the draws made in it.
+  std::optional<uint64_t> step_{};
+  uint64_t draws_in_step_ = 0;
 };
 
 // The raw generator: 32 random bits for (seed, counter, stream). Exposed for kernels (dropout)

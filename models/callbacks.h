@@ -142,6 +142,9 @@ class ModelCheckpoint : public Callback {
 // which then resumes at the saved epoch (keras.callbacks.BackupAndRestore, its files:
 // <backup_dir>/latest.weights.h5 and training_metadata.json). For jobs that may be killed:
 // rerun the same program and it continues. Data-parallel: process 0 writes, every process reads.
+// (A `.keras` file from ModelCheckpoint is enough to resume too: md::load_model restores the
+// optimizer state, and fit's initial_epoch names the epoch to continue from.) Dropout masks and
+// shuffling follow the batch's place in the run, so a resumed run repeats the uninterrupted one.
 //   std::make_shared<md::BackupAndRestore>(md::BackupAndRestoreOptions{.backup_dir = "/tmp/backup"})
 struct BackupAndRestoreOptions {
   std::string backup_dir;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <numeric>
 
 #include "minidl/core/compute.h"
@@ -236,16 +237,19 @@ Tensor gather_rows(const Tensor& local, int64_t global_rows) {
 
 void run_on_every_process(const std::function<void()>& step, const std::string& where) {
   std::string error;
+  std::exception_ptr exception;
   try {
     step();
   } catch (const std::exception& e) {
     error = e.what();
     if (error.empty()) error = "an exception without a message";
+    exception = std::current_exception();
   }
   // Each process's message, as one float per character, gathered in rank order.
   const std::vector<float> mine(error.begin(), error.end());
   const uint64_t length = mine.size();
   const std::vector<uint64_t> lengths = mpi::allgather(std::span<const uint64_t>(&length, 1));
+  if (std::all_of(lengths.begin(), lengths.end(), [](uint64_t n) { return n == 0; })) return;  // the usual case
   const std::vector<int64_t> counts(lengths.begin(), lengths.end());
   const std::vector<float> all = mpi::allgatherv(mine, counts);
   std::vector<int> failed;
@@ -261,11 +265,13 @@ void run_on_every_process(const std::function<void()>& step, const std::string& 
     at += lengths[r];
   }
   if (failed.empty()) return;
+  // The same failure everywhere (bad arguments every process passed): each process's own
+  // exception, as one process would have thrown it.
+  if (failed.size() == static_cast<size_t>(num_processes())) std::rethrow_exception(exception);
   throw Error(fmt::format("{} failed on process(es) {} of {}; process {}: {}", where, fmt::join(failed, ", "),
                           num_processes(), failed[0], first));
 }
 
-void barrier() { mpi::barrier(); }
 
 }  // namespace detail
 }  // namespace minidl::distribution

@@ -3,6 +3,8 @@
 // which replace the file atomically.
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "minidl/core/error.h"
 #include "minidl/models/callbacks.h"
 #include "minidl/models/keras_file.h"
@@ -11,6 +13,8 @@
 #include "minidl/models/weights_h5.h"
 
 namespace minidl {
+
+namespace fs = std::filesystem;
 
 ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options)
     : options_(std::move(options)), monitor_("ModelCheckpoint", options_.monitor, options_.mode) {
@@ -57,8 +61,10 @@ void ModelCheckpoint::on_epoch_end(int epoch, const Logs& logs) {
     fmt::print("\nEpoch {}: saving model to {}\n", epoch + 1, path);
   }
   // Data-parallel: every process holds the same weights; process 0 writes them while the others
-  // wait at fit()'s barrier.
+  // wait in fit() to hear whether it succeeded.
   if (!distribution::detail::is_chief()) return;
+  // Keras creates the file's directory when it is missing.
+  if (const fs::path dir = fs::path(path).parent_path(); !dir.empty()) fs::create_directories(dir);
   if (options_.save_weights_only) {
     save_weights(model(), path);
   } else {

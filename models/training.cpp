@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <numeric>
 #include <optional>
 
@@ -423,33 +424,45 @@ void Model::start_data_parallel(const std::vector<Tensor>& x, int64_t batch_size
 // ---- fit ---------------------------------------------------------------------------------------
 
 History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions& options) {
-  check_compiled("fit");
-  check_batch_size(options.batch_size, "fit");
-  if (!(options.validation_split >= 0.0 && options.validation_split < 1.0)) {
-    throw ValueError(fmt::format("`validation_split` must be in [0, 1); received {}.", options.validation_split));
-  }
-  if (options.epochs < 0) throw ValueError(fmt::format("`epochs` must be >= 0; received {}.", options.epochs));
-  const int64_t n = sample_count(x_in.tensors, y_in, "fit");
-
-  // validation_split takes the last samples, before any shuffling (Keras).
-  std::vector<Tensor> x = x_in.tensors;
-  Tensor y = y_in;
+  const distribution::DataParallelOptions* parallel = distribution::detail::active();
+  std::vector<Tensor> x;
+  Tensor y;
   std::optional<std::pair<std::vector<Tensor>, Tensor>> validation;
-  if (options.validation_data) {
-    const auto& [vx, vy] = *options.validation_data;
-    sample_count(vx.tensors, vy, "fit (validation_data)");
-    validation.emplace(vx.tensors, vy);
-  } else if (options.validation_split > 0.0) {
-    const auto split = static_cast<int64_t>(std::floor(double(n) * (1.0 - options.validation_split)));
-    if (split <= 0 || split >= n) {
-      throw ValueError(fmt::format("validation_split={} leaves no samples for {} ({} samples in all).",
-                                   options.validation_split, split <= 0 ? "training" : "validation", n));
+  const auto check_arguments = [&] {
+    check_compiled("fit");
+    check_batch_size(options.batch_size, "fit");
+    if (!(options.validation_split >= 0.0 && options.validation_split < 1.0)) {
+      throw ValueError(fmt::format("`validation_split` must be in [0, 1); received {}.", options.validation_split));
     }
-    std::vector<Tensor> vx;
-    for (const Tensor& t : x) vx.push_back(slice_rows(t, split, n));
-    validation.emplace(vx, slice_rows(y, split, n));
-    for (Tensor& t : x) t = slice_rows(t, 0, split);
-    y = slice_rows(y, 0, split);
+    if (options.epochs < 0) throw ValueError(fmt::format("`epochs` must be >= 0; received {}.", options.epochs));
+    const int64_t n = sample_count(x_in.tensors, y_in, "fit");
+
+    // validation_split takes the last samples, before any shuffling (Keras).
+    x = x_in.tensors;
+    y = y_in;
+    if (options.validation_data) {
+      const auto& [vx, vy] = *options.validation_data;
+      sample_count(vx.tensors, vy, "fit (validation_data)");
+      validation.emplace(vx.tensors, vy);
+    } else if (options.validation_split > 0.0) {
+      const auto split = static_cast<int64_t>(std::floor(double(n) * (1.0 - options.validation_split)));
+      if (split <= 0 || split >= n) {
+        throw ValueError(fmt::format("validation_split={} leaves no samples for {} ({} samples in all).",
+                                     options.validation_split, split <= 0 ? "training" : "validation", n));
+      }
+      std::vector<Tensor> vx;
+      for (const Tensor& t : x) vx.push_back(slice_rows(t, split, n));
+      validation.emplace(vx, slice_rows(y, split, n));
+      for (Tensor& t : x) t = slice_rows(t, 0, split);
+      y = slice_rows(y, 0, split);
+    }
+  };
+  // Data-parallel: a process whose data do not fit (x and y of different lengths, say) fails
+  // fit() on every process, naming itself, rather than leaving the others in a collective.
+  if (parallel) {
+    distribution::detail::run_on_every_process(check_arguments, "fit");
+  } else {
+    check_arguments();
   }
   const int64_t n_train = row_count(y);
   const int64_t steps = steps_for(n_train, options.batch_size);
@@ -460,19 +473,26 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
   t.stop = false;
   t.initial_epoch = options.initial_epoch;
   for (const auto& cb : options.callbacks) cb->set_model(this);
-  const distribution::DataParallelOptions* parallel = distribution::detail::active();
-  const auto train_begin = [&] {
-    for (const auto& cb : options.callbacks) cb->on_train_begin({});
+  // Data-parallel: the epoch-level hooks run through run_on_every_process, so that a callback
+  // failing on one process (a backup it cannot read, a checkpoint process 0 cannot write) fails
+  // fit() on all of them instead of leaving them in a collective; it also keeps them in step
+  // while process 0 writes.
+  const auto every_process = [&](const std::function<void()>& hooks, const char* where) {
+    if (options.callbacks.empty()) return;
+    if (parallel) {
+      distribution::detail::run_on_every_process(hooks, where);
+    } else {
+      hooks();
+    }
   };
+  every_process([&] {
+    for (const auto& cb : options.callbacks) cb->on_train_begin({});
+  }, "fit (on_train_begin)");
   if (parallel) {
-    // A callback that fails on one process (a backup it cannot read) fails fit() on all of them.
-    distribution::detail::run_on_every_process(train_begin, "fit (on_train_begin)");
     start_data_parallel(x, options.batch_size, n_train);
     // The same batches, in the same order, from the same epoch, on every process: process 0's.
     shuffle_seeds = random::SeedGenerator(distribution::detail::value_of_process_zero(shuffle_seeds.initial_seed()));
     t.initial_epoch = static_cast<int>(distribution::detail::value_of_process_zero(static_cast<uint64_t>(t.initial_epoch)));
-  } else {
-    train_begin();
   }
   // Epoch k shuffles with the k-th seed of the stream, so that a run resumed at epoch k
   // (BackupAndRestore) sees the batches the uninterrupted run saw.
@@ -482,7 +502,9 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
   for (int epoch = t.initial_epoch; epoch < options.epochs; ++epoch) {
     t.loss_tracker.reset_state();
     for (const auto& m : t.metrics) m->reset_state();
-    for (const auto& cb : options.callbacks) cb->on_epoch_begin(epoch, {});
+    every_process([&] {
+      for (const auto& cb : options.callbacks) cb->on_epoch_begin(epoch, {});
+    }, "fit (on_epoch_begin)");
     if (verbose && options.epochs > 1) fmt::print("Epoch {}/{}\n", epoch + 1, options.epochs);
     Progbar bar(steps, {.verbose = verbose});
     const uint64_t epoch_seed = shuffle_seeds.next();
@@ -491,8 +513,14 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
       const int64_t begin = step * options.batch_size;
       const int64_t end = std::min(n_train, begin + options.batch_size);
       for (const auto& cb : options.callbacks) cb->on_train_batch_begin(step, {});
-      run_batch(gather_all(x, order, begin, end), gather_rows(y, order, begin, end), /*training=*/true,
-                fmt::format("epoch {}/{}, step {}/{}", epoch + 1, options.epochs, step + 1, steps));
+      {
+        // Dropout's seeds follow the batch's place in the whole run, not this process's count of
+        // batches, so a resumed run (initial_epoch > 0) draws the masks the full run drew.
+        const random::TrainingStep seeds(static_cast<uint64_t>(epoch) * static_cast<uint64_t>(steps) +
+                                         static_cast<uint64_t>(step));
+        run_batch(gather_all(x, order, begin, end), gather_rows(y, order, begin, end), /*training=*/true,
+                  fmt::format("epoch {}/{}, step {}/{}", epoch + 1, options.epochs, step + 1, steps));
+      }
       const Logs logs = current_logs(t.loss_tracker, t.metrics);
       for (const auto& cb : options.callbacks) cb->on_train_batch_end(step, logs);
       if (step + 1 < steps) bar.update(step + 1, logs.items(), /*finalize=*/false);
@@ -504,17 +532,26 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
       for (const auto& [key, value] : val.items()) epoch_logs.set("val_" + key, value);
     }
     bar.update(steps, epoch_logs.items(), /*finalize=*/true);
-    for (const auto& cb : options.callbacks) cb->on_epoch_end(epoch, epoch_logs);
-    // Process 0 writes the checkpoints and logs (callbacks.cpp); the others wait for it.
-    if (parallel) distribution::detail::barrier();
+    // Process 0 writes the checkpoints and logs (callbacks.cpp); the others wait for it, and
+    // learn if it failed.
+    every_process([&] {
+      for (const auto& cb : options.callbacks) cb->on_epoch_end(epoch, epoch_logs);
+    }, "fit (on_epoch_end)");
     history.append(epoch, epoch_logs);
+    // Data-parallel: a callback that stops training on one process (a time limit, a file it
+    // watches) stops it on all of them, or the others would wait in the next epoch's collectives.
+    if (parallel && !options.callbacks.empty()) {
+      t.stop = distribution::detail::sum_over_processes(t.stop ? 1.0 : 0.0) > 0.0;
+    }
     if (t.stop) break;
   }
   Logs last;
   if (!history.epoch.empty()) {
     for (const auto& [key, values] : history.history) last.set(key, values.back());
   }
-  for (const auto& cb : options.callbacks) cb->on_train_end(last);
+  every_process([&] {
+    for (const auto& cb : options.callbacks) cb->on_train_end(last);
+  }, "fit (on_train_end)");
   return history;
 }
 

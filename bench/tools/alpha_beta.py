@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The alpha-beta model of ring allreduce, fitted to distribution_bench's allreduce timings.
 
-    python3 bench/tools/alpha_beta.py SHM_LOG TCP_LOG --step-ms MS --batch B
+    python3 bench/tools/alpha_beta.py SHM_LOG TCP_LOG [--step-ms MS --batch B]
 
 Each log is distribution_bench's output at 2 processes ("bytes, min ms, median ms" rows; the
 minimums are fitted, the least disturbed by other work on a shared machine). At p = 2 a ring
@@ -15,7 +15,9 @@ and, on a shared machine, even their minimums include time the process was not r
 (k = the number of 25 MiB buckets, each paying the latency) on 10 and 100 Gb/s links, with the
 larger of the measured TCP alpha and a 25 us wire-and-switch latency, and the scaling efficiency
 of weak scaling (the per-process batch fixed) without overlap, as minidl's fit() reduces after
-the whole backward pass: E = t_step / (t_step + T_ring).
+the whole backward pass: E = t_step / (t_step + T_ring). t_step is the demo model's step at the
+per-process batch: by default the minimum of the "train_on_batch at batch B" line of SHM_LOG
+(measured in the same run as the allreduces), or --step-ms and --batch.
 """
 import argparse
 import math
@@ -29,6 +31,24 @@ def read(path):
         if m:
             rows.append((int(m.group(1)), float(m.group(2)) * 1e-3))
     return rows
+
+
+def measured_step(path):
+    """(batch, min ms) of distribution_bench's train_on_batch line, or None."""
+    for line in open(path):
+        m = re.match(r"^train_on_batch at batch (\d+) .*min ([0-9.]+) ms", line)
+        if m:
+            return int(m.group(1)), float(m.group(2))
+    return None
+
+
+def measured_gflops(path):
+    """distribution_bench's per-process matmul rate (GFLOP/s), or None."""
+    for line in open(path):
+        m = re.match(r"^matmul \S+ per process: .* ([0-9.]+) GFLOP/s", line)
+        if m:
+            return float(m.group(1))
+    return None
 
 
 def fit(rows):
@@ -47,11 +67,24 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("shm")
     ap.add_argument("tcp")
-    ap.add_argument("--step-ms", type=float, required=True, help="the demo model's step at the per-process batch")
-    ap.add_argument("--batch", type=int, required=True, help="that per-process batch")
+    ap.add_argument("--step-ms", type=float, help="the demo model's step at the per-process batch")
+    ap.add_argument("--batch", type=int, help="that per-process batch")
     ap.add_argument("--demo-params", type=int, default=25482)
-    ap.add_argument("--gflops-per-process", type=float, default=65.0)
+    ap.add_argument("--gflops-per-process", type=float,
+                    help="one process's dense-matmul rate; default: the matmul line of SHM_LOG")
     a = ap.parse_args()
+    if a.step_ms is None or a.batch is None:
+        measured = measured_step(a.shm)
+        if measured is None:
+            ap.error("no train_on_batch line in %s: pass --step-ms and --batch" % a.shm)
+        a.batch = a.batch or measured[0]
+        a.step_ms = a.step_ms or measured[1]
+        print(f"t_step: {a.step_ms:.3f} ms at batch {a.batch} (the minimum measured in {a.shm})")
+    if a.gflops_per_process is None:
+        a.gflops_per_process = measured_gflops(a.shm)
+        if a.gflops_per_process is None:
+            ap.error("no matmul line in %s: pass --gflops-per-process" % a.shm)
+        print(f"dense-matmul rate: {a.gflops_per_process:.1f} GFLOP/s per process (measured in {a.shm})")
     for name, path in (("shared memory", a.shm), ("TCP (loopback)", a.tcp)):
         alpha, beta = fit(read(path))
         print(f"{name}: alpha {alpha * 1e6:.1f} us, beta {beta * 1e9:.3f} ns/byte "
@@ -60,7 +93,7 @@ def main():
     alpha = max(alpha_tcp, 25e-6)
     bucket = 25 << 20
     big_params = 25_000_000
-    # 6 N FLOPs per sample (forward 2N, backward 4N) at one core's dense-matmul rate.
+    # 6 N FLOPs per sample (forward 2N, backward 4N) at one process's dense-matmul rate.
     big_step = 6 * big_params * a.batch / (a.gflops_per_process * 1e9)
     models = (("demo (%d params)" % a.demo_params, a.demo_params, a.step_ms * 1e-3),
               ("25 M params", big_params, big_step))

@@ -273,7 +273,9 @@ void fill_dropout_mask(float* out, int64_t n, float rate, uint64_t seed, uint64_
 bool mpi_launched();
 // Whether MPI_Init has run in this process (by anyone).
 bool mpi_initialized();
-// MPI_Init_thread(FUNNELED) and MPI_ERRORS_RETURN on MPI_COMM_WORLD; MPI_Finalize at exit.
+// MPI_Init_thread(FUNNELED) and MPI_ERRORS_RETURN on MPI_COMM_WORLD; at exit MPI_Finalize, or,
+// when the process exits with a non-zero status, MPI_Abort of the whole job (no process hangs
+// waiting for one that gave up).
 void mpi_init();
 int mpi_rank();
 int mpi_size();

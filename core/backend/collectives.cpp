@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -31,10 +32,23 @@ void check(int rc, const char* what) {
   throw std::runtime_error(std::string(what) + " failed on process " + std::to_string(rank) + ": " + std::string(text, length));
 }
 
-void finalize_at_exit() {
+// At exit (glibc's on_exit, which is told the exit status): a process that ends normally
+// finalizes MPI; one that ends with an error (main returned non-zero after catching, say, that
+// it cannot open its data) aborts the whole job instead. MPI_Finalize waits for every process,
+// and the others may be waiting in a collective for this one: finalizing would hang the job.
+void finalize_at_exit(int status, void* /*unused*/) {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
+  if (finalized) return;
+  if (status == 0) {
+    MPI_Finalize();
+    return;
+  }
+  int rank = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::fprintf(stderr, "minidl: process %d exits with status %d; ending the whole job (MPI_Abort) so that no "
+                       "other process waits for it\n", rank, status);
+  MPI_Abort(MPI_COMM_WORLD, status);
 }
 
 template <typename T>
@@ -72,7 +86,7 @@ void mpi_init() {
   int provided = 0;
   check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
   check(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
-  std::atexit(finalize_at_exit);
+  on_exit(finalize_at_exit, nullptr);
 }
 
 int mpi_rank() {

@@ -51,11 +51,9 @@ std::vector<Tensor> sum_gradients(const std::vector<Tensor>& grads, float weight
 void average_variables(const std::vector<Variable>& variables, float weight, const DataParallelOptions& options);
 // The global batch's rows of `local` (this process's shard), gathered in rank order.
 Tensor gather_rows(const Tensor& local, int64_t global_rows);
-// Runs `step` on every process; when it throws on any, every process throws an md::Error that
+// Runs `step` on every process; when it throws on some, every process throws an md::Error that
 // names the processes that failed and the first one's message (so that no process waits in a
-// collective for one that gave up).
+// collective for one that gave up); when it throws on all, each rethrows its own exception.
 void run_on_every_process(const std::function<void()>& step, const std::string& where);
-// Every process waits here (others wait while process 0 writes a checkpoint).
-void barrier();
 
 }  // namespace minidl::distribution::detail

@@ -110,6 +110,63 @@ TEST_CASE("a callback failing on one process fails fit on every process, naming 
                                 p));
 }
 
+TEST_CASE("a process whose x and y differ in length fails fit on every process, naming it", "[errors]") {
+  const int p = md::distribution::num_processes();
+  if (p == 1) return;
+  md::Model model = compiled_small_model(3);
+  const Scope scope;
+  const int64_t y_rows = md::distribution::process_id() == 1 ? 15 : 16;
+  CHECK_THROWS_WITH(model.fit(md::Tensor::ones({16, 4}), md::Tensor::ones({y_rows, 2}),
+                              {.batch_size = 2 * p, .verbose = 0}),
+                    fmt::format("fit failed on process(es) 1 of {}; process 1: Data cardinality is ambiguous. Make "
+                                "sure all arrays contain the same number of samples. 'x' sizes: 16\n'y' sizes: 15\n",
+                                p));
+}
+
+TEST_CASE("the same bad argument on every process gives one process's plain error", "[errors]") {
+  if (md::distribution::num_processes() == 1) return;
+  md::Model model = compiled_small_model(3);
+  const Scope scope;
+  CHECK_THROWS_AS(model.fit(md::Tensor::ones({8, 4}), md::Tensor::ones({8, 2}),
+                            {.batch_size = 8, .verbose = 0, .validation_split = 1.5}),
+                  md::ValueError);
+  CHECK_THROWS_WITH(model.fit(md::Tensor::ones({8, 4}), md::Tensor::ones({8, 2}),
+                              {.batch_size = 8, .verbose = 0, .validation_split = 1.5}),
+                    "`validation_split` must be in [0, 1); received 1.5.");
+}
+
+TEST_CASE("a checkpoint process 0 cannot write fails fit on every process", "[errors]") {
+  const int p = md::distribution::num_processes();
+  if (p == 1) return;
+  md::Model model = compiled_small_model(3);
+  const Scope scope;
+  // A directory under a regular file cannot be created, even by root.
+  const auto checkpoint = std::make_shared<md::ModelCheckpoint>(
+      md::ModelCheckpointOptions{.filepath = "/dev/null/checkpoints/epoch-{epoch}.keras"});
+  CHECK_THROWS_WITH(model.fit(md::Tensor::ones({8, 4}), md::Tensor::ones({8, 2}),
+                              {.batch_size = 2 * p, .verbose = 0, .callbacks = {checkpoint}}),
+                    Catch::StartsWith(fmt::format("fit (on_epoch_end) failed on process(es) 0 of {}; process 0: ", p)) &&
+                        Catch::Contains("/dev/null/checkpoints"));
+}
+
+TEST_CASE("a callback that stops training on one process stops it on all of them", "[errors]") {
+  const int p = md::distribution::num_processes();
+  if (p == 1) return;
+  struct StopOnLastProcess : md::Callback {
+    void on_epoch_end(int epoch, const md::Logs&) override {
+      if (epoch == 1 && md::distribution::process_id() == md::distribution::num_processes() - 1) {
+        model().set_stop_training(true);
+      }
+    }
+  };
+  md::Model model = compiled_small_model(3);
+  const Scope scope;
+  const md::History history = model.fit(md::Tensor::ones({8, 4}), md::Tensor::ones({8, 2}),
+                                        {.epochs = 5, .batch_size = 2 * p, .verbose = 0,
+                                         .callbacks = {std::make_shared<StopOnLastProcess>()}});
+  CHECK(history.epoch == std::vector<int>{0, 1});
+}
+
 TEST_CASE("BackupAndRestore: Keras's argument errors; a backup resumes at its epoch", "[errors][single]") {
   CHECK_THROWS_WITH(md::BackupAndRestore({}), "Empty `backup_dir` argument passed");
   CHECK_THROWS_WITH(md::BackupAndRestore({.backup_dir = "b", .save_freq = std::string("batch")}),
