@@ -23,7 +23,7 @@
 // shape the data (--epochs, --batch-size, --shift, --train-samples, --validation) must be given
 // again as they were. --validation N holds out the last N training images (unshifted) and reports
 // their accuracy each epoch, for comparing settings without the test set; --train-samples N
-// trains on the first N images only (the CTest smoke run).
+// trains on the first N images only (the CTest smoke run: --epochs 2 --train-samples 4000).
 #include <minidl/minidl.h>
 
 #include <algorithm>
@@ -107,7 +107,7 @@ struct Settings {
   int64_t shift = 2;   // random translation of the training images, in pixels (0: none)
   int stop_after = 0;  // > 0: save to `checkpoint` after this many epochs and stop
   std::string checkpoint = "transformer_fashion_mnist.keras";
-  bool resume = false;  // continue from `checkpoint`: the same run as one without the stop
+  bool resume = false;        // continue from `checkpoint`: the same run as one without the stop
   int64_t train_samples = 0;  // > 0: train on the first N training images only
   int64_t validation = 0;     // > 0: hold out the last N training images and report their accuracy
   std::string data_dir;
@@ -225,11 +225,11 @@ Settings parse(int argc, char** argv) {
     } else if (arg == "--data") {
       s.data_dir = value();
     } else {
-      throw md::ValueError(
-          "unknown option " + arg +
-          "; use --epochs N, --batch-size N, --patch N, --norm pre|post, --dim N, --heads N, --ffn N, --learning-rate X, "
-          "--warmup-epochs N, --shift N, --stop-after N, --checkpoint FILE, --resume FILE, "
-          "--train-samples N, --validation N, --data DIR");
+      throw md::ValueError("unknown option " + arg +
+                           "; use --epochs N, --batch-size N, --patch N, --norm pre|post, --dim N, --heads N, --ffn N, "
+                           "--learning-rate X, "
+                           "--warmup-epochs N, --shift N, --stop-after N, --checkpoint FILE, --resume FILE, "
+                           "--train-samples N, --validation N, --data DIR");
     }
   }
   return s;
@@ -284,9 +284,10 @@ int main(int argc, char** argv) try {
   fmt::print("trained {} epochs in {:.1f} s ({:.1f} s per epoch)\n", trained, seconds, seconds / std::max(1, trained));
   if (last_epoch < settings.epochs) {
     model.save(settings.checkpoint);
-    fmt::print("saved {} after {} of {} epochs; continue with the same --epochs, --batch-size, --shift, "
-               "--train-samples and --validation and --resume {}\n", settings.checkpoint, last_epoch,
-               settings.epochs, settings.checkpoint);
+    fmt::print(
+        "saved {} after {} of {} epochs; continue with the same --epochs, --batch-size, --shift, "
+        "--train-samples and --validation and --resume {}\n",
+        settings.checkpoint, last_epoch, settings.epochs, settings.checkpoint);
     return 0;
   }
 
