@@ -195,9 +195,12 @@ struct Peer {
   std::string framework;  // the script family: peer_<framework>_<bench>.py
   std::string flags;      // "--compile" for torch.compile
   bool available() const { return std::filesystem::exists(python); }
-  // The shell command that runs this peer's script for `bench` with `args`.
+  // The shell command that runs this peer's script for `bench` with `args`. The peer sets its own
+  // thread count; the OpenMP settings the bench was started with tune minidl's team and must not
+  // reach the peer's (OMP_WAIT_POLICY=passive, which rnn_bench's runs used, made PyTorch 2's 2-thread
+  // LSTM step 2x slower: 20.2 against 9.4 ms).
   std::string command(const std::string& bench, const std::string& args) const {
-    return python + " " + std::string(MINIDL_BENCH_DIR) + "/peer_" + framework + "_" + bench + ".py " + flags +
+    return "env -u OMP_WAIT_POLICY -u OMP_NUM_THREADS -u OMP_PROC_BIND -u OMP_PLACES " + python + " " + std::string(MINIDL_BENCH_DIR) + "/peer_" + framework + "_" + bench + ".py " + flags +
            (flags.empty() ? "" : " ") + args;
   }
 };
