@@ -459,11 +459,7 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
   };
   // Data-parallel: a process whose data do not fit (x and y of different lengths, say) fails
   // fit() on every process, naming itself, rather than leaving the others in a collective.
-  if (parallel) {
-    distribution::detail::run_on_every_process(check_arguments, "fit");
-  } else {
-    check_arguments();
-  }
+  distribution::detail::run_on_every_process(check_arguments, "fit");
   const int64_t n_train = row_count(y);
   const int64_t steps = steps_for(n_train, options.batch_size);
   const int verbose = distribution::detail::is_chief() ? effective_verbose(options.verbose) : 0;
@@ -478,12 +474,7 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
   // fit() on all of them instead of leaving them in a collective; it also keeps them in step
   // while process 0 writes.
   const auto every_process = [&](const std::function<void()>& hooks, const char* where) {
-    if (options.callbacks.empty()) return;
-    if (parallel) {
-      distribution::detail::run_on_every_process(hooks, where);
-    } else {
-      hooks();
-    }
+    if (!options.callbacks.empty()) distribution::detail::run_on_every_process(hooks, where);
   };
   every_process([&] {
     for (const auto& cb : options.callbacks) cb->on_train_begin({});

@@ -54,6 +54,7 @@ Tensor gather_rows(const Tensor& local, int64_t global_rows);
 // Runs `step` on every process; when it throws on some, every process throws an md::Error that
 // names the processes that failed and the first one's message (so that no process waits in a
 // collective for one that gave up); when it throws on all, each rethrows its own exception.
+// Without data parallelism it just runs `step`.
 void run_on_every_process(const std::function<void()>& step, const std::string& where);
 
 }  // namespace minidl::distribution::detail
