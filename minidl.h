@@ -14,6 +14,7 @@
 #include "minidl/autograd/attention.h"
 #include "minidl/autograd/gradcheck.h"
 #include "minidl/autograd/ops.h"
+#include "minidl/autograd/check_numerics.h"
 #include "minidl/autograd/record.h"
 #include "minidl/autograd/tape.h"
 #include "minidl/autograd/variable.h"

@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "minidl/autograd/check_numerics.h"
 #include "minidl/autograd/record.h"
 #include "minidl/autograd/trace.h"
 #include "minidl/core/dtype.h"
@@ -277,6 +278,7 @@ Tensor apply(const OpDef<Attrs>& def, OpInputs inputs, const Attrs& attrs = {}) 
   }
   OpSaved saved;
   Tensor output = def.forward(inputs, attrs, saved);
+  if (debug::check_numerics_enabled()) [[unlikely]] autograd::detail::check_op_outputs(def.name, inputs, {&output, 1});
   if (def.backward != nullptr && autograd::should_record(inputs)) {
     // The closure holds a function pointer and the attributes: small enough for std::function
     // to keep inline when the attributes are.

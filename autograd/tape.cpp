@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "minidl/autograd/check_numerics.h"
 #include "minidl/autograd/detail/autograd_meta.h"
 #include "minidl/autograd/op_def.h"
 #include "minidl/autograd/ops.h"
@@ -71,6 +72,8 @@ namespace autograd {
 
 void record(std::string_view op_name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
             std::vector<Tensor> saved, BackwardFn backward) {
+  // Ops written with record() directly (several outputs, fused kernels) are checked here.
+  if (debug::check_numerics_enabled()) [[unlikely]] detail::check_op_outputs(op_name, inputs, outputs);
   std::shared_ptr<detail::Record> rec;
   for (detail::TapeState* tape : detail::t_active_tapes) {
     if (!detail::recording(tape)) continue;
@@ -220,7 +223,13 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
       auto it = grads.find(output.id);
       output_grads.push_back(it != grads.end() ? it->second : Tensor::zeros(output.shape));
     }
-    const std::vector<Tensor> input_grads = rec.backward({rec.saved, output_grads, needs, rec.input_shapes});
+    std::vector<Tensor> input_grads;
+    try {
+      input_grads = rec.backward({rec.saved, output_grads, needs, rec.input_shapes});
+      if (debug::check_numerics_enabled()) [[unlikely]] autograd::detail::check_op_gradients(rec.op_name, input_grads);
+    } catch (const FloatingPointError& e) {
+      throw FloatingPointError(fmt::format("in the gradient of op '{}': {}", rec.op_name, e.what()));
+    }
     for (size_t i = 0; i < rec.inputs.size() && i < input_grads.size(); ++i) {
       if (!needs[i] || !input_grads[i].defined()) continue;
       auto [it, inserted] = grads.try_emplace(rec.inputs[i].id, input_grads[i]);

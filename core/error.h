@@ -63,4 +63,13 @@ class MemoryError : public Error {
   using Error::Error;
 };
 
+// A value became NaN or infinite where it must not: a loss under TerminateOnNaN({.raise_error =
+// true}), or an op's output or gradient while md::debug::enable_check_numerics() is on (Python's
+// FloatingPointError; Keras's TerminateOnNaN raises RuntimeError, TensorFlow's check_numerics
+// InvalidArgumentError).
+class FloatingPointError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace minidl

@@ -14,4 +14,10 @@ void set_num_threads(int n) {
 
 int get_num_threads() { return backend::get_num_threads(); }
 
+void set_flush_denormals(bool on) { backend::set_flush_denormals(on); }
+bool flush_denormals() { return backend::flush_denormals(); }
+
+DenormalsFlushed::DenormalsFlushed() : previous_(backend::enter_flushed_denormals()) {}
+DenormalsFlushed::~DenormalsFlushed() { backend::restore_float_mode(previous_); }
+
 }  // namespace minidl

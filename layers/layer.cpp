@@ -173,7 +173,12 @@ std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> trai
       record_node(recorded, outputs);
     }
   } else {
-    outputs = call(args, ctx);
+    try {
+      outputs = call(args, ctx);
+    } catch (const FloatingPointError& e) {
+      // md::debug::check_numerics: say which layer's call it was, outermost first.
+      throw FloatingPointError(fmt::format("layer '{}' ({}): {}", name(), class_name(), e.what()));
+    }
     if (const RegularizerArg& reg = layer_state_->activity_regularizer) {
       for (const Tensor& y : outputs) {
         if (!y.defined()) continue;

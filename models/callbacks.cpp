@@ -1,4 +1,5 @@
-// The built-in callbacks (keras/src/callbacks): EarlyStopping, CSVLogger, LearningRateScheduler.
+// The built-in callbacks (keras/src/callbacks): EarlyStopping, TerminateOnNaN, CSVLogger,
+// LearningRateScheduler.
 #include "minidl/models/callbacks.h"
 
 #include <fmt/format.h>
@@ -181,6 +182,20 @@ void CSVLogger::on_epoch_end(int epoch, const Logs& logs) {
     out << separator_ << (v ? fmt::format("{}", *v) : std::string("NA"));
   }
   out << "\n";
+}
+
+// ---- TerminateOnNaN ------------------------------------------------------------------------------
+
+void TerminateOnNaN::on_train_batch_end(int64_t batch, const Logs& logs) {
+  if (!logs.contains("loss")) return;
+  const double loss = logs.at("loss");
+  if (std::isfinite(loss)) return;
+  if (options_.raise_error) {
+    throw FloatingPointError(fmt::format(
+        "NaN or Inf loss encountered at batch {}. Loss value: {}. Terminating training immediately.", batch, loss));
+  }
+  if (distribution::detail::is_chief()) fmt::print("Batch {}: Invalid loss, terminating training\n", batch);
+  model().set_stop_training(true);
 }
 
 // ---- LearningRateScheduler -----------------------------------------------------------------------

@@ -172,6 +172,24 @@ class BackupAndRestore : public Callback {
   int64_t batches_since_save_ = 0;
 };
 
+// Stops training at the first batch whose loss is NaN or infinite (keras.callbacks.TerminateOnNaN):
+// prints "Batch N: Invalid loss, terminating training", and fit() ends after that batch, still
+// running every callback's on_epoch_end and on_train_end. raise_error throws FloatingPointError
+// at once instead, so that no later hook (a checkpoint, a backup's clean-up) runs.
+//   model.fit(x, y, {.epochs = 10, .callbacks = {std::make_shared<md::TerminateOnNaN>()}});
+struct TerminateOnNaNOptions {
+  bool raise_error = false;
+};
+
+class TerminateOnNaN : public Callback {
+ public:
+  explicit TerminateOnNaN(TerminateOnNaNOptions options = {}) : options_(options) {}
+  void on_train_batch_end(int64_t batch, const Logs& logs) override;
+
+ private:
+  TerminateOnNaNOptions options_;
+};
+
 // Streams epoch results to a CSV file: "epoch" then the log names sorted, as Keras writes.
 //   std::make_shared<md::CSVLogger>("training.csv")
 class CSVLogger : public Callback {

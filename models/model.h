@@ -130,8 +130,12 @@ class Model : public LayerOf<Model> {
   // Compile state and the stop flag (models/detail/training_state.h).
   struct Training;
   Shared<Training> training_;
-  // One step on a batch (training or not): the loss value, metrics updated.
-  double run_batch(const std::vector<Tensor>& x, const Tensor& y, bool training, const std::string& where);
+  // One step on a batch (training or not): the loss value, metrics updated. A NaN or infinite
+  // loss throws, naming `where`, before any weight moves; with `callbacks_decide` (fit with
+  // callbacks) it skips the update and returns the value instead, so that a batch hook
+  // (TerminateOnNaN) can stop training first: fit throws when none did.
+  double run_batch(const std::vector<Tensor>& x, const Tensor& y, bool training, const std::string& where,
+                   bool callbacks_decide = false);
   void check_compiled(const std::string& method) const;
   // Data-parallel fit() (models/distribution.h): checks the global batch size and that every
   // process has the same model and sample count, builds the model if needed, and gives every

@@ -14,6 +14,7 @@
 #include "minidl/autograd/tape.h"
 #include "minidl/core/error.h"
 #include "minidl/core/random.h"
+#include "minidl/core/threading.h"
 #include "minidl/layers/serialization.h"
 #include "minidl/models/callbacks.h"
 #include "minidl/models/detail/data_parallel.h"
@@ -293,12 +294,19 @@ void check_batch_size(int64_t batch_size, const std::string& where) {
   if (batch_size <= 0) throw ValueError(fmt::format("{}: batch_size must be positive; received {}.", where, batch_size));
 }
 
+ValueError nonfinite_loss_error(double value, const std::string& where) {
+  return ValueError(fmt::format("The loss became {} at {}: training stopped. Check the inputs for NaN or infinite "
+                                "values, or lower the learning rate.",
+                                std::isnan(value) ? "NaN" : "infinite", where));
+}
+
 }  // namespace
 
 // ---- one batch ---------------------------------------------------------------------------------
 
 double Model::run_batch(const std::vector<Tensor>& x_global, const Tensor& y_global, bool training,
-                        const std::string& where) {
+                        const std::string& where, bool callbacks_decide) {
+  const DenormalsFlushed flushed;  // FTZ/DAZ for this step, on this thread and its OpenMP team
   Training& t = *training_;
   const CallOptions call_options{.training = training};
   // Data-parallel: this process runs its shard of the global batch, and the loss, gradients and
@@ -345,14 +353,10 @@ double Model::run_batch(const std::vector<Tensor>& x_global, const Tensor& y_glo
     value = loss_value.item();
     // Every process checks the same global value, so all of them stop together.
     if (sharded) value = distribution::detail::sum_over_processes(static_cast<double>(weight) * value);
-    if (!std::isfinite(value)) {
-      throw ValueError(fmt::format("The loss became {} at {}: training stopped. Check the inputs for NaN or "
-                                   "infinite values, or lower the learning rate.",
-                                   std::isnan(value) ? "NaN" : "infinite", where));
-    }
-    if (training && !variables.empty()) grads = tape->gradient(loss_value, variables);
+    if (!std::isfinite(value) && !callbacks_decide) throw nonfinite_loss_error(value, where);
+    if (training && !variables.empty() && std::isfinite(value)) grads = tape->gradient(loss_value, variables);
   }
-  if (training && !variables.empty()) {
+  if (training && !variables.empty() && std::isfinite(value)) {
     if (sharded) grads = distribution::detail::sum_gradients(grads, weight, *parallel);
     t.optimizer->apply(grads, variables);
   }
@@ -501,6 +505,8 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
     const uint64_t epoch_seed = shuffle_seeds.next();
     const std::vector<int64_t> order = options.shuffle ? permutation(n_train, epoch_seed) : identity_order(n_train);
     for (int64_t step = 0; step < steps; ++step) {
+      double loss = 0.0;
+      std::string where;
       const int64_t begin = step * options.batch_size;
       const int64_t end = std::min(n_train, begin + options.batch_size);
       for (const auto& cb : options.callbacks) cb->on_train_batch_begin(step, {});
@@ -509,11 +515,25 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
         // batches, so a resumed run (initial_epoch > 0) draws the masks the full run drew.
         const random::TrainingStep seeds(static_cast<uint64_t>(epoch) * static_cast<uint64_t>(steps) +
                                          static_cast<uint64_t>(step));
-        run_batch(gather_all(x, order, begin, end), gather_rows(y, order, begin, end), /*training=*/true,
-                  fmt::format("epoch {}/{}, step {}/{}", epoch + 1, options.epochs, step + 1, steps));
+        where = fmt::format("epoch {}/{}, step {}/{}", epoch + 1, options.epochs, step + 1, steps);
+        try {
+          loss = run_batch(gather_all(x, order, begin, end), gather_rows(y, order, begin, end), /*training=*/true,
+                           where, /*callbacks_decide=*/!options.callbacks.empty());
+        } catch (const FloatingPointError& e) {
+          throw FloatingPointError(where + ": " + e.what());  // md::debug::check_numerics: which step
+        }
       }
       const Logs logs = current_logs(t.loss_tracker, t.metrics);
       for (const auto& cb : options.callbacks) cb->on_train_batch_end(step, logs);
+      // A batch hook that stops training (TerminateOnNaN) ends the epoch here, as in Keras;
+      // data-parallel, every process learns of it, or the others would wait in the next step.
+      if (parallel && !options.callbacks.empty()) {
+        t.stop = distribution::detail::sum_over_processes(t.stop ? 1.0 : 0.0) > 0.0;
+      }
+      // No weight moved on a NaN loss; unless a hook stopped training, it is the error run_batch
+      // raises without callbacks.
+      if (!std::isfinite(loss) && !t.stop) throw nonfinite_loss_error(loss, where);
+      if (t.stop) break;
       if (step + 1 < steps) bar.update(step + 1, logs.items(), /*finalize=*/false);
     }
     Logs epoch_logs = current_logs(t.loss_tracker, t.metrics);
@@ -601,6 +621,7 @@ Tensor Model::predict(const ModelInputs& x, const PredictOptions& options) {
                                                      : distribution::detail::Rows{0, end - begin};
     const bool sharded = rows.count() < end - begin;
     const std::vector<Tensor> xb = gather_all(x.tensors, order, begin + rows.begin, begin + rows.end);
+    const DenormalsFlushed flushed;
     Tensor out = (xb.size() == 1 ? call_all(xb[0], {.training = false}) : call_all(xb, {.training = false})).at(0);
     if (sharded) out = distribution::detail::gather_rows(out, end - begin);
     if (!result.defined()) {

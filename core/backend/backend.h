@@ -25,6 +25,20 @@ using Dims = std::vector<int64_t>;
 void set_num_threads(int n);
 int get_num_threads();
 
+// ---- denormals (core/backend/denormals.cpp) ----------------------------------------------------
+// FTZ/DAZ: floats below 2^-126 (denormals) flushed to zero, in results and inputs, on the threads
+// that run minidl's compute (md::DenormalsFlushed in core/threading.h says when and why).
+void set_flush_denormals(bool on);
+bool flush_denormals();
+// Sets FTZ/DAZ (when on) on the calling thread, and on the OpenMP threads its parallel regions
+// use (once per thread and team size); returns the calling thread's previous mode.
+unsigned enter_flushed_denormals();
+void restore_float_mode(unsigned previous);
+// Whether FTZ and DAZ are set on the calling thread, and on each thread of an OpenMP team of
+// get_num_threads() started from it (for tests and benchmarks).
+bool thread_flushes_denormals();
+std::vector<bool> team_flushes_denormals();
+
 // ---- primitive cache ---------------------------------------------------------------------
 // oneDNN primitives are created once per (kind, shapes, attributes) and reused.
 struct PrimitiveCacheStats {

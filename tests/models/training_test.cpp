@@ -454,3 +454,44 @@ TEST_CASE("a NaN input reaches the loss through a ReLU-first model and stops fit
                     Catch::StartsWith("The loss became NaN at epoch 1/1, step 1/1"));
   CHECK(std::isnan(model.predict(x).to_vector()[1]));
 }
+
+TEST_CASE("TerminateOnNaN stops fit after the NaN batch, Keras's way; raise_error throws", "[models][training][nan]") {
+  // Row 6 of 10 holds a NaN: with batches of 4 in order, the second batch's loss is NaN.
+  std::vector<float> xv(20, 1.0f);
+  xv[13] = std::nanf("");
+  const md::Tensor x = md::Tensor::from_vector(xv, {10, 2});
+  const md::Tensor y = md::Tensor::zeros({10, 1});
+  md::Model model = train_linear_model();
+  model.compile({.optimizer = "sgd", .loss = "mse"});
+  auto recorder = std::make_shared<TrainRecorder>();
+  SECTION("graceful: the epoch ends, every end hook runs, no weight took the NaN step") {
+    const md::History h = model.fit(x, y, {.epochs = 3, .batch_size = 4, .verbose = 0,
+                                           .callbacks = {std::make_shared<md::TerminateOnNaN>(), recorder},
+                                           .shuffle = false});
+    CHECK(h.epoch == std::vector<int>{0});
+    CHECK(std::isnan(h["loss"][0]));
+    CHECK(recorder->batches == 2);
+    CHECK(recorder->events == std::vector<std::string>{"train_begin", "epoch_begin 0", "epoch_end 0", "train_end"});
+    CHECK(model.optimizer()->iterations() == 1);
+    for (const md::Tensor& w : model.get_weights()) {
+      for (const float v : w.to_vector()) CHECK(std::isfinite(v));
+    }
+  }
+  SECTION("raise_error: Keras's message, and no later hook runs") {
+    CHECK_THROWS_MATCHES(
+        model.fit(x, y, {.epochs = 3, .batch_size = 4, .verbose = 0,
+                         .callbacks = {std::make_shared<md::TerminateOnNaN>(md::TerminateOnNaNOptions{.raise_error = true}),
+                                       recorder},
+                         .shuffle = false}),
+        md::FloatingPointError,
+        Catch::Message("NaN or Inf loss encountered at batch 1. Loss value: nan. Terminating training immediately."));
+    CHECK(recorder->events == std::vector<std::string>{"train_begin", "epoch_begin 0"});
+  }
+  SECTION("other callbacks only: fit's own error, before any weight moves") {
+    CHECK_THROWS_WITH(model.fit(x, y, {.epochs = 3, .batch_size = 4, .verbose = 0, .callbacks = {recorder},
+                                       .shuffle = false}),
+                      Catch::StartsWith("The loss became NaN at epoch 1/3, step 2/3"));
+    CHECK(recorder->batches == 2);  // the hooks saw the NaN batch first
+    CHECK(model.optimizer()->iterations() == 1);
+  }
+}
