@@ -87,7 +87,9 @@ dnnl::engine& engine() {
 }
 
 dnnl::stream& stream() {
-  static dnnl::stream instance(engine());
+  // One per thread: threads that compute at once (two models trained in two threads) never
+  // share a stream, which oneDNN does not promise to be safe.
+  thread_local dnnl::stream instance(engine());
   return instance;
 }
 
