@@ -149,7 +149,13 @@ void map_gradient(const float* x, const float* dy, float* dx, int64_t n, F f) {
 bool backward_in_our_loop(EltwiseOp op, const float* x, const float* dy, float* dx, int64_t n, float alpha) {
   switch (op) {
     case EltwiseOp::relu:
-      map_gradient(x, dy, dx, n, [alpha](float s, float d) { return s > 0.0f ? d : d * alpha; });
+      // Only the plain relu: `x > 0 ? dy : 0` is a select, which vectorises. With a slope, any
+      // form of `x > 0 ? dy : alpha * dy` GCC turns back into a branch on the sign of x (it will
+      // not run a multiply it could skip, under -ftrapping-math), mispredicted half the time:
+      // 3.6 ns per element of a (64, 256) gradient, 10x oneDNN's kernel. (dy * 0 would give NaN
+      // for an infinite dy where x <= 0; PyTorch's threshold_backward gives 0, as here.)
+      if (alpha != 0.0f) return false;
+      map_gradient(x, dy, dx, n, [](float s, float d) { return s > 0.0f ? d : 0.0f; });
       return true;
     case EltwiseOp::square:
       map_gradient(x, dy, dx, n, [](float s, float d) { return 2.0f * s * d; });
