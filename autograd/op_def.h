@@ -282,7 +282,7 @@ Tensor apply(const OpDef<Attrs>& def, OpInputs inputs, const Attrs& attrs = {}) 
   if (def.backward != nullptr && autograd::should_record(inputs)) {
     // The closure holds a function pointer and the attributes: small enough for std::function
     // to keep inline when the attributes are.
-    autograd::record(def.name, std::vector<Tensor>(inputs.begin(), inputs.end()), {output}, saved.take(),
+    autograd::record(def.name, inputs, std::span<const Tensor>(&output, 1), saved.take(),
                      [backward = def.backward, attrs](const autograd::BackwardArgs& g) {
                        return backward(OpGrad{g}, attrs);
                      });

@@ -60,5 +60,8 @@ inline bool should_record(const std::vector<Tensor>& inputs) { return should_rec
 // gradient is taken, gradient() raises an error naming the op.
 void record(std::string_view op_name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
             std::vector<Tensor> saved, BackwardFn backward);
+// The same on views (ops::apply's path: no vectors built for the call's inputs and output).
+void record(std::string_view op_name, std::span<const Tensor> inputs, std::span<const Tensor> outputs,
+            std::vector<Tensor> saved, BackwardFn backward);
 
 }  // namespace minidl::autograd

@@ -6,9 +6,13 @@
 // "oth" is the CPUs other processes used during minidl's timed loop (> 0.3: disturbed).
 //
 //   ./build/bench/autograd_bench [--threads N] [--steps N] [--peers all|torch1,torch2,compile,jax]
-//                                [--no-peer] [--model NAME]
+//                                [--no-peer] [--model NAME] [--update optimizer|ops]
 //
 // --model runs one case only (e.g. mlp_32_32_1_b8), so that a profile shows that model alone.
+// --update: how minidl updates the weights. `optimizer` (the default) is md::optim::SGD's
+// apply(), one fused w -= lr * g pass per variable, as the PyTorch peer calls torch.optim.SGD's
+// step() and the JAX peer's update is fused by XLA; `ops` is the form recorded before
+// 2026-12-07 17:00 UTC, variable.assign_sub(grad * lr): two passes and a temporary per variable.
 #include <minidl/minidl.h>
 
 #include <algorithm>
@@ -56,7 +60,7 @@ struct Mlp {
   }
 };
 
-Timing run(const std::vector<int64_t>& sizes, int64_t batch, bool classification, int steps) {
+Timing run(const std::vector<int64_t>& sizes, int64_t batch, bool classification, int steps, bool optimizer_update) {
   Mlp mlp(sizes, 1);
   const md::Tensor x = md::random::normal({batch, sizes.front()}, 0, 1, 7);
   md::Tensor y;
@@ -70,6 +74,7 @@ Timing run(const std::vector<int64_t>& sizes, int64_t batch, bool classification
   }
   const std::vector<md::Variable> vars = mlp.variables();
   const float learning_rate = 0.01f;
+  md::optim::SGD sgd({.learning_rate = learning_rate});
   auto step = [&] {
     md::GradientTape tape;
     const md::Tensor out = mlp.forward(x);
@@ -77,7 +82,11 @@ Timing run(const std::vector<int64_t>& sizes, int64_t batch, bool classification
                                 ? md::ops::negative(md::ops::mean(md::ops::sum(y * md::ops::log_softmax(out), {-1})))
                                 : md::ops::mean(md::ops::square(out - y));
     const std::vector<md::Tensor> grads = tape.gradient(loss, vars);
-    for (size_t i = 0; i < vars.size(); ++i) vars[i].assign_sub(grads[i] * learning_rate);
+    if (optimizer_update) {
+      sgd.apply(grads, vars);
+    } else {
+      for (size_t i = 0; i < vars.size(); ++i) vars[i].assign_sub(grads[i] * learning_rate);
+    }
   };
   for (int i = 0; i < 50; ++i) step();
   std::vector<double> times;
@@ -115,12 +124,21 @@ int main(int argc, char** argv) {
   int threads = md::get_num_threads(), steps = 2000;
   std::vector<bench::Peer> peers = bench::peers();
   std::string only_model;
+  bool optimizer_update = true;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--peers") && i + 1 < argc) peers = bench::peers(argv[++i]);
     else if (!std::strcmp(argv[i], "--no-peer")) peers.clear();
     else if (!std::strcmp(argv[i], "--model") && i + 1 < argc) only_model = argv[++i];
+    else if (!std::strcmp(argv[i], "--update") && i + 1 < argc) {
+      const std::string update = argv[++i];
+      if (update != "optimizer" && update != "ops") {
+        fmt::print(stderr, "autograd_bench: --update takes optimizer or ops, not {}\n", update);
+        return 2;
+      }
+      optimizer_update = update == "optimizer";
+    }
   }
   md::set_num_threads(threads);
   struct Case {
@@ -143,7 +161,7 @@ int main(int argc, char** argv) {
   std::map<std::string, Timing> mine;
   std::vector<std::string> names;
   for (const Case& c : cases) {
-    mine[c.name] = run(c.sizes, c.batch, c.classification, steps);
+    mine[c.name] = run(c.sizes, c.batch, c.classification, steps, optimizer_update);
     names.push_back(c.name);
   }
   std::vector<std::map<std::string, bench::PeerFigure>> theirs(peers.size());
@@ -151,9 +169,10 @@ int main(int argc, char** argv) {
     if (peers[p].available()) theirs[p] = run_peer(peers[p], threads, steps, names);
   }
 
-  fmt::print("autograd_bench: one SGD training step, {} thread(s), {} timed steps (after 50 warm-up); "
+  fmt::print("autograd_bench: one SGD training step ({}), {} thread(s), {} timed steps (after 50 warm-up); "
              "before the run: other processes {:.2f} CPUs, load {:.2f}\n",
-             threads, steps, idle, load);
+             optimizer_update ? "update: md::optim::SGD" : "update: assign_sub(grad * lr)", threads, steps, idle,
+             load);
   fmt::print("{:<20} {:>11} {:>11} {:>5}  {:<16} {:>11} {:>11} {:>8} {:>8}  {}\n", "model", "minidl min", "minidl med",
              "oth", "peer", "peer min", "peer med", "x (min)", "x (med)", "peer runs / void");
   for (const Case& c : cases) {

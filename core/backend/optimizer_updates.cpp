@@ -44,23 +44,52 @@ void sgd_update(float* w, float* momentum, const float* g, int64_t n, float lear
   }
 }
 
+namespace {
+
+// Adam over [0, n) of the arrays. A plain loop on restrict pointers: written as a lambda over
+// the captured arrays, GCC kept it scalar (one sqrtss and divss per element, the arrays
+// reloaded through the closure), a fifth of a Fashion-MNIST MLP epoch; this form vectorises.
+// The arithmetic per element is the same.
+void adam_block(float* __restrict w, float* __restrict m, float* __restrict v, const float* __restrict g, int64_t n,
+                float alpha, float one_minus_beta_1, float one_minus_beta_2, float eps) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float mi = m[i] + (g[i] - m[i]) * one_minus_beta_1;
+    const float vi = v[i] + (g[i] * g[i] - v[i]) * one_minus_beta_2;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] -= (mi * alpha) / (std::sqrt(vi) + eps);
+  }
+}
+
+// The same with AMSGrad's running maximum of v.
+void amsgrad_block(float* __restrict w, float* __restrict m, float* __restrict v, float* __restrict v_hat,
+                   const float* __restrict g, int64_t n, float alpha, float one_minus_beta_1, float one_minus_beta_2,
+                   float eps) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float mi = m[i] + (g[i] - m[i]) * one_minus_beta_1;
+    const float vi = v[i] + (g[i] * g[i] - v[i]) * one_minus_beta_2;
+    const float hi = std::max(v_hat[i], vi);
+    m[i] = mi;
+    v[i] = vi;
+    v_hat[i] = hi;
+    w[i] -= (mi * alpha) / (std::sqrt(hi) + eps);
+  }
+}
+
+}  // namespace
+
 void adam_update(float* w, float* m, float* v, float* v_hat, const float* g, int64_t n, const AdamStep& s) {
   const float alpha = s.alpha, one_minus_beta_1 = s.one_minus_beta_1, one_minus_beta_2 = s.one_minus_beta_2,
               eps = s.epsilon;
-  if (v_hat != nullptr) {
-    for_each_element(n, [&](int64_t i) {
-      m[i] += (g[i] - m[i]) * one_minus_beta_1;
-      v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2;
-      v_hat[i] = std::max(v_hat[i], v[i]);
-      w[i] -= (m[i] * alpha) / (std::sqrt(v_hat[i]) + eps);
-    });
-  } else {
-    for_each_element(n, [&](int64_t i) {
-      m[i] += (g[i] - m[i]) * one_minus_beta_1;
-      v[i] += (g[i] * g[i] - v[i]) * one_minus_beta_2;
-      w[i] -= (m[i] * alpha) / (std::sqrt(v[i]) + eps);
-    });
-  }
+  detail::parallel_for(n, kUpdateParallelGrain, [&](int64_t begin, int64_t end) {
+    if (v_hat != nullptr) {
+      amsgrad_block(w + begin, m + begin, v + begin, v_hat + begin, g + begin, end - begin, alpha, one_minus_beta_1,
+                    one_minus_beta_2, eps);
+    } else {
+      adam_block(w + begin, m + begin, v + begin, g + begin, end - begin, alpha, one_minus_beta_1, one_minus_beta_2,
+                 eps);
+    }
+  });
 }
 
 void rmsprop_update(float* w, float* velocity, float* momentum, float* average, const float* g, int64_t n,
