@@ -1,7 +1,9 @@
 // Recurrent sequences: LSTM, GRU (both reset placements) and simple RNN layers over a whole
 // sequence, forward and backward (backend.h has the contract and why this is not oneDNN's RNN
-// primitive). The products run on oneDNN's sgemm (row-major, leading dimensions, OpenMP), the gate
-// arithmetic in the row kernels of detail/recurrent_cell_kernels.h.
+// primitive). The products over all steps at once (the input projection, the weight and input
+// gradients) run on oneDNN's sgemm (row-major, leading dimensions, OpenMP); the per-step recurrent
+// products on our own tile (detail/recurrent_cell_kernels.h) against the recurrent kernel packed
+// once per call, and the gate arithmetic in the row kernels beside it.
 //
 // Layout: x, the sequence and every per-step buffer are batch-major, (batch, time, width), so a
 // time step is a strided set of rows; the products take the stride as their leading dimension and
@@ -26,10 +28,11 @@ namespace {
 
 using detail::RecurrentCellKernels;
 
+// The kernel path the attention kernels run (set_kernel_path), so tests pin either; AVX-512 CPUs
+// run the AVX2 build.
 const RecurrentCellKernels& cell_kernels() {
-  static const RecurrentCellKernels& kernels =
-      cpu_has_avx2_fma() ? detail::avx2_recurrent_cell_kernels() : detail::portable_recurrent_cell_kernels();
-  return kernels;
+  return active_kernel_path() == KernelPath::portable ? detail::portable_recurrent_cell_kernels()
+                                                      : detail::avx2_recurrent_cell_kernels();
 }
 
 // C (m x n, leading dimension ldc) = op(A) op(B) + beta C, all row-major.
@@ -78,10 +81,31 @@ void for_batch_slices(int64_t batch, Body&& body) {
 
 // Grow-only per-thread scratch, one slot per use.
 float* scratch(int slot, int64_t floats) {
-  thread_local std::vector<float> buffers[6];
+  thread_local std::vector<float> buffers[9];
   std::vector<float>& buffer = buffers[slot];
   if (static_cast<int64_t>(buffer.size()) < floats) buffer.resize(static_cast<size_t>(floats));
   return buffer.data();
+}
+
+// The right-hand side b (k x n) of a per-step product packed into panels (the layout of
+// detail/recurrent_cell_kernels.h) in scratch `slot`: b(i, j) = src[i ld + j], or src[j ld + i] when
+// `transposed` (the backward's products take the recurrent kernel transposed). Once per call:
+// every step and every thread then reads the same packed copy.
+const float* pack_panels(int slot, const float* src, int64_t ld, bool transposed, int64_t k, int64_t n) {
+  const int64_t panels = (n + detail::kPanelWidth - 1) / detail::kPanelWidth;
+  float* out = scratch(slot, panels * detail::kPanelWidth * k);
+  detail::parallel_for(panels, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      float* panel = out + p * detail::kPanelWidth * k;
+      const int64_t first = p * detail::kPanelWidth, cols = std::min(detail::kPanelWidth, n - first);
+      for (int64_t i = 0; i < k; ++i) {
+        float* row = panel + i * detail::kPanelWidth;
+        for (int64_t j = 0; j < cols; ++j) row[j] = transposed ? src[(first + j) * ld + i] : src[i * ld + first + j];
+        for (int64_t j = cols; j < detail::kPanelWidth; ++j) row[j] = 0.0f;
+      }
+    }
+  });
+  return out;
 }
 
 int activation_code(EltwiseOp op) {
@@ -150,6 +174,15 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
 
   const float* recurrent_bias = g.cell == RecurrentCell::gru_reset_after && in.bias ? in.bias + GU : nullptr;
   const int64_t ldg = T * GU;
+  // The recurrent kernel, packed: all of it, or (gru) its z, r columns and its h columns apart.
+  const float* packed = nullptr;
+  const float* packed_h = nullptr;
+  if (g.cell == RecurrentCell::gru) {
+    packed = pack_panels(6, in.recurrent_kernel, GU, false, U, 2 * U);
+    packed_h = pack_panels(7, in.recurrent_kernel + 2 * U, GU, false, U, U);
+  } else {
+    packed = pack_panels(6, in.recurrent_kernel, GU, false, U, GU);
+  }
   // Rows [b0, b1) through every step. Pointers below are at row b0; row b of the slice is + b * ld.
   for_batch_slices(B, [&](int64_t b0, int64_t b1) {
     const int64_t nb = b1 - b0;
@@ -163,16 +196,16 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
       switch (g.cell) {
         case RecurrentCell::lstm: {
           const Prev c_prev = s == 0 ? Prev{c0 + b0 * U, U} : Prev{extra + L.row(b0, L.tau(s - 1), U), T * U};
-          gemm(false, false, nb, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
+          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed, gates_s, ldg, true);
           for (int64_t b = 0; b < nb; ++b) {
             k.lstm_forward(gates_s + b * ldg, c_prev(b), extra_s + b * T * U, h_s + b * T * U, U);
           }
           break;
         }
         case RecurrentCell::gru: {
-          gemm(false, false, nb, 2 * U, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
+          k.panel_product(nb, 2 * U, U, h_prev.base, h_prev.ld, packed, gates_s, ldg, true);
           for (int64_t b = 0; b < nb; ++b) k.gru_forward_gates(gates_s + b * ldg, h_prev(b), extra_s + b * T * U, U);
-          gemm(false, false, nb, U, U, extra_s, T * U, in.recurrent_kernel + 2 * U, GU, 1.0f, gates_s + 2 * U, ldg);
+          k.panel_product(nb, U, U, extra_s, T * U, packed_h, gates_s + 2 * U, ldg, true);
           for (int64_t b = 0; b < nb; ++b) k.gru_forward_output(gates_s + b * ldg, h_prev(b), h_s + b * T * U, U);
           break;
         }
@@ -180,15 +213,14 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
           if (recurrent_bias) {
             for (int64_t b = 0; b < nb; ++b) std::memcpy(hu + b * GU, recurrent_bias, sizeof(float) * GU);
           }
-          gemm(false, false, nb, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, recurrent_bias ? 1.0f : 0.0f,
-               hu, GU);
+          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed, hu, GU, recurrent_bias != nullptr);
           for (int64_t b = 0; b < nb; ++b) {
             k.gru_after_forward(gates_s + b * ldg, hu + b * GU, h_prev(b), extra_s + b * T * U, h_s + b * T * U, U);
           }
           break;
         }
         case RecurrentCell::simple: {
-          gemm(false, false, nb, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
+          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed, gates_s, ldg, true);
           for (int64_t b = 0; b < nb; ++b) k.simple_forward(gates_s + b * ldg, h_s + b * T * U, U, act);
           break;
         }
@@ -241,6 +273,18 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
   }
 
   const int64_t ldg = T * GU;
+  // The recurrent kernel transposed and packed: all of it, or (gru) its h rows and its z, r rows.
+  const float* packed = nullptr;
+  const float* packed_h = nullptr;
+  if (g.cell == RecurrentCell::gru) {
+    packed = pack_panels(6, in.recurrent_kernel, GU, true, 2 * U, U);
+    packed_h = pack_panels(7, in.recurrent_kernel + 2 * U, GU, true, U, U);
+  } else {
+    packed = pack_panels(6, in.recurrent_kernel, GU, true, GU, U);
+  }
+  // h_prev of every step in the rows (b, tau) of the gate gradients, for the recurrent kernel's
+  // gradient below: gathered by each thread for its rows while the loop has them in cache.
+  float* h_prev_rows = out.drecurrent_kernel ? scratch(8, B * T * U) : nullptr;
   // Rows [b0, b1) through every step, backwards (as the forward: no barrier between steps).
   for_batch_slices(B, [&](int64_t b0, int64_t b1) {
     const int64_t nb = b1 - b0;
@@ -254,6 +298,11 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
       const float* extra_s = extra + L.row(b0, tau, U);
       float* dg_s = d_gates + L.row(b0, tau, GU);
       float* dr_s = d_recurrent + L.row(b0, tau, GU);
+      if (h_prev_rows) {
+        for (int64_t b = 0; b < nb; ++b) {
+          std::memcpy(h_prev_rows + L.row(b0 + b, tau, U), h_prev(b), sizeof(float) * U);
+        }
+      }
       for (int64_t b = 0; b < nb; ++b) {
         const float* dy = d_sequence ? d_sequence + L.row(b0 + b, s, U) : nullptr;
         for (int64_t j = 0; j < U; ++j) dh_b[b * U + j] = dh_next_b[b * U + j] + (dy ? dy[j] : 0.0f);
@@ -265,18 +314,18 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
             k.lstm_backward(gates_s + b * ldg, c_prev(b), extra_s + b * T * U, dh_b + b * U, dc_b + b * U,
                             dg_s + b * ldg, U);
           }
-          gemm(false, true, nb, U, GU, dg_s, ldg, in.recurrent_kernel, GU, 0.0f, dh_next_b, U);
+          k.panel_product(nb, U, GU, dg_s, ldg, packed, dh_next_b, U, false);
           break;
         }
         case RecurrentCell::gru: {
           for (int64_t b = 0; b < nb; ++b) {
             k.gru_backward_output(gates_s + b * ldg, h_prev(b), dh_b + b * U, dg_s + b * ldg, dh_next_b + b * U, U);
           }
-          gemm(false, true, nb, U, U, dg_s + 2 * U, ldg, in.recurrent_kernel + 2 * U, GU, 0.0f, dc_b, U);
+          k.panel_product(nb, U, U, dg_s + 2 * U, ldg, packed_h, dc_b, U, false);
           for (int64_t b = 0; b < nb; ++b) {
             k.gru_backward_reset(gates_s + b * ldg, h_prev(b), dc_b + b * U, dg_s + b * ldg, dh_next_b + b * U, U);
           }
-          gemm(false, true, nb, U, 2 * U, dg_s, ldg, in.recurrent_kernel, GU, 1.0f, dh_next_b, U);
+          k.panel_product(nb, U, 2 * U, dg_s, ldg, packed, dh_next_b, U, true);
           break;
         }
         case RecurrentCell::gru_reset_after: {
@@ -284,14 +333,14 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
             k.gru_after_backward(gates_s + b * ldg, extra_s + b * T * U, h_prev(b), dh_b + b * U, dg_s + b * ldg,
                                  dr_s + b * ldg, dh_next_b + b * U, U);
           }
-          gemm(false, true, nb, U, GU, dr_s, ldg, in.recurrent_kernel, GU, 1.0f, dh_next_b, U);
+          k.panel_product(nb, U, GU, dr_s, ldg, packed, dh_next_b, U, true);
           break;
         }
         case RecurrentCell::simple: {
           for (int64_t b = 0; b < nb; ++b) {
             k.simple_backward(sequence + L.row(b0 + b, s, U), dh_b + b * U, dg_s + b * ldg, U, act);
           }
-          gemm(false, true, nb, U, GU, dg_s, ldg, in.recurrent_kernel, GU, 0.0f, dh_next_b, U);
+          k.panel_product(nb, U, GU, dg_s, ldg, packed, dh_next_b, U, false);
           break;
         }
       }
@@ -306,13 +355,6 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
   if (out.dx) gemm(false, true, B * T, I, GU, d_gates, GU, in.kernel, GU, 0.0f, out.dx, I);
   if (out.dkernel) gemm(true, false, I, GU, B * T, in.x, I, d_gates, GU, 0.0f, out.dkernel, GU);
   if (out.drecurrent_kernel) {
-    // h_prev of every step, in the rows (b, tau) of the gate gradients (slot 3: dh is done).
-    float* h_prev_rows = scratch(3, B * T * U);
-    for (int64_t s = 0; s < T; ++s) {
-      const Prev h_prev = s == 0 ? Prev{h0, U} : Prev{sequence + (s - 1) * U, T * U};
-      const int64_t tau = L.tau(s);
-      for (int64_t b = 0; b < B; ++b) std::memcpy(h_prev_rows + L.row(b, tau, U), h_prev(b), sizeof(float) * U);
-    }
     if (g.cell == RecurrentCell::gru) {
       gemm(true, false, U, 2 * U, B * T, h_prev_rows, U, d_gates, GU, 0.0f, out.drecurrent_kernel, GU);
       gemm(true, false, U, U, B * T, extra, U, d_gates + 2 * U, GU, 0.0f, out.drecurrent_kernel + 2 * U, GU);

@@ -1,8 +1,9 @@
 #pragma once
 // Private to core/backend: the gate arithmetic of one time step of a recurrent cell, one batch row
-// (`units` wide) per call, behind recurrent.cpp's loop. The matrix products happen outside (oneDNN
-// sgemm); these kernels turn pre-activations into states and, backwards, state gradients into
-// pre-activation gradients. Written once in recurrent_cell_kernels.inc and built for AVX2 + FMA
+// (`units` wide) per call, behind recurrent.cpp's loop, and the per-step recurrent product on a
+// kernel packed once per sequence (oneDNN's sgemm would repack the same recurrent kernel at every
+// step of every thread). The gate kernels turn pre-activations into states and, backwards, state
+// gradients into pre-activation gradients. Written once in recurrent_cell_kernels.inc and built for AVX2 + FMA
 // (recurrent_cells_avx2.cpp) and for baseline x86-64 (recurrent_cells_portable.cpp); sigmoid and
 // tanh are the rational tanh of attention_row_kernels.h (sigmoid(x) = (1 + tanh(x / 2)) / 2), so
 // they agree with tanh to about 5e-7.
@@ -12,6 +13,11 @@
 #include <cstdint>
 
 namespace minidl::backend::detail {
+
+// A packed right-hand side b (k x n) is ceil(n / kPanelWidth) panels, panel p holding columns
+// [p kPanelWidth, (p + 1) kPanelWidth) of every row k contiguously (panel[k kPanelWidth + j]), the
+// columns past n zero. One panel row is two AVX2 registers.
+constexpr int64_t kPanelWidth = 16;
 
 struct RecurrentCellKernels {
   // LSTM. gates: pre-activations of i, f, c, o in, activations out; c = f c_prev + i g;
@@ -43,6 +49,11 @@ struct RecurrentCellKernels {
   // Simple RNN: h = activation(pre) for activation 0 tanh, 1 relu, 2 sigmoid; backward from h.
   void (*simple_forward)(const float* pre, float* h, int64_t units, int activation);
   void (*simple_backward)(const float* h, const float* dh, float* d_pre, int64_t units, int activation);
+  // c (m x n, leading dimension ldc) = a (m x k, lda) b, or c + a b when `accumulate`; b packed
+  // as above. Each element's sum runs over k in order, whatever m, so a row's result does not
+  // depend on how the batch was split between threads.
+  void (*panel_product)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* panels, float* c,
+                        int64_t ldc, bool accumulate);
 };
 
 const RecurrentCellKernels& avx2_recurrent_cell_kernels();  // only when cpu_has_avx2_fma()
