@@ -162,10 +162,11 @@ int64_t recurrent_gate_count(RecurrentCell cell) {
 }
 
 int64_t recurrent_workspace_size(const RecurrentGeometry& g) {
-  // Gates (activated) per step, plus one units-wide row per step: c (lstm), r h_prev (gru),
-  // h_prev U_h + b_h (gru_reset_after).
+  // Gates (activated) per step, plus units-wide rows per step: c and tanh(c) (lstm), r h_prev
+  // (gru), h_prev U_h + b_h (gru_reset_after).
   const int64_t steps = g.batch * g.time;
-  const int64_t extra = g.cell == RecurrentCell::simple ? 0 : steps * g.units;
+  const int64_t rows = g.cell == RecurrentCell::simple ? 0 : g.cell == RecurrentCell::lstm ? 2 : 1;
+  const int64_t extra = rows * steps * g.units;
   return steps * recurrent_gate_count(g.cell) * g.units + extra;
 }
 
@@ -214,9 +215,10 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
       switch (g.cell) {
         case RecurrentCell::lstm: {
           const Prev c_prev = s == 0 ? Prev{c0 + b0 * U, U} : Prev{extra + L.row(b0, L.tau(s - 1), U), T * U};
+          float* tanh_c_s = extra_s + B * T * U;  // tanh(c), after every step's c
           k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true);
           for (int64_t b = 0; b < nb; ++b) {
-            k.lstm_forward(gates_s + b * ldg, c_prev(b), extra_s + b * T * U, h_s + b * T * U, U);
+            k.lstm_forward(gates_s + b * ldg, c_prev(b), extra_s + b * T * U, tanh_c_s + b * T * U, h_s + b * T * U, U);
           }
           break;
         }
@@ -333,8 +335,9 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
       switch (g.cell) {
         case RecurrentCell::lstm: {
           const Prev c_prev = s == 0 ? Prev{c0 + b0 * U, U} : Prev{extra + L.row(b0, L.tau(s - 1), U), T * U};
+          const float* tanh_c_s = extra_s + B * T * U;
           for (int64_t b = 0; b < nb; ++b) {
-            k.lstm_backward(gates_s + b * ldg, c_prev(b), extra_s + b * T * U, dh_b + b * U, dc_b + b * U,
+            k.lstm_backward(gates_s + b * ldg, c_prev(b), tanh_c_s + b * T * U, dh_b + b * U, dc_b + b * U,
                             dg_s + b * ldg, U);
           }
           k.panel_product(nb, U, GU, dg_s, ldg, packed.panels, dh_next_b, U, false);

@@ -21,11 +21,11 @@ constexpr int64_t kPanelWidth = 16;
 
 struct RecurrentCellKernels {
   // LSTM. gates: pre-activations of i, f, c, o in, activations out; c = f c_prev + i g;
-  // h = o tanh(c).
-  void (*lstm_forward)(float* gates, const float* c_prev, float* c, float* h, int64_t units);
+  // h = o tanh(c), tanh(c) kept for the backward (which would otherwise evaluate it again).
+  void (*lstm_forward)(float* gates, const float* c_prev, float* c, float* tanh_c, float* h, int64_t units);
   // dh: the gradient reaching h; dc: in, the gradient reaching c from the next step, out, the one
   // reaching c_prev; d_gates: the pre-activation gradients.
-  void (*lstm_backward)(const float* gates, const float* c_prev, const float* c, const float* dh, float* dc,
+  void (*lstm_backward)(const float* gates, const float* c_prev, const float* tanh_c, const float* dh, float* dc,
                         float* d_gates, int64_t units);
   // GRU, reset before the product (Keras reset_after=false), in two halves around the product
   // (r h_prev) Uh. First: z, r pre-activations -> activations, rh = r h_prev.
