@@ -191,56 +191,55 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
   const bool gru = g.cell == RecurrentCell::gru;
   Packed packed{in.recurrent_kernel, GU, false, U, gru ? 2 * U : GU};
   Packed packed_h{gru ? in.recurrent_kernel + 2 * U : in.recurrent_kernel, GU, false, U, gru ? U : 0};
+  // The input kernel too: each step projects its own rows just before the recurrent product,
+  // which then finds them in cache (one product over all steps would write the whole sequence's
+  // gates out to memory first).
+  Packed packed_w{in.kernel, GU, false, I, GU};
   packed.allocate(6);
   packed_h.allocate(7);
+  packed_w.allocate(8);
   // Rows [b0, b1) through every step. Pointers below are at row b0; row b of the slice is + b * ld.
   for_batch_slices(B, [&](const Slice& slice) {
     const int64_t b0 = slice.begin, nb = slice.end - slice.begin;
     packed.pack(slice);
     packed_h.pack(slice);
-    // The input projection of the slice's rows at every step: gates = x W (+ the input bias).
-    if (in.bias) {
-      for (int64_t r = b0 * T; r < slice.end * T; ++r) std::memcpy(gates + r * GU, in.bias, sizeof(float) * GU);
-    }
-    gemm(false, false, nb * T, GU, I, in.x + b0 * T * I, I, in.kernel, GU, in.bias ? 1.0f : 0.0f, gates + b0 * T * GU,
-         GU);
+    packed_w.pack(slice);
     float* hu = g.cell == RecurrentCell::gru_reset_after ? scratch(1, nb * GU) : nullptr;
-    slice.barrier();  // the packed kernel is whole
+    slice.barrier();  // the packed kernels are whole
     for (int64_t s = 0; s < T; ++s) {
       const int64_t tau = L.tau(s);
       const Prev h_prev = s == 0 ? Prev{h0 + b0 * U, U} : Prev{sequence + L.row(b0, s - 1, U), T * U};
       float* gates_s = gates + L.row(b0, tau, GU);
       float* h_s = sequence + L.row(b0, s, U);
       float* extra_s = extra + L.row(b0, tau, U);
+      // The input projection: gates = x W (+ the input bias).
+      k.panel_product(nb, GU, I, in.x + L.row(b0, tau, I), T * I, packed_w.panels, gates_s, ldg, false, in.bias);
       switch (g.cell) {
         case RecurrentCell::lstm: {
           const Prev c_prev = s == 0 ? Prev{c0 + b0 * U, U} : Prev{extra + L.row(b0, L.tau(s - 1), U), T * U};
           float* tanh_c_s = extra_s + B * T * U;  // tanh(c), after every step's c
-          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true);
+          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true, nullptr);
           for (int64_t b = 0; b < nb; ++b) {
             k.lstm_forward(gates_s + b * ldg, c_prev(b), extra_s + b * T * U, tanh_c_s + b * T * U, h_s + b * T * U, U);
           }
           break;
         }
         case RecurrentCell::gru: {
-          k.panel_product(nb, 2 * U, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true);
+          k.panel_product(nb, 2 * U, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true, nullptr);
           for (int64_t b = 0; b < nb; ++b) k.gru_forward_gates(gates_s + b * ldg, h_prev(b), extra_s + b * T * U, U);
-          k.panel_product(nb, U, U, extra_s, T * U, packed_h.panels, gates_s + 2 * U, ldg, true);
+          k.panel_product(nb, U, U, extra_s, T * U, packed_h.panels, gates_s + 2 * U, ldg, true, nullptr);
           for (int64_t b = 0; b < nb; ++b) k.gru_forward_output(gates_s + b * ldg, h_prev(b), h_s + b * T * U, U);
           break;
         }
         case RecurrentCell::gru_reset_after: {
-          if (recurrent_bias) {
-            for (int64_t b = 0; b < nb; ++b) std::memcpy(hu + b * GU, recurrent_bias, sizeof(float) * GU);
-          }
-          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, hu, GU, recurrent_bias != nullptr);
+          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, hu, GU, false, recurrent_bias);
           for (int64_t b = 0; b < nb; ++b) {
             k.gru_after_forward(gates_s + b * ldg, hu + b * GU, h_prev(b), extra_s + b * T * U, h_s + b * T * U, U);
           }
           break;
         }
         case RecurrentCell::simple: {
-          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true);
+          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true, nullptr);
           for (int64_t b = 0; b < nb; ++b) k.simple_forward(gates_s + b * ldg, h_s + b * T * U, U, act);
           break;
         }
@@ -340,18 +339,18 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
             k.lstm_backward(gates_s + b * ldg, c_prev(b), tanh_c_s + b * T * U, dh_b + b * U, dc_b + b * U,
                             dg_s + b * ldg, U);
           }
-          k.panel_product(nb, U, GU, dg_s, ldg, packed.panels, dh_next_b, U, false);
+          k.panel_product(nb, U, GU, dg_s, ldg, packed.panels, dh_next_b, U, false, nullptr);
           break;
         }
         case RecurrentCell::gru: {
           for (int64_t b = 0; b < nb; ++b) {
             k.gru_backward_output(gates_s + b * ldg, h_prev(b), dh_b + b * U, dg_s + b * ldg, dh_next_b + b * U, U);
           }
-          k.panel_product(nb, U, U, dg_s + 2 * U, ldg, packed_h.panels, dc_b, U, false);
+          k.panel_product(nb, U, U, dg_s + 2 * U, ldg, packed_h.panels, dc_b, U, false, nullptr);
           for (int64_t b = 0; b < nb; ++b) {
             k.gru_backward_reset(gates_s + b * ldg, h_prev(b), dc_b + b * U, dg_s + b * ldg, dh_next_b + b * U, U);
           }
-          k.panel_product(nb, U, 2 * U, dg_s, ldg, packed.panels, dh_next_b, U, true);
+          k.panel_product(nb, U, 2 * U, dg_s, ldg, packed.panels, dh_next_b, U, true, nullptr);
           break;
         }
         case RecurrentCell::gru_reset_after: {
@@ -359,14 +358,14 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
             k.gru_after_backward(gates_s + b * ldg, extra_s + b * T * U, h_prev(b), dh_b + b * U, dg_s + b * ldg,
                                  dr_s + b * ldg, dh_next_b + b * U, U);
           }
-          k.panel_product(nb, U, GU, dr_s, ldg, packed.panels, dh_next_b, U, true);
+          k.panel_product(nb, U, GU, dr_s, ldg, packed.panels, dh_next_b, U, true, nullptr);
           break;
         }
         case RecurrentCell::simple: {
           for (int64_t b = 0; b < nb; ++b) {
             k.simple_backward(sequence + L.row(b0 + b, s, U), dh_b + b * U, dg_s + b * ldg, U, act);
           }
-          k.panel_product(nb, U, GU, dg_s, ldg, packed.panels, dh_next_b, U, false);
+          k.panel_product(nb, U, GU, dg_s, ldg, packed.panels, dh_next_b, U, false, nullptr);
           break;
         }
       }

@@ -21,9 +21,13 @@ namespace {
 // vectors and a broadcast, 15 of the 16 registers), enough independent FMAs to cover their latency.
 constexpr int kTileRows = 6;
 
-// One row's sums into c: all 16 columns, or the first `cols` of them.
-inline void store_tile_row(float* row, __m256 lo, __m256 hi, int64_t cols, bool accumulate) {
+// One row's sums (+ bias) into c: all 16 columns, or the first `cols` of them.
+inline void store_tile_row(float* row, __m256 lo, __m256 hi, int64_t cols, bool accumulate, const float* bias) {
   if (cols == kPanelWidth) {
+    if (bias) {
+      lo = _mm256_add_ps(lo, _mm256_loadu_ps(bias));
+      hi = _mm256_add_ps(hi, _mm256_loadu_ps(bias + 8));
+    }
     if (accumulate) {
       lo = _mm256_add_ps(_mm256_loadu_ps(row), lo);
       hi = _mm256_add_ps(_mm256_loadu_ps(row + 8), hi);
@@ -35,14 +39,17 @@ inline void store_tile_row(float* row, __m256 lo, __m256 hi, int64_t cols, bool 
   alignas(32) float sums[kPanelWidth];
   _mm256_store_ps(sums, lo);
   _mm256_store_ps(sums + 8, hi);
-  for (int64_t j = 0; j < cols; ++j) row[j] = accumulate ? row[j] + sums[j] : sums[j];
+  for (int64_t j = 0; j < cols; ++j) {
+    const float sum = bias ? sums[j] + bias[j] : sums[j];
+    row[j] = accumulate ? row[j] + sum : sum;
+  }
 }
 
 // The accumulators are named variables, not arrays: GCC keeps an array of __m256 on the stack and
 // stores it back at every k.
 template <int Rows>
 void panel_tile(int64_t cols, int64_t k, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc,
-                bool accumulate) {
+                bool accumulate, const float* bias) {
   static_assert(Rows >= 1 && Rows <= kTileRows);
   [[maybe_unused]] __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0, lo2 = lo0, hi2 = lo0,
                           lo3 = lo0, hi3 = lo0, lo4 = lo0, hi4 = lo0, lo5 = lo0, hi5 = lo0;
@@ -62,12 +69,12 @@ void panel_tile(int64_t cols, int64_t k, const float* a, int64_t lda, const floa
     MINIDL_TILE_ROW(5)
 #undef MINIDL_TILE_ROW
   }
-  store_tile_row(c, lo0, hi0, cols, accumulate);
-  if constexpr (Rows > 1) store_tile_row(c + ldc, lo1, hi1, cols, accumulate);
-  if constexpr (Rows > 2) store_tile_row(c + 2 * ldc, lo2, hi2, cols, accumulate);
-  if constexpr (Rows > 3) store_tile_row(c + 3 * ldc, lo3, hi3, cols, accumulate);
-  if constexpr (Rows > 4) store_tile_row(c + 4 * ldc, lo4, hi4, cols, accumulate);
-  if constexpr (Rows > 5) store_tile_row(c + 5 * ldc, lo5, hi5, cols, accumulate);
+  store_tile_row(c, lo0, hi0, cols, accumulate, bias);
+  if constexpr (Rows > 1) store_tile_row(c + ldc, lo1, hi1, cols, accumulate, bias);
+  if constexpr (Rows > 2) store_tile_row(c + 2 * ldc, lo2, hi2, cols, accumulate, bias);
+  if constexpr (Rows > 3) store_tile_row(c + 3 * ldc, lo3, hi3, cols, accumulate, bias);
+  if constexpr (Rows > 4) store_tile_row(c + 4 * ldc, lo4, hi4, cols, accumulate, bias);
+  if constexpr (Rows > 5) store_tile_row(c + 5 * ldc, lo5, hi5, cols, accumulate, bias);
 }
 
 #include "minidl/core/backend/detail/recurrent_cell_kernels.inc"

@@ -49,11 +49,11 @@ struct RecurrentCellKernels {
   // Simple RNN: h = activation(pre) for activation 0 tanh, 1 relu, 2 sigmoid; backward from h.
   void (*simple_forward)(const float* pre, float* h, int64_t units, int activation);
   void (*simple_backward)(const float* h, const float* dh, float* d_pre, int64_t units, int activation);
-  // c (m x n, leading dimension ldc) = a (m x k, lda) b, or c + a b when `accumulate`; b packed
-  // as above. Each element's sum runs over k in order, whatever m, so a row's result does not
-  // depend on how the batch was split between threads.
+  // c (m x n, leading dimension ldc) = a (m x k, lda) b [+ bias], or c + that when `accumulate`;
+  // b packed as above, bias (n) or nullptr. Each element's sum runs over k in order, whatever m,
+  // so a row's result does not depend on how the batch was split between threads.
   void (*panel_product)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* panels, float* c,
-                        int64_t ldc, bool accumulate);
+                        int64_t ldc, bool accumulate, const float* bias);
 };
 
 const RecurrentCellKernels& avx2_recurrent_cell_kernels();  // only when cpu_has_avx2_fma()
