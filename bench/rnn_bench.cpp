@@ -7,7 +7,8 @@
 // jax.jit(value_and_grad) with lax.scan (bench/peer_jax_rnn.py). The "layer" rows take the same
 // step through md::layers::LSTM / GRU + Dense in a Sequential (what a user writes; the layers run
 // the same fused op), against the same peer figures. Also prints what runs: minidl's path
-// (oneDNN's sgemm plus our cell kernels) and the implementation oneDNN 2.6 would pick for its own
+// (our packed-kernel tile for every per-step product, oneDNN's sgemm for the weight gradients, our
+// cell kernels) and the implementation oneDNN 2.6 would pick for its own
 // RNN primitives at these shapes, timed raw for comparison (forward_training + backward on the
 // primitives, weights already in their layouts).
 //
@@ -19,7 +20,7 @@
 // same weights (the peer computes what minidl computes); exits 1 when they differ by > 1e-4.
 // --phases: where the LSTM step's time goes, at each thread count and without peers: the fused
 // op's forward and backward kernels alone (md::compute, no tape), and the rest of the step.
-#include <minidl/core/backend/attention_kernels.h>  // cpu_has_avx2_fma
+#include <minidl/core/backend/attention_kernels.h>  // active_kernel_path
 #include <minidl/minidl.h>
 #include <omp.h>
 
@@ -328,9 +329,11 @@ int main(int argc, char** argv) {
               "units, Dense head of %lld; %d timed steps after 10 warm-up\n",
               static_cast<long long>(kBatch), static_cast<long long>(kTime), static_cast<long long>(kFeatures),
               static_cast<long long>(kUnits), static_cast<long long>(kClasses), steps);
-  std::printf("# minidl runs: oneDNN's sgemm (dnnl_sgemm, its jit gemm) for every product + our cell kernels "
-              "(%s path)\n# peers:",
-              md::backend::cpu_has_avx2_fma() ? "avx2+fma" : "portable");
+  std::printf("# minidl runs: our tile on the recurrent and input kernels packed once per call for every per-step "
+              "product (x W + b, h U; backward dh U^T), oneDNN's sgemm (dnnl_sgemm, its jit gemm, single-threaded, "
+              "columns split across threads) for the weight gradients, our cell kernels (%s path); no oneDNN RNN "
+              "primitive\n# peers:",
+              md::backend::active_kernel_path() == md::backend::KernelPath::portable ? "portable" : "avx2+fma");
   size_t eager = peers.size();
   for (size_t pi = 0; pi < peers.size(); ++pi) {
     std::printf(" %s (%s)", peers[pi].name.c_str(), peers[pi].available() ? peers[pi].python.c_str() : "not installed");
