@@ -7,17 +7,20 @@
 // jax.jit(value_and_grad) with lax.scan (bench/peer_jax_rnn.py). The "layer" rows take the same
 // step through md::layers::LSTM / GRU + Dense in a Sequential (what a user writes; the layers run
 // the same fused op), against the same peer figures. Also prints what runs: minidl's path
-// (oneDNN's sgemm plus our cell kernels) and the implementation oneDNN 2.6 would pick for its own
+// (our packed-kernel tile for every per-step product, oneDNN's sgemm for the weight gradients, our
+// cell kernels) and the implementation oneDNN 2.6 would pick for its own
 // RNN primitives at these shapes, timed raw for comparison (forward_training + backward on the
 // primitives, weights already in their layouts).
 //
 //   ./build/bench/rnn_bench [--threads 1,2] [--steps 100] [--peers all|torch1,torch2,compile,jax]
-//                           [--no-peer] [--no-raw] [--check]
+//                           [--no-peer] [--no-raw] [--check] [--phases]
 //
 // "oth" is the CPUs other processes used during minidl's timed loop (> 0.3: disturbed).
 // --check: minidl's loss and gradients on a small input, recomputed by each JAX peer from the
 // same weights (the peer computes what minidl computes); exits 1 when they differ by > 1e-4.
-#include <minidl/core/backend/attention_kernels.h>  // cpu_has_avx2_fma
+// --phases: where the LSTM step's time goes, at each thread count and without peers: the fused
+// op's forward and backward kernels alone (md::compute, no tape), and the rest of the step.
+#include <minidl/core/backend/attention_kernels.h>  // active_kernel_path
 #include <minidl/minidl.h>
 #include <omp.h>
 
@@ -115,6 +118,28 @@ Timing minidl_layer_step(bool lstm, int steps) {
         if (grads.size() != 5 || !grads[0].defined()) std::abort();
       },
       steps);
+}
+
+// The LSTM step in parts: the backend's forward, its backward (every weight gradient, no dx, as
+// in the step), and the whole step, so the glue (tape, head, loss) is their difference.
+void phase_timings(int threads, int steps) {
+  const float limit = 1.0f / std::sqrt(static_cast<float>(kUnits));
+  md::compute::RecurrentProblem p{.cell = md::compute::RecurrentCell::lstm,
+                                  .x = md::random::normal({kBatch, kTime, kFeatures}, 0, 1, 6),
+                                  .kernel = md::random::uniform({kFeatures, 4 * kUnits}, -limit, limit, 1),
+                                  .recurrent_kernel = md::random::uniform({kUnits, 4 * kUnits}, -limit, limit, 2),
+                                  .bias = md::random::uniform({4 * kUnits}, -limit, limit, 3)};
+  const md::compute::RecurrentResult forward = md::compute::recurrent_forward(p);
+  const md::Tensor d_last = md::random::normal({kBatch, kUnits}, 0, 1, 8);
+  const std::vector<bool> wanted{false, false, false, true, true, true};
+  const Timing f = time_steps([&] { md::compute::recurrent_forward(p); }, steps);
+  const Timing b = time_steps(
+      [&] { md::compute::recurrent_backward(p, forward, md::Tensor(), d_last, md::Tensor(), wanted); }, steps);
+  const Timing whole = minidl_step(true, steps);
+  std::printf("lstm phases, %d thread(s): forward %.3f ms, backward %.3f ms, whole step %.3f ms, so the rest (tape, "
+              "head, loss) %.3f ms (min of %d; others %.2f / %.2f / %.2f CPUs)\n",
+              threads, f.min_ms, b.min_ms, whole.min_ms, whole.min_ms - f.min_ms - b.min_ms, steps, f.others,
+              b.others, whole.others);
 }
 
 // ---- oneDNN's own RNN primitives at the same shapes: which implementation, and how fast ----------
@@ -264,7 +289,7 @@ int check_peers(const std::vector<bench::Peer>& peers) {
 int main(int argc, char** argv) {
   std::vector<int> thread_counts{1, 2};
   int steps = 100;
-  bool raw = true, check = false;
+  bool raw = true, check = false, phases = false;
   std::vector<bench::Peer> peers = bench::peers();
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
@@ -284,20 +309,31 @@ int main(int argc, char** argv) {
       raw = false;
     } else if (!std::strcmp(argv[i], "--check")) {
       check = true;
+    } else if (!std::strcmp(argv[i], "--phases")) {
+      phases = true;
     } else {
       std::fprintf(stderr, "usage: rnn_bench [--threads 1,2] [--steps 100] [--peers all|torch1,torch2,compile,jax] "
-                           "[--no-peer] [--no-raw] [--check]\n");
+                           "[--no-peer] [--no-raw] [--check] [--phases]\n");
       return 2;
     }
   }
   if (check) return check_peers(peers);
+  if (phases) {
+    for (int threads : thread_counts) {
+      md::set_num_threads(threads);
+      phase_timings(threads, steps);
+    }
+    return 0;
+  }
   std::printf("rnn_bench: forward + backward of one training step, batch %lld, %lld steps, %lld features, %lld "
               "units, Dense head of %lld; %d timed steps after 10 warm-up\n",
               static_cast<long long>(kBatch), static_cast<long long>(kTime), static_cast<long long>(kFeatures),
               static_cast<long long>(kUnits), static_cast<long long>(kClasses), steps);
-  std::printf("# minidl runs: oneDNN's sgemm (dnnl_sgemm, its jit gemm) for every product + our cell kernels "
-              "(%s path)\n# peers:",
-              md::backend::cpu_has_avx2_fma() ? "avx2+fma" : "portable");
+  std::printf("# minidl runs: our tile on the recurrent and input kernels packed once per call for every per-step "
+              "product (x W + b, h U; backward dh U^T), oneDNN's sgemm (dnnl_sgemm, its jit gemm, single-threaded, "
+              "columns split across threads) for the weight gradients, our cell kernels (%s path); no oneDNN RNN "
+              "primitive\n# peers:",
+              md::backend::active_kernel_path() == md::backend::KernelPath::portable ? "portable" : "avx2+fma");
   size_t eager = peers.size();
   for (size_t pi = 0; pi < peers.size(); ++pi) {
     std::printf(" %s (%s)", peers[pi].name.c_str(), peers[pi].available() ? peers[pi].python.c_str() : "not installed");

@@ -1,7 +1,9 @@
 // Recurrent sequences: LSTM, GRU (both reset placements) and simple RNN layers over a whole
 // sequence, forward and backward (backend.h has the contract and why this is not oneDNN's RNN
-// primitive). The products run on oneDNN's sgemm (row-major, leading dimensions, OpenMP), the gate
-// arithmetic in the row kernels of detail/recurrent_cell_kernels.h.
+// primitive). The products over all steps at once (the input projection, the weight and input
+// gradients) run on oneDNN's sgemm (row-major, leading dimensions, OpenMP); the per-step recurrent
+// products on our own tile (detail/recurrent_cell_kernels.h) against the recurrent kernel packed
+// once per call, and the gate arithmetic in the row kernels beside it.
 //
 // Layout: x, the sequence and every per-step buffer are batch-major, (batch, time, width), so a
 // time step is a strided set of rows; the products take the stride as their leading dimension and
@@ -26,10 +28,11 @@ namespace {
 
 using detail::RecurrentCellKernels;
 
+// The kernel path the attention kernels run (set_kernel_path), so tests pin either; AVX-512 CPUs
+// run the AVX2 build.
 const RecurrentCellKernels& cell_kernels() {
-  static const RecurrentCellKernels& kernels =
-      cpu_has_avx2_fma() ? detail::avx2_recurrent_cell_kernels() : detail::portable_recurrent_cell_kernels();
-  return kernels;
+  return active_kernel_path() == KernelPath::portable ? detail::portable_recurrent_cell_kernels()
+                                                      : detail::avx2_recurrent_cell_kernels();
 }
 
 // C (m x n, leading dimension ldc) = op(A) op(B) + beta C, all row-major.
@@ -46,43 +49,80 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, c
   if (status != dnnl_success) throw std::runtime_error("recurrent: dnnl_sgemm failed (status " + std::to_string(status) + ")");
 }
 
-// rows x width, each row = `row` (a bias broadcast over the rows).
-void fill_rows(float* out, int64_t rows, int64_t width, const float* row) {
-  detail::parallel_for(rows, std::max<int64_t>(1, detail::kParallelGrain / std::max<int64_t>(width, 1)),
-                       [&](int64_t begin, int64_t end) {
-                         for (int64_t r = begin; r < end; ++r) std::memcpy(out + r * width, row, sizeof(float) * width);
-                       });
-}
-
 // The recurrence never mixes batch rows, so each thread runs every step of its own contiguous
-// rows: body(begin, end) once per thread, no barrier between steps, its products single-threaded
+// rows: one parallel region per pass, no barrier between steps, its products single-threaded
 // (oneDNN's sgemm runs on the calling thread inside a parallel region). Splitting each step's
 // small product across the team instead costs two synchronisations per step and products too
 // thin to share well. Below kRowsPerThread rows a thread, fewer threads.
 constexpr int64_t kRowsPerThread = 8;
 
+// A thread's share: rows [begin, end) of the batch, and its place in the team, for the work
+// around the recurrence that the same region splits otherwise (packing, weight gradients).
+struct Slice {
+  int64_t begin, end;
+  int thread, team;
+  // [first, last) of `count` items for this thread, in multiples of `align` but for the last.
+  std::pair<int64_t, int64_t> share(int64_t count, int64_t align = 1) const {
+    const int64_t units = (count + align - 1) / align;
+    return {std::min(count, units * thread / team * align), std::min(count, units * (thread + 1) / team * align)};
+  }
+  void barrier() const {
+    if (team > 1) {
+#pragma omp barrier
+    }
+  }
+};
+
+// body(Slice) on every thread of one team (the whole batch on the calling thread when one
+// thread is enough or the call is already inside a parallel region). Every thread gets rows.
 template <class Body>
 void for_batch_slices(int64_t batch, Body&& body) {
   const int64_t threads = std::min<int64_t>(omp_get_max_threads(), batch / kRowsPerThread);
   if (threads <= 1 || omp_in_parallel()) {
-    body(int64_t{0}, batch);
+    body(Slice{0, batch, 0, 1});
     return;
   }
 #pragma omp parallel num_threads(static_cast<int>(threads))
   {
-    const int64_t team = omp_get_num_threads(), thread = omp_get_thread_num();
-    const int64_t begin = batch * thread / team, end = batch * (thread + 1) / team;
-    if (begin < end) body(begin, end);
+    const int team = omp_get_num_threads(), thread = omp_get_thread_num();
+    body(Slice{batch * thread / team, batch * (thread + 1) / team, thread, team});
   }
 }
 
 // Grow-only per-thread scratch, one slot per use.
 float* scratch(int slot, int64_t floats) {
-  thread_local std::vector<float> buffers[6];
+  thread_local std::vector<float> buffers[10];
   std::vector<float>& buffer = buffers[slot];
   if (static_cast<int64_t>(buffer.size()) < floats) buffer.resize(static_cast<size_t>(floats));
   return buffer.data();
 }
+
+// The right-hand side b (k x n) of a per-step product, packed into panels (the layout of
+// detail/recurrent_cell_kernels.h): b(i, j) = src[i ld + j], or src[j ld + i] when `transposed`
+// (the backward's products take the recurrent kernel transposed). Packed once per call, each
+// thread packing its share of the panels; every step and every thread then reads the same copy.
+struct Packed {
+  const float* src;
+  int64_t ld;
+  bool transposed;
+  int64_t k, n;
+  float* panels = nullptr;
+
+  int64_t panel_count() const { return (n + detail::kPanelWidth - 1) / detail::kPanelWidth; }
+  void allocate(int slot) { panels = scratch(slot, panel_count() * detail::kPanelWidth * k); }
+  void pack(const Slice& slice) const {
+    const auto [begin, end] = slice.share(panel_count());
+    for (int64_t p = begin; p < end; ++p) {
+      float* panel = panels + p * detail::kPanelWidth * k;
+      const int64_t first = p * detail::kPanelWidth, cols = std::min(detail::kPanelWidth, n - first);
+      for (int64_t i = 0; i < k; ++i) {
+        float* row = panel + i * detail::kPanelWidth;
+        for (int64_t j = 0; j < cols; ++j) row[j] = transposed ? src[(first + j) * ld + i] : src[i * ld + first + j];
+        for (int64_t j = cols; j < detail::kPanelWidth; ++j) row[j] = 0.0f;
+      }
+    }
+  }
+};
 
 int activation_code(EltwiseOp op) {
   switch (op) {
@@ -122,10 +162,11 @@ int64_t recurrent_gate_count(RecurrentCell cell) {
 }
 
 int64_t recurrent_workspace_size(const RecurrentGeometry& g) {
-  // Gates (activated) per step, plus one units-wide row per step: c (lstm), r h_prev (gru),
-  // h_prev U_h + b_h (gru_reset_after).
+  // Gates (activated) per step, plus units-wide rows per step: c and tanh(c) (lstm), r h_prev
+  // (gru), h_prev U_h + b_h (gru_reset_after).
   const int64_t steps = g.batch * g.time;
-  const int64_t extra = g.cell == RecurrentCell::simple ? 0 : steps * g.units;
+  const int64_t rows = g.cell == RecurrentCell::simple ? 0 : g.cell == RecurrentCell::lstm ? 2 : 1;
+  const int64_t extra = rows * steps * g.units;
   return steps * recurrent_gate_count(g.cell) * g.units + extra;
 }
 
@@ -144,51 +185,61 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
   const float* h0 = in.h0 ? in.h0 : zeros;
   const float* c0 = in.c0 ? in.c0 : zeros;
 
-  // The input projection of every step at once: gates = x W (+ the input bias).
-  if (in.bias) fill_rows(gates, B * T, GU, in.bias);
-  gemm(false, false, B * T, GU, I, in.x, I, in.kernel, GU, in.bias ? 1.0f : 0.0f, gates, GU);
-
   const float* recurrent_bias = g.cell == RecurrentCell::gru_reset_after && in.bias ? in.bias + GU : nullptr;
   const int64_t ldg = T * GU;
+  // The recurrent kernel, packed: all of it, or (gru) its z, r columns and its h columns apart.
+  const bool gru = g.cell == RecurrentCell::gru;
+  Packed packed{in.recurrent_kernel, GU, false, U, gru ? 2 * U : GU};
+  Packed packed_h{gru ? in.recurrent_kernel + 2 * U : in.recurrent_kernel, GU, false, U, gru ? U : 0};
+  // The input kernel too: each step projects its own rows just before the recurrent product,
+  // which then finds them in cache (one product over all steps would write the whole sequence's
+  // gates out to memory first).
+  Packed packed_w{in.kernel, GU, false, I, GU};
+  packed.allocate(6);
+  packed_h.allocate(7);
+  packed_w.allocate(8);
   // Rows [b0, b1) through every step. Pointers below are at row b0; row b of the slice is + b * ld.
-  for_batch_slices(B, [&](int64_t b0, int64_t b1) {
-    const int64_t nb = b1 - b0;
+  for_batch_slices(B, [&](const Slice& slice) {
+    const int64_t b0 = slice.begin, nb = slice.end - slice.begin;
+    packed.pack(slice);
+    packed_h.pack(slice);
+    packed_w.pack(slice);
     float* hu = g.cell == RecurrentCell::gru_reset_after ? scratch(1, nb * GU) : nullptr;
+    slice.barrier();  // the packed kernels are whole
     for (int64_t s = 0; s < T; ++s) {
       const int64_t tau = L.tau(s);
       const Prev h_prev = s == 0 ? Prev{h0 + b0 * U, U} : Prev{sequence + L.row(b0, s - 1, U), T * U};
       float* gates_s = gates + L.row(b0, tau, GU);
       float* h_s = sequence + L.row(b0, s, U);
       float* extra_s = extra + L.row(b0, tau, U);
+      // The input projection: gates = x W (+ the input bias).
+      k.panel_product(nb, GU, I, in.x + L.row(b0, tau, I), T * I, packed_w.panels, gates_s, ldg, false, in.bias);
       switch (g.cell) {
         case RecurrentCell::lstm: {
           const Prev c_prev = s == 0 ? Prev{c0 + b0 * U, U} : Prev{extra + L.row(b0, L.tau(s - 1), U), T * U};
-          gemm(false, false, nb, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
+          float* tanh_c_s = extra_s + B * T * U;  // tanh(c), after every step's c
+          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true, nullptr);
           for (int64_t b = 0; b < nb; ++b) {
-            k.lstm_forward(gates_s + b * ldg, c_prev(b), extra_s + b * T * U, h_s + b * T * U, U);
+            k.lstm_forward(gates_s + b * ldg, c_prev(b), extra_s + b * T * U, tanh_c_s + b * T * U, h_s + b * T * U, U);
           }
           break;
         }
         case RecurrentCell::gru: {
-          gemm(false, false, nb, 2 * U, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
+          k.panel_product(nb, 2 * U, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true, nullptr);
           for (int64_t b = 0; b < nb; ++b) k.gru_forward_gates(gates_s + b * ldg, h_prev(b), extra_s + b * T * U, U);
-          gemm(false, false, nb, U, U, extra_s, T * U, in.recurrent_kernel + 2 * U, GU, 1.0f, gates_s + 2 * U, ldg);
+          k.panel_product(nb, U, U, extra_s, T * U, packed_h.panels, gates_s + 2 * U, ldg, true, nullptr);
           for (int64_t b = 0; b < nb; ++b) k.gru_forward_output(gates_s + b * ldg, h_prev(b), h_s + b * T * U, U);
           break;
         }
         case RecurrentCell::gru_reset_after: {
-          if (recurrent_bias) {
-            for (int64_t b = 0; b < nb; ++b) std::memcpy(hu + b * GU, recurrent_bias, sizeof(float) * GU);
-          }
-          gemm(false, false, nb, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, recurrent_bias ? 1.0f : 0.0f,
-               hu, GU);
+          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, hu, GU, false, recurrent_bias);
           for (int64_t b = 0; b < nb; ++b) {
             k.gru_after_forward(gates_s + b * ldg, hu + b * GU, h_prev(b), extra_s + b * T * U, h_s + b * T * U, U);
           }
           break;
         }
         case RecurrentCell::simple: {
-          gemm(false, false, nb, GU, U, h_prev.base, h_prev.ld, in.recurrent_kernel, GU, 1.0f, gates_s, ldg);
+          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true, nullptr);
           for (int64_t b = 0; b < nb; ++b) k.simple_forward(gates_s + b * ldg, h_s + b * T * U, U, act);
           break;
         }
@@ -241,12 +292,29 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
   }
 
   const int64_t ldg = T * GU;
-  // Rows [b0, b1) through every step, backwards (as the forward: no barrier between steps).
-  for_batch_slices(B, [&](int64_t b0, int64_t b1) {
-    const int64_t nb = b1 - b0;
+  // The recurrent kernel transposed and packed: all of it, or (gru) its z, r rows and its h rows.
+  const bool gru = g.cell == RecurrentCell::gru;
+  Packed packed{in.recurrent_kernel, GU, true, gru ? 2 * U : GU, U};
+  Packed packed_h{gru ? in.recurrent_kernel + 2 * U : in.recurrent_kernel, GU, true, gru ? U : 0, U};
+  packed.allocate(6);
+  packed_h.allocate(7);
+  // h_prev of every step in the rows (b, tau) of the gate gradients, for the recurrent kernel's
+  // gradient below: gathered by each thread for its rows while the loop has them in cache.
+  float* h_prev_rows = out.drecurrent_kernel ? scratch(8, B * T * U) : nullptr;
+  float* ones = nullptr;  // the bias gradients are column sums, products with a row of ones
+  if (out.dbias) {
+    ones = scratch(9, B * T);
+  }
+  // Rows [b0, b1) through every step, backwards (as the forward: no barrier between steps); then
+  // the weight gradients, each thread its share of their columns.
+  for_batch_slices(B, [&](const Slice& slice) {
+    const int64_t b0 = slice.begin, b1 = slice.end, nb = b1 - b0;
+    packed.pack(slice);
+    packed_h.pack(slice);
     float* dh_b = dh + b0 * U;
     float* dh_next_b = dh_next + b0 * U;
     float* dc_b = dc + b0 * U;
+    slice.barrier();  // the packed kernel is whole
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t tau = L.tau(s);
       const Prev h_prev = s == 0 ? Prev{h0 + b0 * U, U} : Prev{sequence + L.row(b0, s - 1, U), T * U};
@@ -254,6 +322,11 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
       const float* extra_s = extra + L.row(b0, tau, U);
       float* dg_s = d_gates + L.row(b0, tau, GU);
       float* dr_s = d_recurrent + L.row(b0, tau, GU);
+      if (h_prev_rows) {
+        for (int64_t b = 0; b < nb; ++b) {
+          std::memcpy(h_prev_rows + L.row(b0 + b, tau, U), h_prev(b), sizeof(float) * U);
+        }
+      }
       for (int64_t b = 0; b < nb; ++b) {
         const float* dy = d_sequence ? d_sequence + L.row(b0 + b, s, U) : nullptr;
         for (int64_t j = 0; j < U; ++j) dh_b[b * U + j] = dh_next_b[b * U + j] + (dy ? dy[j] : 0.0f);
@@ -261,22 +334,23 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
       switch (g.cell) {
         case RecurrentCell::lstm: {
           const Prev c_prev = s == 0 ? Prev{c0 + b0 * U, U} : Prev{extra + L.row(b0, L.tau(s - 1), U), T * U};
+          const float* tanh_c_s = extra_s + B * T * U;
           for (int64_t b = 0; b < nb; ++b) {
-            k.lstm_backward(gates_s + b * ldg, c_prev(b), extra_s + b * T * U, dh_b + b * U, dc_b + b * U,
+            k.lstm_backward(gates_s + b * ldg, c_prev(b), tanh_c_s + b * T * U, dh_b + b * U, dc_b + b * U,
                             dg_s + b * ldg, U);
           }
-          gemm(false, true, nb, U, GU, dg_s, ldg, in.recurrent_kernel, GU, 0.0f, dh_next_b, U);
+          k.panel_product(nb, U, GU, dg_s, ldg, packed.panels, dh_next_b, U, false, nullptr);
           break;
         }
         case RecurrentCell::gru: {
           for (int64_t b = 0; b < nb; ++b) {
             k.gru_backward_output(gates_s + b * ldg, h_prev(b), dh_b + b * U, dg_s + b * ldg, dh_next_b + b * U, U);
           }
-          gemm(false, true, nb, U, U, dg_s + 2 * U, ldg, in.recurrent_kernel + 2 * U, GU, 0.0f, dc_b, U);
+          k.panel_product(nb, U, U, dg_s + 2 * U, ldg, packed_h.panels, dc_b, U, false, nullptr);
           for (int64_t b = 0; b < nb; ++b) {
             k.gru_backward_reset(gates_s + b * ldg, h_prev(b), dc_b + b * U, dg_s + b * ldg, dh_next_b + b * U, U);
           }
-          gemm(false, true, nb, U, 2 * U, dg_s, ldg, in.recurrent_kernel, GU, 1.0f, dh_next_b, U);
+          k.panel_product(nb, U, 2 * U, dg_s, ldg, packed.panels, dh_next_b, U, true, nullptr);
           break;
         }
         case RecurrentCell::gru_reset_after: {
@@ -284,16 +358,43 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
             k.gru_after_backward(gates_s + b * ldg, extra_s + b * T * U, h_prev(b), dh_b + b * U, dg_s + b * ldg,
                                  dr_s + b * ldg, dh_next_b + b * U, U);
           }
-          gemm(false, true, nb, U, GU, dr_s, ldg, in.recurrent_kernel, GU, 1.0f, dh_next_b, U);
+          k.panel_product(nb, U, GU, dr_s, ldg, packed.panels, dh_next_b, U, true, nullptr);
           break;
         }
         case RecurrentCell::simple: {
           for (int64_t b = 0; b < nb; ++b) {
             k.simple_backward(sequence + L.row(b0 + b, s, U), dh_b + b * U, dg_s + b * ldg, U, act);
           }
-          gemm(false, true, nb, U, GU, dg_s, ldg, in.recurrent_kernel, GU, 0.0f, dh_next_b, U);
+          k.panel_product(nb, U, GU, dg_s, ldg, packed.panels, dh_next_b, U, false, nullptr);
           break;
         }
+      }
+    }
+    // The input gradient of the slice's own rows needs nothing from the other threads.
+    if (out.dx) gemm(false, true, nb * T, I, GU, d_gates + b0 * T * GU, GU, in.kernel, GU, 0.0f, out.dx + b0 * T * I, I);
+    if (ones) std::fill(ones + b0 * T, ones + b1 * T, 1.0f);
+    slice.barrier();  // every row of the gate gradients is done
+    // The weight gradients, each one product over all steps, in column blocks: [c0, c1) of the GU
+    // gate columns (whole panels of 16 where there are enough).
+    const auto [c0, c1] = slice.share(GU, detail::kPanelWidth);
+    const int64_t nc = c1 - c0;
+    if (nc > 0) {
+      if (out.dkernel) gemm(true, false, I, nc, B * T, in.x, I, d_gates + c0, GU, 0.0f, out.dkernel + c0, GU);
+      if (out.drecurrent_kernel) {
+        // gru: the z, r columns are products with h_prev, the h columns with r h_prev (`extra`).
+        const int64_t split = gru ? std::clamp<int64_t>(2 * U, c0, c1) : c1;
+        if (split > c0) {
+          gemm(true, false, U, split - c0, B * T, h_prev_rows, U, d_recurrent + c0, GU, 0.0f,
+               out.drecurrent_kernel + c0, GU);
+        }
+        if (c1 > split) {
+          gemm(true, false, U, c1 - split, B * T, extra, U, d_gates + split, GU, 0.0f, out.drecurrent_kernel + split,
+               GU);
+        }
+      }
+      if (out.dbias) {
+        gemm(false, false, 1, nc, B * T, ones, B * T, d_gates + c0, GU, 0.0f, out.dbias + c0, GU);
+        if (after) gemm(false, false, 1, nc, B * T, ones, B * T, d_recurrent + c0, GU, 0.0f, out.dbias + GU + c0, GU);
       }
     }
   });
@@ -301,31 +402,6 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
   if (out.dc0) {
     if (g.cell == RecurrentCell::lstm) std::memcpy(out.dc0, dc, sizeof(float) * B * U);
     else fill(out.dc0, B * U, 0.0f);
-  }
-  // The weight and input gradients, each one product over all steps.
-  if (out.dx) gemm(false, true, B * T, I, GU, d_gates, GU, in.kernel, GU, 0.0f, out.dx, I);
-  if (out.dkernel) gemm(true, false, I, GU, B * T, in.x, I, d_gates, GU, 0.0f, out.dkernel, GU);
-  if (out.drecurrent_kernel) {
-    // h_prev of every step, in the rows (b, tau) of the gate gradients (slot 3: dh is done).
-    float* h_prev_rows = scratch(3, B * T * U);
-    for (int64_t s = 0; s < T; ++s) {
-      const Prev h_prev = s == 0 ? Prev{h0, U} : Prev{sequence + (s - 1) * U, T * U};
-      const int64_t tau = L.tau(s);
-      for (int64_t b = 0; b < B; ++b) std::memcpy(h_prev_rows + L.row(b, tau, U), h_prev(b), sizeof(float) * U);
-    }
-    if (g.cell == RecurrentCell::gru) {
-      gemm(true, false, U, 2 * U, B * T, h_prev_rows, U, d_gates, GU, 0.0f, out.drecurrent_kernel, GU);
-      gemm(true, false, U, U, B * T, extra, U, d_gates + 2 * U, GU, 0.0f, out.drecurrent_kernel + 2 * U, GU);
-    } else {
-      gemm(true, false, U, GU, B * T, h_prev_rows, U, d_recurrent, GU, 0.0f, out.drecurrent_kernel, GU);
-    }
-  }
-  if (out.dbias) {
-    // Column sums as a product with a row of ones.
-    float* ones = scratch(0, B * T);
-    std::fill(ones, ones + B * T, 1.0f);
-    gemm(false, false, 1, GU, B * T, ones, B * T, d_gates, GU, 0.0f, out.dbias, GU);
-    if (after) gemm(false, false, 1, GU, B * T, ones, B * T, d_recurrent, GU, 0.0f, out.dbias + GU, GU);
   }
 }
 

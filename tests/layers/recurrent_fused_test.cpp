@@ -5,6 +5,7 @@
 // Keras's configuration allows; dropout draws Keras 3's masks (DropoutRNNCell: once per call, one
 // shared input mask, or one mask per gate for x and h with recurrent_dropout); and second
 // derivatives through an LSTM match finite differences of its first derivative.
+#include <minidl/core/backend/attention_kernels.h>  // KernelPath
 #include <minidl/minidl.h>
 
 #include <catch2/catch.hpp>
@@ -148,6 +149,39 @@ TEST_CASE("Recurrent layers: the fused path computes what the composed cell loop
                                "SimpleRNN with input dropout");
   compare_paths<ml::LSTM>([] { return ml::LSTM({.units = 5, .dropout = 0.4, .recurrent_dropout = 0.3}); }, x, {},
                           false, "LSTM with dropout, inference");
+}
+
+TEST_CASE("Recurrent layers: the packed per-step product is right on every kernel path",
+          "[layers][recurrent][fused]") {
+  // Units 21: every gate count leaves a partial 16-column panel (84, 63, 42, 21 columns) and the
+  // backward's products a k that is no multiple of anything; batch 19: row tiles of 6 (AVX2) and
+  // 4 (portable) with remainders, split unevenly between threads where there are two.
+  namespace mb = md::backend;
+  const md::Tensor x = uniform({19, 4, 5}, 7);
+  const md::Tensor h0 = uniform({19, 21}, 8), c0 = uniform({19, 21}, 9);
+  for (const mb::KernelPath path : mb::supported_kernel_paths()) {
+    mb::set_kernel_path(path);
+    const std::string tag = std::string(" on the ") + mb::kernel_path_name(path) + " path";
+    for (bool go_backwards : {false, true}) {
+      compare_paths<ml::LSTM>(
+          [&] {
+            return ml::LSTM({.units = 21, .return_sequences = true, .return_state = true, .go_backwards = go_backwards});
+          },
+          x, {h0, c0}, true, "LSTM" + tag);
+      for (bool reset_after : {true, false}) {
+        compare_paths<ml::GRU>(
+            [&] {
+              return ml::GRU({.units = 21, .reset_after = reset_after, .return_sequences = true, .return_state = true,
+                              .go_backwards = go_backwards});
+            },
+            x, {h0}, true, "GRU reset_after=" + std::to_string(reset_after) + tag);
+      }
+      compare_paths<ml::SimpleRNN>(
+          [&] { return ml::SimpleRNN({.units = 21, .return_sequences = true, .go_backwards = go_backwards}); }, x,
+          {h0}, true, "SimpleRNN" + tag);
+    }
+  }
+  mb::set_kernel_path(mb::KernelPath::automatic);
 }
 
 TEST_CASE("Recurrent layers: stateful calls carry the same states on both paths", "[layers][recurrent][fused]") {
