@@ -173,13 +173,16 @@ MINIDL_AVX2 inline __m256 exp_lanes(__m256 x) {
   const __m256 nf = _mm256_sub_ps(shifted, round);
   __m256 r = _mm256_fmadd_ps(nf, _mm256_set1_ps(-0.693359375f), xc);
   r = _mm256_fmadd_ps(nf, _mm256_set1_ps(2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  // Estrin's scheme: (1 + r) + r^2 (1/2 + r/6) + r^4 (1/24 + r/120 + r^2/720), three FMAs deep
+  // instead of Horner's six. The loop is bound by this chain's latency (the FP scheduler holds
+  // about two iterations), not by the FMA pipes.
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  const __m256 r4 = _mm256_mul_ps(r2, r2);
+  const __m256 low = _mm256_add_ps(r, _mm256_set1_ps(1.0f));
+  const __m256 mid = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 6.0f), _mm256_set1_ps(0.5f));
+  const __m256 high = _mm256_fmadd_ps(r2, _mm256_set1_ps(1.0f / 720.0f),
+                                      _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 120.0f), _mm256_set1_ps(1.0f / 24.0f)));
+  const __m256 p = _mm256_fmadd_ps(r4, high, _mm256_fmadd_ps(r2, mid, low));
   const __m256 scaled = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(n, 23)));
   return _mm256_blendv_ps(_mm256_andnot_ps(underflow, scaled), x, nan);
 }
@@ -215,8 +218,20 @@ MINIDL_AVX2 void softmax_row(float* row, int64_t n) {
   if (full < n)
     m = _mm256_max_ps(m, _mm256_blendv_ps(lowest, _mm256_maskload_ps(row + full, tail), _mm256_castsi256_ps(tail)));
   const __m256 max = _mm256_set1_ps(horizontal_max(m));
-  __m256 sum = _mm256_setzero_ps();
-  for (int64_t j = 0; j < full; j += 8) {
+  // Two vectors per step: the polynomial is one long dependency chain, two of them in flight keep
+  // both FMA pipes busy.
+  __m256 sum = _mm256_setzero_ps(), sum2 = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 16 <= full; j += 16) {
+    const __m256 e = exp_lanes(_mm256_sub_ps(_mm256_loadu_ps(row + j), max));
+    const __m256 e2 = exp_lanes(_mm256_sub_ps(_mm256_loadu_ps(row + j + 8), max));
+    _mm256_storeu_ps(row + j, e);
+    _mm256_storeu_ps(row + j + 8, e2);
+    sum = _mm256_add_ps(sum, e);
+    sum2 = _mm256_add_ps(sum2, e2);
+  }
+  sum = _mm256_add_ps(sum, sum2);
+  for (; j < full; j += 8) {
     const __m256 e = exp_lanes(_mm256_sub_ps(_mm256_loadu_ps(row + j), max));
     _mm256_storeu_ps(row + j, e);
     sum = _mm256_add_ps(sum, e);
