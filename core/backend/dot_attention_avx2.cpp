@@ -131,32 +131,16 @@ MINIDL_AVX2 void tile_row(int64_t n, int64_t k, float alpha, const float* a, int
   }
 }
 
+// tile_row for a given number of rows: full tiles, then the last 1-5 rows.
+using TileRow = void (*)(int64_t n, int64_t k, float alpha, const float* a, int64_t a_row, int64_t a_col,
+                         const float* packed_b, bool accumulate, float* c, int64_t ldc);
+constexpr TileRow kTileRows[kRows + 1] = {nullptr,     tile_row<1>, tile_row<2>, tile_row<3>,
+                                          tile_row<4>, tile_row<5>, tile_row<6>};
+
 MINIDL_AVX2 void packed_gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t a_row, int64_t a_col,
                              const float* packed_b, bool accumulate, float* c, int64_t ldc) {
-  int64_t i = 0;
-  for (; i + kRows <= m; i += kRows) {
-    tile_row<kRows>(n, k, alpha, a + i * a_row, a_row, a_col, packed_b, accumulate, c + i * ldc, ldc);
-  }
-  const float* a_rest = a + i * a_row;
-  float* c_rest = c + i * ldc;
-  switch (m - i) {
-    case 5:
-      tile_row<5>(n, k, alpha, a_rest, a_row, a_col, packed_b, accumulate, c_rest, ldc);
-      break;
-    case 4:
-      tile_row<4>(n, k, alpha, a_rest, a_row, a_col, packed_b, accumulate, c_rest, ldc);
-      break;
-    case 3:
-      tile_row<3>(n, k, alpha, a_rest, a_row, a_col, packed_b, accumulate, c_rest, ldc);
-      break;
-    case 2:
-      tile_row<2>(n, k, alpha, a_rest, a_row, a_col, packed_b, accumulate, c_rest, ldc);
-      break;
-    case 1:
-      tile_row<1>(n, k, alpha, a_rest, a_row, a_col, packed_b, accumulate, c_rest, ldc);
-      break;
-    default:
-      break;
+  for (int64_t i = 0; i < m; i += kRows) {
+    kTileRows[std::min(kRows, m - i)](n, k, alpha, a + i * a_row, a_row, a_col, packed_b, accumulate, c + i * ldc, ldc);
   }
 }
 
