@@ -1,15 +1,22 @@
 // Multi-head dot-product attention (backend.h, "dot-product attention") on Keras's projected
 // layouts. Each (batch, head) pair is one task: its query, key and value are strided blocks of
 // the (batch, time, heads, channels) tensors (leading dimension heads * channels, or the
-// problem's row strides when q, k and v are columns of one packed projection), so oneDNN's
-// sgemm reads them in place and writes the output and the q/k/v gradients in place: no head
-// transposes. A task keeps its (tq, tv) block of scores in cache between the product, the mask,
-// the softmax (our vectorised rows, detail/dot_attention_rows.h) and the product with the values.
+// problem's row strides when q, k and v are columns of one packed projection), read and written
+// in place: no head transposes. Two implementations of a task, by kernel path
+// (attention_kernels.h):
+//   avx2 / avx512: the blocked path. K^T and V (backward: V^T and K) are packed into 16-column
+//     panels once per task, then blocks of ~64 query rows go through our AVX2 products
+//     (dot_attention_avx2.cpp), the mask and the softmax while their scores sit in L2; the
+//     backward accumulates dV and dK over the blocks.
+//   portable: each product is one oneDNN sgemm call on the whole (tq, tv) block, the softmax rows
+//     the portable loops of detail/dot_attention_rows.h.
+// Both give the same results up to rounding (the tests run both).
 //
 // Threads: with at least as many tasks as threads, the tasks are spread over the OpenMP team
 // (schedule(dynamic): one vCPU of this kind of VM is often slower than the other) and each sgemm
 // runs on its calling thread; results do not depend on which thread ran a task. With fewer tasks
-// (one long sequence), the tasks run in turn and each sgemm and row loop uses the whole team.
+// (one long sequence), the tasks run in turn on the sgemm path (either kernel path), each sgemm and row
+// loop on the whole team.
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
@@ -21,6 +28,7 @@
 #include "minidl/core/backend/attention_kernels.h"
 #include "minidl/core/backend/backend.h"
 #include "minidl/core/backend/detail/dnnl_context.h"
+#include "minidl/core/backend/detail/dot_attention_gemm.h"
 #include "minidl/core/backend/detail/dot_attention_rows.h"
 #include "minidl/core/backend/detail/loops.h"
 
@@ -31,10 +39,13 @@ constexpr float kMaskedScore = -1e9f;  // Keras's constant for masked scores
 // Below this many multiply-adds per call the whole problem runs on the calling thread.
 constexpr int64_t kMinParallelWork = 1 << 16;
 
+// The kernel path (attention_kernels.h: tests pin one) picks both the row kernels and the products:
+// avx2 and avx512 run the blocked tasks on our packed-panel products (detail/dot_attention_gemm.h),
+// portable runs each (batch, head) block on oneDNN's sgemm.
+bool blocked_path() { return active_kernel_path() != KernelPath::portable; }
+
 const detail::DotAttentionRowKernels& dot_rows() {
-  static const detail::DotAttentionRowKernels& kernels =
-      cpu_has_avx2_fma() ? detail::avx2_dot_attention_row_kernels() : detail::portable_dot_attention_row_kernels();
-  return kernels;
+  return blocked_path() ? detail::avx2_dot_attention_row_kernels() : detail::portable_dot_attention_row_kernels();
 }
 
 // c (m x n, row stride ldc) = alpha op(a) op(b) + beta c, row-major, on oneDNN's sgemm (one
@@ -113,6 +124,149 @@ void for_rows(int64_t rows, bool parallel, Row&& row) {
   });
 }
 
+// ---- the blocked path (avx2 / avx512 kernel paths) ----
+// Per (batch, head) task: the key and value operands are packed into panels once, then the
+// queries go by blocks of rows whose (rows, tv) scores stay in L2 from the product through the
+// mask and softmax to the product with the values; the backward accumulates dV and dK block by
+// block. Only with at least as many tasks as threads (or too little work for the team): one long
+// sequence runs each task on the whole team, which the sgemm path does.
+
+// Query rows per block: a multiple of the 6-row register tile, the block's scores ~64 KiB.
+int64_t query_block(int64_t tq, int64_t tv) {
+  constexpr int64_t kBlockFloats = 1 << 14;
+  const int64_t rows = std::max<int64_t>(6, kBlockFloats / std::max<int64_t>(tv, 1)) / 6 * 6;
+  return std::max<int64_t>(1, std::min(tq, rows));
+}
+
+bool use_blocked(const DotAttentionProblem& p, int64_t work) {
+  return blocked_path() && (p.batch * p.heads >= omp_get_max_threads() || work < kMinParallelWork);
+}
+
+// The mask fill, softmax and zeroing of the forward for row i of a task.
+void forward_row(const Task& task, const detail::DotAttentionRowKernels& rows, int64_t i, float* row) {
+  const DotAttentionProblem& p = task.p;
+  if (task.has_mask()) task.for_masked(i, [&](int64_t j) { row[j] = kMaskedScore; });
+  rows.softmax_row(row, p.tv);
+  if (p.zero_masked && task.has_mask()) task.for_masked(i, [&](int64_t j) { row[j] = 0.0f; });
+}
+
+// The backward of row i: from g = d(used weights) to d(scores), in place (see the sgemm path).
+void backward_row(const Task& task, const detail::DotAttentionRowKernels& rows, int64_t i, const float* w,
+                  const float* drop, const float* dw, float* row) {
+  const DotAttentionProblem& p = task.p;
+  const int64_t tv = p.tv;
+  if (drop) {
+    for (int64_t j = 0; j < tv; ++j) row[j] *= drop[j];
+  }
+  if (dw) {
+    for (int64_t j = 0; j < tv; ++j) row[j] += dw[j];
+  }
+  if (p.zero_masked && task.has_mask()) task.for_masked(i, [&](int64_t j) { row[j] = 0.0f; });
+  rows.softmax_backward_row(w, row, tv);
+  if (task.has_mask()) task.for_masked(i, [&](int64_t j) { row[j] = 0.0f; });
+}
+
+void blocked_forward(const DotAttentionProblem& p, int64_t work, const float* q, const float* k, const float* v,
+                     float* weights, float* out) {
+  const auto& gemm = detail::avx2_attention_gemm_kernels();
+  const auto& rows = gemm.rows;
+  const int64_t tq = p.tq, tv = p.tv, block = query_block(tq, tv);
+  const int64_t kt_size = detail::packed_panels_size(p.key_dim, tv);
+  const int64_t v_size = detail::packed_panels_size(tv, p.value_dim);
+  run_tasks(p, work, kt_size + v_size + (p.dropout ? block * tv : 0), [&](int64_t t, float* scratch, bool) {
+    const Task task{p, t / p.heads, t % p.heads};
+    float* kt = scratch;
+    float* vp = kt + kt_size;
+    float* dropped = vp + v_size;
+    gemm.pack(p.key_dim, tv, k + task.k_offset(), 1, task.ldk(), kt);  // K^T
+    gemm.pack(tv, p.value_dim, v + task.v_offset(), task.ldv(), 1, vp);
+    for (int64_t i0 = 0; i0 < tq; i0 += block) {
+      const int64_t n = std::min(block, tq - i0);
+      float* w = weights + task.weights_offset() + i0 * tv;
+      gemm.gemm(n, tv, p.key_dim, p.scale, q + task.q_offset() + i0 * task.ldq(), task.ldq(), 1, kt, false, w, tv);
+      if (tv > 0) {
+        for (int64_t i = 0; i < n; ++i) forward_row(task, rows, i0 + i, w + i * tv);
+      }
+      const float* used = w;
+      if (p.dropout) {
+        const float* drop = p.dropout + task.weights_offset() + i0 * tv;
+        for (int64_t e = 0; e < n * tv; ++e) dropped[e] = w[e] * drop[e];
+        used = dropped;
+      }
+      gemm.gemm(n, p.value_dim, tv, 1.0f, used, tv, 1, vp, false, out + task.out_offset() + i0 * task.ldo(),
+                task.ldo());
+    }
+  });
+}
+
+void blocked_backward(const DotAttentionProblem& p, int64_t work, const float* q, const float* k, const float* v,
+                      const float* weights, const float* d_out, const float* d_weights, float* dq, float* dk,
+                      float* dv) {
+  const auto& gemm = detail::avx2_attention_gemm_kernels();
+  const auto& rows = gemm.rows;
+  const int64_t tq = p.tq, tv = p.tv, block = query_block(tq, tv);
+  const bool want_scores = dq != nullptr || dk != nullptr;
+  // Scratch: V^T and K packed once per task, one block of d_out and of Q packed per block, the
+  // block's dropped-out weights and its gradient of the scores.
+  const int64_t vt_size = want_scores ? detail::packed_panels_size(p.value_dim, tv) : 0;
+  const int64_t k_size = dq ? detail::packed_panels_size(tv, p.key_dim) : 0;
+  const int64_t dout_size = dv ? detail::packed_panels_size(block, p.value_dim) : 0;
+  const int64_t q_size = dk ? detail::packed_panels_size(block, p.key_dim) : 0;
+  const int64_t used_size = p.dropout ? block * tv : 0, g_size = want_scores ? block * tv : 0;
+  run_tasks(p, work, vt_size + k_size + dout_size + q_size + used_size + g_size, [&](int64_t t, float* scratch, bool) {
+    const Task task{p, t / p.heads, t % p.heads};
+    float* vt = scratch;
+    float* kp = vt + vt_size;
+    float* dout_p = kp + k_size;
+    float* qp = dout_p + dout_size;
+    float* dropped = qp + q_size;
+    float* g = dropped + used_size;
+    if (tq == 0) {
+      // No query reaches a key: dk and dv are zero (the blocks below accumulate into them).
+      for (int64_t j = 0; j < tv; ++j) {
+        if (dv) std::fill_n(dv + task.v_offset() + j * task.ldv(), p.value_dim, 0.0f);
+        if (dk) std::fill_n(dk + task.k_offset() + j * task.ldk(), p.key_dim, 0.0f);
+      }
+      return;
+    }
+    if (want_scores) gemm.pack(p.value_dim, tv, v + task.v_offset(), 1, task.ldv(), vt);  // V^T
+    if (dq) gemm.pack(tv, p.key_dim, k + task.k_offset(), task.ldk(), 1, kp);
+    for (int64_t i0 = 0; i0 < tq; i0 += block) {
+      const int64_t n = std::min(block, tq - i0);
+      const bool accumulate = i0 > 0;
+      const float* w = weights + task.weights_offset() + i0 * tv;
+      const float* drop = p.dropout ? p.dropout + task.weights_offset() + i0 * tv : nullptr;
+      const float* dw = d_weights ? d_weights + task.weights_offset() + i0 * tv : nullptr;
+      const float* d_out_block = d_out + task.out_offset() + i0 * task.ldo();
+      const float* used = w;
+      if (drop) {
+        for (int64_t e = 0; e < n * tv; ++e) dropped[e] = w[e] * drop[e];
+        used = dropped;
+      }
+      if (dv) {
+        // dv += used^T d_out: A is the block transposed (row stride 1, column stride tv).
+        gemm.pack(n, p.value_dim, d_out_block, task.ldo(), 1, dout_p);
+        gemm.gemm(tv, p.value_dim, n, 1.0f, used, 1, tv, dout_p, accumulate, dv + task.v_offset(), task.ldv());
+      }
+      if (!want_scores) continue;
+      gemm.gemm(n, tv, p.value_dim, 1.0f, d_out_block, task.ldo(), 1, vt, false, g, tv);
+      if (tv > 0) {
+        for (int64_t i = 0; i < n; ++i) {
+          backward_row(task, rows, i0 + i, w + i * tv, drop ? drop + i * tv : nullptr, dw ? dw + i * tv : nullptr,
+                       g + i * tv);
+        }
+      }
+      if (dq) {
+        gemm.gemm(n, p.key_dim, tv, p.scale, g, tv, 1, kp, false, dq + task.q_offset() + i0 * task.ldq(), task.ldq());
+      }
+      if (dk) {
+        gemm.pack(n, p.key_dim, q + task.q_offset() + i0 * task.ldq(), task.ldq(), 1, qp);
+        gemm.gemm(tv, p.key_dim, n, p.scale, g, 1, tv, qp, accumulate, dk + task.k_offset(), task.ldk());
+      }
+    }
+  });
+}
+
 void validate(const DotAttentionProblem& p) {
   if (p.batch < 0 || p.tq < 0 || p.tv < 0 || p.heads < 0 || p.key_dim < 0 || p.value_dim < 0) {
     throw std::invalid_argument("dot_attention: negative dimension");
@@ -129,6 +283,7 @@ void dot_attention_forward(const DotAttentionProblem& p, const float* q, const f
   const auto& rows = dot_rows();
   const int64_t tq = p.tq, tv = p.tv;
   const int64_t work = p.batch * p.heads * tq * tv * (p.key_dim + p.value_dim);
+  if (use_blocked(p, work)) return blocked_forward(p, work, q, k, v, weights, out);
   run_tasks(p, work, p.dropout ? tq * tv : 0, [&](int64_t t, float* scratch, bool parallel_rows) {
     const Task task{p, t / p.heads, t % p.heads};
     float* w = weights + task.weights_offset();
@@ -163,6 +318,7 @@ void dot_attention_backward(const DotAttentionProblem& p, const float* q, const 
   const auto& rows = dot_rows();
   const int64_t tq = p.tq, tv = p.tv;
   const int64_t work = p.batch * p.heads * tq * tv * (2 * p.key_dim + 2 * p.value_dim);
+  if (use_blocked(p, work)) return blocked_backward(p, work, q, k, v, weights, d_out, d_weights, dq, dk, dv);
   const bool want_scores = dq != nullptr || dk != nullptr;
   // Scratch per thread: the used (dropped-out) weights and the gradient of the scores.
   const int64_t block = tq * tv;

@@ -1,14 +1,27 @@
 // ops::dot_product_attention (the fused op) against ops::dot_product_attention_reference (the
 // same formula from transpose, matmul, where, softmax and dropout): outputs, weights and the three
-// gradients over masks x causal x zeroing x dropout x returned weights, on odd shapes and on the
-// parallel and one-task-at-a-time paths; then finite differences, second derivatives (the
-// reference fallback), NaN and errors.
+// gradients over masks x causal x zeroing x dropout x returned weights, on odd shapes, on every
+// kernel path (avx2/avx512: the blocked tasks on our packed-panel products; portable: oneDNN's
+// sgemm) and on the parallel and one-task-at-a-time paths; then finite differences, second
+// derivatives (the reference fallback), NaN and errors.
+#include <minidl/core/backend/attention_kernels.h>
+
 #include <cmath>
 #include <limits>
 
 #include "autograd_helpers.h"
 
 namespace {
+
+namespace be = md::backend;
+
+// Pins a kernel path for the scope.
+struct DotPathGuard {
+  explicit DotPathGuard(be::KernelPath p) { be::set_kernel_path(p); }
+  ~DotPathGuard() { be::set_kernel_path(be::KernelPath::automatic); }
+  DotPathGuard(const DotPathGuard&) = delete;
+  DotPathGuard& operator=(const DotPathGuard&) = delete;
+};
 
 struct DotShape {
   int64_t batch, tq, tv, heads, key_dim, value_dim;
@@ -57,40 +70,102 @@ TEST_CASE("fused dot-product attention equals the reference over masks x causal 
   const std::vector<DotShape> shapes = {
       {2, 3, 5, 2, 4, 6}, {1, 7, 7, 1, 3, 3}, {3, 17, 9, 3, 19, 5}, {1, 33, 40, 1, 16, 16}, {4, 64, 64, 8, 8, 8}};
   std::mt19937 rng(20261207);
-  for (const DotShape& s : shapes) {
-    for (int mask_kind = 0; mask_kind < 4; ++mask_kind) {  // none, (B, 1, T, S), (S,) row, with a fully masked row
-      for (bool causal : {false, true}) {
-        for (bool zero_masked : {false, true}) {
-          for (bool dropout : {false, true}) {
-            for (bool weights_out : {false, true}) {
-              INFO("shape (" << s.batch << "," << s.tq << "," << s.tv << "," << s.heads << "," << s.key_dim << ","
-                             << s.value_dim << "), mask " << mask_kind << ", causal " << causal << ", zeroing "
-                             << zero_masked << ", dropout " << dropout << ", weights out " << weights_out);
-              const md::Tensor q = agt::uniform(rng, {s.batch, s.tq, s.heads, s.key_dim}, -1.5f, 1.5f);
-              const md::Tensor k = agt::uniform(rng, {s.batch, s.tv, s.heads, s.key_dim}, -1.5f, 1.5f);
-              const md::Tensor v = agt::uniform(rng, {s.batch, s.tv, s.heads, s.value_dim}, -1.5f, 1.5f);
-              md::Tensor mask;
-              if (mask_kind == 1) mask = dot_bools(rng, {s.batch, 1, s.tq, s.tv}, 0.7);
-              if (mask_kind == 2) mask = dot_bools(rng, {s.tv}, 0.6);
-              if (mask_kind == 3) {
-                std::vector<float> m = dot_bools(rng, {s.batch, 1, s.tq, s.tv}, 0.7).to_vector();
-                std::fill(m.begin(), m.begin() + s.tv, 0.0f);  // row 0 of batch 0 sees nothing
-                mask = md::Tensor::from_vector(m, {s.batch, 1, s.tq, s.tv}, md::DType::bool_);
+  for (const be::KernelPath path : be::supported_kernel_paths()) {
+    const DotPathGuard guard(path);
+    for (const DotShape& s : shapes) {
+      for (int mask_kind = 0; mask_kind < 4; ++mask_kind) {  // none, (B, 1, T, S), (S,) row, with a fully masked row
+        for (bool causal : {false, true}) {
+          for (bool zero_masked : {false, true}) {
+            for (bool dropout : {false, true}) {
+              for (bool weights_out : {false, true}) {
+                INFO("path " << be::kernel_path_name(path) << ", shape (" << s.batch << "," << s.tq << "," << s.tv
+                             << "," << s.heads << "," << s.key_dim << "," << s.value_dim << "), mask " << mask_kind
+                             << ", causal " << causal << ", zeroing " << zero_masked << ", dropout " << dropout
+                             << ", weights out " << weights_out);
+                const md::Tensor q = agt::uniform(rng, {s.batch, s.tq, s.heads, s.key_dim}, -1.5f, 1.5f);
+                const md::Tensor k = agt::uniform(rng, {s.batch, s.tv, s.heads, s.key_dim}, -1.5f, 1.5f);
+                const md::Tensor v = agt::uniform(rng, {s.batch, s.tv, s.heads, s.value_dim}, -1.5f, 1.5f);
+                md::Tensor mask;
+                if (mask_kind == 1) mask = dot_bools(rng, {s.batch, 1, s.tq, s.tv}, 0.7);
+                if (mask_kind == 2) mask = dot_bools(rng, {s.tv}, 0.6);
+                if (mask_kind == 3) {
+                  std::vector<float> m = dot_bools(rng, {s.batch, 1, s.tq, s.tv}, 0.7).to_vector();
+                  std::fill(m.begin(), m.begin() + s.tv, 0.0f);  // row 0 of batch 0 sees nothing
+                  mask = md::Tensor::from_vector(m, {s.batch, 1, s.tq, s.tv}, md::DType::bool_);
+                }
+                const md::ops::DotProductAttentionOptions o{.mask = mask,
+                                                            .is_causal = causal,
+                                                            .dropout_rate = dropout ? 0.3f : 0.0f,
+                                                            .dropout_seed = 77,
+                                                            .zero_masked_weights = zero_masked,
+                                                            .return_weights = weights_out};
+                const md::Tensor r_out = agt::uniform(rng, {s.batch, s.tq, s.heads, s.value_dim});
+                const md::Tensor r_w = agt::uniform(rng, {s.batch, s.heads, s.tq, s.tv});
+                const DotRun fused = dot_run(md::ops::dot_product_attention, q, k, v, o, r_out, r_w);
+                const DotRun ref = dot_run(md::ops::dot_product_attention_reference, q, k, v, o, r_out, r_w);
+                compare(fused, ref);
               }
-              const md::ops::DotProductAttentionOptions o{.mask = mask,
-                                                          .is_causal = causal,
-                                                          .dropout_rate = dropout ? 0.3f : 0.0f,
-                                                          .dropout_seed = 77,
-                                                          .zero_masked_weights = zero_masked,
-                                                          .return_weights = weights_out};
-              const md::Tensor r_out = agt::uniform(rng, {s.batch, s.tq, s.heads, s.value_dim});
-              const md::Tensor r_w = agt::uniform(rng, {s.batch, s.heads, s.tq, s.tv});
-              const DotRun fused = dot_run(md::ops::dot_product_attention, q, k, v, o, r_out, r_w);
-              const DotRun ref = dot_run(md::ops::dot_product_attention_reference, q, k, v, o, r_out, r_w);
-              compare(fused, ref);
             }
           }
         }
+      }
+    }
+  }
+}
+
+TEST_CASE("fused dot-product attention over several query blocks: both kernel paths equal the reference",
+          "[autograd][attention]") {
+  // The blocked path takes ~64 KiB of scores per block of query rows: Tv = 300 gives blocks of 54
+  // rows, so 130 queries run as 54 + 54 + 22 (dV and dK accumulate over them); head depth 32 (two
+  // full panels) and value depth 20 (a panel and a narrow one); one row of batch 1 fully masked.
+  std::mt19937 rng(1207);
+  const DotShape s{2, 130, 300, 2, 32, 20};
+  const md::Tensor q = agt::uniform(rng, {s.batch, s.tq, s.heads, s.key_dim}, -1.5f, 1.5f);
+  const md::Tensor k = agt::uniform(rng, {s.batch, s.tv, s.heads, s.key_dim}, -1.5f, 1.5f);
+  const md::Tensor v = agt::uniform(rng, {s.batch, s.tv, s.heads, s.value_dim}, -1.5f, 1.5f);
+  std::vector<float> m = dot_bools(rng, {s.batch, 1, s.tq, s.tv}, 0.8).to_vector();
+  std::fill_n(m.begin() + (s.tq + 100) * s.tv, s.tv, 0.0f);
+  const md::Tensor mask = md::Tensor::from_vector(m, {s.batch, 1, s.tq, s.tv}, md::DType::bool_);
+  const md::Tensor r_out = agt::uniform(rng, {s.batch, s.tq, s.heads, s.value_dim});
+  const md::Tensor r_w = agt::uniform(rng, {s.batch, s.heads, s.tq, s.tv});
+  for (bool masked : {false, true}) {
+    for (bool dropout : {false, true}) {
+      const md::ops::DotProductAttentionOptions o{.mask = masked ? mask : md::Tensor(),
+                                                  .is_causal = masked,
+                                                  .dropout_rate = dropout ? 0.25f : 0.0f,
+                                                  .dropout_seed = 9,
+                                                  .zero_masked_weights = masked,
+                                                  .return_weights = dropout};
+      const DotRun ref = dot_run(md::ops::dot_product_attention_reference, q, k, v, o, r_out, r_w);
+      for (const be::KernelPath path : be::supported_kernel_paths()) {
+        INFO("path " << be::kernel_path_name(path) << ", masked " << masked << ", dropout " << dropout);
+        const DotPathGuard guard(path);
+        compare(dot_run(md::ops::dot_product_attention, q, k, v, o, r_out, r_w), ref);
+      }
+    }
+  }
+}
+
+TEST_CASE("fused dot-product attention with no queries or no keys, on every kernel path", "[autograd][attention]") {
+  // No queries: empty output, and the key and value gradients are zero (not left unwritten). No
+  // keys: every output row is zero (a product over nothing), as is the query gradient.
+  std::mt19937 rng(8);
+  for (const be::KernelPath path : be::supported_kernel_paths()) {
+    INFO("path " << be::kernel_path_name(path));
+    const DotPathGuard guard(path);
+    for (const auto& [tq, tv] : {std::pair<int64_t, int64_t>{0, 5}, std::pair<int64_t, int64_t>{4, 0}}) {
+      const md::Tensor q = agt::uniform(rng, {3, tq, 2, 4});
+      const md::Tensor k = agt::uniform(rng, {3, tv, 2, 4});
+      const md::Tensor v = agt::uniform(rng, {3, tv, 2, 3});
+      md::GradientTape tape;
+      for (const md::Tensor& t : {q, k, v}) tape.watch(t);
+      const md::Tensor out = md::ops::dot_product_attention(q, k, v).first;
+      CHECK(out.shape() == md::Shape{3, tq, 2, 3});
+      for (float x : out.to_vector()) CHECK(x == 0.0f);
+      const std::vector<md::Tensor> g =
+          tape.gradient(md::ops::sum(md::ops::multiply(out, 2.0f)), std::vector<md::Tensor>{q, k, v});
+      for (const md::Tensor& grad : g) {
+        for (float x : grad.to_vector()) CHECK(x == 0.0f);
       }
     }
   }
@@ -141,25 +216,31 @@ TEST_CASE("gradcheck: fused dot-product attention (finite differences, query, ke
   const md::Tensor k = agt::uniform(rng, {2, 4, 2, 3}, -1.0f, 1.0f);
   const md::Tensor v = agt::uniform(rng, {2, 4, 2, 2}, -1.0f, 1.0f);
   const md::Tensor mask = md::Tensor::from_vector({1, 0, 1, 1, 1, 1, 0, 1}, {2, 1, 1, 4}, md::DType::bool_);
-  for (bool causal : {false, true}) {
-    const md::ops::DotProductAttentionOptions o{
-        .mask = mask, .is_causal = causal, .zero_masked_weights = true, .return_weights = true};
+  for (const be::KernelPath path : be::supported_kernel_paths()) {
+    INFO("path " << be::kernel_path_name(path));
+    const DotPathGuard guard(path);
+    for (bool causal : {false, true}) {
+      const md::ops::DotProductAttentionOptions o{
+          .mask = mask, .is_causal = causal, .zero_masked_weights = true, .return_weights = true};
+      agt::check_gradients(
+          causal ? "dot_product_attention output, causal" : "dot_product_attention output",
+          [&](const agt::Inputs& in) { return md::ops::dot_product_attention(in[0], in[1], in[2], o).first; },
+          {q, k, v},
+          /*second_order=*/false);
+      agt::check_gradients(
+          "dot_product_attention weights",
+          [&](const agt::Inputs& in) { return md::ops::dot_product_attention(in[0], in[1], in[2], o).second; },
+          {q, k, v},
+          /*second_order=*/false);
+    }
+    // With dropout the multipliers are fixed by the seed, so the function stays smooth.
     agt::check_gradients(
-        causal ? "dot_product_attention output, causal" : "dot_product_attention output",
-        [&](const agt::Inputs& in) { return md::ops::dot_product_attention(in[0], in[1], in[2], o).first; }, {q, k, v},
-        /*second_order=*/false);
-    agt::check_gradients(
-        "dot_product_attention weights",
-        [&](const agt::Inputs& in) { return md::ops::dot_product_attention(in[0], in[1], in[2], o).second; }, {q, k, v},
-        /*second_order=*/false);
+        "dot_product_attention with dropout",
+        [&](const agt::Inputs& in) {
+          return md::ops::dot_product_attention(in[0], in[1], in[2], {.dropout_rate = 0.4f, .dropout_seed = 17}).first;
+        },
+        {q, k, v}, /*second_order=*/false);
   }
-  // With dropout the multipliers are fixed by the seed, so the function stays smooth.
-  agt::check_gradients(
-      "dot_product_attention with dropout",
-      [&](const agt::Inputs& in) {
-        return md::ops::dot_product_attention(in[0], in[1], in[2], {.dropout_rate = 0.4f, .dropout_seed = 17}).first;
-      },
-      {q, k, v}, /*second_order=*/false);
 }
 
 TEST_CASE("second derivatives of fused dot-product attention fall back to the reference path",
@@ -177,28 +258,32 @@ TEST_CASE("second derivatives of fused dot-product attention fall back to the re
 }
 
 TEST_CASE("fused dot-product attention propagates NaN and infinity to the rows they reach", "[autograd][attention]") {
-  std::mt19937 rng(13);
-  md::Tensor q = agt::uniform(rng, {1, 3, 1, 4});
-  const md::Tensor k = agt::uniform(rng, {1, 5, 1, 4});
-  const md::Tensor v = agt::uniform(rng, {1, 5, 1, 2});
-  std::vector<float> qv = q.to_vector();
-  qv[4] = std::numeric_limits<float>::quiet_NaN();  // query row 1
-  q = md::Tensor::from_vector(qv, q.shape());
-  const auto [out, weights] = md::ops::dot_product_attention(q, k, v);
-  const std::vector<float> o = out.to_vector(), w = weights.to_vector();
-  for (int j = 0; j < 2; ++j) {
-    CHECK(std::isfinite(o[static_cast<size_t>(j)]));
-    CHECK(std::isnan(o[static_cast<size_t>(2 + j)]));
-    CHECK(std::isfinite(o[static_cast<size_t>(4 + j)]));
+  for (const be::KernelPath path : be::supported_kernel_paths()) {
+    INFO("path " << be::kernel_path_name(path));
+    const DotPathGuard guard(path);
+    std::mt19937 rng(13);
+    md::Tensor q = agt::uniform(rng, {1, 3, 1, 4});
+    const md::Tensor k = agt::uniform(rng, {1, 5, 1, 4});
+    const md::Tensor v = agt::uniform(rng, {1, 5, 1, 2});
+    std::vector<float> qv = q.to_vector();
+    qv[4] = std::numeric_limits<float>::quiet_NaN();  // query row 1
+    q = md::Tensor::from_vector(qv, q.shape());
+    const auto [out, weights] = md::ops::dot_product_attention(q, k, v);
+    const std::vector<float> o = out.to_vector(), w = weights.to_vector();
+    for (int j = 0; j < 2; ++j) {
+      CHECK(std::isfinite(o[static_cast<size_t>(j)]));
+      CHECK(std::isnan(o[static_cast<size_t>(2 + j)]));
+      CHECK(std::isfinite(o[static_cast<size_t>(4 + j)]));
+    }
+    for (int j = 0; j < 5; ++j) CHECK(std::isnan(w[static_cast<size_t>(5 + j)]));
+    // A NaN value reaches every output that weighs it.
+    std::vector<float> vv = v.to_vector();
+    vv[0] = std::numeric_limits<float>::quiet_NaN();
+    const md::Tensor v_nan = md::Tensor::from_vector(vv, v.shape());
+    const std::vector<float> o2 =
+        md::ops::dot_product_attention(agt::uniform(rng, {1, 3, 1, 4}), k, v_nan).first.to_vector();
+    for (int i = 0; i < 3; ++i) CHECK(std::isnan(o2[static_cast<size_t>(2 * i)]));
   }
-  for (int j = 0; j < 5; ++j) CHECK(std::isnan(w[static_cast<size_t>(5 + j)]));
-  // A NaN value reaches every output that weighs it.
-  std::vector<float> vv = v.to_vector();
-  vv[0] = std::numeric_limits<float>::quiet_NaN();
-  const md::Tensor v_nan = md::Tensor::from_vector(vv, v.shape());
-  const std::vector<float> o2 =
-      md::ops::dot_product_attention(agt::uniform(rng, {1, 3, 1, 4}), k, v_nan).first.to_vector();
-  for (int i = 0; i < 3; ++i) CHECK(std::isnan(o2[static_cast<size_t>(2 * i)]));
 }
 
 TEST_CASE("fused dot-product attention names shapes that cannot attend", "[autograd][attention]") {
