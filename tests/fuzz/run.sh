@@ -45,7 +45,9 @@ run_one() {
     echo "fuzz: $target: corpus minimised to $(ls "tests/fuzz/corpus/$target" | wc -l) files"
     return 0
   fi
-  if "$bin" -seed="$seed" -max_total_time="$seconds" -print_final_stats=1 "${limits[@]}" \
+  local dict=()
+  case "$target" in keras3_config | keras2_config) dict=(-dict=tests/fuzz/keras_config.dict) ;; esac
+  if "$bin" -seed="$seed" -max_total_time="$seconds" -print_final_stats=1 "${limits[@]}" "${dict[@]}" \
       -artifact_prefix="$out/" "$out/corpus" "tests/fuzz/corpus/$target" >"$out.log" 2>&1; then
     echo "fuzz: $target: $(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$out.log" | tail -n 1)"
   else
