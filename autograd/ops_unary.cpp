@@ -93,24 +93,27 @@ Tensor eltwise_grad(EltwiseOp op, const Tensor& saved, const Tensor& dy, float a
 namespace {
 
 // An elementwise op on one oneDNN eltwise kind: y = f(x) (float32, x's shape), saving x or y as
-// the backward primitive reads it.
-template <EltwiseOp kOp, float kAlpha = 0.0f, float kBeta = 0.0f>
+// the backward primitive reads it. The coefficients are whole numbers as template arguments:
+// clang 14 (the fuzz preset) has no floating-point template parameters, and these ops need only
+// alpha = -1 (Negative) and 0.
+template <EltwiseOp kOp, int kAlpha = 0, int kBeta = 0>
 constexpr OpDef<> eltwise_op(const char* name, const char* module) {
   return {.name = name,
           .module = module,
           .spec = float_spec<>,
           .forward = [](OpInputs x, const NoAttrs&, OpSaved& saved) {
-            Tensor y = compute::eltwise(kOp, x[0], kAlpha, kBeta);
+            Tensor y = compute::eltwise(kOp, x[0], static_cast<float>(kAlpha), static_cast<float>(kBeta));
             saved.push_back(compute::eltwise_backward_uses_output(kOp) ? y : x[0]);
             return y;
           },
           .backward = [](const OpGrad& g, const NoAttrs&) {
-            return std::vector<Tensor>{detail::eltwise_grad(kOp, g.saved(0), g.grad(), kAlpha, kBeta)};
+            return std::vector<Tensor>{detail::eltwise_grad(kOp, g.saved(0), g.grad(), static_cast<float>(kAlpha),
+                                                            static_cast<float>(kBeta))};
           }};
 }
 
 //                                       oneDNN kind              Keras class  Keras module
-constexpr OpDef<> kNegative = eltwise_op<EltwiseOp::linear, -1.0f>("Negative", kNumpyModule);
+constexpr OpDef<> kNegative = eltwise_op<EltwiseOp::linear, -1>("Negative", kNumpyModule);
 constexpr OpDef<> kSquare = eltwise_op<EltwiseOp::square>("Square", kNumpyModule);
 constexpr OpDef<> kSqrt = eltwise_op<EltwiseOp::sqrt>("Sqrt", kNumpyModule);
 constexpr OpDef<> kExp = eltwise_op<EltwiseOp::exp>("Exp", kNumpyModule);

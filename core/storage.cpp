@@ -6,6 +6,7 @@
 
 #include "minidl/core/detail/buffer_cache.h"
 #include "minidl/core/error.h"
+#include "minidl/core/read_limits.h"
 
 namespace minidl {
 namespace {
@@ -25,6 +26,15 @@ void raise_peak(int64_t live) {
 // loop that allocates the same activations every step page-faults on all of them again (15% of
 // a profiled Fashion-MNIST epoch, and the slow tail of bench/autograd_bench). Keeping blocks of
 // up to 32 MiB on the heap lets freed buffers be reused, as a caching allocator would.
+// The read allocation scope of this thread (core/storage.h).
+struct ReadBudget {
+  int depth = 0;
+  uint64_t used = 0;
+  std::string what;
+};
+thread_local ReadBudget t_read_budget;
+std::atomic<int64_t> g_read_cap{kDefaultReadAllocationCap};
+
 bool keep_large_blocks_on_the_heap() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
@@ -37,6 +47,7 @@ Storage::Storage(int64_t num_elements) : size_(num_elements) {
   static const bool heap_tuned = keep_large_blocks_on_the_heap();
   (void)heap_tuned;
   if (num_elements < 0) throw ValueError(fmt::format("Cannot allocate {} elements.", num_elements));
+  detail::charge_read_allocation(static_cast<uint64_t>(num_elements), sizeof(float));
   const size_t bytes = static_cast<size_t>(num_elements) * sizeof(float);
   if (bytes > 0) {
     // 2^62 elements and up overflow the byte count; the system refuses far less than that.
@@ -63,5 +74,40 @@ MemoryStats memory_stats() {
 }
 
 void reset_peak_memory() { g_peak_bytes.store(g_live_bytes.load()); }
+
+void set_read_allocation_cap(int64_t bytes) {
+  if (bytes <= 0) throw ValueError(fmt::format("The read allocation cap must be positive; received {}.", bytes));
+  g_read_cap.store(bytes);
+}
+
+int64_t read_allocation_cap() { return g_read_cap.load(); }
+
+namespace detail {
+
+ReadAllocationScope::ReadAllocationScope(const std::string& what) {
+  if (t_read_budget.depth++ == 0) {
+    t_read_budget.used = 0;
+    t_read_budget.what = what;
+  }
+}
+
+ReadAllocationScope::~ReadAllocationScope() { --t_read_budget.depth; }
+
+void charge_read_allocation(uint64_t count, uint64_t element_bytes) {
+  ReadBudget& budget = t_read_budget;
+  if (budget.depth == 0) return;
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(count, element_bytes, &bytes)) bytes = UINT64_MAX;
+  const auto cap = static_cast<uint64_t>(g_read_cap.load());
+  if (bytes > cap || budget.used > cap - bytes) {
+    throw MemoryError(fmt::format(
+        "Reading {} would allocate more than the read allocation cap of {} bytes ({:.1f} GiB): {} bytes more after "
+        "{} already; a damaged file, or a model larger than the cap (md::set_read_allocation_cap raises it).",
+        budget.what, cap, static_cast<double>(cap) / (1 << 30), bytes, budget.used));
+  }
+  budget.used += bytes;
+}
+
+}  // namespace detail
 
 }  // namespace minidl

@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "minidl/core/error.h"
+#include "minidl/core/read_limits.h"
 
 namespace minidl::datasets::fashion_mnist {
 
@@ -127,8 +128,20 @@ FmnistIdx fmnist_read_idx(const std::string& path, uint32_t expected_magic, size
     }
     payload *= d;
   }
-  idx.bytes.resize(payload);
-  const uint64_t body = reader.read(idx.bytes.data(), payload);
+  // The header's sizes are claims: they are charged against the read cap (core/read_limits.h), and
+  // the buffer grows with the data that actually arrives, so a 16-byte file claiming 16 GiB
+  // allocates nothing.
+  minidl::detail::charge_read_allocation(payload);
+  constexpr uint64_t kChunkBytes = uint64_t{1} << 24;
+  uint64_t body = 0;
+  while (body < payload) {
+    const uint64_t want = std::min(kChunkBytes, payload - body);
+    idx.bytes.resize(body + want);
+    const uint64_t got = reader.read(idx.bytes.data() + body, want);
+    body += got;
+    if (got < want) break;
+  }
+  idx.bytes.resize(body);
   if (body < payload) {
     throw IOError(fmt::format(
         "'{}' is truncated: its header describes {} bytes of data (dimensions {}) but {} bytes follow{}.", path,
@@ -194,11 +207,13 @@ void fmnist_check_counts(const Tensor& images, const std::string& images_path, c
 }  // namespace
 
 Tensor read_idx_images(const std::string& path) {
+  const minidl::detail::ReadAllocationScope scope(fmt::format("the IDX file '{}'", path));
   const FmnistIdx idx = fmnist_read_idx(path, kImageMagic, 3, "image");
   return fmnist_to_tensor(idx.bytes, {idx.dims[0], idx.dims[1], idx.dims[2]});
 }
 
 Tensor read_idx_labels(const std::string& path) {
+  const minidl::detail::ReadAllocationScope scope(fmt::format("the IDX file '{}'", path));
   const FmnistIdx idx = fmnist_read_idx(path, kLabelMagic, 1, "label");
   return fmnist_to_tensor(idx.bytes, {idx.dims[0]});
 }

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "minidl/core/error.h"
+#include "minidl/core/read_limits.h"
 #include "minidl/layers/serialization.h"
 #include "minidl/models/keras2_config.h"
 
@@ -108,7 +109,9 @@ json parse_json_text(const std::string& text, const std::string& source) {
   }
 }
 
-Model model_from_config(const json& saved) {
+namespace {
+
+Model model_from_config_unchecked(const json& saved) {
   const json object = keras2::model_config(saved);  // a Keras 3 envelope comes back as it is
   if (object.is_object() && object.contains("layers") && !object.contains("class_name")) {
     return Model::from_config(object);  // a bare Functional config
@@ -131,11 +134,25 @@ Model model_from_config(const json& saved) {
   return *model;
 }
 
+}  // namespace
+
+Model model_from_config(const json& saved) {
+  // A config is untrusted input: what building it may allocate is capped (core/read_limits.h).
+  const detail::ReadAllocationScope scope("a model config");
+  try {
+    return model_from_config_unchecked(saved);
+  } catch (const json::exception& e) {
+    // A value of an unexpected type deep inside a layer config; still an md::Error for the caller.
+    throw ValueError(fmt::format("The model config cannot be read: {}", e.what()));
+  }
+}
+
 void save_config(const Model& model, const std::string& path) {
   write_file_atomically(path, serialize(model).dump(2) + "\n");
 }
 
 Model load_config(const std::string& path) {
+  const detail::ReadAllocationScope scope(fmt::format("the model config '{}'", path));
   const json object = read_json_file(path);
   try {
     return model_from_config(object);

@@ -8,6 +8,7 @@
 
 #include "minidl/core/error.h"
 #include "minidl/core/shape.h"
+#include "minidl/core/read_limits.h"
 
 namespace minidl::detail::hdf5 {
 
@@ -225,6 +226,8 @@ std::optional<std::string> string_attribute(hid_t object, const char* attr_name)
     return out;
   }
   const size_t size = H5Tget_size(type.get());
+  // The type's size comes from the file, not from the data it holds.
+  detail::charge_read_allocation(size + 1);
   std::string out(size + 1, '\0');
   H5Tset_size(memory.get(), size + 1);
   if (H5Aread(attr.get(), memory.get(), out.data()) < 0) return std::nullopt;
@@ -246,6 +249,8 @@ std::optional<std::vector<std::string>> string_array(hid_t attr) {
   if (count == 0) return out;
   if (H5Tget_class(type.get()) != H5T_STRING) return std::nullopt;
   const size_t n = static_cast<size_t>(count);
+  // Counts and sizes come from the file's headers: charged before anything is allocated.
+  detail::charge_read_allocation(n, sizeof(char*));
   const Id memory(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_cset(memory.get(), H5Tget_cset(type.get()));
   if (H5Tis_variable_str(type.get()) > 0) {
@@ -260,6 +265,7 @@ std::optional<std::vector<std::string>> string_array(hid_t attr) {
   }
   // NumPy's fixed-length bytes ('S') arrays: null-padded, not terminated.
   const size_t size = H5Tget_size(type.get());
+  detail::charge_read_allocation(n, size);
   H5Tset_size(memory.get(), size);
   H5Tset_strpad(memory.get(), H5T_STR_NULLPAD);
   std::vector<char> buffer(size * n);
@@ -323,7 +329,10 @@ Tensor read_tensor(hid_t parent, const std::string& path, const std::string& pre
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   const Shape shape(dims.begin(), dims.end());
-  std::vector<float> values(static_cast<size_t>(shape_size(shape)));
+  // The dataspace says how many elements there are, whatever the file holds: charged first.
+  const int64_t elements = shape_size(shape);
+  detail::charge_read_allocation(static_cast<uint64_t>(elements), sizeof(float));
+  std::vector<float> values(static_cast<size_t>(elements));
   if (!values.empty()) {
     // HDF5 converts integers and doubles to float.
     check(H5Dread(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), prefix,

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "minidl/core/error.h"
+#include "minidl/core/read_limits.h"
 #include "minidl/layers/serialization.h"
 #include "minidl/models/config_io.h"
 #include "minidl/models/detail/legacy_h5.h"
@@ -86,6 +87,9 @@ Model load_model(const std::string& path, const LoadModelOptions& options) {
     throw ValueError(fmt::format("File not found: filepath={}. Please ensure the file is an accessible {}.", path,
                                  legacy_h5 ? "`.h5` file" : "`.keras` zip file"));
   }
+  // Everything the file asks for is capped (core/read_limits.h): a damaged config or weights file
+  // gets a MemoryError, not an allocation of 2^62 elements.
+  const detail::ReadAllocationScope scope(fmt::format("the model file '{}'", path));
   // tf.keras 2's model.save("x.h5") (models/detail/legacy_h5.h).
   if (legacy_h5) return detail::load_legacy_h5_model(path, options);
   const std::string prefix = fmt::format("Cannot load model from '{}': ", path);

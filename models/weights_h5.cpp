@@ -19,6 +19,7 @@
 
 #include "minidl/core/error.h"
 #include "minidl/core/naming.h"
+#include "minidl/core/read_limits.h"
 #include "minidl/models/config_io.h"
 #include "minidl/models/detail/hdf5_file.h"
 #include "minidl/models/detail/legacy_h5.h"
@@ -462,6 +463,7 @@ void load(Layer& layer, const std::string& path, const std::vector<Variable>* op
         "it on some data or by using `build()`. (layer '{}')",
         prefix, layer.name()));
   }
+  const detail::ReadAllocationScope scope(fmt::format("the weights file '{}'", path));
   if (legacy) return detail::load_legacy_h5_weights(layer, path);  // Keras 2's layout (models/detail/legacy_h5.h)
   check_optimizer_variables(optimizer_variables, prefix, "");
   check_readable(path, prefix);
@@ -513,6 +515,7 @@ herr_t list_link(hid_t group, const char* name, const H5L_info_t* info, void* da
 
 std::vector<WeightsFileItem> list(const std::string& path) {
   const std::string prefix = fmt::format("Cannot read weights file '{}': ", path);
+  const detail::ReadAllocationScope scope(fmt::format("the weights file '{}'", path));
   check_readable(path, prefix);
   silence_errors();
   const Id file = open_file(path, prefix);
@@ -547,6 +550,7 @@ std::vector<WeightsFileItem> list_weights_file(const std::string& path) { return
 
 Tensor read_hdf5_dataset(const std::string& path, const std::string& dataset) {
   const std::string prefix = fmt::format("Cannot read dataset '{}' of '{}': ", dataset, path);
+  const detail::ReadAllocationScope scope(fmt::format("dataset '{}' of '{}'", dataset, path));
   h5w::check_readable(path, prefix);
   h5w::silence_errors();
   const h5w::Id file = h5w::open_file(path, prefix);

@@ -17,6 +17,7 @@ packages=(
   dataset-fashion-mnist                    # the demo and tests/datasets (30 MB of IDX .gz files)
   libbenchmark-dev                         # bench/ (Google Benchmark)
   libopenmpi-dev openmpi-bin               # data-parallel training (md::distribution): Open MPI 4.1
+  clang libclang-rt-14-dev libomp-14-dev   # the fuzz preset: clang 14, libFuzzer + sanitizers, OpenMP
 )
 for arg in "$@"; do
   case "$arg" in

@@ -14,8 +14,13 @@
 #include "minidl/core/backend/detail/attention_row_kernels.h"
 #include "minidl/core/backend/detail/dot_attention_rows.h"
 
+// clang (the fuzz preset) has no `#pragma GCC target`: it pushes the target attribute instead.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 
 namespace minidl::backend::detail {
 namespace {
@@ -27,7 +32,11 @@ namespace {
 
 }  // namespace
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 const AttentionRowKernels& avx2_attention_row_kernels() {
   static const AttentionRowKernels kernels = row_kernels_with(forward_row, backward_row);

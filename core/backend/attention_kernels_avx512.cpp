@@ -225,8 +225,13 @@ void backward_row(const float* query_row, const float* key_batch, int64_t dim, c
 // The identity path and the elementwise helpers: the portable loops compiled for AVX-512 (the same
 // logic as the AVX2 build; the direct path above stays intrinsics). Nested, so that the generic
 // forward_row/backward_row do not meet the ones above.
+// clang (the fuzz preset) has no `#pragma GCC target`: it pushes the target attribute instead.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma")
+#endif
 namespace {
 namespace generic {
 
@@ -236,7 +241,11 @@ namespace generic {
 
 }  // namespace generic
 }  // namespace
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 const AttentionRowKernels& avx512_attention_row_kernels() {
   static const AttentionRowKernels kernels = generic::row_kernels_with(forward_row, backward_row);

@@ -9,8 +9,13 @@
 #include "minidl/core/backend/detail/attention_row_kernels.h"  // the tanh coefficients, outside the namespace below
 #include "minidl/core/backend/detail/recurrent_cell_kernels.h"
 
+// clang (the fuzz preset) has no `#pragma GCC target`: it pushes the target attribute instead.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 
 namespace minidl::backend::detail {
 namespace {
@@ -82,7 +87,11 @@ void panel_tile(int64_t cols, int64_t k, const float* a, int64_t lda, const floa
 
 }  // namespace
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 const RecurrentCellKernels& avx2_recurrent_cell_kernels() { return kRecurrentCellKernels; }
 
