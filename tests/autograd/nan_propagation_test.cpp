@@ -10,6 +10,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace md = minidl;
@@ -85,6 +86,52 @@ TEST_CASE("unary ops carry NaN through and follow IEEE rules at infinity", "[aut
                     {kNaN, 0.5f, -1.0f, 0.5f, -1.0f});
   check_elementwise("power 2", [](const md::Tensor& x) { return md::ops::power(x, 2.0f); },
                     {kNaN, kInf, kInf, 0.5625f, 6.25f});
+}
+
+TEST_CASE("the gradients of relu, square and negative follow IEEE rules on every path", "[autograd][nan]") {
+  // Inputs: NaN, +inf, -inf, 0.75, -2.5; d sum(f(x)) / dx. relu's gradient is 1 where x > 0 and 0
+  // elsewhere, NaN included (PyTorch's threshold_backward); square's 2x carries NaN and inf.
+  for (const int64_t n : {int64_t{5}, int64_t{40000}}) {
+    const md::Tensor x = probes(n);
+    const auto gradient = [&](const std::function<md::Tensor(const md::Tensor&)>& f) {
+      md::GradientTape tape;
+      tape.watch(x);
+      return tape.gradient(md::ops::sum(f(x)), {x})[0].to_vector();
+    };
+    const std::vector<float> relu = gradient([](const md::Tensor& t) { return md::ops::relu(t); });
+    const std::vector<float> square = gradient([](const md::Tensor& t) { return md::ops::square(t); });
+    const std::vector<float> negative = gradient([](const md::Tensor& t) { return md::ops::negative(t); });
+    const std::vector<float> relu_want = {0, 1, 0, 1, 0}, square_want = {kNaN, kInf, -kInf, 1.5f, -5.0f};
+    for (const size_t i : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{4}, static_cast<size_t>(n - 1)}) {
+      INFO("n = " << n << ", element " << i);
+      CHECK(same_value(relu[i], relu_want[i % 5]));
+      CHECK(same_value(square[i], square_want[i % 5]));
+      CHECK(negative[i] == -1.0f);
+    }
+  }
+}
+
+TEST_CASE("small and large sums and means agree with a double-precision sum", "[autograd][nan]") {
+  // Rows of up to 4096 elements in all run in minidl's loop (eight partial sums plus a tail),
+  // larger ones in oneDNN's kernel: both within float rounding of the exact sum.
+  for (const auto& [rows, length] : {std::pair<int64_t, int64_t>{3, 13}, {8, 512}, {4, 20000}}) {
+    std::vector<float> v(static_cast<size_t>(rows * length));
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 7919) % 1000) / 500.0f - 1.0f;
+    const md::Tensor x = md::Tensor::from_vector(v, {rows, length});
+    const std::vector<float> sums = md::ops::sum(x, {1}).to_vector();
+    const std::vector<float> means = md::ops::mean(x, {1}).to_vector();
+    for (int64_t r = 0; r < rows; ++r) {
+      double exact = 0;
+      for (int64_t j = 0; j < length; ++j) exact += v[static_cast<size_t>(r * length + j)];
+      INFO("(" << rows << ", " << length << ") row " << r);
+      CHECK(std::fabs(sums[static_cast<size_t>(r)] - exact) <= 1e-5 * (1 + std::fabs(exact)) * std::sqrt(length));
+      CHECK(std::fabs(means[static_cast<size_t>(r)] - exact / static_cast<double>(length)) <= 1e-5);
+    }
+  }
+  // A NaN anywhere in a small row, the tail included, makes its sum NaN.
+  std::vector<float> v(13, 1.0f);
+  v[12] = kNaN;
+  CHECK(std::isnan(md::ops::sum(md::Tensor::from_vector(v, {13})).item()));
 }
 
 TEST_CASE("maximum and minimum return NaN where either operand is NaN", "[autograd][nan]") {
