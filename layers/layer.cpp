@@ -157,7 +157,9 @@ std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> trai
   const NameScope name_scope(*this);
   if (!built()) {
     const std::vector<Tensor> inputs = args.inputs();
-    build(args.input_is_list() ? ShapeSpec::list(shapes_of(inputs)) : ShapeSpec(inputs.at(0).shape()));
+    // A saved node's "args" can be empty (a damaged config): nothing to build from.
+    if (inputs.empty()) throw ValueError(fmt::format("Layer '{}' was called without an input tensor.", name()));
+    build(args.input_is_list() ? ShapeSpec::list(shapes_of(inputs)) : ShapeSpec(inputs[0].shape()));
   }
   const CallContext ctx = make_context(args, training);
   // Keras's entry layer (the outermost call) starts fresh loss lists for itself and its layers.
@@ -245,8 +247,9 @@ void Layer::build(const ShapeSpec& input_shape) {
   if (layer_state_->built) return;
   const NameScope name_scope(*this);
   // A build_config read from a file may hold any shape: the ranks the layer declared are checked
-  // before build_weights indexes it (a Conv2D built for shape () read past its end).
-  if (layer_state_->input_spec && !input_shape.is_list() && input_shape.shapes().size() == 1) {
+  // before build_weights indexes it (a Conv2D built for shape () read past its end; an RNN's
+  // shape.at(0) threw std::out_of_range). As for a call, the first input's.
+  if (layer_state_->input_spec && !input_shape.shapes().empty()) {
     check_input_shape(*layer_state_->input_spec, name(), 0, input_shape.shapes()[0]);
   }
   build_weights(input_shape);
