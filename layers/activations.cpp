@@ -114,8 +114,10 @@ const std::map<std::string, Fn>& builtin_functions() {
 const ClassTable<Fn>& table() {
   static const ClassTable<Fn> t = [] {
     std::vector<std::pair<std::string, ClassTable<Fn>::Factory>> entries;
-    for (const auto& [name, fn] : builtin_functions()) {
-      entries.emplace_back(name, [fn](const json&) { return std::make_shared<Fn>(fn); });
+    for (const auto& entry : builtin_functions()) {
+      // (Not a structured binding: clang 14, the fuzz preset's compiler, cannot capture one.)
+      const Fn fn = entry.second;
+      entries.emplace_back(entry.first, [fn](const json&) { return std::make_shared<Fn>(fn); });
     }
     return ClassTable<Fn>("activation", "keras.activations", std::move(entries));
   }();

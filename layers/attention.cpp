@@ -94,6 +94,16 @@ void Attention::validate_call(const CallArgs& args) const {
         "length: {}.",
         class_name(), inputs.size()));
   }
+  // The scores are query @ key^T over the last two axes: a rank-0 or rank-1 input (e.g. from a
+  // damaged config's batch_shape) has no such axes.
+  static constexpr const char* kRoles[] = {"query", "value", "key"};
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].defined() && inputs[i].ndim() < 2) {
+      throw ValueError(fmt::format("{} layer needs inputs with at least 2 dimensions ([batch,] steps, features); "
+                                   "received {} of shape {}.",
+                                   class_name(), kRoles[i], shape_to_string(inputs[i].shape())));
+    }
+  }
   const CallArg* mask = args.find_kwarg("mask");
   if (mask != nullptr && !mask->is_null()) {
     if (mask->kind != CallArg::Kind::tensor_list) {

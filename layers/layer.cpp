@@ -157,7 +157,9 @@ std::vector<Tensor> Layer::invoke(const CallArgs& args, std::optional<bool> trai
   const NameScope name_scope(*this);
   if (!built()) {
     const std::vector<Tensor> inputs = args.inputs();
-    build(args.input_is_list() ? ShapeSpec::list(shapes_of(inputs)) : ShapeSpec(inputs.at(0).shape()));
+    // A saved node's "args" can be empty (a damaged config): nothing to build from.
+    if (inputs.empty()) throw ValueError(fmt::format("Layer '{}' was called without an input tensor.", name()));
+    build(args.input_is_list() ? ShapeSpec::list(shapes_of(inputs)) : ShapeSpec(inputs[0].shape()));
   }
   const CallContext ctx = make_context(args, training);
   // Keras's entry layer (the outermost call) starts fresh loss lists for itself and its layers.
@@ -212,9 +214,49 @@ std::vector<Tensor> Layer::run(const CallArgs& args) {
 
 // ---- building -------------------------------------------------------------------------------
 
+namespace {
+
+// Input `index` of layer `layer` against its InputSpec, in Keras 3's words (less its "with name
+// 'None'": a layer's InputSpec has no input name; a functional model names its inputs, see
+// Model::checked_input).
+void check_input_shape(const InputSpec& spec, const std::string& layer, size_t index, const Shape& x) {
+  const auto ndim = static_cast<int64_t>(x.size());
+  const std::string shape = shape_to_string(x);
+  const std::string where = fmt::format("Input {} of layer '{}' is incompatible with the layer: ", index, layer);
+  if (spec.ndim && ndim != *spec.ndim) {
+    throw ValueError(where +
+                     fmt::format("expected ndim={}, found ndim={}. Full shape received: {}", *spec.ndim, ndim, shape));
+  }
+  if (spec.max_ndim && ndim > *spec.max_ndim) {
+    throw ValueError(where + fmt::format("expected max_ndim={}, found ndim={}", *spec.max_ndim, ndim));
+  }
+  if (spec.min_ndim && ndim < *spec.min_ndim) {
+    throw ValueError(where + fmt::format("expected min_ndim={}, found ndim={}. Full shape received: {}", *spec.min_ndim,
+                                         ndim, shape));
+  }
+  for (const auto& [axis, value] : spec.axes) {
+    const int64_t a = axis < 0 ? axis + ndim : axis;
+    if (a < 0 || a >= ndim) continue;
+    const int64_t d = x[static_cast<size_t>(a)];
+    if (d != None && d != value) {
+      throw ValueError(where + fmt::format("expected axis {} of input shape to have value {}, but received input "
+                                           "with shape {}",
+                                           axis, value, shape));
+    }
+  }
+}
+
+}  // namespace
+
 void Layer::build(const ShapeSpec& input_shape) {
   if (layer_state_->built) return;
   const NameScope name_scope(*this);
+  // A build_config read from a file may hold any shape: the ranks the layer declared are checked
+  // before build_weights indexes it (a Conv2D built for shape () read past its end; an RNN's
+  // shape.at(0) threw std::out_of_range). As for a call, the first input's.
+  if (layer_state_->input_spec && !input_shape.shapes().empty()) {
+    check_input_shape(*layer_state_->input_spec, name(), 0, input_shape.shapes()[0]);
+  }
   build_weights(input_shape);
   layer_state_->built = true;
   layer_state_->build_shape = input_shape;
@@ -266,37 +308,9 @@ void Layer::set_input_spec(InputSpec spec) { layer_state_->input_spec = std::mov
 
 void Layer::check_input_spec(const CallArgs& args) const {
   if (!layer_state_->input_spec || args.args.empty()) return;
-  const InputSpec& spec = *layer_state_->input_spec;
   const std::vector<Tensor> inputs = args.inputs();
-  for (size_t i = 0; i < inputs.size() && i < 1; ++i) {
-    const Tensor& x = inputs[i];
-    if (!x.defined()) continue;
-    const int64_t ndim = x.ndim();
-    const std::string shape = shape_to_string(x.shape());
-    // Keras 3's wording, less its "with name 'None'": a layer's InputSpec has no input name (a
-    // functional model names its inputs, see Model::checked_input).
-    const std::string where = fmt::format("Input {} of layer '{}' is incompatible with the layer: ", i, name());
-    if (spec.ndim && ndim != *spec.ndim) {
-      throw ValueError(where + fmt::format("expected ndim={}, found ndim={}. Full shape received: {}", *spec.ndim,
-                                           ndim, shape));
-    }
-    if (spec.max_ndim && ndim > *spec.max_ndim) {
-      throw ValueError(where + fmt::format("expected max_ndim={}, found ndim={}", *spec.max_ndim, ndim));
-    }
-    if (spec.min_ndim && ndim < *spec.min_ndim) {
-      throw ValueError(where + fmt::format("expected min_ndim={}, found ndim={}. Full shape received: {}",
-                                           *spec.min_ndim, ndim, shape));
-    }
-    for (const auto& [axis, value] : spec.axes) {
-      const int64_t a = axis < 0 ? axis + ndim : axis;
-      if (a < 0 || a >= ndim) continue;
-      const int64_t d = x.shape()[a];
-      if (d != None && d != value) {
-        throw ValueError(where + fmt::format("expected axis {} of input shape to have value {}, but received input "
-                                             "with shape {}",
-                                             axis, value, shape));
-      }
-    }
+  if (!inputs.empty() && inputs[0].defined()) {
+    check_input_shape(*layer_state_->input_spec, name(), 0, inputs[0].shape());
   }
 }
 

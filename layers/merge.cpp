@@ -109,7 +109,8 @@ ShapeSpec Merge::compute_output_shape(const ShapeSpec& input_shape) {
 std::vector<Tensor> Merge::compute_output_spec(const CallArgs& args, const CallContext& /*ctx*/) {
   std::vector<Shape> shapes;
   for (const Tensor& t : args.inputs()) shapes.push_back(t.shape());
-  const ShapeSpec spec = args.input_is_list() ? ShapeSpec::list(shapes) : ShapeSpec(shapes.at(0));
+  if (shapes.empty()) throw ValueError(fmt::format("Layer '{}' was called without an input tensor.", name()));
+  const ShapeSpec spec = args.input_is_list() ? ShapeSpec::list(shapes) : ShapeSpec(shapes[0]);
   return {Tensor::symbolic(compute_output_shape(spec).shape(), DType::float32)};
 }
 

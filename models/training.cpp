@@ -98,7 +98,10 @@ std::vector<std::string> History::keys() const {
 void History::append(int epoch_index, const Logs& logs) {
   epoch.push_back(epoch_index);
   for (const auto& [key, value] : logs.items()) {
-    auto it = std::find_if(history.begin(), history.end(), [&](const auto& h) { return h.first == key; });
+    // (The name through a reference: clang 14, the fuzz preset's compiler, cannot capture a
+    // structured binding.)
+    const auto& name = key;
+    auto it = std::find_if(history.begin(), history.end(), [&](const auto& h) { return h.first == name; });
     if (it == history.end()) {
       history.emplace_back(key, std::vector<double>{});
       it = history.end() - 1;

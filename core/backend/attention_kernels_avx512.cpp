@@ -11,7 +11,9 @@
 // GCC 12's AVX-512 headers build _mm256_undefined_* from a self-initialised variable, which
 // -Wmaybe-uninitialized reports once the intrinsics are inlined at -O3 (GCC bug 105593).
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // clang has no such warning (and would warn about the unknown option)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 

@@ -14,24 +14,11 @@ namespace {
 // Below this many elements an update runs on the calling thread.
 constexpr int64_t kUpdateParallelGrain = int64_t{1} << 15;
 
-// AddressSanitizer's check on every access keeps clang from vectorizing these loops, and clang
-// reports an `omp simd` it cannot honour (-Wpass-failed, an error with -Werror in the fuzz
-// preset): the hint is for optimised builds only.
-#if defined(__SANITIZE_ADDRESS__)
-#define MINIDL_UPDATES_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MINIDL_UPDATES_SANITIZED 1
-#endif
-#endif
-
 // body(i) for every i in [0, n).
 template <class Body>
 void for_each_element(int64_t n, Body&& body) {
   detail::parallel_for(n, kUpdateParallelGrain, [&](int64_t begin, int64_t end) {
-#ifndef MINIDL_UPDATES_SANITIZED
 #pragma omp simd
-#endif
     for (int64_t i = begin; i < end; ++i) body(i);
   });
 }

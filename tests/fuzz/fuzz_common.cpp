@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
@@ -15,6 +16,17 @@ void setup() {
     return true;
   }();
   (void)done;
+}
+
+bool verbose() {
+  static const bool on = std::getenv("MINIDL_FUZZ_VERBOSE") != nullptr;
+  return on;
+}
+
+void report(const md::Error& e) {
+  // The end of the message says what went wrong (the start quotes the config).
+  const std::string message = e.what();
+  std::fprintf(stderr, "md::Error: ...%s\n", message.substr(message.size() > 300 ? message.size() - 300 : 0).c_str());
 }
 
 std::string scratch_file(const uint8_t* data, size_t size, const std::string& name) {
@@ -59,9 +71,9 @@ void run_once(md::Model& model) {
   if (xs.empty()) return;
   const md::detail::ReadAllocationScope scope("the fuzzed model's outputs");
   if (xs.size() == 1) {
-    model(xs[0]);
+    model.call_all(xs[0]);
   } else {
-    model(xs);
+    model.call_all(xs);
   }
 }
 

@@ -24,17 +24,21 @@ namespace fuzz {
 // allocates more than this without checking first is caught as a crash.
 inline constexpr int64_t kReadCapBytes = int64_t{64} << 20;
 
-// Sets the cap and quiets minidl's warnings to stderr; idempotent.
+// Sets the cap; idempotent.
 void setup();
+bool verbose();
+void report(const md::Error& e);
 
 // Runs `read`; an md::Error is the reader's documented failure and is swallowed. Anything else
 // propagates out of LLVMFuzzerTestOneInput, and std::terminate reports it as a crash.
+// MINIDL_FUZZ_VERBOSE=1 prints each md::Error (to see what a seed or a finding does).
 template <class F>
 void only_md_errors(F&& read) {
   setup();
   try {
     read();
-  } catch (const md::Error&) {
+  } catch (const md::Error& e) {
+    if (verbose()) report(e);
   }
 }
 

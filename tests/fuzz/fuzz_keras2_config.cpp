@@ -2,6 +2,8 @@
 // (model.to_json(), a legacy `.h5` file's model_config), translated (models/keras2_config.h),
 // built and called once. Odd: a legacy `.h5` file's training_config, translated and compiled
 // into a small model. Seeds: tests/fuzz/corpus/keras2_config.
+#include <minidl/models/keras2_config.h>
+
 #include "fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -63,3 +63,64 @@ TEST_CASE("read allocation cap: load_model and load_config name the file", "[mod
   CHECK_THROWS_WITH(md::load_config(path), Catch::Contains("Reading the model config '" + path + "' would allocate"));
   CHECK_THROWS_AS(md::load_config(path), md::Error);
 }
+
+// Finding (tests/fuzz/regressions/keras3_config/conv2d_build_config_rank0.json): a Conv2D whose
+// build_config says input_shape [] read the channels past the end of the shape (a segfault).
+TEST_CASE("fuzz finding: a build_config of the wrong rank is a ValueError, not a read past the shape",
+          "[models][fuzz]") {
+  md::Sequential model({md::Input({6, 6, 2}), md::layers::Conv2D({.filters = 2, .kernel_size = {3, 3}, .name = "conv"})});
+  md::json config = md::serialize(model);
+  for (auto& layer : config["config"]["layers"]) {
+    if (layer["class_name"] == "Conv2D") layer["build_config"]["input_shape"] = md::json::array();
+  }
+  CHECK_THROWS_WITH(md::model_from_config(config),
+                    Catch::Contains("Input 0 of layer 'conv' is incompatible with the layer: expected min_ndim=4, "
+                                    "found ndim=0. Full shape received: ()"));
+  CHECK_THROWS_AS(md::model_from_config(config), md::Error);
+}
+
+// Finding (tests/fuzz/regressions/keras3_config/attention_rank0_input.json): an InputLayer with
+// batch_shape [] feeding Attention gave std::length_error from its output shape.
+TEST_CASE("fuzz finding: Attention on inputs of rank 0 or 1 is a ValueError", "[models][fuzz]") {
+  const md::Tensor q = md::Input({4, 8}, "q");
+  const md::Tensor v = md::Input({5, 8}, "v");
+  md::json config = md::serialize(md::Model({q, v}, md::layers::Attention({.name = "att"})({q, v}), "m"));
+  for (auto& layer : config["config"]["layers"]) {
+    if (layer["class_name"] == "InputLayer" && layer["name"] == "q") layer["config"]["batch_shape"] = md::json::array();
+  }
+  CHECK_THROWS_WITH(md::model_from_config(config),
+                    Catch::Contains("Attention layer needs inputs with at least 2 dimensions ([batch,] steps, "
+                                    "features); received query of shape ()."));
+  const md::Tensor flat = md::Input({.batch_shape = md::Shape{8}});
+  CHECK_THROWS_WITH(md::layers::Attention()({flat, v}), Catch::Contains("received query of shape (8)."));
+}
+
+// Issue 18's bounded fuzz loop: a mutated `.keras` config raised std::out_of_range
+// ("vector::_M_range_check: __n (which is 0) >= this->size() (which is 0)"). Two configs that
+// did so: a node whose "args" is empty (Layer::invoke's inputs.at(0)), and an RNN built for
+// shape () (RNN::build_weights's shape.at(0)).
+TEST_CASE("issue 18: configs that raised std::out_of_range raise md::Errors", "[models][fuzz]") {
+  const md::Tensor x = md::Input({5, 3}, "x");
+  const md::Tensor h = md::layers::LSTM({.units = 2, .name = "lstm"})(x);
+  const md::Tensor y = md::layers::Dense({.units = 1, .name = "dense"})(h);
+  const md::json config = md::serialize(md::Model(x, y, "m"));
+
+  md::json no_args = config;
+  for (auto& layer : no_args["config"]["layers"]) {
+    if (layer["name"] == "dense") layer["inbound_nodes"][0]["args"] = md::json::array();
+  }
+  CHECK_THROWS_WITH(md::model_from_config(no_args), Catch::Contains("Layer 'dense' was called without an input tensor."));
+
+  md::json rank0 = config;
+  for (auto& layer : rank0["config"]["layers"]) {
+    if (layer["name"] == "lstm") layer["build_config"]["input_shape"] = md::json::array();
+  }
+  CHECK_THROWS_WITH(md::model_from_config(rank0),
+                    Catch::Contains("Input 0 of layer 'lstm' is incompatible with the layer: expected min_ndim=3, found "
+                                    "ndim=0."));
+  md::json list_of_rank0 = config;
+  for (auto& layer : list_of_rank0["config"]["layers"]) {
+    if (layer["name"] == "lstm") layer["build_config"]["input_shape"] = md::json::array({md::json::array()});
+  }
+  CHECK_THROWS_AS(md::model_from_config(list_of_rank0), md::Error);
+}
