@@ -30,15 +30,18 @@ void report(const md::Error& e) {
 }
 
 std::string scratch_file(const uint8_t* data, size_t size, const std::string& name) {
-  // One directory per process (libFuzzer's -jobs/-fork run several), removed at exit.
-  static const std::string dir = [] {
-    std::string base = (std::filesystem::temp_directory_path() / "minidl-fuzz-XXXXXX").string();
-    if (::mkdtemp(base.data()) == nullptr) std::abort();
-    std::atexit([] { std::filesystem::remove_all(scratch_file(nullptr, 0, "").c_str()); });
+  // One directory per process (libFuzzer's -jobs/-fork run several), removed at exit. Never
+  // destroyed: the exit handler runs after static destructors registered before it.
+  static const std::string* dir = [] {
+    auto* base = new std::string((std::filesystem::temp_directory_path() / "minidl-fuzz-XXXXXX").string());
+    if (::mkdtemp(base->data()) == nullptr) std::abort();
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(*dir, ec);
+    });
     return base;
   }();
-  if (name.empty()) return dir;
-  const std::string path = dir + "/" + name;
+  const std::string path = *dir + "/" + name;
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) std::abort();
   for (size_t done = 0; done < size;) {
