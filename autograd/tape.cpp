@@ -72,14 +72,15 @@ namespace autograd {
 
 void record(std::string_view op_name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
             std::vector<Tensor> saved, BackwardFn backward) {
+  // Ops written with record() directly (several outputs, fused kernels) are checked here; ops::apply
+  // checks its own outputs and calls the span overload.
+  if (debug::check_numerics_enabled()) [[unlikely]] detail::check_op_outputs(op_name, inputs, outputs);
   record(op_name, std::span<const Tensor>(inputs), std::span<const Tensor>(outputs), std::move(saved),
          std::move(backward));
 }
 
 void record(std::string_view op_name, std::span<const Tensor> inputs, std::span<const Tensor> outputs,
             std::vector<Tensor> saved, BackwardFn backward) {
-  // Ops written with record() directly (several outputs, fused kernels) are checked here.
-  if (debug::check_numerics_enabled()) [[unlikely]] detail::check_op_outputs(op_name, inputs, outputs);
   std::shared_ptr<detail::Record> rec;
   for (detail::TapeState* tape : detail::t_active_tapes) {
     if (!detail::recording(tape)) continue;

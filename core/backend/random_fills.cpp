@@ -111,7 +111,9 @@ __attribute__((target("avx2"))) void philox_lanes_avx2(uint64_t seed, uint64_t f
 // before, 75% of the work thrown away).
 template <class F>
 void for_each_bits(uint64_t seed, int64_t begin, int64_t end, F&& f) {
-  const bool avx2 = cpu_has_avx2_fma();
+  // The portable lanes when a test pins the portable kernel path (attention_kernels.h), so that
+  // they run on every machine.
+  const bool avx2 = active_kernel_path() != KernelPath::portable && cpu_has_avx2_fma();
   LaneBits bits;
   for (int64_t i = begin; i < end;) {
     const uint64_t first = static_cast<uint64_t>(i) / 4;

@@ -50,7 +50,15 @@ struct KernelStateGuard {
 // The paths under test: every one this CPU runs (the portable one everywhere), after checking
 // that asking for one it cannot run throws.
 std::vector<mb::KernelPath> paths_to_test() {
-  if (!mb::cpu_has_avx512()) CHECK_THROWS_AS(mb::set_kernel_path(mb::KernelPath::avx512), std::runtime_error);
+  if (!mb::cpu_has_avx512()) {
+    CHECK_THROWS_AS(mb::set_kernel_path(mb::KernelPath::avx512), std::runtime_error);
+    static const bool said = [] {
+      WARN("The AVX-512 attention kernels are not tested here: this CPU has no AVX-512F. They run on "
+           "AVX-512 hosts, where the AVX2 and portable paths are forced and tested too.");
+      return true;
+    }();
+    (void)said;
+  }
   if (!mb::cpu_has_avx2_fma()) CHECK_THROWS_AS(mb::set_kernel_path(mb::KernelPath::avx2), std::runtime_error);
   return mb::supported_kernel_paths();
 }

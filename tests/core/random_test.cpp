@@ -9,6 +9,7 @@
 #include <set>
 #include <vector>
 
+#include "minidl/core/backend/attention_kernels.h"
 #include "test_helpers.h"
 
 namespace {
@@ -159,7 +160,14 @@ TEST_CASE("philox_bits is a pure function of (seed, counter, stream)", "[random]
 TEST_CASE("dropout masks and uniforms take element i from philox_bits(seed, i), split at any point", "[random]") {
   // The fills draw Philox blocks several at a time; every element must still be word i % 4 of
   // block i / 4, including where the threads' ranges start mid-block (70001 elements: two
-  // threads split at 35001) and for seeds using both halves.
+  // threads split at 35001) and for seeds using both halves. On every kernel path this CPU
+  // runs: the AVX2 lanes and the portable ones must draw the same bits.
+  const md::backend::KernelPath path = GENERATE(from_range(md::backend::supported_kernel_paths()));
+  INFO("kernel path " << md::backend::kernel_path_name(path));
+  md::backend::set_kernel_path(path);
+  struct Restore {
+    ~Restore() { md::backend::set_kernel_path(md::backend::KernelPath::automatic); }
+  } restore;
   const float rate = 0.3f;
   const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(rate) * 16777216.0));
   for (const int64_t n : {int64_t{1}, int64_t{7}, int64_t{70001}}) {
