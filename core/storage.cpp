@@ -22,11 +22,7 @@ void raise_peak(int64_t live) {
   }
 }
 
-// glibc serves blocks above 128 KiB with a fresh mmap and unmaps them on free, so a training
-// loop that allocates the same activations every step page-faults on all of them again (15% of
-// a profiled Fashion-MNIST epoch, and the slow tail of bench/autograd_bench). Keeping blocks of
-// up to 32 MiB on the heap lets freed buffers be reused, as a caching allocator would.
-// The read allocation scope of this thread (core/storage.h).
+// The read allocation scope of this thread, and the process's cap (core/read_limits.h).
 struct ReadBudget {
   int depth = 0;
   uint64_t used = 0;
@@ -35,6 +31,10 @@ struct ReadBudget {
 thread_local ReadBudget t_read_budget;
 std::atomic<int64_t> g_read_cap{kDefaultReadAllocationCap};
 
+// glibc serves blocks above 128 KiB with a fresh mmap and unmaps them on free, so a training
+// loop that allocates the same activations every step page-faults on all of them again (15% of
+// a profiled Fashion-MNIST epoch, and the slow tail of bench/autograd_bench). Keeping blocks of
+// up to 32 MiB on the heap lets freed buffers be reused, as a caching allocator would.
 bool keep_large_blocks_on_the_heap() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
