@@ -70,16 +70,20 @@ TEST_CASE("SimpleRNN, LSTM and GRU pass run_layer_test", "[layers][recurrent]") 
                                   .supports_masking = true});
   }
   SECTION("GRU reset_after true and false") {
+    // As for SimpleRNN: the fused GRU's tanh is the rational approximation, and its 1e-2 finite
+    // differences read up to 1.3% on the smallest gradients (seen once in about 27 runs).
     lt::run_layer_test<ml::GRU>({.units = 3, .return_sequences = true},
                                 {.input_shape = {2, 3, 4},
                                  .expected_output_shape = {2, 3, 3},
                                  .expected_trainable_weights = 3,
-                                 .supports_masking = true});
+                                 .supports_masking = true,
+                                 .gradcheck_tolerance = 2e-2});
     lt::run_layer_test<ml::GRU>({.units = 3, .reset_after = false},
                                 {.input_shape = {2, 3, 4},
                                  .expected_output_shape = {2, 3},
                                  .expected_trainable_weights = 3,
-                                 .supports_masking = true});
+                                 .supports_masking = true,
+                                 .gradcheck_tolerance = 2e-2});
   }
   SECTION("Masking") {
     md::Tensor x = rnn_input({2, 3, 2});
