@@ -253,6 +253,7 @@ TEST_CASE("Recurrent layers: configs as Keras writes them, and errors", "[layers
 }
 
 TEST_CASE("Recurrent cells: one step, configs, RNN over built-in and user cells", "[layers][recurrent]") {
+  md::random::set_global_seed(255);  // the weights of the finite-difference checks below
   const md::Tensor x = rnn_input({2, 3});
   ml::LSTMCell cell({.units = 4});
   const auto out = cell.call_all({x, md::Tensor::zeros({2, 4}), md::Tensor::zeros({2, 4})});
@@ -289,6 +290,7 @@ TEST_CASE("Recurrent cells: one step, configs, RNN over built-in and user cells"
 }
 
 TEST_CASE("Recurrent layers: gradients, first and second order", "[layers][recurrent][gradcheck]") {
+  md::random::set_global_seed(291);  // the weights of the finite-difference checks below
   const md::Tensor x = rnn_input({2, 3, 2}, 11);
   const md::Tensor h0 = rnn_input({2, 3}, 12), c0 = rnn_input({2, 3}, 13);
   ml::LSTM lstm({.units = 3, .return_sequences = true});
@@ -338,6 +340,7 @@ TEST_CASE("Recurrent layers: dropout uses one mask per sequence", "[layers][recu
 }
 
 TEST_CASE("Bidirectional: merge modes, states, masks, configs", "[layers][recurrent]") {
+  md::random::set_global_seed(340);  // the weights of the finite-difference checks below
   const md::Tensor x = rnn_input({2, 4, 3});
   ml::LSTM base({.units = 2, .return_sequences = true, .name = "lstm_bi"});
   ml::Bidirectional bi(base);
