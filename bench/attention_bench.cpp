@@ -470,8 +470,21 @@ void print_tables(const std::vector<Row>& rows, const Options& o) {
   std::printf("\n### Targets (issue 16: fwd+bwd >= 3x the fastest peer; peak extra memory <= 1/50 of theirs)\n\n");
   for (const Row& r : rows) {
     if (r.threads != 2) continue;
+    // "The fastest peer" is only known when every peer that ran gave a valid figure, and a
+    // ratio only counts when minidl's own row was undisturbed.
+    std::string void_peers;
+    for (size_t i = 0; i < r.fwdbwd.peer.size(); ++i) {
+      const bench::PeerFigure& f = r.fwdbwd.peer[i];
+      if (f.min_ms > 0 && !f.valid()) void_peers += (void_peers.empty() ? "" : ", ") + o.peers[i].name;
+    }
     size_t fi = 0;
-    if (const bench::PeerFigure* fastest = r.fwdbwd.fastest_peer(&fi)) {
+    if (r.fwdbwd.mine.others > bench::kOthersLimit) {
+      std::printf("- fwd+bwd %s, 2 threads: void (minidl's row ran beside %.2f CPUs of other processes)\n",
+                  r.shape.str().c_str(), r.fwdbwd.mine.others);
+    } else if (!void_peers.empty()) {
+      std::printf("- fwd+bwd %s, 2 threads: not established (void peer figures: %s)\n", r.shape.str().c_str(),
+                  void_peers.c_str());
+    } else if (const bench::PeerFigure* fastest = r.fwdbwd.fastest_peer(&fi)) {
       const double x = fastest->min_ms / r.fwdbwd.mine.min_ms;
       std::printf("- fwd+bwd %s, 2 threads: %.1fx the fastest peer (%s): %s\n", r.shape.str().c_str(), x,
                   o.peers[fi].name.c_str(),
