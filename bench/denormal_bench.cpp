@@ -8,27 +8,16 @@
 #include <minidl/minidl.h>
 
 #include <algorithm>
-#include <chrono>
 #include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "best_time.h"
+
 namespace md = minidl;
 
 namespace {
-
-template <class F>
-double best_ms(F step, int rounds, int calls) {
-  double best = 1e300;
-  for (int r = 0; r < rounds; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < calls; ++i) step();
-    const std::chrono::duration<double, std::milli> spent = std::chrono::steady_clock::now() - start;
-    best = std::min(best, spent.count() / calls);
-  }
-  return best;
-}
 
 md::Model mlp() {
   md::random::set_global_seed(1);
@@ -84,7 +73,7 @@ int main(int argc, char** argv) try {
       for (const bool on : {true, false, true, false}) {
         md::set_flush_denormals(on);
         row.run();  // warm-up: primitives, buffers, the team's mode
-        ms[on ? 0 : 1] = std::min(ms[on ? 0 : 1], best_ms(row.run, rounds, row.calls));
+        ms[on ? 0 : 1] = std::min(ms[on ? 0 : 1], bench::best_seconds_per_call(row.run, rounds, row.calls) * 1e3);
       }
       fmt::print("| {} | {} | {:.4f} | {:.4f} | {:.2f}x |\n", t, row.name, ms[0], ms[1], ms[1] / ms[0]);
     }

@@ -7,25 +7,16 @@
 //   ./build/bench/layer_call_bench
 #include <minidl/minidl.h>
 
-#include <algorithm>
-#include <chrono>
+#include "best_time.h"
 
 namespace md = minidl;
 
 namespace {
 
+// Best of 7 rounds, microseconds per call.
 template <class F>
-double best_microseconds(F call, int calls = 20000) {
-  const int kCalls = calls;
-  constexpr int kRounds = 7;
-  double best = 1e300;
-  for (int round = 0; round < kRounds; ++round) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < kCalls; ++i) call();
-    const std::chrono::duration<double, std::micro> spent = std::chrono::steady_clock::now() - start;
-    best = std::min(best, spent.count() / kCalls);
-  }
-  return best;
+double best_microseconds(F&& call, int calls = 20000) {
+  return bench::best_seconds_per_call(call, 7, calls) * 1e6;
 }
 
 }  // namespace
