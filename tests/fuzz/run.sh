@@ -4,9 +4,11 @@
 # target finds a crash, a sanitizer report, a non-md::Error exception, a hang or an allocation
 # past the limits below. New inputs go to build-fuzz/fuzz/<target>/corpus, findings to
 # build-fuzz/fuzz/<target>/ (crash-*, oom-*, timeout-*), the log to build-fuzz/fuzz/<target>.log.
-#   tests/fuzz/run.sh [--seconds N] [--seed N] [--jobs J] [target ...]   # CI: --seconds 60 --jobs 2
+#   tests/fuzz/run.sh [--seconds N] [--seed N] [--jobs J] [--timeout S] [target ...]   # CI: --seconds 60 --jobs 2
 #   tests/fuzz/run.sh --merge [target ...]    # minimise the committed corpora (after new seeds)
-# Limits: one input may take 20 s (-timeout) and one allocation 256 MB (-malloc_limit_mb); the
+# Limits: one input may take 20 s (-timeout; --timeout changes it: libFuzzer counts wall time, so
+# long runs on a shared machine whose processes can be frozen need more) and one allocation
+# 256 MB (-malloc_limit_mb); the
 # readers themselves refuse more than fuzz::kReadCapBytes (64 MiB) per input with an md::Error.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,12 +16,14 @@ seconds=60
 seed=1
 jobs=1
 merge=0
+timeout=20
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
+    --timeout) timeout=$2; shift 2 ;;
     --merge) merge=1; shift ;;
     -*) echo "run.sh: unknown option '$1'" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
@@ -32,7 +36,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp}
 # One OpenMP thread: the fuzzer runs one input at a time, and CI runs two targets at once.
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
-limits=(-rss_limit_mb=2048 -malloc_limit_mb=256 -timeout=20)
+limits=(-rss_limit_mb=2048 -malloc_limit_mb=256 -timeout="$timeout")
 
 run_one() {
   local target=$1 bin="$build/tests/fuzz/fuzz_$1" out="$build/fuzz/$1"
