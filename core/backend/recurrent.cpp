@@ -76,7 +76,7 @@ void for_batch_slices(int64_t batch, Body&& body) {
 
 // Grow-only per-thread scratch, one slot per use.
 float* scratch(int slot, int64_t floats) {
-  thread_local std::vector<float> buffers[11];
+  thread_local std::vector<float> buffers[13];
   std::vector<float>& buffer = buffers[slot];
   if (static_cast<int64_t>(buffer.size()) < floats) buffer.resize(static_cast<size_t>(floats));
   return buffer.data();
@@ -97,12 +97,23 @@ struct Packed {
   void allocate(int slot) { panels = scratch(slot, panel_count() * detail::kPanelWidth * k); }
   void pack(const Slice& slice) const {
     const auto [begin, end] = slice.share(panel_count());
-    for (int64_t p = begin; p < end; ++p) {
+    // Rows outer when the source is row-major: each source row is read once, front to back (the
+    // weight gradients pack blocks of the gate gradients straight from memory this way).
+    for (int64_t i = 0; i < k && !transposed; ++i) {
+      const float* src_row = src + i * ld;
+      for (int64_t p = begin; p < end; ++p) {
+        float* row = panels + (p * k + i) * detail::kPanelWidth;
+        const int64_t first = p * detail::kPanelWidth, cols = std::min(detail::kPanelWidth, n - first);
+        for (int64_t j = 0; j < cols; ++j) row[j] = src_row[first + j];
+        for (int64_t j = cols; j < detail::kPanelWidth; ++j) row[j] = 0.0f;
+      }
+    }
+    for (int64_t p = begin; p < end && transposed; ++p) {
       float* panel = panels + p * detail::kPanelWidth * k;
       const int64_t first = p * detail::kPanelWidth, cols = std::min(detail::kPanelWidth, n - first);
       for (int64_t i = 0; i < k; ++i) {
         float* row = panel + i * detail::kPanelWidth;
-        for (int64_t j = 0; j < cols; ++j) row[j] = transposed ? src[(first + j) * ld + i] : src[i * ld + first + j];
+        for (int64_t j = 0; j < cols; ++j) row[j] = src[(first + j) * ld + i];
         for (int64_t j = cols; j < detail::kPanelWidth; ++j) row[j] = 0.0f;
       }
     }
@@ -136,12 +147,48 @@ struct Prev {
 
 // The weight gradients are products over every (b, tau) row of the sequence, k = batch * time
 // deep: dW = A^T G with A the rows the step's product read (x, h_prev, r h_prev) and G the
-// gate gradients. They run on the per-step products' tile (panel_product), with both sides
-// packed as it wants them: A^T in rows (`Transposed`, k long, filled by each thread for its own
-// batch rows after the loop) and a block of kDepthBlock rows of G in 16-column panels (packed by
-// the thread that owns those columns). A 16 x kDepthBlock panel (16 KB) stays in L1 while every
-// row tile of A^T passes over it; dnnl_sgemm ran these about 25% slower per flop than the tile.
+// gate gradients. They run on the per-step products' tile (panel_product), with both sides laid
+// out as it wants them: A^T in rows (`Transposed`, k long, filled by each thread for its own
+// batch rows after the loop), G in blocks of kDepthBlock rows, each block in 16-column panels
+// (`GradientPanels`, written by the loop while each row is in cache; packing it afterwards from
+// memory stalled on every row). A 16 x kDepthBlock panel (16 KB) stays in L1 while every row
+// tile of A^T passes over it. dnnl_sgemm ran these about 25% slower per flop than the tile.
 constexpr int64_t kDepthBlock = 256;
+
+// G (k x n), rows (b, tau) -> b * time + tau, in blocks of kDepthBlock rows; block k0 holds
+// ceil(n / 16) panels of its depth(k0) rows x 16 columns (the panel layout of
+// detail/recurrent_cell_kernels.h), zero past n.
+struct GradientPanels {
+  float* data = nullptr;
+  int64_t k = 0, n = 0;
+
+  int64_t width() const { return (n + detail::kPanelWidth - 1) / detail::kPanelWidth * detail::kPanelWidth; }
+  void allocate(int slot, int64_t rows, int64_t cols) {
+    k = rows;
+    n = cols;
+    data = scratch(slot, k * width());
+  }
+  int64_t depth(int64_t k0) const { return std::min(kDepthBlock, k - k0); }
+  // The panels of the block at k0 from column `first` (a multiple of 16) on.
+  const float* panels(int64_t k0, int64_t first) const { return data + k0 * width() + first * depth(k0); }
+  void put(int64_t kk, const float* row) const {
+    const int64_t k0 = kk / kDepthBlock * kDepthBlock, kc = depth(k0);
+    float* dst = data + k0 * width() + (kk - k0) * detail::kPanelWidth;
+    int64_t c = 0;
+    for (; c + detail::kPanelWidth <= n; c += detail::kPanelWidth, dst += detail::kPanelWidth * kc) {
+      std::memcpy(dst, row + c, sizeof(float) * detail::kPanelWidth);
+    }
+    if (c < n) {
+      std::memcpy(dst, row + c, sizeof(float) * (n - c));
+      std::fill(dst + (n - c), dst + detail::kPanelWidth, 0.0f);
+    }
+  }
+};
+
+std::vector<const float*>& thread_rows() {
+  thread_local std::vector<const float*> rows;
+  return rows;
+}
 
 // A^T: `rows` rows of k = batch * time floats, row j holding column j of A's rows in the order
 // (b, tau) -> b * time + tau, the order of the gate gradients' rows.
@@ -153,52 +200,62 @@ struct Transposed {
 // A^T's columns [b0 time, b1 time) for the slice's rows: a(b, tau) points at row (b, tau) of A.
 template <class Row>
 void transpose_rows(const Transposed& at, const Layout& L, const Slice& slice, Row&& a) {
+  if (at.rows == 0) return;
   const int64_t k = L.batch * L.time;
+  std::vector<const float*>& rows = thread_rows();
+  rows.resize(static_cast<size_t>(L.time));
   for (int64_t b = slice.begin; b < slice.end; ++b) {
-    for (int64_t tau = 0; tau < L.time; ++tau) {
-      const float* src = a(b, tau);
-      float* dst = at.data + b * L.time + tau;
-      for (int64_t j = 0; j < at.rows; ++j) dst[j * k] = src[j];
+    for (int64_t tau = 0; tau < L.time; ++tau) rows[tau] = a(b, tau);
+    // Stores front to back, loads down the columns of rows that sit in L1 (stores k apart, one
+    // cache line each, were most of this function's time).
+    for (int64_t j = 0; j < at.rows; ++j) {
+      float* dst = at.data + j * k + b * L.time;
+      for (int64_t tau = 0; tau < L.time; ++tau) dst[tau] = rows[tau][j];
     }
   }
 }
 
-// out[:, lo:hi) (leading dimension gates) = A^T G[:, lo:hi) for the gradient G with rows (b, tau).
+// out[:, lo:hi) (leading dimension gates) = A^T G[:, lo:hi).
 struct WeightTerm {
   const Transposed* at;
   float* out;
   int64_t lo, hi;
 };
 
-// The terms' columns within [c0, c1), and bias[c0:c1) = the column sums of G (when bias is not
-// null), as k-deep products in blocks of kDepthBlock rows: every element sums its blocks in
-// order, so the result does not depend on the thread count.
-void weight_gradients(const RecurrentCellKernels& kernels, const Layout& L, const float* grad, int64_t c0,
-                      int64_t c1, std::initializer_list<WeightTerm> terms, float* bias) {
+// The terms' columns within [c0, c1) (c0 a multiple of 16), and bias[c0:c1) = the column sums of
+// G (when bias is not null), as k-deep products in blocks of kDepthBlock rows: every element sums
+// its blocks in order, so the result does not depend on the thread count. A term starting inside
+// a panel (gru's r h_prev columns when 2 units is no multiple of 16) packs its own columns from
+// `grad`, G row-major (leading dimension gates).
+void weight_gradients(const RecurrentCellKernels& kernels, const Layout& L, const GradientPanels& g_panels,
+                      const float* grad, int64_t c0, int64_t c1, std::initializer_list<WeightTerm> terms,
+                      float* bias) {
   const int64_t k = L.batch * L.time, GU = L.gates;
-  float* panels = scratch(10, (GU + detail::kPanelWidth) * std::min(k, kDepthBlock));
+  float* own = scratch(10, (GU + detail::kPanelWidth) * std::min(k, kDepthBlock));
+  if (bias && c1 > c0) std::fill(bias + c0, bias + c1, 0.0f);
   for (int64_t k0 = 0; k0 < k; k0 += kDepthBlock) {
-    const int64_t kc = std::min(kDepthBlock, k - k0);
-    int64_t packed_lo = -1, packed_hi = -1;
+    const int64_t kc = g_panels.depth(k0);
     for (const WeightTerm& term : terms) {
       const int64_t lo = std::max(term.lo, c0), hi = std::min(term.hi, c1);
       if (!term.out || hi <= lo) continue;
-      if (lo != packed_lo || hi != packed_hi) {
-        const Packed block{grad + k0 * GU + lo, GU, false, kc, hi - lo, panels};
+      const float* panels = g_panels.panels(k0, lo);
+      if (lo % detail::kPanelWidth != 0) {
+        const Packed block{grad + k0 * GU + lo, GU, false, kc, hi - lo, own};
         block.pack(Slice{0, 0, 0, 1});
-        packed_lo = lo;
-        packed_hi = hi;
+        panels = own;
       }
       kernels.panel_product(term.at->rows, hi - lo, kc, term.at->data + k0, k, panels, term.out + lo, GU, k0 > 0,
                             nullptr);
     }
-    if (bias && c1 > c0) {
-      if (k0 == 0) std::fill(bias + c0, bias + c1, 0.0f);
-      for (int64_t kk = k0; kk < k0 + kc; ++kk) {
-        const float* row = grad + kk * GU;
+    // The bias: column sums of the block's panels, which the products above just read.
+    for (int64_t first = c0; bias && first < c1; first += detail::kPanelWidth) {
+      const float* panel = g_panels.panels(k0, first);
+      float sums[detail::kPanelWidth] = {};
+      for (int64_t kk = 0; kk < kc; ++kk) {
 #pragma omp simd
-        for (int64_t c = c0; c < c1; ++c) bias[c] += row[c];
+        for (int64_t j = 0; j < detail::kPanelWidth; ++j) sums[j] += panel[kk * detail::kPanelWidth + j];
       }
+      for (int64_t j = 0; j < std::min(detail::kPanelWidth, c1 - first); ++j) bias[first + j] += sums[j];
     }
   }
 }
@@ -361,6 +418,13 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
   const Transposed at_x{at_data, out.dkernel ? I : 0};
   const Transposed at_h{at_data + I * k_rows, out.drecurrent_kernel ? U : 0};
   const Transposed at_rh{at_data + (I + U) * k_rows, gru && out.drecurrent_kernel ? U : 0};
+  // G again, packed for the weight gradients by the loop (gru_reset_after: its two gradients).
+  const bool weights_wanted = out.dkernel || out.drecurrent_kernel || out.dbias;
+  GradientPanels g_input, g_recurrent;
+  if (weights_wanted) {
+    g_input.allocate(11, k_rows, GU);
+    if (after) g_recurrent.allocate(12, k_rows, GU);
+  }
   // Rows [b0, b1) through every step, backwards (as the forward: no barrier between steps); then
   // the weight gradients, each thread its share of their columns.
   for_batch_slices(B, [&](const Slice& slice) {
@@ -421,6 +485,10 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
           break;
         }
       }
+      for (int64_t b = 0; b < nb && weights_wanted; ++b) {
+        g_input.put((b0 + b) * T + tau, dg_s + b * ldg);
+        if (after) g_recurrent.put((b0 + b) * T + tau, dr_s + b * ldg);
+      }
     }
     // The input gradient of the slice's own rows needs nothing from the other threads.
     if (out.dx) {
@@ -439,12 +507,12 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
     // where there are enough). gru: the recurrent kernel's z, r columns are products with h_prev,
     // its h columns with r h_prev; gru_reset_after: with the recurrent part's own gradients.
     const auto [c0, c1] = slice.share(GU, detail::kPanelWidth);
-    if (after) {
-      weight_gradients(k, L, d_gates, c0, c1, {{&at_x, out.dkernel, 0, GU}}, out.dbias);
-      weight_gradients(k, L, d_recurrent, c0, c1, {{&at_h, out.drecurrent_kernel, 0, GU}},
+    if (after && weights_wanted) {
+      weight_gradients(k, L, g_input, d_gates, c0, c1, {{&at_x, out.dkernel, 0, GU}}, out.dbias);
+      weight_gradients(k, L, g_recurrent, d_recurrent, c0, c1, {{&at_h, out.drecurrent_kernel, 0, GU}},
                        out.dbias ? out.dbias + GU : nullptr);
-    } else {
-      weight_gradients(k, L, d_gates, c0, c1,
+    } else if (weights_wanted) {
+      weight_gradients(k, L, g_input, d_gates, c0, c1,
                        {{&at_x, out.dkernel, 0, GU},
                         {&at_h, out.drecurrent_kernel, 0, gru ? 2 * U : GU},
                         {&at_rh, out.drecurrent_kernel, 2 * U, gru ? GU : 0}},

@@ -187,11 +187,12 @@ TEST_CASE("Recurrent layers: the packed per-step product is right on every kerne
 TEST_CASE("Recurrent layers: the weight gradients are right over several depth blocks on every kernel path",
           "[layers][recurrent][fused]") {
   // The weight gradients sum over batch * time rows in blocks of 256 (recurrent.cpp,
-  // kDepthBlock): batch 20 x time 30 = 600 rows are two whole blocks and a part, and units 21
+  // kDepthBlock): batch 40 x time 15 = 600 rows are two whole blocks and a part, and units 21
   // leave partial panels in every gate block (GRU: the recurrent kernel's z, r | h split at 42).
+  // Many rows, few steps: longer sequences amplify the rational tanh's 5e-7 towards 1e-5.
   namespace mb = md::backend;
-  const md::Tensor x = uniform({20, 30, 5}, 11);
-  const md::Tensor h0 = uniform({20, 21}, 12), c0 = uniform({20, 21}, 13);
+  const md::Tensor x = uniform({40, 15, 5}, 11);
+  const md::Tensor h0 = uniform({40, 21}, 12), c0 = uniform({40, 21}, 13);
   for (const mb::KernelPath path : mb::supported_kernel_paths()) {
     mb::set_kernel_path(path);
     const std::string tag = std::string(" on the ") + mb::kernel_path_name(path) + " path";
@@ -201,8 +202,8 @@ TEST_CASE("Recurrent layers: the weight gradients are right over several depth b
       compare_paths<ml::GRU>([&] { return ml::GRU({.units = 21, .reset_after = reset_after}); }, x, {h0}, true,
                              "GRU reset_after=" + std::to_string(reset_after) + tag);
     }
-    // Sigmoid: over 30 steps, tanh with these weights amplifies the rational tanh's 5e-7 in the
-    // gradient reaching x past 1e-5; sigmoid's slope (at most 1/4) damps it.
+    // Sigmoid: tanh with these weights amplifies the rational tanh's 5e-7 in the gradient
+    // reaching x past 1e-5 (30 steps); sigmoid's slope (at most 1/4) damps it.
     compare_paths<ml::SimpleRNN>(
         [] { return ml::SimpleRNN({.units = 21, .activation = "sigmoid", .return_sequences = true}); }, x, {}, true,
         "SimpleRNN" + tag);
