@@ -120,6 +120,17 @@ struct Packed {
   }
 };
 
+bool all_finite(const float* p, int64_t n) {
+  // Every exponent bit set is an infinity or a NaN; one pass, no early exit, so it vectorises.
+  uint32_t worst = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, p + i, sizeof bits);
+    worst = std::max(worst, bits & 0x7f800000u);
+  }
+  return worst != 0x7f800000u;
+}
+
 int activation_code(EltwiseOp op) {
   switch (op) {
     case EltwiseOp::tanh: return 0;
@@ -309,6 +320,9 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
   packed.allocate(6);
   packed_h.allocate(7);
   packed_w.allocate(8);
+  // Without h0 the first step's h_prev U is zero: skipped (1/T of the recurrent products), unless
+  // U holds a NaN or an infinity, which 0 * U carries into the gates as Keras's product does.
+  const bool zero_start = !in.h0 && all_finite(in.recurrent_kernel, U * GU);
   // Rows [b0, b1) through every step. Pointers below are at row b0; row b of the slice is + b * ld.
   for_batch_slices(B, [&](const Slice& slice) {
     const int64_t b0 = slice.begin, nb = slice.end - slice.begin;
@@ -329,14 +343,19 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
         case RecurrentCell::lstm: {
           const Prev c_prev = s == 0 ? Prev{c0 + b0 * U, U} : Prev{extra + L.row(b0, L.tau(s - 1), U), T * U};
           float* tanh_c_s = extra_s + B * T * U;  // tanh(c), after every step's c
-          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true, nullptr);
+          if (s > 0 || !zero_start) {
+            k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true, nullptr);
+          }
           for (int64_t b = 0; b < nb; ++b) {
             k.lstm_forward(gates_s + b * ldg, c_prev(b), extra_s + b * T * U, tanh_c_s + b * T * U, h_s + b * T * U, U);
           }
           break;
         }
         case RecurrentCell::gru: {
-          k.panel_product(nb, 2 * U, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true, nullptr);
+          // (r h_prev) U_h below always runs: a NaN r makes it NaN even where h_prev is zero.
+          if (s > 0 || !zero_start) {
+            k.panel_product(nb, 2 * U, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true, nullptr);
+          }
           for (int64_t b = 0; b < nb; ++b) k.gru_forward_gates(gates_s + b * ldg, h_prev(b), extra_s + b * T * U, U);
           k.panel_product(nb, U, U, extra_s, T * U, packed_h.panels, gates_s + 2 * U, ldg, true, nullptr);
           for (int64_t b = 0; b < nb; ++b) k.gru_forward_output(gates_s + b * ldg, h_prev(b), h_s + b * T * U, U);
@@ -350,7 +369,9 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
           break;
         }
         case RecurrentCell::simple: {
-          k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true, nullptr);
+          if (s > 0 || !zero_start) {
+            k.panel_product(nb, GU, U, h_prev.base, h_prev.ld, packed.panels, gates_s, ldg, true, nullptr);
+          }
           for (int64_t b = 0; b < nb; ++b) k.simple_forward(gates_s + b * ldg, h_s + b * T * U, U, act);
           break;
         }
@@ -443,6 +464,9 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
       const float* extra_s = extra + L.row(b0, tau, U);
       float* dg_s = d_gates + L.row(b0, tau, GU);
       float* dr_s = d_recurrent + L.row(b0, tau, GU);
+      // The product into the gradient reaching h_prev: at the first step only for dh0 (1/T of the
+      // backward's per-step products when no one asks for it).
+      const bool to_h_prev = s > 0 || out.dh0;
       for (int64_t b = 0; b < nb; ++b) {
         const float* dy = d_sequence ? d_sequence + L.row(b0 + b, s, U) : nullptr;
         for (int64_t j = 0; j < U; ++j) dh_b[b * U + j] = dh_next_b[b * U + j] + (dy ? dy[j] : 0.0f);
@@ -455,7 +479,7 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
             k.lstm_backward(gates_s + b * ldg, c_prev(b), tanh_c_s + b * T * U, dh_b + b * U, dc_b + b * U,
                             dg_s + b * ldg, U);
           }
-          k.panel_product(nb, U, GU, dg_s, ldg, packed.panels, dh_next_b, U, false, nullptr);
+          if (to_h_prev) k.panel_product(nb, U, GU, dg_s, ldg, packed.panels, dh_next_b, U, false, nullptr);
           break;
         }
         case RecurrentCell::gru: {
@@ -466,7 +490,7 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
           for (int64_t b = 0; b < nb; ++b) {
             k.gru_backward_reset(gates_s + b * ldg, h_prev(b), dc_b + b * U, dg_s + b * ldg, dh_next_b + b * U, U);
           }
-          k.panel_product(nb, U, 2 * U, dg_s, ldg, packed.panels, dh_next_b, U, true, nullptr);
+          if (to_h_prev) k.panel_product(nb, U, 2 * U, dg_s, ldg, packed.panels, dh_next_b, U, true, nullptr);
           break;
         }
         case RecurrentCell::gru_reset_after: {
@@ -474,14 +498,14 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
             k.gru_after_backward(gates_s + b * ldg, extra_s + b * T * U, h_prev(b), dh_b + b * U, dg_s + b * ldg,
                                  dr_s + b * ldg, dh_next_b + b * U, U);
           }
-          k.panel_product(nb, U, GU, dr_s, ldg, packed.panels, dh_next_b, U, true, nullptr);
+          if (to_h_prev) k.panel_product(nb, U, GU, dr_s, ldg, packed.panels, dh_next_b, U, true, nullptr);
           break;
         }
         case RecurrentCell::simple: {
           for (int64_t b = 0; b < nb; ++b) {
             k.simple_backward(sequence + L.row(b0 + b, s, U), dh_b + b * U, dg_s + b * ldg, U, act);
           }
-          k.panel_product(nb, U, GU, dg_s, ldg, packed.panels, dh_next_b, U, false, nullptr);
+          if (to_h_prev) k.panel_product(nb, U, GU, dg_s, ldg, packed.panels, dh_next_b, U, false, nullptr);
           break;
         }
       }
