@@ -131,6 +131,16 @@ bool all_finite(const float* p, int64_t n) {
   return worst != 0x7f800000u;
 }
 
+bool all_zero(const float* p, int64_t n) {
+  uint32_t any = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, p + i, sizeof bits);
+    any |= bits;
+  }
+  return any == 0;  // +0 only: what a zero state holds
+}
+
 int activation_code(EltwiseOp op) {
   switch (op) {
     case EltwiseOp::tanh: return 0;
@@ -320,9 +330,10 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
   packed.allocate(6);
   packed_h.allocate(7);
   packed_w.allocate(8);
-  // Without h0 the first step's h_prev U is zero: skipped (1/T of the recurrent products), unless
-  // U holds a NaN or an infinity, which 0 * U carries into the gates as Keras's product does.
-  const bool zero_start = !in.h0 && all_finite(in.recurrent_kernel, U * GU);
+  // With no h0 or a zero one (the layers' initial state) the first step's h_prev U is zero:
+  // skipped (1/T of the recurrent products), unless U holds a NaN or an infinity, which 0 * U
+  // carries into the gates as Keras's product does.
+  const bool zero_start = (!in.h0 || all_zero(in.h0, B * U)) && all_finite(in.recurrent_kernel, U * GU);
   // Rows [b0, b1) through every step. Pointers below are at row b0; row b of the slice is + b * ld.
   for_batch_slices(B, [&](const Slice& slice) {
     const int64_t b0 = slice.begin, nb = slice.end - slice.begin;
