@@ -198,6 +198,10 @@ TEST_CASE("Recurrent layers: the weight gradients are right over several depth b
     const std::string tag = std::string(" on the ") + mb::kernel_path_name(path) + " path";
     compare_paths<ml::LSTM>([] { return ml::LSTM({.units = 21, .return_sequences = true, .go_backwards = true}); }, x,
                             {h0, c0}, true, "LSTM" + tag);
+    // 70 units: the backward's per-step product is 280 deep, past the tile's 256-deep slices
+    // (over 5 steps: these larger sums amplify the rational tanh's error faster).
+    compare_paths<ml::LSTM>([] { return ml::LSTM({.units = 70}); }, uniform({40, 5, 5}, 14), {}, true,
+                            "LSTM with 70 units" + tag);
     for (bool reset_after : {true, false}) {
       compare_paths<ml::GRU>([&] { return ml::GRU({.units = 21, .reset_after = reset_after}); }, x, {h0}, true,
                              "GRU reset_after=" + std::to_string(reset_after) + tag);

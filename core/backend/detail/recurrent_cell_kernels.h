@@ -50,8 +50,9 @@ struct RecurrentCellKernels {
   void (*simple_forward)(const float* pre, float* h, int64_t units, int activation);
   void (*simple_backward)(const float* h, const float* dh, float* d_pre, int64_t units, int activation);
   // c (m x n, leading dimension ldc) = a (m x k, lda) b [+ bias], or c + that when `accumulate`;
-  // b packed as above, bias (n) or nullptr. Each element's sum runs over k in order, whatever m,
-  // so a row's result does not depend on how the batch was split between threads.
+  // b packed as above, bias (n) or nullptr. Each element's sum runs over k in order (in slices of
+  // 256 added in order when k is deeper), whatever m, so a row's result does not depend on how the
+  // batch was split between threads.
   void (*panel_product)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* panels, float* c,
                         int64_t ldc, bool accumulate, const float* bias);
 };
