@@ -87,6 +87,16 @@ void compare_paths(const std::function<L()>& make, const md::Tensor& x, const st
   check_same(a, b, what);
 }
 
+// body(tag) once on each kernel path this CPU runs (tag names it), then back to the automatic one.
+void on_every_kernel_path(const std::function<void(const std::string&)>& body) {
+  namespace mb = md::backend;
+  for (const mb::KernelPath path : mb::supported_kernel_paths()) {
+    mb::set_kernel_path(path);
+    body(std::string(" on the ") + mb::kernel_path_name(path) + " path");
+  }
+  mb::set_kernel_path(mb::KernelPath::automatic);
+}
+
 }  // namespace
 
 TEST_CASE("Recurrent layers: the fused path computes what the composed cell loop computes",
@@ -156,12 +166,9 @@ TEST_CASE("Recurrent layers: the packed per-step product is right on every kerne
   // Units 21: every gate count leaves a partial 16-column panel (84, 63, 42, 21 columns) and the
   // backward's products a k that is no multiple of anything; batch 19: row tiles of 6 (AVX2) and
   // 4 (portable) with remainders, split unevenly between threads where there are two.
-  namespace mb = md::backend;
   const md::Tensor x = uniform({19, 4, 5}, 7);
   const md::Tensor h0 = uniform({19, 21}, 8), c0 = uniform({19, 21}, 9);
-  for (const mb::KernelPath path : mb::supported_kernel_paths()) {
-    mb::set_kernel_path(path);
-    const std::string tag = std::string(" on the ") + mb::kernel_path_name(path) + " path";
+  on_every_kernel_path([&](const std::string& tag) {
     for (bool go_backwards : {false, true}) {
       compare_paths<ml::LSTM>(
           [&] {
@@ -180,8 +187,7 @@ TEST_CASE("Recurrent layers: the packed per-step product is right on every kerne
           [&] { return ml::SimpleRNN({.units = 21, .return_sequences = true, .go_backwards = go_backwards}); }, x,
           {h0}, true, "SimpleRNN" + tag);
     }
-  }
-  mb::set_kernel_path(mb::KernelPath::automatic);
+  });
 }
 
 TEST_CASE("Recurrent layers: the weight gradients are right over several depth blocks on every kernel path",
@@ -190,12 +196,9 @@ TEST_CASE("Recurrent layers: the weight gradients are right over several depth b
   // kDepthBlock): batch 40 x time 15 = 600 rows are two whole blocks and a part, and units 21
   // leave partial panels in every gate block (GRU: the recurrent kernel's z, r | h split at 42).
   // Many rows, few steps: longer sequences amplify the rational tanh's 5e-7 towards 1e-5.
-  namespace mb = md::backend;
   const md::Tensor x = uniform({40, 15, 5}, 11);
   const md::Tensor h0 = uniform({40, 21}, 12), c0 = uniform({40, 21}, 13);
-  for (const mb::KernelPath path : mb::supported_kernel_paths()) {
-    mb::set_kernel_path(path);
-    const std::string tag = std::string(" on the ") + mb::kernel_path_name(path) + " path";
+  on_every_kernel_path([&](const std::string& tag) {
     compare_paths<ml::LSTM>([] { return ml::LSTM({.units = 21, .return_sequences = true, .go_backwards = true}); }, x,
                             {h0, c0}, true, "LSTM" + tag);
     // 70 units: the backward's per-step product is 280 deep, past the tile's 256-deep slices
@@ -207,12 +210,11 @@ TEST_CASE("Recurrent layers: the weight gradients are right over several depth b
                              "GRU reset_after=" + std::to_string(reset_after) + tag);
     }
     // Sigmoid: tanh with these weights amplifies the rational tanh's 5e-7 in the gradient
-    // reaching x past 1e-5 (30 steps); sigmoid's slope (at most 1/4) damps it.
+    // reaching x towards 1e-5 (past it over 30 steps); sigmoid's slope (at most 1/4) damps it.
     compare_paths<ml::SimpleRNN>(
         [] { return ml::SimpleRNN({.units = 21, .activation = "sigmoid", .return_sequences = true}); }, x, {}, true,
         "SimpleRNN" + tag);
-  }
-  mb::set_kernel_path(mb::KernelPath::automatic);
+  });
 }
 
 TEST_CASE("Recurrent layers: stateful calls carry the same states on both paths", "[layers][recurrent][fused]") {

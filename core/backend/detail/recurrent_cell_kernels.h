@@ -1,12 +1,14 @@
 #pragma once
 // Private to core/backend: the gate arithmetic of one time step of a recurrent cell, one batch row
-// (`units` wide) per call, behind recurrent.cpp's loop, and the per-step recurrent product on a
-// kernel packed once per sequence (oneDNN's sgemm would repack the same recurrent kernel at every
-// step of every thread). The gate kernels turn pre-activations into states and, backwards, state
-// gradients into pre-activation gradients. Written once in recurrent_cell_kernels.inc and built for AVX2 + FMA
-// (recurrent_cells_avx2.cpp) and for baseline x86-64 (recurrent_cells_portable.cpp); sigmoid and
-// tanh are the rational tanh of attention_row_kernels.h (sigmoid(x) = (1 + tanh(x / 2)) / 2), so
-// they agree with tanh to about 5e-7.
+// (`units` wide) per call, behind recurrent.cpp's loop, and the product every one of its matrix
+// products runs on: per step against a kernel packed once per sequence (oneDNN's sgemm would
+// repack the same recurrent kernel at every step of every thread), and the weight gradients over
+// all steps against the gate gradients packed by the loop. The gate kernels turn pre-activations
+// into states and, backwards, state gradients into pre-activation gradients. Written once in
+// recurrent_cell_kernels.inc and built for AVX2 + FMA (recurrent_cells_avx2.cpp) and for baseline
+// x86-64 (recurrent_cells_portable.cpp); sigmoid and tanh are the rational tanh of
+// attention_row_kernels.h (sigmoid(x) = (1 + tanh(x / 2)) / 2), so they agree with tanh to about
+// 5e-7.
 //
 // Gate rows hold the gates side by side in Keras's order, each `units` long. Rows named *_prev are
 // the state before the step.
