@@ -7,8 +7,9 @@
 //
 // Layout: x, the sequence and every per-step buffer are batch-major, (batch, time, width), so a
 // time step is a strided set of rows; the per-step products take the stride as their leading
-// dimension (only the weight gradients' left-hand sides are transposed, once per call). Per-step buffers (gates, c, ...) are indexed by the input time they
-// consumed (tau); the sequence by step. They differ only under `reverse`.
+// dimension (only the weight gradients' left-hand sides are transposed, once per call). Per-step
+// buffers (gates, c, ...) are indexed by the input time they consumed (tau); the sequence by step.
+// They differ only under `reverse`.
 #include <algorithm>
 #include <cstring>
 #include <initializer_list>

@@ -251,7 +251,8 @@ TEST_CASE("Recurrent layers: the weight gradients are right over several depth b
       for (bool reset_after : {true, false}) {
         compare_weight_gradients<ml::GRU>(
             [&] { return ml::GRU({.units = units, .reset_after = reset_after}); }, x,
-            "GRU " + std::to_string(units) + " units reset_after=" + std::to_string(reset_after) + ", weights only" + tag);
+            "GRU " + std::to_string(units) + " units reset_after=" + std::to_string(reset_after) +
+                ", weights only" + tag);
       }
     }
     compare_weight_gradients<ml::SimpleRNN>([] { return ml::SimpleRNN({.units = 21, .activation = "sigmoid"}); }, x,
