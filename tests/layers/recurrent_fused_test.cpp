@@ -63,6 +63,18 @@ void check_same(const Run& fused, const Run& composed, const std::string& what) 
   }
 }
 
+// Builds both layers for x and gives them the same weights, far from the initializers' small
+// values so that every gate matters, drawn from `seed` on.
+template <class L>
+void same_weights(L& a, L& b, const md::Tensor& x, uint64_t seed) {
+  a.build(md::ShapeSpec(x.shape()));
+  b.build(md::ShapeSpec(x.shape()));
+  std::vector<md::Tensor> weights;
+  for (const md::Tensor& w : a.get_weights()) weights.push_back(uniform(w.shape(), seed++) * 0.7f);
+  a.set_weights(weights);
+  b.set_weights(weights);
+}
+
 // Two layers made by `make` with the same weights (and, through the options, the same seed): one
 // runs as it chooses, the other under ComposedRecurrenceGuard.
 template <class L>
@@ -70,14 +82,7 @@ void compare_paths(const std::function<L()>& make, const md::Tensor& x, const st
                    bool training, const std::string& what) {
   L fused_layer = make();
   L composed_layer = make();
-  fused_layer.build(md::ShapeSpec(x.shape()));
-  composed_layer.build(md::ShapeSpec(x.shape()));
-  // Weights far from the initializers' small values, so that every gate matters.
-  std::vector<md::Tensor> weights;
-  uint64_t seed = 40;
-  for (const md::Tensor& w : fused_layer.get_weights()) weights.push_back(uniform(w.shape(), seed++) * 0.7f);
-  fused_layer.set_weights(weights);
-  composed_layer.set_weights(weights);
+  same_weights(fused_layer, composed_layer, x, 40);
   const Run a = run(fused_layer, x, states, training);
   Run b;
   {
@@ -94,13 +99,7 @@ void compare_weight_gradients(const std::function<L()>& make, const md::Tensor& 
   INFO(what);
   L fused_layer = make();
   L composed_layer = make();
-  fused_layer.build(md::ShapeSpec(x.shape()));
-  composed_layer.build(md::ShapeSpec(x.shape()));
-  std::vector<md::Tensor> weights;
-  uint64_t seed = 60;
-  for (const md::Tensor& w : fused_layer.get_weights()) weights.push_back(uniform(w.shape(), seed++) * 0.7f);
-  fused_layer.set_weights(weights);
-  composed_layer.set_weights(weights);
+  same_weights(fused_layer, composed_layer, x, 60);
   auto grads = [&](L& layer) {
     md::GradientTape tape;
     const md::Tensor out = layer(x, {.training = true});
