@@ -7,8 +7,8 @@
 // jax.jit(value_and_grad) with lax.scan (bench/peer_jax_rnn.py). The "layer" rows take the same
 // step through md::layers::LSTM / GRU + Dense in a Sequential (what a user writes; the layers run
 // the same fused op), against the same peer figures. Also prints what runs: minidl's path
-// (our packed-kernel tile for every per-step product, oneDNN's sgemm for the weight gradients, our
-// cell kernels) and the implementation oneDNN 2.6 would pick for its own
+// (our packed-kernel tile for every per-step product and for the weight gradients, our cell
+// kernels) and the implementation oneDNN 2.6 would pick for its own
 // RNN primitives at these shapes, timed raw for comparison (forward_training + backward on the
 // primitives, weights already in their layouts).
 //
@@ -330,9 +330,8 @@ int main(int argc, char** argv) {
               static_cast<long long>(kBatch), static_cast<long long>(kTime), static_cast<long long>(kFeatures),
               static_cast<long long>(kUnits), static_cast<long long>(kClasses), steps);
   std::printf("# minidl runs: our tile on the recurrent and input kernels packed once per call for every per-step "
-              "product (x W + b, h U; backward dh U^T), oneDNN's sgemm (dnnl_sgemm, its jit gemm, single-threaded, "
-              "columns split across threads) for the weight gradients, our cell kernels (%s path); no oneDNN RNN "
-              "primitive\n# peers:",
+              "product (x W + b, h U; backward dh U^T), the same tile for the weight gradients (A^T and G packed, "
+              "columns split across threads), our cell kernels (%s path); no oneDNN RNN primitive\n# peers:",
               md::backend::active_kernel_path() == md::backend::KernelPath::portable ? "portable" : "avx2+fma");
   size_t eager = peers.size();
   for (size_t pi = 0; pi < peers.size(); ++pi) {

@@ -199,11 +199,11 @@ void batch_norm_backward(const BatchNormProblem& p, const float* x, const float*
 //
 // oneDNN 2.6 has RNN primitives, but on CPUs without AVX-512 every one of them (LSTM, GRU,
 // LBR-GRU, vanilla; forward and backward; any weights format) is its "ref" implementation
-// (bench/RESULTS.md, "Recurrent sequences"), so this is our own loop: one oneDNN sgemm for the
-// input projection of all time steps, per step our own product against the recurrent kernel
-// packed once per call (each thread running all steps of its own batch rows), the gate arithmetic
-// in vectorised row kernels (detail/recurrent_cell_kernels.h), and the weight gradients as single
-// products over all steps.
+// (bench/RESULTS.md, "Recurrent sequences"), so this is our own loop: per step our own product
+// against the input and recurrent kernels packed once per call (each thread running all steps of
+// its own batch rows), the gate arithmetic in vectorised row kernels
+// (detail/recurrent_cell_kernels.h), and the weight gradients as single products over all steps
+// on the same tile.
 struct RecurrentGeometry {
   RecurrentCell cell = RecurrentCell::lstm;
   EltwiseOp activation = EltwiseOp::tanh;  // simple only: tanh, relu (alpha 0) or sigmoid

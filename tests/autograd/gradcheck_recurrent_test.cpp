@@ -289,4 +289,20 @@ TEST_CASE("recurrent sequence ops propagate NaN", "[autograd][recurrent]") {
     CHECK(std::isnan(seq[2 * 3]));
     CHECK_FALSE(std::isnan(seq[3 * 3]));          // batch 1 untouched
   }
+  // Without initial states, or with zero ones, the first step's product with h0 = 0 is skipped,
+  // but not when the recurrent kernel holds a NaN or an infinity: 0 * U is then NaN, in every
+  // gate of that column.
+  for (Cell cell : kCells) {
+    for (float bad : {std::nanf(""), INFINITY}) {
+      Operands o = make_operands(rng, cell, 2, 1, 2, 3, true, bad != bad);  // NaN: zero states
+      if (o.h0.defined()) o.h0 = md::Tensor::zeros(o.h0.shape());
+      if (o.c0.defined()) o.c0 = md::Tensor::zeros(o.c0.shape());
+      o.recurrent.mutable_data()[0] = bad;  // row 0, column 0: the first gate of unit 0
+      const std::vector<md::Tensor> out = fused(cell, o, false);
+      INFO(cell_name(cell) << " recurrent kernel holding " << bad);
+      const std::vector<float> seq = out[0].to_vector();
+      CHECK(std::isnan(seq[0]));  // batch 0 and 1, unit 0
+      CHECK(std::isnan(seq[3]));
+    }
+  }
 }

@@ -63,6 +63,18 @@ void check_same(const Run& fused, const Run& composed, const std::string& what) 
   }
 }
 
+// Builds both layers for x and gives them the same weights, far from the initializers' small
+// values so that every gate matters, drawn from `seed` on.
+template <class L>
+void same_weights(L& a, L& b, const md::Tensor& x, uint64_t seed) {
+  a.build(md::ShapeSpec(x.shape()));
+  b.build(md::ShapeSpec(x.shape()));
+  std::vector<md::Tensor> weights;
+  for (const md::Tensor& w : a.get_weights()) weights.push_back(uniform(w.shape(), seed++) * 0.7f);
+  a.set_weights(weights);
+  b.set_weights(weights);
+}
+
 // Two layers made by `make` with the same weights (and, through the options, the same seed): one
 // runs as it chooses, the other under ComposedRecurrenceGuard.
 template <class L>
@@ -70,14 +82,7 @@ void compare_paths(const std::function<L()>& make, const md::Tensor& x, const st
                    bool training, const std::string& what) {
   L fused_layer = make();
   L composed_layer = make();
-  fused_layer.build(md::ShapeSpec(x.shape()));
-  composed_layer.build(md::ShapeSpec(x.shape()));
-  // Weights far from the initializers' small values, so that every gate matters.
-  std::vector<md::Tensor> weights;
-  uint64_t seed = 40;
-  for (const md::Tensor& w : fused_layer.get_weights()) weights.push_back(uniform(w.shape(), seed++) * 0.7f);
-  fused_layer.set_weights(weights);
-  composed_layer.set_weights(weights);
+  same_weights(fused_layer, composed_layer, x, 40);
   const Run a = run(fused_layer, x, states, training);
   Run b;
   {
@@ -85,6 +90,45 @@ void compare_paths(const std::function<L()>& make, const md::Tensor& x, const st
     b = run(composed_layer, x, states, training);
   }
   check_same(a, b, what);
+}
+
+// The gradients of sum(outputs * cotangents) with respect to the trainable weights alone (x is
+// not watched, so the fused backward keeps no gate gradients for dx), on both paths.
+template <class L>
+void compare_weight_gradients(const std::function<L()>& make, const md::Tensor& x, const std::string& what) {
+  INFO(what);
+  L fused_layer = make();
+  L composed_layer = make();
+  same_weights(fused_layer, composed_layer, x, 60);
+  auto grads = [&](L& layer) {
+    md::GradientTape tape;
+    const md::Tensor out = layer(x, {.training = true});
+    const md::Tensor total = md::ops::sum(out * uniform(out.shape(), 99));
+    std::vector<md::GradSource> sources;
+    for (const md::Variable& w : layer.trainable_weights()) sources.emplace_back(w);
+    return tape.gradient(total, sources);
+  };
+  const std::vector<md::Tensor> a = grads(fused_layer);
+  CHECK(fused_layer.last_call_fused());
+  std::vector<md::Tensor> b;
+  {
+    const ml::ComposedRecurrenceGuard composed;
+    b = grads(composed_layer);
+  }
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    lt::check_values(a[i], b[i].to_vector(), 1e-5, what + ": weight gradient " + std::to_string(i));
+  }
+}
+
+// body(tag) once on each kernel path this CPU runs (tag names it), then back to the automatic one.
+void on_every_kernel_path(const std::function<void(const std::string&)>& body) {
+  namespace mb = md::backend;
+  for (const mb::KernelPath path : mb::supported_kernel_paths()) {
+    mb::set_kernel_path(path);
+    body(std::string(" on the ") + mb::kernel_path_name(path) + " path");
+  }
+  mb::set_kernel_path(mb::KernelPath::automatic);
 }
 
 }  // namespace
@@ -156,12 +200,9 @@ TEST_CASE("Recurrent layers: the packed per-step product is right on every kerne
   // Units 21: every gate count leaves a partial 16-column panel (84, 63, 42, 21 columns) and the
   // backward's products a k that is no multiple of anything; batch 19: row tiles of 6 (AVX2) and
   // 4 (portable) with remainders, split unevenly between threads where there are two.
-  namespace mb = md::backend;
   const md::Tensor x = uniform({19, 4, 5}, 7);
   const md::Tensor h0 = uniform({19, 21}, 8), c0 = uniform({19, 21}, 9);
-  for (const mb::KernelPath path : mb::supported_kernel_paths()) {
-    mb::set_kernel_path(path);
-    const std::string tag = std::string(" on the ") + mb::kernel_path_name(path) + " path";
+  on_every_kernel_path([&](const std::string& tag) {
     for (bool go_backwards : {false, true}) {
       compare_paths<ml::LSTM>(
           [&] {
@@ -180,8 +221,47 @@ TEST_CASE("Recurrent layers: the packed per-step product is right on every kerne
           [&] { return ml::SimpleRNN({.units = 21, .return_sequences = true, .go_backwards = go_backwards}); }, x,
           {h0}, true, "SimpleRNN" + tag);
     }
-  }
-  mb::set_kernel_path(mb::KernelPath::automatic);
+  });
+}
+
+TEST_CASE("Recurrent layers: the weight gradients are right over several depth blocks on every kernel path",
+          "[layers][recurrent][fused]") {
+  // The weight gradients sum over batch * time rows in blocks of 256 (recurrent.cpp,
+  // kDepthBlock): batch 40 x time 15 = 600 rows are two whole blocks and a part, and units 21
+  // leave partial panels in every gate block (GRU: the recurrent kernel's z, r | h split at 42).
+  // Many rows, few steps: longer sequences amplify the rational tanh's 5e-7 towards 1e-5.
+  const md::Tensor x = uniform({40, 15, 5}, 11);
+  const md::Tensor h0 = uniform({40, 21}, 12), c0 = uniform({40, 21}, 13);
+  on_every_kernel_path([&](const std::string& tag) {
+    compare_paths<ml::LSTM>([] { return ml::LSTM({.units = 21, .return_sequences = true, .go_backwards = true}); }, x,
+                            {h0, c0}, true, "LSTM" + tag);
+    // 70 units: the backward's per-step product is 280 deep, past the tile's 256-deep slices
+    // (over 5 steps: these larger sums amplify the rational tanh's error faster).
+    compare_paths<ml::LSTM>([] { return ml::LSTM({.units = 70}); }, uniform({40, 5, 5}, 14), {}, true,
+                            "LSTM with 70 units" + tag);
+    for (bool reset_after : {true, false}) {
+      compare_paths<ml::GRU>([&] { return ml::GRU({.units = 21, .reset_after = reset_after}); }, x, {h0}, true,
+                             "GRU reset_after=" + std::to_string(reset_after) + tag);
+    }
+    // Weights only: the loop keeps just each step's gate gradients (GRU: 24 units put the h
+    // columns of the recurrent kernel on a panel boundary, 21 do not and keep every row).
+    compare_weight_gradients<ml::LSTM>([] { return ml::LSTM({.units = 21}); }, x, "LSTM, weights only" + tag);
+    for (int64_t units : {21, 24}) {
+      for (bool reset_after : {true, false}) {
+        compare_weight_gradients<ml::GRU>(
+            [&] { return ml::GRU({.units = units, .reset_after = reset_after}); }, x,
+            "GRU " + std::to_string(units) + " units reset_after=" + std::to_string(reset_after) +
+                ", weights only" + tag);
+      }
+    }
+    compare_weight_gradients<ml::SimpleRNN>([] { return ml::SimpleRNN({.units = 21, .activation = "sigmoid"}); }, x,
+                                            "SimpleRNN, weights only" + tag);
+    // Sigmoid: tanh with these weights amplifies the rational tanh's 5e-7 in the gradient
+    // reaching x towards 1e-5 (past it over 30 steps); sigmoid's slope (at most 1/4) damps it.
+    compare_paths<ml::SimpleRNN>(
+        [] { return ml::SimpleRNN({.units = 21, .activation = "sigmoid", .return_sequences = true}); }, x, {}, true,
+        "SimpleRNN" + tag);
+  });
 }
 
 TEST_CASE("Recurrent layers: stateful calls carry the same states on both paths", "[layers][recurrent][fused]") {

@@ -1,12 +1,14 @@
 #pragma once
 // Private to core/backend: the gate arithmetic of one time step of a recurrent cell, one batch row
-// (`units` wide) per call, behind recurrent.cpp's loop, and the per-step recurrent product on a
-// kernel packed once per sequence (oneDNN's sgemm would repack the same recurrent kernel at every
-// step of every thread). The gate kernels turn pre-activations into states and, backwards, state
-// gradients into pre-activation gradients. Written once in recurrent_cell_kernels.inc and built for AVX2 + FMA
-// (recurrent_cells_avx2.cpp) and for baseline x86-64 (recurrent_cells_portable.cpp); sigmoid and
-// tanh are the rational tanh of attention_row_kernels.h (sigmoid(x) = (1 + tanh(x / 2)) / 2), so
-// they agree with tanh to about 5e-7.
+// (`units` wide) per call, behind recurrent.cpp's loop, and the product every one of its matrix
+// products runs on: per step against a kernel packed once per sequence (oneDNN's sgemm would
+// repack the same recurrent kernel at every step of every thread), and the weight gradients over
+// all steps against the gate gradients packed by the loop. The gate kernels turn pre-activations
+// into states and, backwards, state gradients into pre-activation gradients. Written once in
+// recurrent_cell_kernels.inc and built for AVX2 + FMA (recurrent_cells_avx2.cpp) and for baseline
+// x86-64 (recurrent_cells_portable.cpp); sigmoid and tanh are the rational tanh of
+// attention_row_kernels.h (sigmoid(x) = (1 + tanh(x / 2)) / 2), so they agree with tanh to about
+// 5e-7.
 //
 // Gate rows hold the gates side by side in Keras's order, each `units` long. Rows named *_prev are
 // the state before the step.
@@ -50,8 +52,9 @@ struct RecurrentCellKernels {
   void (*simple_forward)(const float* pre, float* h, int64_t units, int activation);
   void (*simple_backward)(const float* h, const float* dh, float* d_pre, int64_t units, int activation);
   // c (m x n, leading dimension ldc) = a (m x k, lda) b [+ bias], or c + that when `accumulate`;
-  // b packed as above, bias (n) or nullptr. Each element's sum runs over k in order, whatever m,
-  // so a row's result does not depend on how the batch was split between threads.
+  // b packed as above, bias (n) or nullptr. Each element's sum runs over k in order (in slices of
+  // 256 added in order when k is deeper), whatever m, so a row's result does not depend on how the
+  // batch was split between threads.
   void (*panel_product)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* panels, float* c,
                         int64_t ldc, bool accumulate, const float* bias);
 };
