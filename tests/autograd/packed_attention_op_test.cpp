@@ -83,6 +83,73 @@ TEST_CASE("packed_projection equals one product per kernel: values and every gra
   }
 }
 
+TEST_CASE("packed_projection and matmul_bias at MultiHeadAttention's sizes: per-block products run side by side "
+          "equal the separate products, at 1 and 2 threads, for every subset of gradients",
+          "[autograd][attention]") {
+  // Large enough for oneDNN's primitives and for the products to be dealt to two threads (dx on
+  // one, the kernels' gradients in column halves on the other); widths 96, 96 and 40 (a block
+  // under 64 columns is not halved).
+  std::mt19937 rng(1409);
+  const md::Tensor x = agt::uniform(rng, {4, 100, 96}, -1.0f, 1.0f);
+  const std::vector<md::Tensor> kernels = {agt::uniform(rng, {96, 4, 24}), agt::uniform(rng, {96, 4, 24}),
+                                           agt::uniform(rng, {96, 4, 10})};
+  const std::vector<md::Tensor> biases = {agt::uniform(rng, {4, 24}), agt::uniform(rng, {4, 24}),
+                                          agt::uniform(rng, {4, 10})};
+  const md::Tensor r = agt::uniform(rng, {4, 100, 232});
+  const md::Tensor w2 = agt::uniform(rng, {96, 80}), b2 = agt::uniform(rng, {80}), r2 = agt::uniform(rng, {4, 100, 80});
+  const int threads_before = md::get_num_threads();
+  for (int threads : {1, 2}) {
+    md::set_num_threads(threads);
+    // Bit 0: x watched, bit 1: the kernels, bit 2: the biases.
+    for (int subset = 1; subset < 8; ++subset) {
+      INFO("threads " << threads << ", watched subset " << subset);
+      std::vector<md::Tensor> watched;
+      if (subset & 1) watched.push_back(x);
+      if (subset & 2) watched.insert(watched.end(), kernels.begin(), kernels.end());
+      if (subset & 4) watched.insert(watched.end(), biases.begin(), biases.end());
+      auto run = [&](bool packed) {
+        md::GradientTape tape;
+        for (const md::Tensor& t : watched) tape.watch(t);
+        const md::Tensor y =
+            packed ? md::ops::packed_projection(x, kernels, biases) : separate_projections(x, kernels, biases);
+        std::vector<md::Tensor> out = tape.gradient(md::ops::sum(md::ops::multiply(y, r)), watched);
+        out.insert(out.begin(), y);
+        return out;
+      };
+      const std::vector<md::Tensor> packed = run(true), separate = run(false);
+      REQUIRE(packed.size() == separate.size());
+      for (size_t i = 0; i < packed.size(); ++i) {
+        INFO("item " << i << " (0: y, then the watched tensors' gradients in order)");
+        REQUIRE(packed[i].defined());
+        CHECK(packed[i].shape() == separate[i].shape());
+        agt::check_close(packed[i], separate[i], 1e-4, "packed vs separate", 1e-5);
+      }
+      // matmul_bias (the output projection's product): its gradients through the same products.
+      std::vector<md::Tensor> watched2;
+      if (subset & 1) watched2.push_back(x);
+      if (subset & 2) watched2.push_back(w2);
+      if (subset & 4) watched2.push_back(b2);
+      auto run2 = [&](bool fused) {
+        md::GradientTape tape;
+        for (const md::Tensor& t : watched2) tape.watch(t);
+        const md::Tensor y = fused ? md::ops::matmul_bias(x, w2, b2) : md::ops::add(md::ops::matmul(x, w2), b2);
+        std::vector<md::Tensor> out = tape.gradient(md::ops::sum(md::ops::multiply(y, r2)), watched2);
+        out.insert(out.begin(), y);
+        return out;
+      };
+      const std::vector<md::Tensor> fused = run2(true), composed = run2(false);
+      REQUIRE(fused.size() == composed.size());
+      for (size_t i = 0; i < fused.size(); ++i) {
+        INFO("matmul_bias item " << i);
+        REQUIRE(fused[i].defined());
+        CHECK(fused[i].shape() == composed[i].shape());
+        agt::check_close(fused[i], composed[i], 1e-4, "matmul_bias vs matmul + add", 1e-5);
+      }
+    }
+  }
+  md::set_num_threads(threads_before);
+}
+
 TEST_CASE("gradcheck: packed_projection, first and second order", "[autograd][attention][gradcheck]") {
   std::mt19937 rng(1408);
   const md::Tensor x = agt::uniform(rng, {2, 3, 4}, -1.0f, 1.0f);
