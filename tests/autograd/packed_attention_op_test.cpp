@@ -47,6 +47,29 @@ md::Tensor separate_projections(const md::Tensor& x, const std::vector<md::Tenso
   return md::ops::concatenate(parts, -1);
 }
 
+// {y, then the gradient of sum(y * r) for each watched tensor}, y = f() computed under a tape.
+template <class F>
+std::vector<md::Tensor> value_and_gradients(F&& f, const md::Tensor& r, const std::vector<md::Tensor>& watched) {
+  md::GradientTape tape;
+  for (const md::Tensor& t : watched) tape.watch(t);
+  const md::Tensor y = f();
+  std::vector<md::Tensor> out = tape.gradient(md::ops::sum(md::ops::multiply(y, r)), watched);
+  out.insert(out.begin(), y);
+  return out;
+}
+
+// Each item of `actual` (every one defined) against the same item of `expected`.
+void check_items(const std::vector<md::Tensor>& actual, const std::vector<md::Tensor>& expected, double atol,
+                 const std::string& what) {
+  REQUIRE(actual.size() == expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    INFO(what << ", item " << i << " (0: the value, then the watched tensors' gradients in order)");
+    REQUIRE(actual[i].defined());
+    CHECK(actual[i].shape() == expected[i].shape());
+    agt::check_close(actual[i], expected[i], atol, what, 1e-5);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("packed_projection equals one product per kernel: values and every gradient", "[autograd][attention]") {
@@ -63,23 +86,11 @@ TEST_CASE("packed_projection equals one product per kernel: values and every gra
     std::vector<md::Tensor> watched = {x};
     watched.insert(watched.end(), kernels.begin(), kernels.end());
     watched.insert(watched.end(), biases.begin(), biases.end());
-    auto run = [&](bool packed) {
-      md::GradientTape tape;
-      for (const md::Tensor& t : watched) tape.watch(t);
-      const md::Tensor y =
-          packed ? md::ops::packed_projection(x, kernels, biases) : separate_projections(x, kernels, biases);
-      std::vector<md::Tensor> out = tape.gradient(md::ops::sum(md::ops::multiply(y, r)), watched);
-      out.insert(out.begin(), y);
-      return out;
-    };
-    const std::vector<md::Tensor> packed = run(true), separate = run(false);
-    REQUIRE(packed.size() == separate.size());
+    const std::vector<md::Tensor> packed = value_and_gradients(
+        [&] { return md::ops::packed_projection(x, kernels, biases); }, r, watched);
     CHECK(packed[0].shape() == md::Shape{3, 5, 20});
-    for (size_t i = 0; i < packed.size(); ++i) {
-      INFO("item " << i << " (0: y, 1: dx, then kernels, then biases)");
-      CHECK(packed[i].shape() == separate[i].shape());
-      agt::check_close(packed[i], separate[i], 1e-5, "packed vs separate", 1e-5);
-    }
+    check_items(packed, value_and_gradients([&] { return separate_projections(x, kernels, biases); }, r, watched),
+                1e-5, "packed vs separate");
   }
 }
 
@@ -107,44 +118,18 @@ TEST_CASE("packed_projection and matmul_bias at MultiHeadAttention's sizes: per-
       if (subset & 1) watched.push_back(x);
       if (subset & 2) watched.insert(watched.end(), kernels.begin(), kernels.end());
       if (subset & 4) watched.insert(watched.end(), biases.begin(), biases.end());
-      auto run = [&](bool packed) {
-        md::GradientTape tape;
-        for (const md::Tensor& t : watched) tape.watch(t);
-        const md::Tensor y =
-            packed ? md::ops::packed_projection(x, kernels, biases) : separate_projections(x, kernels, biases);
-        std::vector<md::Tensor> out = tape.gradient(md::ops::sum(md::ops::multiply(y, r)), watched);
-        out.insert(out.begin(), y);
-        return out;
-      };
-      const std::vector<md::Tensor> packed = run(true), separate = run(false);
-      REQUIRE(packed.size() == separate.size());
-      for (size_t i = 0; i < packed.size(); ++i) {
-        INFO("item " << i << " (0: y, then the watched tensors' gradients in order)");
-        REQUIRE(packed[i].defined());
-        CHECK(packed[i].shape() == separate[i].shape());
-        agt::check_close(packed[i], separate[i], 1e-4, "packed vs separate", 1e-5);
-      }
+      check_items(
+          value_and_gradients([&] { return md::ops::packed_projection(x, kernels, biases); }, r, watched),
+          value_and_gradients([&] { return separate_projections(x, kernels, biases); }, r, watched), 1e-4,
+          "packed vs separate");
       // matmul_bias (the output projection's product): its gradients through the same products.
       std::vector<md::Tensor> watched2;
       if (subset & 1) watched2.push_back(x);
       if (subset & 2) watched2.push_back(w2);
       if (subset & 4) watched2.push_back(b2);
-      auto run2 = [&](bool fused) {
-        md::GradientTape tape;
-        for (const md::Tensor& t : watched2) tape.watch(t);
-        const md::Tensor y = fused ? md::ops::matmul_bias(x, w2, b2) : md::ops::add(md::ops::matmul(x, w2), b2);
-        std::vector<md::Tensor> out = tape.gradient(md::ops::sum(md::ops::multiply(y, r2)), watched2);
-        out.insert(out.begin(), y);
-        return out;
-      };
-      const std::vector<md::Tensor> fused = run2(true), composed = run2(false);
-      REQUIRE(fused.size() == composed.size());
-      for (size_t i = 0; i < fused.size(); ++i) {
-        INFO("matmul_bias item " << i);
-        REQUIRE(fused[i].defined());
-        CHECK(fused[i].shape() == composed[i].shape());
-        agt::check_close(fused[i], composed[i], 1e-4, "matmul_bias vs matmul + add", 1e-5);
-      }
+      check_items(value_and_gradients([&] { return md::ops::matmul_bias(x, w2, b2); }, r2, watched2),
+                  value_and_gradients([&] { return md::ops::add(md::ops::matmul(x, w2), b2); }, r2, watched2), 1e-4,
+                  "matmul_bias vs matmul + add");
     }
   }
   md::set_num_threads(threads_before);
