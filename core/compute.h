@@ -238,7 +238,7 @@ Tensor pack_columns(const std::vector<Tensor>& parts, int64_t rows);
 // ---- packed projection: one product per block (core/compute_packed_projection.cpp) ----------
 // x (..., k) against kernels w_i (each seen as (k, n_i)) and biases b_i (n_i elements; none, or one
 // per kernel): y (..., sum n_i), the blocks x w_i + b_i side by side, each its own product written
-// in place (backend::strided_matmul: oneDNN runs three 256-wide products faster than one 768-wide).
+// in place (backend::strided_matmuls: no packed copy of the kernels; a share of rows per thread).
 Tensor packed_projection(const Tensor& x, const std::vector<Tensor>& kernels, const std::vector<Tensor>& biases);
 // From dy (..., sum n_i): dx = sum_i dy_i w_i^T (x's shape), dw_i = x^T dy_i (w_i's shape) and db_i
 // = the column sums of dy_i (b_i's shape, given by bias_shapes); each only when wanted (undefined

@@ -161,8 +161,8 @@ struct StridedOperand {
 // c (m x n, row stride ldc) = a (m x k) b (k x n) [+ bias (n)] [+ c when `accumulate`]: one oneDNN
 // matmul on the operands where they lie (cblas_sgemm for small ones), so a product can read and
 // write one column block of a wider matrix. MultiHeadAttention's packed q/k/v projection runs as
-// one such product per block: oneDNN 2.6 runs (2048 x 256) x (256 x 768) at ~2/3 of the rate of
-// three (256 x 256) blocks (bench/RESULTS.md, issue 14 fifth pass). bias may be nullptr.
+// one such product per block: no packed copy of the kernels, and the gradients' products can be
+// dealt to the threads (strided_matmuls; bench/RESULTS.md, issue 14 fifth pass). bias may be nullptr.
 void strided_matmul(int64_t m, int64_t n, int64_t k, StridedOperand a, StridedOperand b, const float* bias, float* c,
                     int64_t ldc, bool accumulate);
 // One product of strided_matmuls. Products of one `chain` run in order on one thread (a chain of
@@ -178,8 +178,8 @@ struct StridedProduct {
 };
 // Runs every product. With several threads and chains that deal out evenly (largest first to the
 // least loaded thread, no thread over 1/8 above the mean), each thread runs its chains with
-// one-thread products, concurrently: a projection's dx and dW are independent, and two products
-// of half the work each on one core ran faster than each on both in turn. Otherwise the
+// one-thread products, concurrently: a projection's dx and dW are independent, and oneDNN 2.6 runs
+// dW's form (k = 2048) at 130-150 GFLOP/s on two threads, ~90 per thread on one. Otherwise the
 // products run in order, each on the whole team.
 void strided_matmuls(const std::vector<StridedProduct>& products);
 
