@@ -25,6 +25,13 @@ std::vector<int64_t> block_widths(const Tensor& x, const std::vector<Tensor>& ke
   return widths;
 }
 
+// x's rows: the product of its leading axes (also when x has no features, k = 0).
+int64_t rows_of(const Tensor& x) {
+  int64_t rows = 1;
+  for (int64_t i = 0; i + 1 < x.ndim(); ++i) rows *= x.dim(i);
+  return rows;
+}
+
 int64_t total(const std::vector<int64_t>& widths) {
   int64_t sum = 0;
   for (int64_t n : widths) sum += n;
@@ -44,7 +51,7 @@ Tensor packed_projection(const Tensor& x, const std::vector<Tensor>& kernels, co
                                    shape_to_string(biases[i].shape()), shape_to_string(kernels[i].shape())));
     }
   }
-  const int64_t k = x.dim(-1), rows = k > 0 ? x.size() / k : 0, width = total(widths);
+  const int64_t k = x.dim(-1), rows = rows_of(x), width = total(widths);
   Shape out_shape = x.shape();
   out_shape.back() = width;
   Tensor y = Tensor::empty(out_shape);
@@ -76,7 +83,7 @@ PackedProjectionGrads packed_projection_backward(const Tensor& x, const std::vec
                                                  bool want_x, bool want_kernels,
                                                  const std::vector<Shape>& bias_shapes) {
   const std::vector<int64_t> widths = block_widths(x, kernels);
-  const int64_t k = x.dim(-1), rows = k > 0 ? x.size() / k : 0, width = total(widths);
+  const int64_t k = x.dim(-1), rows = rows_of(x), width = total(widths);
   if (dy.size() != rows * width || dy.dim(-1) != width) {
     throw ShapeError(fmt::format("packed_projection_backward: dy {} does not fit x {} and {} kernels of {} columns.",
                                  shape_to_string(dy.shape()), shape_to_string(x.shape()), kernels.size(), width));

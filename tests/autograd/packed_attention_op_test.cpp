@@ -135,6 +135,26 @@ TEST_CASE("packed_projection and matmul_bias at MultiHeadAttention's sizes: per-
   md::set_num_threads(threads_before);
 }
 
+TEST_CASE("packed_projection with no features or no rows: the biases alone, or empty", "[autograd][attention]") {
+  std::mt19937 rng(1410);
+  for (const agt::Dims& x_shape : {agt::Dims{2, 3, 0}, agt::Dims{0, 3, 4}}) {
+    INFO("x " << agt::str(x_shape));
+    const md::Tensor x = agt::uniform(rng, x_shape);
+    const int64_t k = x_shape.back();
+    const std::vector<md::Tensor> kernels = {agt::uniform(rng, {k, 2, 3}), agt::uniform(rng, {k, 5})};
+    const std::vector<md::Tensor> biases = {agt::uniform(rng, {2, 3}), agt::uniform(rng, {5})};
+    agt::Dims r_shape = x_shape;
+    r_shape.back() = 11;
+    const md::Tensor r = agt::uniform(rng, r_shape);
+    std::vector<md::Tensor> watched = {x};
+    watched.insert(watched.end(), kernels.begin(), kernels.end());
+    watched.insert(watched.end(), biases.begin(), biases.end());
+    check_items(value_and_gradients([&] { return md::ops::packed_projection(x, kernels, biases); }, r, watched),
+                value_and_gradients([&] { return separate_projections(x, kernels, biases); }, r, watched), 1e-5,
+                "packed vs separate");
+  }
+}
+
 TEST_CASE("gradcheck: packed_projection, first and second order", "[autograd][attention][gradcheck]") {
   std::mt19937 rng(1408);
   const md::Tensor x = agt::uniform(rng, {2, 3, 4}, -1.0f, 1.0f);
