@@ -20,7 +20,9 @@ std::vector<int64_t> block_widths(const Tensor& x, const std::vector<Tensor>& ke
       throw ShapeError(fmt::format("packed_projection: x {} does not fit kernel {}.", shape_to_string(x.shape()),
                                    shape_to_string(w.shape())));
     }
-    widths.push_back(w.size() / w.dim(0));
+    int64_t n = 1;  // the kernel's trailing axes (also when it has no rows, k = 0)
+    for (int64_t i = 1; i < w.ndim(); ++i) n *= w.dim(i);
+    widths.push_back(n);
   }
   return widths;
 }

@@ -137,22 +137,38 @@ TEST_CASE("packed_projection and matmul_bias at MultiHeadAttention's sizes: per-
 
 TEST_CASE("packed_projection with no features or no rows: the biases alone, or empty", "[autograd][attention]") {
   std::mt19937 rng(1410);
-  for (const agt::Dims& x_shape : {agt::Dims{2, 3, 0}, agt::Dims{0, 3, 4}}) {
-    INFO("x " << agt::str(x_shape));
-    const md::Tensor x = agt::uniform(rng, x_shape);
-    const int64_t k = x_shape.back();
-    const std::vector<md::Tensor> kernels = {agt::uniform(rng, {k, 2, 3}), agt::uniform(rng, {k, 5})};
+  // No rows: the same as the separate products (all empty).
+  {
+    const md::Tensor x = agt::uniform(rng, {0, 3, 4});
+    const std::vector<md::Tensor> kernels = {agt::uniform(rng, {4, 2, 3}), agt::uniform(rng, {4, 5})};
     const std::vector<md::Tensor> biases = {agt::uniform(rng, {2, 3}), agt::uniform(rng, {5})};
-    agt::Dims r_shape = x_shape;
-    r_shape.back() = 11;
-    const md::Tensor r = agt::uniform(rng, r_shape);
+    const md::Tensor r = agt::uniform(rng, {0, 3, 11});
     std::vector<md::Tensor> watched = {x};
     watched.insert(watched.end(), kernels.begin(), kernels.end());
     watched.insert(watched.end(), biases.begin(), biases.end());
     check_items(value_and_gradients([&] { return md::ops::packed_projection(x, kernels, biases); }, r, watched),
                 value_and_gradients([&] { return separate_projections(x, kernels, biases); }, r, watched), 1e-5,
-                "packed vs separate");
+                "no rows");
   }
+  // No features (k = 0): y is the biases side by side on every row; their gradients are the
+  // column sums of the incoming gradient, the others empty.
+  const md::Tensor x = agt::uniform(rng, {2, 3, 0});
+  const std::vector<md::Tensor> kernels = {agt::uniform(rng, {0, 2, 3}), agt::uniform(rng, {0, 5})};
+  const std::vector<md::Tensor> biases = {agt::uniform(rng, {2, 3}), agt::uniform(rng, {5})};
+  const md::Tensor r = agt::uniform(rng, {2, 3, 11});
+  std::vector<md::Tensor> watched = {x};
+  watched.insert(watched.end(), kernels.begin(), kernels.end());
+  watched.insert(watched.end(), biases.begin(), biases.end());
+  const std::vector<md::Tensor> got =
+      value_and_gradients([&] { return md::ops::packed_projection(x, kernels, biases); }, r, watched);
+  const md::Tensor bias_row = md::ops::concatenate({md::ops::reshape(biases[0], {6}), biases[1]}, 0);
+  agt::check_close(got[0], md::ops::broadcast_to(bias_row, {2, 3, 11}), 0.0, "y = the biases");
+  CHECK(got[1].shape() == md::Shape{2, 3, 0});
+  CHECK(got[2].shape() == md::Shape{0, 2, 3});
+  CHECK(got[3].shape() == md::Shape{0, 5});
+  const md::Tensor sums = md::ops::sum(md::ops::reshape(r, {6, 11}), {0});
+  agt::check_close(got[4], md::ops::reshape(md::ops::slice(sums, 0, 0, 6), {2, 3}), 1e-6, "d bias 0", 1e-6);
+  agt::check_close(got[5], md::ops::slice(sums, 0, 6, 11), 1e-6, "d bias 1", 1e-6);
 }
 
 TEST_CASE("gradcheck: packed_projection, first and second order", "[autograd][attention][gradcheck]") {
