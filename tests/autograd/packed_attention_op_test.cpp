@@ -137,30 +137,36 @@ TEST_CASE("packed_projection and matmul_bias at MultiHeadAttention's sizes: per-
 
 TEST_CASE("packed_projection with no features or no rows: the biases alone, or empty", "[autograd][attention]") {
   std::mt19937 rng(1410);
+  // x (rows..., k) with two kernels of 6 and 5 columns and their biases, all watched, and r.
+  struct Case {
+    md::Tensor x, r;
+    std::vector<md::Tensor> kernels, biases, watched;
+  };
+  auto make = [&](const agt::Dims& x_shape) {
+    const int64_t k = x_shape.back();
+    Case c{agt::uniform(rng, x_shape), agt::uniform(rng, {x_shape[0], x_shape[1], 11}),
+           {agt::uniform(rng, {k, 2, 3}), agt::uniform(rng, {k, 5})},
+           {agt::uniform(rng, {2, 3}), agt::uniform(rng, {5})},
+           {}};
+    c.watched = {c.x, c.kernels[0], c.kernels[1], c.biases[0], c.biases[1]};
+    return c;
+  };
+  auto packed = [](const Case& c) {
+    return value_and_gradients([&] { return md::ops::packed_projection(c.x, c.kernels, c.biases); }, c.r, c.watched);
+  };
   // No rows: the same as the separate products (all empty).
-  {
-    const md::Tensor x = agt::uniform(rng, {0, 3, 4});
-    const std::vector<md::Tensor> kernels = {agt::uniform(rng, {4, 2, 3}), agt::uniform(rng, {4, 5})};
-    const std::vector<md::Tensor> biases = {agt::uniform(rng, {2, 3}), agt::uniform(rng, {5})};
-    const md::Tensor r = agt::uniform(rng, {0, 3, 11});
-    std::vector<md::Tensor> watched = {x};
-    watched.insert(watched.end(), kernels.begin(), kernels.end());
-    watched.insert(watched.end(), biases.begin(), biases.end());
-    check_items(value_and_gradients([&] { return md::ops::packed_projection(x, kernels, biases); }, r, watched),
-                value_and_gradients([&] { return separate_projections(x, kernels, biases); }, r, watched), 1e-5,
-                "no rows");
-  }
+  const Case empty = make({0, 3, 4});
+  check_items(packed(empty),
+              value_and_gradients([&] { return separate_projections(empty.x, empty.kernels, empty.biases); },
+                                  empty.r, empty.watched),
+              1e-5, "no rows");
   // No features (k = 0): y is the biases side by side on every row; their gradients are the
-  // column sums of the incoming gradient, the others empty.
-  const md::Tensor x = agt::uniform(rng, {2, 3, 0});
-  const std::vector<md::Tensor> kernels = {agt::uniform(rng, {0, 2, 3}), agt::uniform(rng, {0, 5})};
-  const std::vector<md::Tensor> biases = {agt::uniform(rng, {2, 3}), agt::uniform(rng, {5})};
-  const md::Tensor r = agt::uniform(rng, {2, 3, 11});
-  std::vector<md::Tensor> watched = {x};
-  watched.insert(watched.end(), kernels.begin(), kernels.end());
-  watched.insert(watched.end(), biases.begin(), biases.end());
-  const std::vector<md::Tensor> got =
-      value_and_gradients([&] { return md::ops::packed_projection(x, kernels, biases); }, r, watched);
+  // column sums of the incoming gradient, the others empty. (The separate products cannot
+  // reshape a kernel with no rows: hand values here.)
+  const Case c = make({2, 3, 0});
+  const std::vector<md::Tensor> got = packed(c);
+  const std::vector<md::Tensor>& biases = c.biases;
+  const md::Tensor& r = c.r;
   const md::Tensor bias_row = md::ops::concatenate({md::ops::reshape(biases[0], {6}), biases[1]}, 0);
   agt::check_close(got[0], md::ops::broadcast_to(bias_row, {2, 3, 11}), 0.0, "y = the biases");
   CHECK(got[1].shape() == md::Shape{2, 3, 0});
