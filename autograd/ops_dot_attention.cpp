@@ -151,11 +151,20 @@ Tensor matmul_bias(const Tensor& x, const Tensor& w, const Tensor& bias) {
   if (autograd::should_record(x, w, bias)) {
     autograd::record("matmul_bias", {x, w, bias}, {y}, {x, w}, [](const autograd::BackwardArgs& g) {
       const Tensor &x = g.saved[0], &w = g.saved[1];
-      // Rows of every leading axis: dx = dy w^T, dw = x^T dy and db = sum of dy's rows. dx as one
-      // 2-D product (a rank-3 dy against the 2-D w is a batched product with the weights
-      // broadcast, a slower oneDNN kernel).
-      const Tensor dy_rows = reshape(g.grad(), {-1, g.grad().dim(-1)});
       std::vector<Tensor> grads(3);
+      if (!autograd::should_record(x, w, g.grads[0])) {
+        // dx and dw side by side, the bias's as a row of dw's product (compute::packed_projection_backward).
+        compute::PackedProjectionGrads r = compute::packed_projection_backward(
+            x, {w}, g.grads[0], g.needs(0), g.needs(1), g.needs(2) ? std::vector<Shape>{g.input_shapes[2]} : std::vector<Shape>{});
+        grads[0] = r.x;
+        if (g.needs(1)) grads[1] = r.kernels[0];
+        if (g.needs(2)) grads[2] = r.biases[0];
+        return grads;
+      }
+      // Recorded by a tape (higher-order gradients): differentiable ops. Rows of every leading
+      // axis: dx = dy w^T, dw = x^T dy and db = sum of dy's rows. dx as one 2-D product (a rank-3
+      // dy against the 2-D w is a batched product with the weights broadcast, a slower oneDNN kernel).
+      const Tensor dy_rows = reshape(g.grad(), {-1, g.grad().dim(-1)});
       if (g.needs(0)) grads[0] = reshape(matmul(dy_rows, w, false, true), x.shape());
       if (g.needs(1)) grads[1] = weight_gradient(reshape(x, {-1, x.dim(-1)}), dy_rows);
       if (g.needs(2)) grads[2] = sum(dy_rows, {0});
@@ -186,26 +195,43 @@ std::vector<Tensor> packed_projection_backward(const OpGrad& g, const PackedProj
   const auto parts = static_cast<size_t>(a.parts);
   const bool has_bias = g.input_count() == 1 + 2 * parts;
   const Tensor& x = g.saved(0);
-  const std::span<const Tensor> kernels(g.args.saved.data() + 1, parts);
-  const Tensor dy = reshape(g.grad(), {-1, g.grad().dim(-1)});
+  const std::vector<Tensor> kernels(g.args.saved.begin() + 1,
+                                    g.args.saved.begin() + 1 + static_cast<std::ptrdiff_t>(parts));
   std::vector<Tensor> grads(g.input_count());
-  if (g.needs(0)) grads[0] = reshape(matmul(dy, packed_kernel(kernels), false, true), g.shape(0));
   bool kernel_wanted = false, bias_wanted = false;
   for (size_t i = 0; i < parts; ++i) {
     kernel_wanted = kernel_wanted || g.needs(1 + i);
     bias_wanted = bias_wanted || (has_bias && g.needs(1 + parts + i));
   }
-  // One product for every kernel's gradient and one column sum for every bias', then split.
-  const Tensor dw = kernel_wanted ? weight_gradient(reshape(x, {-1, x.dim(-1)}), dy) : Tensor();
-  const Tensor db = bias_wanted ? sum(dy, {0}) : Tensor();
-  int64_t start = 0;
-  for (size_t i = 0; i < parts; ++i) {
-    const int64_t n = kernels[i].size() / kernels[i].dim(0);
-    if (g.needs(1 + i)) grads[1 + i] = reshape(slice(dw, 1, start, start + n), g.shape(1 + i));
-    if (has_bias && g.needs(1 + parts + i)) {
-      grads[1 + parts + i] = reshape(slice(db, 0, start, start + n), g.shape(1 + parts + i));
+  if (autograd::should_record(g.grad()) || autograd::should_record(g.args.saved)) {
+    // A tape records this backward (higher-order gradients): differentiable ops, the kernels side
+    // by side, one product for dx and one for every kernel's gradient, then split.
+    const Tensor dy = reshape(g.grad(), {-1, g.grad().dim(-1)});
+    if (g.needs(0)) grads[0] = reshape(matmul(dy, packed_kernel(kernels), false, true), g.shape(0));
+    const Tensor dw = kernel_wanted ? weight_gradient(reshape(x, {-1, x.dim(-1)}), dy) : Tensor();
+    const Tensor db = bias_wanted ? sum(dy, {0}) : Tensor();
+    int64_t start = 0;
+    for (size_t i = 0; i < parts; ++i) {
+      const int64_t n = kernels[i].size() / kernels[i].dim(0);
+      if (g.needs(1 + i)) grads[1 + i] = reshape(slice(dw, 1, start, start + n), g.shape(1 + i));
+      if (has_bias && g.needs(1 + parts + i)) {
+        grads[1 + parts + i] = reshape(slice(db, 0, start, start + n), g.shape(1 + parts + i));
+      }
+      start += n;
     }
-    start += n;
+    return grads;
+  }
+  // One product per kernel on its block of dy, in place (compute::packed_projection_backward).
+  std::vector<Shape> bias_shapes;
+  if (bias_wanted) {
+    for (size_t i = 0; i < parts; ++i) bias_shapes.push_back(g.shape(1 + parts + i));
+  }
+  compute::PackedProjectionGrads r =
+      compute::packed_projection_backward(x, kernels, g.grad(), g.needs(0), kernel_wanted, bias_shapes);
+  grads[0] = r.x;
+  for (size_t i = 0; i < parts; ++i) {
+    if (g.needs(1 + i)) grads[1 + i] = r.kernels[i];
+    if (has_bias && g.needs(1 + parts + i)) grads[1 + parts + i] = r.biases[i];
   }
   return grads;
 }
@@ -220,16 +246,9 @@ constexpr OpDef<PackedProjectionAttrs> kPackedProjection{
       const std::vector<Tensor> kernels(x.begin() + 1, x.begin() + 1 + static_cast<std::ptrdiff_t>(parts));
       saved.push_back(x[0]);
       for (const Tensor& w : kernels) saved.push_back(w);
-      const int64_t k = x[0].dim(-1);
-      const Tensor w = compute::pack_columns(kernels, k);
-      if (x.size() == 1 + 2 * parts) {
-        const std::vector<Tensor> biases(x.begin() + 1 + static_cast<std::ptrdiff_t>(parts), x.end());
-        const Tensor b = compute::pack_columns(biases, 1);
-        return compute::matmul_bias(x[0], w, b.reshape({w.dim(1)}));
-      }
-      Shape out_shape = x[0].shape();
-      out_shape.back() = w.dim(1);
-      return compute::matmul(x[0].reshape({-1, k}), w).reshape(out_shape);
+      std::vector<Tensor> biases;
+      if (x.size() == 1 + 2 * parts) biases.assign(x.begin() + 1 + static_cast<std::ptrdiff_t>(parts), x.end());
+      return compute::packed_projection(x[0], kernels, biases);
     },
     .backward = packed_projection_backward};
 

@@ -6,7 +6,7 @@
 // (bench/peer_jax_mha.py).
 //
 //   mha_bench [--threads 1,2] [--reps N] [--peers all|torch1,torch2,compile,jax] [--no-peer]
-//             [--probe-only] [--check]
+//             [--probe-only] [--check] [--stages] [--shapes 'B,T,dim,heads;...']
 // First a probe of what the matrix products can reach on this machine: minidl's matmul (oneDNN's
 // gemm:jit) on a 2048^3 product, and on the step's own product shapes (again after the timings). Then per thread count
 // and shape: minidl's min and median ms, its GFLOP/s over the step's floating-point work, the fastest peer and the
@@ -15,12 +15,16 @@
 // work at the probe's peak, against the peer's best / 1.5 (the time a 1.5x ratio needs).
 // --check: minidl's output and gradients on a small input, recomputed by each JAX peer from the same weights (the peer
 // computes what minidl computes); exits 1 when they differ by more than 1e-4.
+// --stages: instead of the comparison, each piece of the step timed alone at --threads (products,
+// attention core, bias sums, copies) beside the whole step.
 #include <minidl/core/backend/backend.h>
 #include <minidl/minidl.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -85,6 +89,79 @@ double matmul_gflops(int64_t m, int64_t k, int64_t n, bool transpose_a, int reps
   return 2.0 * static_cast<double>(m) * k * n / (t.min_ms * 1e6);
 }
 
+// --stages: each piece of one step timed on its own at the step's shapes (min of `reps` calls), to
+// show where the step's time goes: the products of the projections as the ops run them, the
+// attention core's forward and backward, the bias sums and the copies; their sum against the step.
+void time_stages(const Shape& s, int reps) {
+  const int64_t rows = s.batch * s.seq, dim = s.dim, key_dim = s.dim / s.heads, packed = 3 * dim;
+  const md::Tensor x = md::random::normal({s.batch, s.seq, dim}, 0.0f, 1.0f, 3);
+  const md::Tensor x2 = x.reshape({rows, dim});
+  const md::Tensor w_qkv = md::random::normal({dim, packed}, 0.0f, 0.05f, 4);
+  const md::Tensor b_qkv = md::random::normal({packed}, 0.0f, 0.05f, 5);
+  const md::Tensor w_out = md::random::normal({dim, dim}, 0.0f, 0.05f, 6);
+  const md::Tensor b_out = md::random::normal({dim}, 0.0f, 0.05f, 7);
+  const md::Tensor d_y = md::random::normal({rows, dim}, 0.0f, 1.0f, 8);
+  const md::Tensor d_qkv = md::random::normal({rows, packed}, 0.0f, 1.0f, 9);
+  const md::Tensor qkv = md::compute::matmul_bias(x, w_qkv, b_qkv);
+  // The same kernels as three (dim, dim) blocks, as MultiHeadAttention's query, key and value hold them.
+  std::vector<md::Tensor> kernels, biases;
+  for (int64_t i = 0; i < 3; ++i) {
+    kernels.push_back(md::compute::slice(w_qkv, 1, i * dim, 1, dim));
+    biases.push_back(md::compute::slice(b_qkv, 0, i * dim, 1, dim));
+  }
+  md::compute::PackedAttention problem;
+  problem.qkv = qkv;
+  problem.heads = s.heads;
+  problem.key_dim = problem.value_dim = key_dim;
+  problem.scale = 1.0f / std::sqrt(static_cast<float>(key_dim));
+  const md::compute::DotAttentionResult forward = md::compute::packed_attention(problem);
+  const md::Tensor d_att = md::random::normal(forward.output.shape(), 0.0f, 1.0f, 10);
+  const md::Tensor att2 = forward.output.reshape({rows, dim});
+  struct Stage {
+    const char* name;
+    double gflop;
+    std::function<void()> run;
+  };
+  const double btd = static_cast<double>(rows) * dim;
+  const std::vector<Stage> stages = {
+      {"qkv x W + b, one product", 6 * btd * dim * 1e-9, [&] { md::compute::matmul_bias(x, w_qkv, b_qkv); }},
+      {"qkv x W_i + b_i, 3 blocks", 6 * btd * dim * 1e-9, [&] { md::compute::packed_projection(x, kernels, biases); }},
+      {"attention core forward", 4 * btd * s.seq * 1e-9, [&] { md::compute::packed_attention(problem); }},
+      {"output projection fwd", 2 * btd * dim * 1e-9, [&] { md::compute::matmul_bias(att2, w_out, b_out); }},
+      {"out: d_att = dy Wo^T", 2 * btd * dim * 1e-9, [&] { md::compute::matmul(d_y, w_out, false, true); }},
+      {"out: x^T copy", 0, [&] { md::compute::transpose(att2, {1, 0}); }},
+      {"out: dWo = x^T dy", 2 * btd * dim * 1e-9,
+       [&, at = md::compute::transpose(att2, {1, 0})] { md::compute::matmul(at, d_y); }},
+      {"out: db = sum rows", 0, [&] { md::compute::reduce(md::backend::ReduceOp::sum, d_y, {0}); }},
+      {"attention core backward", 8 * btd * s.seq * 1e-9,
+       [&] { md::compute::packed_attention_backward(problem, forward.weights, d_att, md::Tensor()); }},
+      {"qkv: dx = dqkv W^T", 6 * btd * dim * 1e-9, [&] { md::compute::matmul(d_qkv, w_qkv, false, true); }},
+      {"qkv: x^T copy", 0, [&] { md::compute::transpose(x2, {1, 0}); }},
+      {"qkv: dW = x^T dqkv", 6 * btd * dim * 1e-9,
+       [&, xt = md::compute::transpose(x2, {1, 0})] { md::compute::matmul(xt, d_qkv); }},
+      {"qkv: db = sum rows", 0, [&] { md::compute::reduce(md::backend::ReduceOp::sum, d_qkv, {0}); }},
+      {"qkv blocks: dx", 6 * btd * dim * 1e-9,
+       [&] { md::compute::packed_projection_backward(x2, kernels, d_qkv, true, false, {}); }},
+      {"qkv blocks: x^T, dW", 6 * btd * dim * 1e-9,
+       [&] { md::compute::packed_projection_backward(x2, kernels, d_qkv, false, true, {}); }},
+      {"qkv blocks: db", 0,
+       [&] { md::compute::packed_projection_backward(x2, kernels, d_qkv, false, false, {{dim}, {dim}, {dim}}); }},
+  };
+  double total = 0;
+  fmt::print("stages of ({}, {}, {}, {}) at {} threads (min of {}):\n", s.batch, s.seq, s.dim, s.heads,
+             md::get_num_threads(), reps);
+  for (const Stage& st : stages) {
+    const Timing t = time_calls(reps, st.run);
+    total += t.min_ms;
+    fmt::print("  {:<26} {:>7.3f} ms", st.name, t.min_ms);
+    if (st.gflop > 0) fmt::print(" {:>7.1f} GFLOP/s", st.gflop / t.min_ms * 1e3);
+    fmt::print("\n");
+  }
+  const Timing step = time_minidl(s, reps);
+  fmt::print("  {:<26} {:>7.3f} ms\n  {:<26} {:>7.3f} ms (min {:.3f}, median {:.3f}: the rest is glue and tape)\n",
+             "sum of the stages", total, "the whole step", step.min_ms, step.min_ms, step.median_ms);
+}
+
 std::vector<int> parse_list(const std::string& text) {
   std::vector<int> out;
   std::stringstream in(text);
@@ -134,7 +211,9 @@ int check_peers(const std::vector<bench::Peer>& peers) {
 int main(int argc, char** argv) {
   std::vector<int> thread_counts = {2};
   int reps = 10;
-  bool probe_only = false, check = false;
+  bool probe_only = false, check = false, stages = false;
+  std::vector<Shape> shapes = {{32, 64, 128, 4}, {8, 256, 256, 8}};
+  std::string item;
   std::vector<bench::Peer> peers = bench::peers();
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -142,10 +221,22 @@ int main(int argc, char** argv) {
       probe_only = true;
     } else if (arg == "--check") {
       check = true;
+    } else if (arg == "--stages") {
+      stages = true;
     } else if (arg == "--no-peer") {
       peers.clear();
     } else if (i + 1 < argc && arg == "--threads") {
       thread_counts = parse_list(argv[++i]);
+    } else if (i + 1 < argc && arg == "--shapes") {
+      shapes.clear();
+      for (std::stringstream list(argv[++i]); std::getline(list, item, ';');) {
+        const std::vector<int> v = parse_list(item);
+        if (v.size() != 4) {
+          std::fprintf(stderr, "--shapes takes B,T,dim,heads[;...]\n");
+          return 2;
+        }
+        shapes.push_back({v[0], v[1], v[2], v[3]});
+      }
     } else if (i + 1 < argc && arg == "--reps") {
       reps = std::stoi(argv[++i]);
     } else if (i + 1 < argc && arg == "--peers") {
@@ -153,12 +244,18 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: mha_bench [--threads 1,2] [--reps N] [--peers all|torch1,torch2,compile,jax] [--no-peer] "
-                   "[--probe-only] [--check]\n");
+                   "[--probe-only] [--check] [--stages] [--shapes 'B,T,dim,heads;...']\n");
       return 2;
     }
   }
   if (check) return check_peers(peers);
-  const std::vector<Shape> shapes = {{32, 64, 128, 4}, {8, 256, 256, 8}};
+  if (stages) {
+    for (int threads : thread_counts) {
+      md::set_num_threads(threads);
+      for (const Shape& s : shapes) time_stages(s, reps);
+    }
+    return 0;
+  }
   const double load_before = bench::load_average();
   const double others = bench::idle_check();
 

@@ -235,6 +235,22 @@ Tensor packed_attention_backward(const PackedAttention& problem, const Tensor& w
 // (rows, sum n_i). Builds the packed kernel (rows = the input features) and bias (rows = 1).
 Tensor pack_columns(const std::vector<Tensor>& parts, int64_t rows);
 
+// ---- packed projection: one product per block (core/compute_packed_projection.cpp) ----------
+// x (..., k) against kernels w_i (each seen as (k, n_i)) and biases b_i (n_i elements; none, or one
+// per kernel): y (..., sum n_i), the blocks x w_i + b_i side by side, each its own product written
+// in place (backend::strided_matmuls: no packed copy of the kernels; a share of rows per thread).
+Tensor packed_projection(const Tensor& x, const std::vector<Tensor>& kernels, const std::vector<Tensor>& biases);
+// From dy (..., sum n_i): dx = sum_i dy_i w_i^T (x's shape), dw_i = x^T dy_i (w_i's shape) and db_i
+// = the column sums of dy_i (b_i's shape, given by bias_shapes); each only when wanted (undefined
+// otherwise).
+struct PackedProjectionGrads {
+  Tensor x;
+  std::vector<Tensor> kernels, biases;
+};
+PackedProjectionGrads packed_projection_backward(const Tensor& x, const std::vector<Tensor>& kernels, const Tensor& dy,
+                                                 bool want_x, bool want_kernels,
+                                                 const std::vector<Shape>& bias_shapes);
+
 // ---- optimizer updates (optim/) ------------------------------------------------------------
 // In place, one pass: the weights `w`, their slots and the gradient `g` must hold the same
 // number of elements (ShapeError otherwise); an undefined slot is one the optimizer does not

@@ -150,6 +150,39 @@ void dot_attention_backward(const DotAttentionProblem& p, const float* q, const 
 // y (m, n) = x (m, k) w (k, n) + bias (n) broadcast over the rows, in one oneDNN matmul.
 void matmul_bias(const float* x, const float* w, const float* bias, float* y, int64_t m, int64_t k, int64_t n);
 
+// ---- strided products: the column blocks of a packed projection ---------------------------------
+// (core/backend/dot_attention_projections.cpp)
+// A (rows x cols) operand read in place: element (i, j) at data[i * row + j * col]; one of the
+// two strides is 1 (a transposed matrix has row == 1).
+struct StridedOperand {
+  const float* data = nullptr;
+  int64_t row = 0, col = 1;
+};
+// c (m x n, row stride ldc) = a (m x k) b (k x n) [+ bias (n)] [+ c when `accumulate`]: one oneDNN
+// matmul on the operands where they lie (cblas_sgemm for small ones), so a product can read and
+// write one column block of a wider matrix. MultiHeadAttention's packed q/k/v projection runs as
+// one such product per block: no packed copy of the kernels, and the gradients' products can be
+// dealt to the threads (strided_matmuls; bench/RESULTS.md, issue 14 fifth pass). bias may be nullptr.
+void strided_matmul(int64_t m, int64_t n, int64_t k, StridedOperand a, StridedOperand b, const float* bias, float* c,
+                    int64_t ldc, bool accumulate);
+// One product of strided_matmuls. Products of one `chain` run in order on one thread (a chain of
+// accumulating products into one c); products of different chains must not overlap in c.
+struct StridedProduct {
+  int64_t m = 0, n = 0, k = 0;
+  StridedOperand a, b;
+  const float* bias = nullptr;
+  float* c = nullptr;
+  int64_t ldc = 0;
+  bool accumulate = false;
+  int chain = 0;
+};
+// Runs every product. With several threads and chains that deal out evenly (largest first to the
+// least loaded thread, no thread over 1/8 above the mean), each thread runs its chains with
+// one-thread products, concurrently: a projection's dx and dW are independent, and oneDNN 2.6 runs
+// dW's form (k = 2048) at 130-150 GFLOP/s on two threads, ~90 per thread on one. Otherwise the
+// products run in order, each on the whole team.
+void strided_matmuls(const std::vector<StridedProduct>& products);
+
 // ---- pooling and batch normalization ---------------------------------------------------------
 // A pooling window over 1-3 spatial axes of (batch, spatial..., channels) (channels_last) or
 // (batch, channels, spatial...) data. Padding is explicit; "same" pooling pads with pad_left =

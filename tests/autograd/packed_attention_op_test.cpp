@@ -47,6 +47,29 @@ md::Tensor separate_projections(const md::Tensor& x, const std::vector<md::Tenso
   return md::ops::concatenate(parts, -1);
 }
 
+// {y, then the gradient of sum(y * r) for each watched tensor}, y = f() computed under a tape.
+template <class F>
+std::vector<md::Tensor> value_and_gradients(F&& f, const md::Tensor& r, const std::vector<md::Tensor>& watched) {
+  md::GradientTape tape;
+  for (const md::Tensor& t : watched) tape.watch(t);
+  const md::Tensor y = f();
+  std::vector<md::Tensor> out = tape.gradient(md::ops::sum(md::ops::multiply(y, r)), watched);
+  out.insert(out.begin(), y);
+  return out;
+}
+
+// Each item of `actual` (every one defined) against the same item of `expected`.
+void check_items(const std::vector<md::Tensor>& actual, const std::vector<md::Tensor>& expected, double atol,
+                 const std::string& what) {
+  REQUIRE(actual.size() == expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    INFO(what << ", item " << i << " (0: the value, then the watched tensors' gradients in order)");
+    REQUIRE(actual[i].defined());
+    CHECK(actual[i].shape() == expected[i].shape());
+    agt::check_close(actual[i], expected[i], atol, what, 1e-5);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("packed_projection equals one product per kernel: values and every gradient", "[autograd][attention]") {
@@ -63,24 +86,95 @@ TEST_CASE("packed_projection equals one product per kernel: values and every gra
     std::vector<md::Tensor> watched = {x};
     watched.insert(watched.end(), kernels.begin(), kernels.end());
     watched.insert(watched.end(), biases.begin(), biases.end());
-    auto run = [&](bool packed) {
-      md::GradientTape tape;
-      for (const md::Tensor& t : watched) tape.watch(t);
-      const md::Tensor y =
-          packed ? md::ops::packed_projection(x, kernels, biases) : separate_projections(x, kernels, biases);
-      std::vector<md::Tensor> out = tape.gradient(md::ops::sum(md::ops::multiply(y, r)), watched);
-      out.insert(out.begin(), y);
-      return out;
-    };
-    const std::vector<md::Tensor> packed = run(true), separate = run(false);
-    REQUIRE(packed.size() == separate.size());
+    const std::vector<md::Tensor> packed = value_and_gradients(
+        [&] { return md::ops::packed_projection(x, kernels, biases); }, r, watched);
     CHECK(packed[0].shape() == md::Shape{3, 5, 20});
-    for (size_t i = 0; i < packed.size(); ++i) {
-      INFO("item " << i << " (0: y, 1: dx, then kernels, then biases)");
-      CHECK(packed[i].shape() == separate[i].shape());
-      agt::check_close(packed[i], separate[i], 1e-5, "packed vs separate", 1e-5);
+    check_items(packed, value_and_gradients([&] { return separate_projections(x, kernels, biases); }, r, watched),
+                1e-5, "packed vs separate");
+  }
+}
+
+TEST_CASE("packed_projection and matmul_bias at MultiHeadAttention's sizes: per-block products run side by side "
+          "equal the separate products, at 1 and 2 threads, for every subset of gradients",
+          "[autograd][attention]") {
+  // Large enough for oneDNN's primitives and for the products to be dealt to two threads (dx on
+  // one, the kernels' gradients in column halves on the other); widths 96, 96 and 40 (a block
+  // under 64 columns is not halved).
+  std::mt19937 rng(1409);
+  const md::Tensor x = agt::uniform(rng, {4, 100, 96}, -1.0f, 1.0f);
+  const std::vector<md::Tensor> kernels = {agt::uniform(rng, {96, 4, 24}), agt::uniform(rng, {96, 4, 24}),
+                                           agt::uniform(rng, {96, 4, 10})};
+  const std::vector<md::Tensor> biases = {agt::uniform(rng, {4, 24}), agt::uniform(rng, {4, 24}),
+                                          agt::uniform(rng, {4, 10})};
+  const md::Tensor r = agt::uniform(rng, {4, 100, 232});
+  const md::Tensor w2 = agt::uniform(rng, {96, 80}), b2 = agt::uniform(rng, {80}), r2 = agt::uniform(rng, {4, 100, 80});
+  const int threads_before = md::get_num_threads();
+  for (int threads : {1, 2}) {
+    md::set_num_threads(threads);
+    // Bit 0: x watched, bit 1: the kernels, bit 2: the biases.
+    for (int subset = 1; subset < 8; ++subset) {
+      INFO("threads " << threads << ", watched subset " << subset);
+      std::vector<md::Tensor> watched;
+      if (subset & 1) watched.push_back(x);
+      if (subset & 2) watched.insert(watched.end(), kernels.begin(), kernels.end());
+      if (subset & 4) watched.insert(watched.end(), biases.begin(), biases.end());
+      check_items(
+          value_and_gradients([&] { return md::ops::packed_projection(x, kernels, biases); }, r, watched),
+          value_and_gradients([&] { return separate_projections(x, kernels, biases); }, r, watched), 1e-4,
+          "packed vs separate");
+      // matmul_bias (the output projection's product): its gradients through the same products.
+      std::vector<md::Tensor> watched2;
+      if (subset & 1) watched2.push_back(x);
+      if (subset & 2) watched2.push_back(w2);
+      if (subset & 4) watched2.push_back(b2);
+      check_items(value_and_gradients([&] { return md::ops::matmul_bias(x, w2, b2); }, r2, watched2),
+                  value_and_gradients([&] { return md::ops::add(md::ops::matmul(x, w2), b2); }, r2, watched2), 1e-4,
+                  "matmul_bias vs matmul + add");
     }
   }
+  md::set_num_threads(threads_before);
+}
+
+TEST_CASE("packed_projection with no features or no rows: the biases alone, or empty", "[autograd][attention]") {
+  std::mt19937 rng(1410);
+  // x (rows..., k) with two kernels of 6 and 5 columns and their biases, all watched, and r.
+  struct Case {
+    md::Tensor x, r;
+    std::vector<md::Tensor> kernels, biases, watched;
+  };
+  auto make = [&](const agt::Dims& x_shape) {
+    const int64_t k = x_shape.back();
+    Case c{agt::uniform(rng, x_shape), agt::uniform(rng, {x_shape[0], x_shape[1], 11}),
+           {agt::uniform(rng, {k, 2, 3}), agt::uniform(rng, {k, 5})},
+           {agt::uniform(rng, {2, 3}), agt::uniform(rng, {5})},
+           {}};
+    c.watched = {c.x, c.kernels[0], c.kernels[1], c.biases[0], c.biases[1]};
+    return c;
+  };
+  auto packed = [](const Case& c) {
+    return value_and_gradients([&] { return md::ops::packed_projection(c.x, c.kernels, c.biases); }, c.r, c.watched);
+  };
+  // No rows: the same as the separate products (all empty).
+  const Case empty = make({0, 3, 4});
+  check_items(packed(empty),
+              value_and_gradients([&] { return separate_projections(empty.x, empty.kernels, empty.biases); },
+                                  empty.r, empty.watched),
+              1e-5, "no rows");
+  // No features (k = 0): y is the biases side by side on every row; their gradients are the
+  // column sums of the incoming gradient, the others empty. (The separate products cannot
+  // reshape a kernel with no rows: hand values here.)
+  const Case c = make({2, 3, 0});
+  const std::vector<md::Tensor> got = packed(c);
+  const std::vector<md::Tensor>& biases = c.biases;
+  const md::Tensor& r = c.r;
+  const md::Tensor bias_row = md::ops::concatenate({md::ops::reshape(biases[0], {6}), biases[1]}, 0);
+  agt::check_close(got[0], md::ops::broadcast_to(bias_row, {2, 3, 11}), 0.0, "y = the biases");
+  CHECK(got[1].shape() == md::Shape{2, 3, 0});
+  CHECK(got[2].shape() == md::Shape{0, 2, 3});
+  CHECK(got[3].shape() == md::Shape{0, 5});
+  const md::Tensor sums = md::ops::sum(md::ops::reshape(r, {6, 11}), {0});
+  agt::check_close(got[4], md::ops::reshape(md::ops::slice(sums, 0, 0, 6), {2, 3}), 1e-6, "d bias 0", 1e-6);
+  agt::check_close(got[5], md::ops::slice(sums, 0, 6, 11), 1e-6, "d bias 1", 1e-6);
 }
 
 TEST_CASE("gradcheck: packed_projection, first and second order", "[autograd][attention][gradcheck]") {
