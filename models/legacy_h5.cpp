@@ -162,12 +162,6 @@ std::optional<std::string> read_optimizer_weights(hid_t file, const Model& model
   return std::nullopt;
 }
 
-}  // namespace legacy
-}  // namespace
-
-namespace {
-namespace legacy {
-
 // The model of a model_config (the same in the reading child and in the parent).
 Model build_model(const json& model_config, const std::string& context) {
   try {
