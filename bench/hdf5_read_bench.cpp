@@ -4,6 +4,8 @@
 // kernel, 96 MiB), each read through the child (the default) and in this process
 // (md::set_hdf5_read_limits({.in_process = true}), the same readers without fork and pipe).
 // Modes interleaved; min and median over the rounds, ms. Files go to a temporary folder.
+// Compiled with -DMINIDL_HDF5_BENCH_BEFORE against a library from before the bounded reads
+// (where set_hdf5_read_limits does not exist), it times that library's readers alone.
 //
 //   ./build/bench/hdf5_read_bench [--rounds 15] [--threads 2]
 #include <minidl/minidl.h>
@@ -79,10 +81,15 @@ int main(int argc, char** argv) try {
     Stats in_process, child;
     c.read();  // warm the page cache and the primitive caches
     for (int r = 0; r < rounds; ++r) {
+#ifdef MINIDL_HDF5_BENCH_BEFORE
+      in_process.ms.push_back(time_ms(c.read));
+      child.ms.push_back(0);
+#else
       md::set_hdf5_read_limits({.in_process = true});
       in_process.ms.push_back(time_ms(c.read));
       md::set_hdf5_read_limits({});
       child.ms.push_back(time_ms(c.read));
+#endif
     }
     std::printf("| %s | %.1f KiB | %.2f / %.2f | %.2f / %.2f | %+.2f |\n", c.name.c_str(),
                 static_cast<double>(std::filesystem::file_size(c.path)) / 1024, in_process.min(), in_process.median(),

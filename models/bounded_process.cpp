@@ -361,6 +361,9 @@ void run_bounded(const std::string& prefix, const ProcessLimits& limits, std::re
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     throw IOError(fmt::format("{}cannot start the process that reads it: {}", prefix, std::strerror(errno)));
   }
+  // A larger pipe (Linux's default limit for it is 1 MiB) means 16 times fewer switches between
+  // the two processes for a large file; the default 64 KiB works too.
+  ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(limits.seconds));
