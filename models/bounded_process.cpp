@@ -292,10 +292,16 @@ void ParentReader::raw(void* out, size_t size) {
     return;
   }
   while (size > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+    const auto before = std::chrono::steady_clock::now();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - before);
     if (left.count() <= 0) timed_out();
     pollfd in{fd_, POLLIN, 0};
-    const int ready = ::poll(&in, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 1 << 30)));
+    const auto wait = std::chrono::milliseconds(std::min<int64_t>(left.count() + 1, 250));
+    const int ready = ::poll(&in, 1, static_cast<int>(wait.count()));
+    // Waking up far later than asked means this process was stopped (SIGSTOP, a cgroup freezer,
+    // a suspended machine; the child with it) or starved of CPU: that time is not the child's.
+    const auto overshoot = std::chrono::steady_clock::now() - before - wait;
+    if (overshoot > std::chrono::seconds(1)) deadline_ += overshoot;
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) throw IOError(fmt::format("{}cannot read the reader process's answer: {}", prefix_, std::strerror(errno)));
     if (ready == 0) continue;  // the deadline check above decides

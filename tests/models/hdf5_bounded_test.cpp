@@ -87,7 +87,9 @@ TEST_CASE("hdf5 bounded: libhdf5's hang on a damaged legacy .h5 is an IOError af
                                         "the time limit of the process that reads it"));
   CHECK_THAT(message, Catch::Contains("MINIDL_HDF5_READ_SECONDS"));
   CHECK_THROWS_AS(md::load_model(file), md::IOError);
-  CHECK(took < 6);
+  // Minutes before; a loose bound, as a frozen or starved test process extends the deadline by
+  // the time it lost (ParentReader::raw).
+  CHECK(took < 30);
   CHECK(hb::open_descriptors() == fds);
   CHECK(hb::no_children());
 }
