@@ -105,6 +105,11 @@ double mib(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
     writer.error(kChildOutOfMemory, e.what());
   } catch (const std::bad_alloc&) {
     writer.error(kChildOutOfMemory, "");
+  } catch (const MemoryError& e) {
+    // Storage's failed allocation (core/storage.cpp, "...: out of memory.") is the child's memory
+    // limit at work; the read allocation cap's MemoryError names its cap and passes unchanged.
+    const std::string message = e.what();
+    writer.error(message.ends_with("out of memory.") ? kChildOutOfMemory : error_kind(e), message);
   } catch (const Error& e) {
     writer.error(error_kind(e), e.what());
   } catch (const std::exception& e) {
