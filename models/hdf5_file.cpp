@@ -2,15 +2,119 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 
 #include "minidl/core/error.h"
 #include "minidl/core/shape.h"
 #include "minidl/core/read_limits.h"
+#include "minidl/models/weights_h5.h"
+
+namespace minidl {
+namespace {
+namespace h5limits {
+
+std::mutex settings_mutex;
+Hdf5ReadLimits settings;
+
+// A positive number from the environment, or 0.
+double from_environment(const char* name) {
+  const char* text = std::getenv(name);
+  if (!text || !*text) return 0;
+  char* end = nullptr;
+  const double value = std::strtod(text, &end);
+  return end && *end == '\0' && value > 0 ? value : 0;
+}
+
+}  // namespace h5limits
+}  // namespace
+
+void set_hdf5_read_limits(const Hdf5ReadLimits& limits) {
+  if (limits.seconds < 0 || limits.memory_bytes < 0) {
+    throw ValueError(fmt::format("HDF5 read limits must be positive (or 0 for the default). Received: seconds={}, "
+                                 "memory_bytes={}",
+                                 limits.seconds, limits.memory_bytes));
+  }
+  const std::lock_guard<std::mutex> lock(h5limits::settings_mutex);
+  h5limits::settings = limits;
+}
+
+Hdf5ReadLimits hdf5_read_limits() {
+  const std::lock_guard<std::mutex> lock(h5limits::settings_mutex);
+  return h5limits::settings;
+}
+
+}  // namespace minidl
 
 namespace minidl::detail::hdf5 {
+
+std::recursive_mutex& library_lock() {
+  static std::recursive_mutex mutex;
+  return mutex;
+}
+
+ProcessLimits read_limits(uint64_t file_bytes) {
+  const Hdf5ReadLimits set = hdf5_read_limits();
+  ProcessLimits out;
+  out.seconds = set.seconds > 0 ? set.seconds : h5limits::from_environment("MINIDL_HDF5_READ_SECONDS");
+  if (out.seconds <= 0) out.seconds = 20.0 + static_cast<double>(file_bytes >> 26);
+  out.memory_bytes = set.memory_bytes;
+  if (out.memory_bytes <= 0) {
+    out.memory_bytes = static_cast<int64_t>(h5limits::from_environment("MINIDL_HDF5_READ_MEMORY_MB") * (1 << 20));
+  }
+  if (out.memory_bytes <= 0) {
+    constexpr int64_t kBase = int64_t{256} << 20;
+    const uint64_t wanted = std::min<uint64_t>(file_bytes, uint64_t{1} << 60) * 4 + kBase;
+    out.memory_bytes = static_cast<int64_t>(std::min<uint64_t>(wanted, static_cast<uint64_t>(read_allocation_cap()) + kBase));
+  }
+  return out;
+}
+
+void bounded_read(const std::string& prefix, uint64_t file_bytes, const std::function<void(ChildWriter&)>& child,
+                  const std::function<void(ParentReader&)>& parent) {
+  const bool in_process = hdf5_read_limits().in_process || h5limits::from_environment("MINIDL_HDF5_READ_IN_PROCESS") > 0;
+  run_bounded(prefix, read_limits(file_bytes), &library_lock(), in_process, child, parent);
+}
+
+uint64_t file_size(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<uint64_t>(size);
+}
+
+void send_pending(ChildWriter& out, const std::vector<Pending>& pending, const std::vector<Variable>& candidates) {
+  for (const Pending& p : pending) {
+    size_t index = 0;
+    while (index < candidates.size() && candidates[index].id() != p.variable.id()) ++index;
+    if (index == candidates.size()) throw std::logic_error("send_pending: a variable outside the candidates");
+    out.u8(1);
+    out.u64(index);
+    out.u64(static_cast<uint64_t>(p.value.size()));
+    out.bytes(p.value.data(), static_cast<size_t>(p.value.size()) * sizeof(float));
+  }
+  out.u8(0);
+}
+
+std::vector<Pending> receive_pending(ParentReader& in, const std::vector<Variable>& candidates) {
+  std::vector<Pending> out;
+  while (in.u8() == 1) {
+    const uint64_t index = in.u64();
+    const uint64_t count = in.u64();
+    if (index >= candidates.size() || count != static_cast<uint64_t>(shape_size(candidates[index].shape()))) {
+      throw std::logic_error("receive_pending: the reader process sent values that fit no variable");
+    }
+    const Variable& variable = candidates[index];
+    // Straight from the pipe into the tensor the variable will take.
+    Tensor value = Tensor::empty(variable.shape(), variable.dtype());
+    in.bytes(value.mutable_data(), static_cast<size_t>(count) * sizeof(float));
+    out.push_back({variable, std::move(value)});
+  }
+  return out;
+}
 
 void silence_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
@@ -29,8 +133,31 @@ std::string hdf5_reason() {
   return out;
 }
 
+namespace {
+
+// Whether the current error stack says an allocation failed (a damaged file can ask libhdf5 for
+// any size; the bounded child's memory limit refuses it).
+bool allocation_failed() {
+  bool failed = false;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* error, void* data) -> herr_t {
+        if (error->maj_num == H5E_RESOURCE || error->min_num == H5E_CANTALLOC || error->min_num == H5E_NOSPACE) {
+          *static_cast<bool*>(data) = true;
+        }
+        return 0;
+      },
+      &failed);
+  return failed;
+}
+
+}  // namespace
+
 [[noreturn]] void fail_io(const std::string& prefix, const std::string& what) {
   const std::string reason = hdf5_reason();
+  if (allocation_failed()) {
+    throw AllocationFailed(fmt::format("{}{}{}", prefix, what, reason.empty() ? "" : " (HDF5: " + reason + ")"));
+  }
   throw IOError(fmt::format("{}{}{}", prefix, what, reason.empty() ? "" : " (HDF5: " + reason + ")"));
 }
 

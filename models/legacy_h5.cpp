@@ -23,13 +23,6 @@ using hdf5::Found;
 using hdf5::Id;
 using hdf5::Pending;
 
-// The JSON held by a string attribute of the file's root, or nullopt when it is absent.
-std::optional<json> json_attribute(hid_t file, const char* name, const std::string& path) {
-  const std::optional<std::string> text = hdf5::string_attribute(file, name);
-  if (!text) return std::nullopt;
-  return parse_json_text(*text, fmt::format("'{}' (attribute {})", path, name));
-}
-
 // Opens the group that holds dataset `name` ("dense/kernel:0" inside `root`, whose path is
 // `root_path`) and returns the dataset's own name in `leaf`; nullopt with `missing` set when a
 // group on the way does not exist.
@@ -169,6 +162,36 @@ std::optional<std::string> read_optimizer_weights(hid_t file, const Model& model
   return std::nullopt;
 }
 
+// The model of a model_config (the same in the reading child and in the parent).
+Model build_model(const json& model_config, const std::string& context) {
+  try {
+    return model_from_config(model_config);
+  } catch (const Error& e) {
+    rethrow_with_context(e, context + ": its model_config does not describe a model minidl can build");
+  } catch (const json::exception& e) {
+    throw ValueError(context + ": its model_config does not describe a model minidl can build: " + e.what());
+  }
+}
+
+void compile(Model& model, const json& training_config, const std::string& context) {
+  try {
+    model.compile_from_config(keras2::compile_config(training_config));
+  } catch (const Error& e) {
+    rethrow_with_context(e, context + ": its training_config cannot be compiled");
+  } catch (const json::exception& e) {
+    throw ValueError(context + ": its training_config cannot be compiled: " + e.what());
+  }
+}
+
+// The variables a legacy file's values can go to, in an order both processes agree on.
+std::vector<Variable> candidates(const Model& model) {
+  std::vector<Variable> out = model.weights();
+  if (model.optimizer()) {
+    for (const Variable& v : model.optimizer()->variables()) out.push_back(v);
+  }
+  return out;
+}
+
 }  // namespace legacy
 }  // namespace
 
@@ -176,58 +199,75 @@ Model load_legacy_h5_model(const std::string& path, const LoadModelOptions& opti
   const std::string context = fmt::format("Cannot load model from '{}'", path);
   const std::string prefix = context + ": ";
   hdf5::check_readable(path, prefix);
-  hdf5::silence_errors();
-  hdf5::Id file = hdf5::open_file(path, prefix);
-  const std::optional<json> model_config = legacy::json_attribute(file.get(), "model_config", path);
-  if (!model_config) {
-    // Keras's text.
-    throw ValueError(fmt::format("{}No model config found in the file at {}. (md::load_weights reads weights-only "
-                                 "files into a model you build.)",
-                                 prefix, path));
-  }
-  Model model = [&] {
-    try {
-      return model_from_config(*model_config);
-    } catch (const Error& e) {
-      rethrow_with_context(e, context + ": its model_config does not describe a model minidl can build");
-    } catch (const json::exception& e) {
-      throw ValueError(prefix + "its model_config does not describe a model minidl can build: " + e.what());
-    }
-  }();
+  // The child reads the configs and every value, building its own copy of the model to check
+  // them against; the parent builds the same model from the same config text and takes the
+  // values by position.
+  std::optional<Model> model;
   std::vector<hdf5::Pending> pending;
-  {
-    hdf5::Id weights;
-    std::string missing;
-    if (hdf5::open_group_path(file.get(), "model_weights", weights, missing, prefix) == hdf5::Found::no) {
-      throw ValueError(prefix + "the file has no 'model_weights' group (it is not a whole-model file written by "
-                                "tf.keras's model.save).");
-    }
-    legacy::read_model_weights(weights.get(), "model_weights", model, pending, prefix);
-  }
-  if (options.compile) {
-    const std::optional<json> training_config = legacy::json_attribute(file.get(), "training_config", path);
-    if (!training_config) {
-      fmt::print(stderr, "Warning: No training configuration found in the save file '{}', so the model was *not* "
-                         "compiled. Compile it manually.\n", path);
-    } else {
-      try {
-        model.compile_from_config(keras2::compile_config(*training_config));
-      } catch (const Error& e) {
-        rethrow_with_context(e, context + ": its training_config cannot be compiled");
-      } catch (const json::exception& e) {
-        throw ValueError(prefix + "its training_config cannot be compiled: " + e.what());
-      }
-      if (auto reason = legacy::read_optimizer_weights(file.get(), model, pending, prefix)) {
-        // Keras 2 goes on with a fresh optimizer too.
-        fmt::print(stderr, "Warning: Error in loading the saved optimizer state of '{}' ({}). As a result, your model "
-                           "is starting with a freshly initialized optimizer.\n", path, *reason);
-      }
-    }
-  }
-  file.reset();
+  hdf5::bounded_read(
+      prefix, hdf5::file_size(path),
+      [&](ChildWriter& out) {
+        hdf5::silence_errors();
+        hdf5::Id file = hdf5::open_file(path, prefix);
+        const std::optional<std::string> config_text = hdf5::string_attribute(file.get(), "model_config");
+        std::optional<json> model_config;
+        if (config_text) model_config = parse_json_text(*config_text, fmt::format("'{}' (attribute model_config)", path));
+        if (!model_config) {
+          // Keras's text.
+          throw ValueError(fmt::format("{}No model config found in the file at {}. (md::load_weights reads "
+                                       "weights-only files into a model you build.)",
+                                       prefix, path));
+        }
+        Model child_model = legacy::build_model(*model_config, context);
+        std::vector<hdf5::Pending> read;
+        {
+          hdf5::Id weights;
+          std::string missing;
+          if (hdf5::open_group_path(file.get(), "model_weights", weights, missing, prefix) == hdf5::Found::no) {
+            throw ValueError(prefix + "the file has no 'model_weights' group (it is not a whole-model file written "
+                                      "by tf.keras's model.save).");
+          }
+          legacy::read_model_weights(weights.get(), "model_weights", child_model, read, prefix);
+        }
+        std::optional<std::string> training_text;
+        std::optional<std::string> optimizer_problem;
+        if (options.compile) {
+          training_text = hdf5::string_attribute(file.get(), "training_config");
+          if (training_text) {
+            legacy::compile(child_model, parse_json_text(*training_text, fmt::format("'{}' (attribute training_config)", path)),
+                            context);
+            optimizer_problem = legacy::read_optimizer_weights(file.get(), child_model, read, prefix);
+          }
+        }
+        out.string(*config_text);
+        out.u8(training_text ? 1 : 0);
+        if (training_text) out.string(*training_text);
+        out.u8(optimizer_problem ? 1 : 0);
+        if (optimizer_problem) out.string(*optimizer_problem);
+        hdf5::send_pending(out, read, legacy::candidates(child_model));
+      },
+      [&](ParentReader& in) {
+        model = legacy::build_model(parse_json_text(in.string(), fmt::format("'{}' (attribute model_config)", path)),
+                                    context);
+        std::optional<std::string> optimizer_problem;
+        if (in.u8() == 1) {
+          legacy::compile(*model, parse_json_text(in.string(), fmt::format("'{}' (attribute training_config)", path)),
+                          context);
+        } else if (options.compile) {
+          fmt::print(stderr, "Warning: No training configuration found in the save file '{}', so the model was *not* "
+                             "compiled. Compile it manually.\n", path);
+        }
+        if (in.u8() == 1) optimizer_problem = in.string();
+        pending = hdf5::receive_pending(in, legacy::candidates(*model));
+        if (optimizer_problem) {
+          // Keras 2 goes on with a fresh optimizer too.
+          fmt::print(stderr, "Warning: Error in loading the saved optimizer state of '{}' ({}). As a result, your model "
+                             "is starting with a freshly initialized optimizer.\n", path, *optimizer_problem);
+        }
+      });
   // Every dataset was read and checked: the assignments below cannot fail halfway.
   for (const hdf5::Pending& p : pending) p.variable.assign(p.value);
-  return model;
+  return std::move(*model);
 }
 
 void load_legacy_h5_weights(Layer& layer_or_model, const std::string& path) {
@@ -244,18 +284,24 @@ void load_legacy_h5_weights(Layer& layer_or_model, const std::string& path) {
                                  prefix, model->name()));
   }
   hdf5::check_readable(path, prefix);
-  hdf5::silence_errors();
-  hdf5::Id file = hdf5::open_file(path, prefix);
+  const std::vector<Variable> candidates = model->weights();
   std::vector<hdf5::Pending> pending;
-  hdf5::Id weights;
-  std::string missing;
-  if (hdf5::open_group_path(file.get(), "model_weights", weights, missing, prefix) == hdf5::Found::yes) {
-    legacy::read_model_weights(weights.get(), "model_weights", *model, pending, prefix);
-  } else {
-    legacy::read_model_weights(file.get(), "", *model, pending, prefix);
-  }
-  weights.reset();
-  file.reset();
+  hdf5::bounded_read(
+      prefix, hdf5::file_size(path),
+      [&](ChildWriter& out) {
+        hdf5::silence_errors();
+        const hdf5::Id file = hdf5::open_file(path, prefix);
+        std::vector<hdf5::Pending> read;
+        hdf5::Id weights;
+        std::string missing;
+        if (hdf5::open_group_path(file.get(), "model_weights", weights, missing, prefix) == hdf5::Found::yes) {
+          legacy::read_model_weights(weights.get(), "model_weights", *model, read, prefix);
+        } else {
+          legacy::read_model_weights(file.get(), "", *model, read, prefix);
+        }
+        hdf5::send_pending(out, read, candidates);
+      },
+      [&](ParentReader& in) { pending = hdf5::receive_pending(in, candidates); });
   for (const hdf5::Pending& p : pending) p.variable.assign(p.value);
 }
 

@@ -10,7 +10,9 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -48,6 +50,8 @@ using detail::hdf5::open_file;
 using detail::hdf5::open_group_path;
 using detail::hdf5::Pending;
 using detail::hdf5::read_variable;
+using detail::hdf5::receive_pending;
+using detail::hdf5::send_pending;
 using detail::hdf5::silence_errors;
 using detail::hdf5::string_attribute;
 
@@ -315,8 +319,14 @@ void save(const Layer& layer, const std::string& path, const std::vector<Variabl
         prefix, layer.name()));
   }
   check_optimizer_variables(optimizer_variables, prefix, "include_optimizer_variables is set but ");
-  silence_errors();
-  write_file_atomically(path, build_image(walk(layer), optimizer_variables, prefix));
+  std::string image;
+  {
+    // Writing stays in this process: minidl writes well-formed files.
+    const std::lock_guard<std::recursive_mutex> lock(detail::hdf5::library_lock());
+    silence_errors();
+    image = build_image(walk(layer), optimizer_variables, prefix);
+  }
+  write_file_atomically(path, image);
 }
 
 // ---- reading -------------------------------------------------------------------------------------
@@ -425,20 +435,38 @@ Id open_image(const std::string& image, const std::string& prefix) {
                  "the file is truncated or corrupted");
 }
 
-// Reads and checks every dataset the layer (and the optimizer) needs, then assigns them all.
-void load_from(Id file, Layer& layer, const std::vector<Variable>* optimizer_variables, const std::string& prefix) {
-  const std::vector<Entry> entries = walk(layer);
+// Reads and checks every dataset the layer (and the optimizer) needs; nothing is assigned.
+std::vector<Pending> read_all(hid_t file, const std::vector<Entry>& entries,
+                              const std::vector<Variable>* optimizer_variables, const std::string& prefix) {
   std::vector<Pending> pending;
   std::vector<Failure> failures;
   for (const Entry& entry : entries) {
-    if (auto error = read_entry(file.get(), entry, pending, prefix)) {
+    if (auto error = read_entry(file, entry, pending, prefix)) {
       failures.push_back({layer_repr(*entry.layer), *error});
     }
   }
   if (!failures.empty()) throw ValueError(prefix + loading_failure(failures));
-  if (optimizer_variables) read_optimizer(file.get(), *optimizer_variables, pending, prefix);
-  file.reset();
-  // Every dataset was read and checked: the assignments below cannot fail halfway.
+  if (optimizer_variables) read_optimizer(file, *optimizer_variables, pending, prefix);
+  return pending;
+}
+
+// Reads the file `open` opens in a bounded child process (models/detail/hdf5_file.h), then
+// assigns every value: all of them were read and checked first, so nothing changes on an error.
+void load_bounded(Layer& layer, const std::vector<Variable>* optimizer_variables, const std::string& prefix,
+                  uint64_t file_bytes, const std::function<Id()>& open) {
+  const std::vector<Entry> entries = walk(layer);
+  std::vector<Variable> candidates;
+  for (const Entry& entry : entries) candidates.insert(candidates.end(), entry.variables.begin(), entry.variables.end());
+  if (optimizer_variables) candidates.insert(candidates.end(), optimizer_variables->begin(), optimizer_variables->end());
+  std::vector<Pending> pending;
+  detail::hdf5::bounded_read(
+      prefix, file_bytes,
+      [&](detail::ChildWriter& out) {
+        silence_errors();
+        const Id file = open();
+        send_pending(out, read_all(file.get(), entries, optimizer_variables, prefix), candidates);
+      },
+      [&](detail::ParentReader& in) { pending = receive_pending(in, candidates); });
   for (const Pending& p : pending) p.variable.assign(p.value);
 }
 
@@ -467,8 +495,8 @@ void load(Layer& layer, const std::string& path, const std::vector<Variable>* op
   if (legacy) return detail::load_legacy_h5_weights(layer, path);  // Keras 2's layout (models/detail/legacy_h5.h)
   check_optimizer_variables(optimizer_variables, prefix, "");
   check_readable(path, prefix);
-  silence_errors();
-  load_from(open_file(path, prefix), layer, optimizer_variables, prefix);
+  load_bounded(layer, optimizer_variables, prefix, detail::hdf5::file_size(path),
+               [&] { return open_file(path, prefix); });
 }
 
 // ---- listing -------------------------------------------------------------------------------------
@@ -517,15 +545,42 @@ std::vector<WeightsFileItem> list(const std::string& path) {
   const std::string prefix = fmt::format("Cannot read weights file '{}': ", path);
   const detail::ReadAllocationScope scope(fmt::format("the weights file '{}'", path));
   check_readable(path, prefix);
-  silence_errors();
-  const Id file = open_file(path, prefix);
-  Listing listing;
-  if (H5Lvisit(file.get(), H5_INDEX_NAME, H5_ITER_INC, list_link, &listing) < 0) {
-    fail_io(prefix, listing.error.empty() ? std::string("cannot walk the file") : listing.error);
-  }
-  std::sort(listing.items.begin(), listing.items.end(),
+  std::vector<WeightsFileItem> items;
+  detail::hdf5::bounded_read(
+      prefix, detail::hdf5::file_size(path),
+      [&](detail::ChildWriter& out) {
+        silence_errors();
+        const Id file = open_file(path, prefix);
+        Listing listing;
+        if (H5Lvisit(file.get(), H5_INDEX_NAME, H5_ITER_INC, list_link, &listing) < 0) {
+          fail_io(prefix, listing.error.empty() ? std::string("cannot walk the file") : listing.error);
+        }
+        out.u64(listing.items.size());
+        for (const WeightsFileItem& item : listing.items) {
+          out.string(item.path);
+          out.u8(static_cast<uint8_t>(item.kind));
+          out.string(item.dtype);
+          out.u64(item.shape.size());
+          for (int64_t d : item.shape) out.u64(static_cast<uint64_t>(d));
+          out.string(item.name);
+        }
+      },
+      [&](detail::ParentReader& in) {
+        const uint64_t count = in.u64();
+        for (uint64_t i = 0; i < count; ++i) {
+          WeightsFileItem item;
+          item.path = in.string();
+          item.kind = static_cast<WeightsFileItem::Kind>(in.u8());
+          item.dtype = in.string();
+          item.shape.resize(static_cast<size_t>(std::min<uint64_t>(in.u64(), 64)));
+          for (int64_t& d : item.shape) d = static_cast<int64_t>(in.u64());
+          item.name = in.string();
+          items.push_back(std::move(item));
+        }
+      });
+  std::sort(items.begin(), items.end(),
             [](const WeightsFileItem& a, const WeightsFileItem& b) { return a.path < b.path; });
-  return listing.items;
+  return items;
 }
 
 }  // namespace h5w
@@ -552,9 +607,25 @@ Tensor read_hdf5_dataset(const std::string& path, const std::string& dataset) {
   const std::string prefix = fmt::format("Cannot read dataset '{}' of '{}': ", dataset, path);
   const detail::ReadAllocationScope scope(fmt::format("dataset '{}' of '{}'", dataset, path));
   h5w::check_readable(path, prefix);
-  h5w::silence_errors();
-  const h5w::Id file = h5w::open_file(path, prefix);
-  return detail::hdf5::read_tensor(file.get(), dataset, prefix);
+  Tensor out;
+  detail::hdf5::bounded_read(
+      prefix, detail::hdf5::file_size(path),
+      [&](detail::ChildWriter& writer) {
+        h5w::silence_errors();
+        const h5w::Id file = h5w::open_file(path, prefix);
+        const Tensor value = detail::hdf5::read_tensor(file.get(), dataset, prefix);
+        writer.u64(value.shape().size());
+        for (int64_t d : value.shape()) writer.u64(static_cast<uint64_t>(d));
+        writer.bytes(value.data(), static_cast<size_t>(value.size()) * sizeof(float));
+      },
+      [&](detail::ParentReader& in) {
+        // The child checked the shape against the same cap; a parent tensor of the same size.
+        Shape shape(static_cast<size_t>(std::min<uint64_t>(in.u64(), 64)));
+        for (int64_t& d : shape) d = static_cast<int64_t>(in.u64());
+        out = Tensor::empty(shape);
+        in.bytes(out.mutable_data(), static_cast<size_t>(out.size()) * sizeof(float));
+      });
+  return out;
 }
 
 namespace detail {
@@ -562,6 +633,7 @@ namespace detail {
 std::string weights_file_image(const Layer& layer_or_model, const std::vector<Variable>* optimizer_variables,
                                const std::string& error_prefix) {
   h5w::check_optimizer_variables(optimizer_variables, error_prefix, "");
+  const std::lock_guard<std::recursive_mutex> lock(hdf5::library_lock());
   h5w::silence_errors();
   return h5w::build_image(h5w::walk(layer_or_model), optimizer_variables, error_prefix);
 }
@@ -569,21 +641,32 @@ std::string weights_file_image(const Layer& layer_or_model, const std::vector<Va
 void load_weights_file_image(Layer& layer_or_model, const std::string& image,
                              const std::vector<Variable>* optimizer_variables, const std::string& error_prefix) {
   h5w::check_optimizer_variables(optimizer_variables, error_prefix, "");
-  h5w::silence_errors();
-  h5w::load_from(h5w::open_image(image, error_prefix), layer_or_model, optimizer_variables, error_prefix);
+  h5w::load_bounded(layer_or_model, optimizer_variables, error_prefix, image.size(),
+                    [&] { return h5w::open_image(image, error_prefix); });
 }
 
 std::optional<size_t> weights_file_image_optimizer_count(const std::string& image, const std::string& error_prefix) {
-  h5w::silence_errors();
-  const h5w::Id file = h5w::open_image(image, error_prefix);
-  h5w::Id group;
-  std::string missing;
-  if (h5w::open_group_path(file.get(), "optimizer/vars", group, missing, error_prefix) == h5w::Found::no) {
-    return std::nullopt;
-  }
-  H5G_info_t info;
-  h5w::check(H5Gget_info(group.get(), &info), error_prefix, "cannot read group 'optimizer/vars'");
-  return static_cast<size_t>(info.nlinks);
+  std::optional<size_t> count;
+  hdf5::bounded_read(
+      error_prefix, image.size(),
+      [&](ChildWriter& out) {
+        h5w::silence_errors();
+        const h5w::Id file = h5w::open_image(image, error_prefix);
+        h5w::Id group;
+        std::string missing;
+        if (h5w::open_group_path(file.get(), "optimizer/vars", group, missing, error_prefix) == h5w::Found::no) {
+          out.u8(0);
+          return;
+        }
+        H5G_info_t info;
+        h5w::check(H5Gget_info(group.get(), &info), error_prefix, "cannot read group 'optimizer/vars'");
+        out.u8(1);
+        out.u64(info.nlinks);
+      },
+      [&](ParentReader& in) {
+        if (in.u8() == 1) count = static_cast<size_t>(in.u64());
+      });
+  return count;
 }
 
 }  // namespace detail

@@ -74,6 +74,27 @@ struct WeightsFileItem {
 //   for (const auto& item : md::list_weights_file("model.weights.h5")) fmt::print("{}\n", item.path);
 std::vector<WeightsFileItem> list_weights_file(const std::string& path);
 
+// How reading one HDF5 file is bounded (issue 18). libhdf5 1.10 can loop for minutes or ask for
+// gigabytes on a damaged file, so every reader here (load_weights, list_weights_file,
+// read_hdf5_dataset, and load_model for `.keras` and legacy `.h5` files) runs libhdf5 in a
+// child process and stops it past a time limit (IOError "reading it took longer than 20 s, ...")
+// or a memory limit (MemoryError "reading it needed more than 256 MiB, ..."); a child that
+// crashes is an IOError too. Each 0 field means: the environment variable
+// (MINIDL_HDF5_READ_SECONDS, MINIDL_HDF5_READ_MEMORY_MB), else the default for the file: 20 s
+// plus 1 s per 64 MiB of file, and 256 MiB plus 4 times the file's size (at most
+// md::read_allocation_cap() + 256 MiB). Starting the child costs about a millisecond.
+//   md::set_hdf5_read_limits({.seconds = 120, .memory_bytes = int64_t{32} << 30});  // a 6 GiB file
+struct Hdf5ReadLimits {
+  double seconds = 0;
+  int64_t memory_bytes = 0;  // address space the reading process may add
+  // Read in this process, without a child or limits (for debugging, or where fork is not
+  // wanted); also MINIDL_HDF5_READ_IN_PROCESS=1.
+  bool in_process = false;
+};
+// ValueError for a negative limit.
+void set_hdf5_read_limits(const Hdf5ReadLimits& limits);
+Hdf5ReadLimits hdf5_read_limits();
+
 // One numeric dataset of any HDF5 file ("x0", "model_weights/dense/dense/kernel:0") as a
 // float32 tensor of its shape, integers and doubles converted: for looking inside files Keras
 // wrote, and for test fixtures. IOError for a file that cannot be read; ValueError for a

@@ -6,6 +6,9 @@
 // not fit.
 #include <hdf5.h>
 
+#include <cstdint>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -13,6 +16,7 @@
 
 #include "minidl/autograd/variable.h"
 #include "minidl/core/tensor.h"
+#include "minidl/models/detail/bounded_process.h"
 
 namespace minidl::detail::hdf5 {
 
@@ -52,6 +56,29 @@ struct Pending {
   Tensor value;
 };
 
+// ---- reading in a bounded child process (issue 18) ----------------------------------------------
+// Every reader of models/ opens HDF5 files in a child process (detail::run_bounded) under the
+// limits of md::set_hdf5_read_limits (models/weights_h5.h): libhdf5 1.10 can loop or over-allocate
+// on a damaged file, and only a process can be stopped from outside.
+
+// The lock every libhdf5 user in minidl holds: libhdf5 (Debian's build) is not thread-safe, and
+// a fork must not copy the process while another thread is inside it.
+std::recursive_mutex& library_lock();
+// The limits for reading a file of `file_bytes` bytes: what set_hdf5_read_limits set, else the
+// environment (MINIDL_HDF5_READ_SECONDS, MINIDL_HDF5_READ_MEMORY_MB), else 20 s plus 1 s per
+// 64 MiB, and 256 MiB plus 4 times the file size (at most read_allocation_cap() + 256 MiB).
+ProcessLimits read_limits(uint64_t file_bytes);
+// run_bounded with read_limits(file_bytes), the library lock, and in-process mode when asked for.
+void bounded_read(const std::string& prefix, uint64_t file_bytes, const std::function<void(ChildWriter&)>& child,
+                  const std::function<void(ParentReader&)>& parent);
+// The size of the file at `path`, 0 when it cannot be read (open_file then says why).
+uint64_t file_size(const std::string& path);
+
+// The values read for `pending` sent by the child: each as its variable's position in
+// `candidates` (the same list in both processes) and its float32 values.
+void send_pending(ChildWriter& out, const std::vector<Pending>& pending, const std::vector<Variable>& candidates);
+std::vector<Pending> receive_pending(ParentReader& in, const std::vector<Variable>& candidates);
+
 // HDF5 prints its error stack to stderr by default; minidl turns failures into exceptions
 // instead. Printing stays off for the thread afterwards: HDF5 1.10 keeps some state alive
 // after failing on a damaged file, and with printing back on it reports that state at exit as
@@ -60,7 +87,8 @@ void silence_errors();
 // The most specific messages of the current thread's HDF5 error stack (the innermost frames
 // say what is actually wrong, e.g. "truncated file: eof = 96, ..."), or "" when it is empty.
 std::string hdf5_reason();
-// Failures of HDF5 calls on an open file: the file is damaged or unreadable (IOError).
+// Failures of HDF5 calls on an open file: the file is damaged or unreadable (IOError), or
+// libhdf5 could not allocate what it asked for (AllocationFailed, a MemoryError).
 [[noreturn]] void fail_io(const std::string& prefix, const std::string& what);
 // `id` owned, or fail_io(prefix, what) when the call that made it failed.
 Id checked(hid_t id, herr_t (*close)(hid_t), const std::string& prefix, const std::string& what);

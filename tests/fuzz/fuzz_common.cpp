@@ -13,6 +13,7 @@ namespace fuzz {
 void setup() {
   static const bool done = [] {
     md::set_read_allocation_cap(kReadCapBytes);
+    md::set_hdf5_read_limits({.seconds = kHdf5ReadSeconds, .memory_bytes = kHdf5ReadMemoryBytes});
     return true;
   }();
   (void)done;

@@ -23,8 +23,13 @@ namespace fuzz {
 // well under the -malloc_limit_mb that tests/fuzz/run.sh gives libFuzzer: a reader that
 // allocates more than this without checking first is caught as a crash.
 inline constexpr int64_t kReadCapBytes = int64_t{64} << 20;
+// The limits of the process that reads an HDF5 file (md::set_hdf5_read_limits): well under
+// libFuzzer's -timeout (20 s) and -malloc_limit_mb (256), so that libhdf5's own hangs and
+// oversized allocations end in md::Errors in the parent instead of findings.
+inline constexpr double kHdf5ReadSeconds = 5;
+inline constexpr int64_t kHdf5ReadMemoryBytes = int64_t{128} << 20;
 
-// Sets the cap; idempotent.
+// Sets the cap and the HDF5 read limits; idempotent.
 void setup();
 bool verbose();
 void report(const md::Error& e);
