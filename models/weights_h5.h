@@ -82,7 +82,9 @@ std::vector<WeightsFileItem> list_weights_file(const std::string& path);
 // crashes is an IOError too. Each 0 field means: the environment variable
 // (MINIDL_HDF5_READ_SECONDS, MINIDL_HDF5_READ_MEMORY_MB), else the default for the file: 20 s
 // plus 1 s per 64 MiB of file, and 256 MiB plus 4 times the file's size (at most
-// md::read_allocation_cap() + 256 MiB). Starting the child costs about a millisecond.
+// md::read_allocation_cap() + 256 MiB). The child costs about 8 ms per file read in a small
+// program (bench/hdf5_read_bench: fork copies the page tables, so more in a larger process), and
+// large files pay for crossing a pipe (a 96 MiB file: 310 ms against 160 ms in process).
 //   md::set_hdf5_read_limits({.seconds = 120, .memory_bytes = int64_t{32} << 30});  // a 6 GiB file
 struct Hdf5ReadLimits {
   double seconds = 0;
