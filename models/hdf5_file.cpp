@@ -77,7 +77,12 @@ ProcessLimits read_limits(uint64_t file_bytes) {
 void bounded_read(const std::string& prefix, uint64_t file_bytes, const std::function<void(ChildWriter&)>& child,
                   const std::function<void(ParentReader&)>& parent) {
   const bool in_process = hdf5_read_limits().in_process || h5limits::from_environment("MINIDL_HDF5_READ_IN_PROCESS") > 0;
-  run_bounded(prefix, read_limits(file_bytes), &library_lock(), in_process, child, parent);
+  // Every read of the child turns libhdf5's failures into exceptions, not stderr prints.
+  const auto silenced_child = [&](ChildWriter& out) {
+    silence_errors();
+    child(out);
+  };
+  run_bounded(prefix, read_limits(file_bytes), &library_lock(), in_process, silenced_child, parent);
 }
 
 uint64_t file_size(const std::string& path) {
@@ -155,10 +160,9 @@ bool allocation_failed() {
 
 [[noreturn]] void fail_io(const std::string& prefix, const std::string& what) {
   const std::string reason = hdf5_reason();
-  if (allocation_failed()) {
-    throw AllocationFailed(fmt::format("{}{}{}", prefix, what, reason.empty() ? "" : " (HDF5: " + reason + ")"));
-  }
-  throw IOError(fmt::format("{}{}{}", prefix, what, reason.empty() ? "" : " (HDF5: " + reason + ")"));
+  const std::string message = fmt::format("{}{}{}", prefix, what, reason.empty() ? "" : " (HDF5: " + reason + ")");
+  if (allocation_failed()) throw AllocationFailed(message);
+  throw IOError(message);
 }
 
 Id checked(hid_t id, herr_t (*close)(hid_t), const std::string& prefix, const std::string& what) {

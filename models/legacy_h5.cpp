@@ -207,7 +207,6 @@ Model load_legacy_h5_model(const std::string& path, const LoadModelOptions& opti
   hdf5::bounded_read(
       prefix, hdf5::file_size(path),
       [&](ChildWriter& out) {
-        hdf5::silence_errors();
         hdf5::Id file = hdf5::open_file(path, prefix);
         const std::optional<std::string> config_text = hdf5::string_attribute(file.get(), "model_config");
         std::optional<json> model_config;
@@ -289,7 +288,6 @@ void load_legacy_h5_weights(Layer& layer_or_model, const std::string& path) {
   hdf5::bounded_read(
       prefix, hdf5::file_size(path),
       [&](ChildWriter& out) {
-        hdf5::silence_errors();
         const hdf5::Id file = hdf5::open_file(path, prefix);
         std::vector<hdf5::Pending> read;
         hdf5::Id weights;

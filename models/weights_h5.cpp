@@ -462,7 +462,6 @@ void load_bounded(Layer& layer, const std::vector<Variable>* optimizer_variables
   detail::hdf5::bounded_read(
       prefix, file_bytes,
       [&](detail::ChildWriter& out) {
-        silence_errors();
         const Id file = open();
         send_pending(out, read_all(file.get(), entries, optimizer_variables, prefix), candidates);
       },
@@ -549,7 +548,6 @@ std::vector<WeightsFileItem> list(const std::string& path) {
   detail::hdf5::bounded_read(
       prefix, detail::hdf5::file_size(path),
       [&](detail::ChildWriter& out) {
-        silence_errors();
         const Id file = open_file(path, prefix);
         Listing listing;
         if (H5Lvisit(file.get(), H5_INDEX_NAME, H5_ITER_INC, list_link, &listing) < 0) {
@@ -611,7 +609,6 @@ Tensor read_hdf5_dataset(const std::string& path, const std::string& dataset) {
   detail::hdf5::bounded_read(
       prefix, detail::hdf5::file_size(path),
       [&](detail::ChildWriter& writer) {
-        h5w::silence_errors();
         const h5w::Id file = h5w::open_file(path, prefix);
         const Tensor value = detail::hdf5::read_tensor(file.get(), dataset, prefix);
         writer.u64(value.shape().size());
@@ -650,7 +647,6 @@ std::optional<size_t> weights_file_image_optimizer_count(const std::string& imag
   hdf5::bounded_read(
       error_prefix, image.size(),
       [&](ChildWriter& out) {
-        h5w::silence_errors();
         const h5w::Id file = h5w::open_image(image, error_prefix);
         h5w::Id group;
         std::string missing;

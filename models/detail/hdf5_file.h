@@ -68,7 +68,8 @@ std::recursive_mutex& library_lock();
 // environment (MINIDL_HDF5_READ_SECONDS, MINIDL_HDF5_READ_MEMORY_MB), else 20 s plus 1 s per
 // 64 MiB, and 256 MiB plus 4 times the file size (at most read_allocation_cap() + 256 MiB).
 ProcessLimits read_limits(uint64_t file_bytes);
-// run_bounded with read_limits(file_bytes), the library lock, and in-process mode when asked for.
+// run_bounded with read_limits(file_bytes), the library lock, and in-process mode when asked for;
+// `child` runs with libhdf5's error printing silenced (silence_errors).
 void bounded_read(const std::string& prefix, uint64_t file_bytes, const std::function<void(ChildWriter&)>& child,
                   const std::function<void(ParentReader&)>& parent);
 // The size of the file at `path`, 0 when it cannot be read (open_file then says why).
