@@ -1,9 +1,12 @@
 #include "minidl/models/detail/bounded_process.h"
 
+#include <dlfcn.h>
+#include <link.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -19,10 +22,20 @@
 
 #include "minidl/core/threading.h"
 
-// Sanitizer runtimes (the asan and fuzz presets) define it; elsewhere it is null. libFuzzer
-// registers a death callback that saves the current input as a crash: a child's sanitizer report
-// must not do that, the parent turns the child's death into an md::Error.
+// Sanitizer runtimes (the asan and fuzz presets) define these; elsewhere they are null. libFuzzer
+// registers a death callback that saves the current input as a crash: the child replaces it with
+// its own (child_sanitizer_death), which tells a bug of ours from libhdf5's crashes and memory
+// limit.
 extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+extern "C" int __asan_report_present() __attribute__((weak));
+extern "C" const char* __asan_get_report_description() __attribute__((weak));
+extern "C" void* __asan_get_report_pc() __attribute__((weak));
+// libFuzzer's coverage counters (clang's -fsanitize=fuzzer-no-link: the linker defines the bounds of
+// the section in the fuzz preset only). What the child counts would die with it; the child copies
+// its counters into memory shared with the parent, which merges them, so that the fuzzers are
+// guided by the reader code that runs in the child too.
+extern "C" uint8_t __start___sancov_cntrs[] __attribute__((weak));
+extern "C" uint8_t __stop___sancov_cntrs[] __attribute__((weak));
 
 namespace minidl::detail {
 namespace {
@@ -64,8 +77,120 @@ uint8_t error_kind(const Error& e) {
 
 double mib(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
 
+// The fuzz preset's coverage counters, shared with one child (see the declarations above); a
+// no-op in every other build. Made before the fork, merged and unmapped by the parent after the
+// child is reaped.
+class SharedCoverage {
+ public:
+  SharedCoverage() {
+    const uint8_t* start = __start___sancov_cntrs;
+    const uint8_t* stop = __stop___sancov_cntrs;
+    if (start == nullptr || stop <= start) return;
+    size_ = static_cast<size_t>(stop - start);
+    void* shared = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED) {
+      size_ = 0;
+      return;
+    }
+    shared_ = static_cast<uint8_t*>(shared);
+  }
+  ~SharedCoverage() {
+    if (shared_ == nullptr) return;
+    // The child's counters include the parent's counts up to the fork: the larger of the two is
+    // every path either process took.
+    for (size_t i = 0; i < size_; ++i) __start___sancov_cntrs[i] = std::max(__start___sancov_cntrs[i], shared_[i]);
+    ::munmap(shared_, size_);
+  }
+  SharedCoverage(const SharedCoverage&) = delete;
+  SharedCoverage& operator=(const SharedCoverage&) = delete;
+  // The child's end: no allocation (it also runs in the sanitizer's death callback).
+  void save() const {
+    if (shared_ != nullptr) std::memcpy(shared_, __start___sancov_cntrs, size_);
+  }
+
+ private:
+  uint8_t* shared_ = nullptr;
+  size_t size_ = 0;
+};
+
+// What the child's death callback needs: the child is one thread after the fork.
+struct ChildState {
+  ChildWriter* writer = nullptr;
+  const SharedCoverage* coverage = nullptr;
+  bool ubsan_reported = false;
+};
+ChildState child_state;
+
+// True when `pc` lies in our code: the program (a test, a fuzz target, a user's program) or the
+// module that holds minidl (the same one in static builds), not libhdf5 or the system libraries.
+bool in_our_code(const void* pc) {
+  Dl_info ours{}, theirs{};
+  if (::dladdr(reinterpret_cast<const void*>(&in_our_code), &ours) != 0 && ::dladdr(pc, &theirs) != 0 &&
+      ours.dli_fbase == theirs.dli_fbase) {
+    return true;
+  }
+  struct Search {
+    uintptr_t pc;
+    bool found;
+  } search{reinterpret_cast<uintptr_t>(pc), false};
+  // dl_iterate_phdr visits the program first.
+  ::dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        auto* s = static_cast<Search*>(data);
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& segment = info->dlpi_phdr[i];
+          const uintptr_t start = info->dlpi_addr + segment.p_vaddr;
+          if (segment.p_type == PT_LOAD && s->pc >= start && s->pc < start + segment.p_memsz) s->found = true;
+        }
+        return 1;
+      },
+      &search);
+  return search.found;
+}
+
+// A sanitizer report ends the child (ASan's or UBSan's Die). The report is on standard error; the
+// parent is told what kind of death it was:
+//  - any UBSan report (only our build is instrumented), or an ASan report at an address in our
+//    code (in_our_code): a foreign exception, which the parent throws as std::logic_error, so that it
+//    is a finding for the fuzzers and a failure for the tests, not a damaged file;
+//  - an allocation the memory limit refused ("out-of-memory", "allocation-size-too-big", ...):
+//    the limit's md::MemoryError, as when the allocation throws;
+//  - an ASan report from inside libhdf5 (not instrumented: a crash that the interceptors or the
+//    SEGV handler saw there), or a death with no report (the sanitizer's own mapping failed under
+//    the memory limit): nothing, so the parent reports a crash of libhdf5 on a damaged file.
+//    ASan gives an address only for bad accesses (overflows, use after free, SEGV); a report
+//    without one (an overlapping memcpy, a double free) cannot be placed and counts as libhdf5's,
+//    as every child's report did before this callback: libhdf5 1.10's H5HG_read makes such a
+//    memcpy on a damaged legacy .h5 (the legacy_h5 corpus has one).
+void child_sanitizer_death() {
+  if (child_state.coverage != nullptr) child_state.coverage->save();
+  if (child_state.writer == nullptr) return;
+  char message[256];
+  if (child_state.ubsan_reported) {
+    child_state.writer->error_without_allocation(
+        kChildForeignException, "an UndefinedBehaviorSanitizer report; the report is on standard error");
+    return;
+  }
+  if (__asan_report_present == nullptr || __asan_report_present() == 0) return;
+  const char* description = __asan_get_report_description ? __asan_get_report_description() : nullptr;
+  if (description == nullptr) description = "unknown";
+  for (const char* limit : {"out-of-memory", "allocation-size-too-big", "calloc-overflow", "reallocarray-overflow",
+                            "pvalloc-overflow", "rss-limit-exceeded"}) {
+    if (std::strcmp(description, limit) == 0) {
+      std::snprintf(message, sizeof message, "AddressSanitizer: %s", description);
+      child_state.writer->error_without_allocation(kChildOutOfMemory, message);
+      return;
+    }
+  }
+  if (__asan_get_report_pc == nullptr || !in_our_code(__asan_get_report_pc())) return;
+  std::snprintf(message, sizeof message,
+                "an AddressSanitizer report (%s) in minidl's or the program's code; the report is on standard error", description);
+  child_state.writer->error_without_allocation(kChildForeignException, message);
+}
+
 // The child's half: limits, then `child`, then _exit. Never returns.
-[[noreturn]] void child_main(int out, const ProcessLimits& limits, const std::function<void(ChildWriter&)>& child) {
+[[noreturn]] void child_main(int out, const ProcessLimits& limits, const SharedCoverage& coverage,
+                             const std::function<void(ChildWriter&)>& child) {
   // Only the pipe and the standard streams stay open.
   if (out > 3) ::close_range(3, static_cast<unsigned>(out) - 1, 0);
   ::close_range(static_cast<unsigned>(out) + 1, ~0U, 0);
@@ -79,7 +204,6 @@ double mib(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(nullptr);
   // The memory limit counts from what the child inherits (a sanitizer's shadow memory reserves
   // terabytes of address space).
   uint64_t pages = 0;
@@ -96,6 +220,8 @@ double mib(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
   const rlimit cpu_limit{cpu, cpu + 1};
   ::setrlimit(RLIMIT_CPU, &cpu_limit);
   ChildWriter writer(out);
+  child_state = {&writer, &coverage, false};
+  if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(child_sanitizer_death);
   try {
     // OpenMP's worker threads do not exist in the child; one thread runs every loop inline.
     set_num_threads(1);
@@ -117,11 +243,18 @@ double mib(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
   } catch (...) {
     writer.error(kChildForeignException, "an exception of unknown type");
   }
+  coverage.save();
   ::_exit(0);
 }
 
 }  // namespace bounded
 }  // namespace
+}  // namespace minidl::detail
+
+// UBSan calls it (when defined) as each of its reports begins; nothing else does.
+extern "C" void __ubsan_on_report() { minidl::detail::bounded::child_state.ubsan_reported = true; }
+
+namespace minidl::detail {
 
 // ---- ChildWriter --------------------------------------------------------------------------------
 
@@ -159,6 +292,15 @@ void ChildWriter::error(uint8_t kind, const std::string& message) {
   std::string payload(1, static_cast<char>(kind));
   payload += message;
   frame(bounded::kError, payload.data(), payload.size());
+}
+
+void ChildWriter::error_without_allocation(uint8_t kind, const char* message) {
+  flush();
+  char payload[512];
+  payload[0] = static_cast<char>(kind);
+  const size_t length = std::min(std::strlen(message), sizeof payload - 1);
+  std::memcpy(payload + 1, message, length);
+  frame(bounded::kError, payload, length + 1);
 }
 
 void ChildWriter::done() {
@@ -378,6 +520,8 @@ void run_bounded(const std::string& prefix, const ProcessLimits& limits, std::re
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(limits.seconds));
+  // Destroyed after `reader` below, which reaps the child: then the child's counters are final.
+  const bounded::SharedCoverage coverage;
   pid_t pid;
   int fork_errno;
   {
@@ -385,7 +529,7 @@ void run_bounded(const std::string& prefix, const ProcessLimits& limits, std::re
     if (fork_lock) lock = std::unique_lock<std::recursive_mutex>(*fork_lock);
     pid = ::fork();
     fork_errno = errno;
-    if (pid == 0) bounded::child_main(fds[1], limits, child);
+    if (pid == 0) bounded::child_main(fds[1], limits, coverage, child);
   }
   ::close(fds[1]);
   if (pid < 0) {

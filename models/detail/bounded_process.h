@@ -43,6 +43,8 @@ class ChildWriter {
   void flush();
   // The child's failure: the frame the parent turns back into the same md::Error.
   void error(uint8_t kind, const std::string& message);
+  // The same without allocating (`message` cut at 511 bytes): for a sanitizer's death callback.
+  void error_without_allocation(uint8_t kind, const char* message);
   void done();
 
  private:
