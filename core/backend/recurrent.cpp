@@ -10,6 +10,8 @@
 // dimension (only the weight gradients' left-hand sides are transposed, once per call). Per-step
 // buffers (gates, c, ...) are indexed by the input time they consumed (tau); the sequence by step.
 // They differ only under `reverse`.
+#include <xmmintrin.h>  // SSE, part of baseline x86-64: the 4 x 4 transposes of transpose_rows
+
 #include <algorithm>
 #include <cstring>
 #include <initializer_list>
@@ -173,12 +175,17 @@ struct Prev {
 // gate gradients. They run on the per-step products' tile (panel_product), with both sides laid
 // out as it wants them: A^T in rows (`Transposed`, k long, filled by each thread for its own
 // batch rows after the loop), G in blocks of kDepthBlock rows, each block in 16-column panels
-// (`GradientPanels`, written by the loop while each row is in cache; packing it afterwards from
-// memory stalled on every row). A 16 x kDepthBlock panel (16 KB) stays in L1 while every row
-// tile of A^T passes over it. dnnl_sgemm ran these about 25% slower per flop than the tile.
+// (`GradientPanels`, written by the loop while each step's rows are in cache; packing it
+// afterwards from memory stalled on every row). A 16 x kDepthBlock panel (16 KB) stays in L1
+// while every row tile of A^T passes over it. dnnl_sgemm ran these about 25% slower per flop than
+// the tile. The k order is (b, tau) -> tau * batch + b, time outer: a thread's rows of one step
+// are then neighbours in every panel, so the loop writes each panel one run of lines per step
+// (a line per panel per row, 16 KB apart, when the order was batch outer).
 constexpr int64_t kDepthBlock = 256;
 
-// G (k x n), rows (b, tau) -> b * time + tau, in blocks of kDepthBlock rows; block k0 holds
+int64_t depth_index(const Layout& L, int64_t b, int64_t tau) { return tau * L.batch + b; }
+
+// G (k x n), rows in the order of depth_index, in blocks of kDepthBlock rows; block k0 holds
 // ceil(n / 16) panels of its depth(k0) rows x 16 columns (the panel layout of
 // detail/recurrent_cell_kernels.h), zero past n.
 struct GradientPanels {
@@ -194,16 +201,43 @@ struct GradientPanels {
   int64_t depth(int64_t k0) const { return std::min(kDepthBlock, k - k0); }
   // The panels of the block at k0 from column `first` (a multiple of 16) on.
   const float* panels(int64_t k0, int64_t first) const { return data + k0 * width() + first * depth(k0); }
-  void put(int64_t kk, const float* row) const {
-    const int64_t k0 = kk / kDepthBlock * kDepthBlock, kc = depth(k0);
-    float* dst = data + k0 * width() + (kk - k0) * detail::kPanelWidth;
-    int64_t c = 0;
-    for (; c + detail::kPanelWidth <= n; c += detail::kPanelWidth, dst += detail::kPanelWidth * kc) {
-      std::memcpy(dst, row + c, sizeof(float) * detail::kPanelWidth);
+  // Rows [kk0, kk0 + count) from rows + i * ld, panel by panel, so each panel takes them as one
+  // contiguous run.
+  void put_rows(int64_t kk0, int64_t count, const float* rows, int64_t ld) const {
+    for (int64_t i0 = 0; i0 < count;) {
+      const int64_t kk = kk0 + i0, k0 = kk / kDepthBlock * kDepthBlock, kc = depth(k0);
+      const int64_t run = std::min(count - i0, k0 + kc - kk);
+      float* block = data + k0 * width() + (kk - k0) * detail::kPanelWidth;
+      for (int64_t c = 0; c < n; c += detail::kPanelWidth) {
+        float* dst = block + c * kc;
+        const int64_t cols = std::min(detail::kPanelWidth, n - c);
+        for (int64_t i = 0; i < run; ++i, dst += detail::kPanelWidth) {
+          const float* src = rows + (i0 + i) * ld + c;
+          if (cols == detail::kPanelWidth) {
+            std::memcpy(dst, src, sizeof(float) * detail::kPanelWidth);
+          } else {
+            std::memcpy(dst, src, sizeof(float) * cols);
+            std::fill(dst + cols, dst + detail::kPanelWidth, 0.0f);
+          }
+        }
+      }
+      i0 += run;
     }
-    if (c < n) {
-      std::memcpy(dst, row + c, sizeof(float) * (n - c));
-      std::fill(dst + (n - c), dst + detail::kPanelWidth, 0.0f);
+  }
+  // The block at k0's columns [lo, hi) repacked as panels starting at lo (for a term that starts
+  // inside a panel: gru's r h_prev columns when 2 units is no multiple of 16), zero past hi.
+  void shifted(int64_t k0, int64_t lo, int64_t hi, float* out) const {
+    const int64_t kc = depth(k0);
+    const float* block = data + k0 * width();
+    for (int64_t q = 0; lo + q * detail::kPanelWidth < hi; ++q) {
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        float* dst = out + (q * kc + kk) * detail::kPanelWidth;
+        for (int64_t j = 0; j < detail::kPanelWidth; ++j) {
+          const int64_t c = lo + q * detail::kPanelWidth + j;
+          dst[j] = c < hi ? block[(c / detail::kPanelWidth * kc + kk) * detail::kPanelWidth + c % detail::kPanelWidth]
+                          : 0.0f;
+        }
+      }
     }
   }
 };
@@ -214,26 +248,43 @@ std::vector<const float*>& thread_rows() {
 }
 
 // A^T: `rows` rows of k = batch * time floats, row j holding column j of A's rows in the order
-// (b, tau) -> b * time + tau, the order of the gate gradients' rows.
+// of depth_index, the order of the gate gradients' rows.
 struct Transposed {
   float* data;
   int64_t rows;
 };
 
-// A^T's columns [b0 time, b1 time) for the slice's rows: a(b, tau) points at row (b, tau) of A.
+// A^T's columns of the slice's rows (at every tau): a(b, tau) points at row (b, tau) of A.
 template <class Row>
 void transpose_rows(const Transposed& at, const Layout& L, const Slice& slice, Row&& a) {
   if (at.rows == 0) return;
-  const int64_t k = L.batch * L.time;
+  const int64_t k = L.batch * L.time, nb = slice.end - slice.begin;
   std::vector<const float*>& rows = thread_rows();
-  rows.resize(static_cast<size_t>(L.time));
-  for (int64_t b = slice.begin; b < slice.end; ++b) {
-    for (int64_t tau = 0; tau < L.time; ++tau) rows[tau] = a(b, tau);
+  rows.resize(static_cast<size_t>(nb));
+  for (int64_t tau = 0; tau < L.time; ++tau) {
+    for (int64_t b = 0; b < nb; ++b) rows[b] = a(slice.begin + b, tau);
     // Stores front to back, loads down the columns of rows that sit in L1 (stores k apart, one
-    // cache line each, were most of this function's time).
-    for (int64_t j = 0; j < at.rows; ++j) {
-      float* dst = at.data + j * k + b * L.time;
-      for (int64_t tau = 0; tau < L.time; ++tau) dst[tau] = rows[tau][j];
+    // cache line each, were most of this function's time); 4 x 4 blocks through registers (one
+    // float at a time, the loads and stores were a third of the backward loop's own time).
+    float* dst = at.data + depth_index(L, slice.begin, tau);
+    int64_t j = 0;
+    for (; j + 4 <= at.rows; j += 4) {
+      int64_t b = 0;
+      for (; b + 4 <= nb; b += 4) {
+        __m128 r0 = _mm_loadu_ps(rows[b] + j), r1 = _mm_loadu_ps(rows[b + 1] + j), r2 = _mm_loadu_ps(rows[b + 2] + j),
+               r3 = _mm_loadu_ps(rows[b + 3] + j);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(dst + j * k + b, r0);
+        _mm_storeu_ps(dst + (j + 1) * k + b, r1);
+        _mm_storeu_ps(dst + (j + 2) * k + b, r2);
+        _mm_storeu_ps(dst + (j + 3) * k + b, r3);
+      }
+      for (; b < nb; ++b) {
+        for (int64_t jj = j; jj < j + 4; ++jj) dst[jj * k + b] = rows[b][jj];
+      }
+    }
+    for (; j < at.rows; ++j) {
+      for (int64_t b = 0; b < nb; ++b) dst[j * k + b] = rows[b][j];
     }
   }
 }
@@ -248,11 +299,9 @@ struct WeightTerm {
 // The terms' columns within [c0, c1) (c0 a multiple of 16), and bias[c0:c1) = the column sums of
 // G (when bias is not null), as k-deep products in blocks of kDepthBlock rows: every element sums
 // its blocks in order, so the result does not depend on the thread count. A term starting inside
-// a panel (gru's r h_prev columns when 2 units is no multiple of 16) packs its own columns from
-// `grad`, G row-major (leading dimension gates).
+// a panel (gru's r h_prev columns when 2 units is no multiple of 16) repacks its own columns.
 void weight_gradients(const RecurrentCellKernels& kernels, const Layout& L, const GradientPanels& g_panels,
-                      const float* grad, int64_t c0, int64_t c1, std::initializer_list<WeightTerm> terms,
-                      float* bias) {
+                      int64_t c0, int64_t c1, std::initializer_list<WeightTerm> terms, float* bias) {
   const int64_t k = L.batch * L.time, GU = L.gates;
   float* own = scratch(10, (GU + detail::kPanelWidth) * std::min(k, kDepthBlock));
   if (bias && c1 > c0) std::fill(bias + c0, bias + c1, 0.0f);
@@ -263,8 +312,7 @@ void weight_gradients(const RecurrentCellKernels& kernels, const Layout& L, cons
       if (!term.out || hi <= lo) continue;
       const float* panels = g_panels.panels(k0, lo);
       if (lo % detail::kPanelWidth != 0) {
-        const Packed block{grad + k0 * GU + lo, GU, false, kc, hi - lo, own};
-        block.pack(Slice{0, 0, 0, 1});
+        g_panels.shifted(k0, lo, hi, own);
         panels = own;
       }
       kernels.panel_product(term.at->rows, hi - lo, kc, term.at->data + k0, k, panels, term.out + lo, GU, k0 > 0,
@@ -424,11 +472,11 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
   const float* c0 = in.c0 ? in.c0 : zeros;
 
   // d(pre-activation) of the input projection, rows (b, tau), and (gru_reset_after) of h_prev U +
-  // b_h. Every row is kept only for dx (and gru's recurrent kernel gradient when 2 units is no
-  // multiple of 16); otherwise each thread keeps its current step's rows, and the weight gradients
-  // read the panels the loop fills: 3.6 MB less to pass through the caches at the bench's shapes.
+  // b_h. Every row is kept only for dx; otherwise each thread keeps its current step's rows, and
+  // the weight gradients read the panels the loop fills: 3.6 MB less to pass through the caches at
+  // the bench's shapes.
   const bool after = g.cell == RecurrentCell::gru_reset_after, gru = g.cell == RecurrentCell::gru;
-  const bool all_rows = out.dx || (gru && (2 * U) % detail::kPanelWidth != 0);
+  const bool all_rows = out.dx != nullptr;
   float* d_gates = all_rows ? scratch(1, B * T * GU) : nullptr;
   float* d_recurrent = after && all_rows ? scratch(2, B * T * GU) : d_gates;
   const int64_t ldd = all_rows ? T * GU : GU;  // between the rows of one step
@@ -529,9 +577,9 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
           break;
         }
       }
-      for (int64_t b = 0; b < nb && weights_wanted; ++b) {
-        g_input.put((b0 + b) * T + tau, dg_s + b * ldd);
-        if (after) g_recurrent.put((b0 + b) * T + tau, dr_s + b * ldd);
+      if (weights_wanted) {
+        g_input.put_rows(depth_index(L, b0, tau), nb, dg_s, ldd);
+        if (after) g_recurrent.put_rows(depth_index(L, b0, tau), nb, dr_s, ldd);
       }
     }
     // The input gradient of the slice's own rows needs nothing from the other threads.
@@ -552,11 +600,11 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
     // its h columns with r h_prev; gru_reset_after: with the recurrent part's own gradients.
     const auto [c0, c1] = slice.share(GU, detail::kPanelWidth);
     if (after && weights_wanted) {
-      weight_gradients(k, L, g_input, d_gates, c0, c1, {{&at_x, out.dkernel, 0, GU}}, out.dbias);
-      weight_gradients(k, L, g_recurrent, d_recurrent, c0, c1, {{&at_h, out.drecurrent_kernel, 0, GU}},
+      weight_gradients(k, L, g_input, c0, c1, {{&at_x, out.dkernel, 0, GU}}, out.dbias);
+      weight_gradients(k, L, g_recurrent, c0, c1, {{&at_h, out.drecurrent_kernel, 0, GU}},
                        out.dbias ? out.dbias + GU : nullptr);
     } else if (weights_wanted) {
-      weight_gradients(k, L, g_input, d_gates, c0, c1,
+      weight_gradients(k, L, g_input, c0, c1,
                        {{&at_x, out.dkernel, 0, GU},
                         {&at_h, out.drecurrent_kernel, 0, gru ? 2 * U : GU},
                         {&at_rh, out.drecurrent_kernel, 2 * U, gru ? GU : 0}},

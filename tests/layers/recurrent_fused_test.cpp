@@ -244,7 +244,8 @@ TEST_CASE("Recurrent layers: the weight gradients are right over several depth b
                              "GRU reset_after=" + std::to_string(reset_after) + tag);
     }
     // Weights only: the loop keeps just each step's gate gradients (GRU: 24 units put the h
-    // columns of the recurrent kernel on a panel boundary, 21 do not and keep every row).
+    // columns of the recurrent kernel on a panel boundary, 21 do not and repack them from the
+    // gradient panels block by block).
     compare_weight_gradients<ml::LSTM>([] { return ml::LSTM({.units = 21}); }, x, "LSTM, weights only" + tag);
     for (int64_t units : {21, 24}) {
       for (bool reset_after : {true, false}) {
