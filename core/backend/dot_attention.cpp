@@ -131,12 +131,21 @@ void for_rows(int64_t rows, bool parallel, Row&& row) {
 // block. Only with at least as many tasks as threads (or too little work for the team): one long
 // sequence runs each task on the whole team, which the sgemm path does.
 
-// Query rows per block: a multiple of the 6-row register tile, the block's scores ~64 KiB.
-int64_t query_block(int64_t tq, int64_t tv) {
-  constexpr int64_t kBlockFloats = 1 << 14;
-  const int64_t rows = std::max<int64_t>(6, kBlockFloats / std::max<int64_t>(tv, 1)) / 6 * 6;
+// Query rows per block: a multiple of the 6-row register tile, the block's scores about
+// `block_floats` floats.
+int64_t query_block(int64_t tq, int64_t tv, int64_t block_floats) {
+  const int64_t rows = std::max<int64_t>(6, block_floats / std::max<int64_t>(tv, 1)) / 6 * 6;
   return std::max<int64_t>(1, std::min(tq, rows));
 }
+// The forward's blocks: ~64 KiB of scores, from the product through the softmax to the product
+// with V while they sit in L2.
+constexpr int64_t kForwardBlockFloats = 1 << 14;
+// The backward's blocks are 4x larger (~256 KiB of scores and as much of their gradient): dv and
+// dk accumulate over the blocks (each block reads and rewrites them), so fewer, deeper blocks
+// mean fewer of those passes and longer products (k = the block's rows). At (8, 256, 256, 8) on
+// 2 threads the backward took 7.0-7.3 ms against 7.7-8.0 with the forward's blocks
+// (bench/RESULTS.md, issue 14 sixth pass); the forward was no faster with larger blocks.
+constexpr int64_t kBackwardBlockFloats = 1 << 16;
 
 bool use_blocked(const DotAttentionProblem& p, int64_t work) {
   return blocked_path() && (p.batch * p.heads >= omp_get_max_threads() || work < kMinParallelWork);
@@ -170,7 +179,7 @@ void blocked_forward(const DotAttentionProblem& p, int64_t work, const float* q,
                      float* weights, float* out) {
   const auto& gemm = detail::avx2_attention_gemm_kernels();
   const auto& rows = gemm.rows;
-  const int64_t tq = p.tq, tv = p.tv, block = query_block(tq, tv);
+  const int64_t tq = p.tq, tv = p.tv, block = query_block(tq, tv, kForwardBlockFloats);
   const int64_t kt_size = detail::packed_panels_size(p.key_dim, tv);
   const int64_t v_size = detail::packed_panels_size(tv, p.value_dim);
   run_tasks(p, work, kt_size + v_size + (p.dropout ? block * tv : 0), [&](int64_t t, float* scratch, bool) {
@@ -204,7 +213,7 @@ void blocked_backward(const DotAttentionProblem& p, int64_t work, const float* q
                       float* dv) {
   const auto& gemm = detail::avx2_attention_gemm_kernels();
   const auto& rows = gemm.rows;
-  const int64_t tq = p.tq, tv = p.tv, block = query_block(tq, tv);
+  const int64_t tq = p.tq, tv = p.tv, block = query_block(tq, tv, kBackwardBlockFloats);
   const bool want_scores = dq != nullptr || dk != nullptr;
   // Scratch: V^T and K packed once per task, one block of d_out and of Q packed per block, the
   // block's dropped-out weights and its gradient of the scores.

@@ -191,9 +191,9 @@ MINIDL_AVX2 float horizontal_sum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// The row's softmax in place, as softmax_row of dot_attention_rows.h. A NaN score makes the whole
-// row NaN (through the maximum or the sum), as there.
-MINIDL_AVX2 void softmax_row(float* row, int64_t n) {
+// The row's softmax in place, as softmax_row of dot_attention_rows.h, with exp_lanes's NaN and
+// infinity handling. A NaN score makes the whole row NaN (through the maximum or the sum), as there.
+MINIDL_AVX2 void softmax_row_checked(float* row, int64_t n) {
   const int64_t full = n / 8 * 8;
   const __m256i tail = tail_mask(n - full);
   const __m256 lowest = _mm256_set1_ps(-__builtin_inff());
@@ -202,20 +202,8 @@ MINIDL_AVX2 void softmax_row(float* row, int64_t n) {
   if (full < n)
     m = _mm256_max_ps(m, _mm256_blendv_ps(lowest, _mm256_maskload_ps(row + full, tail), _mm256_castsi256_ps(tail)));
   const __m256 max = _mm256_set1_ps(horizontal_max(m));
-  // Two vectors per step: the polynomial is one long dependency chain, two of them in flight keep
-  // both FMA pipes busy.
-  __m256 sum = _mm256_setzero_ps(), sum2 = _mm256_setzero_ps();
-  int64_t j = 0;
-  for (; j + 16 <= full; j += 16) {
-    const __m256 e = exp_lanes(_mm256_sub_ps(_mm256_loadu_ps(row + j), max));
-    const __m256 e2 = exp_lanes(_mm256_sub_ps(_mm256_loadu_ps(row + j + 8), max));
-    _mm256_storeu_ps(row + j, e);
-    _mm256_storeu_ps(row + j + 8, e2);
-    sum = _mm256_add_ps(sum, e);
-    sum2 = _mm256_add_ps(sum2, e2);
-  }
-  sum = _mm256_add_ps(sum, sum2);
-  for (; j < full; j += 8) {
+  __m256 sum = _mm256_setzero_ps();
+  for (int64_t j = 0; j < full; j += 8) {
     const __m256 e = exp_lanes(_mm256_sub_ps(_mm256_loadu_ps(row + j), max));
     _mm256_storeu_ps(row + j, e);
     sum = _mm256_add_ps(sum, e);
@@ -231,14 +219,116 @@ MINIDL_AVX2 void softmax_row(float* row, int64_t n) {
   if (full < n) _mm256_maskstore_ps(row + full, tail, _mm256_mul_ps(_mm256_maskload_ps(row + full, tail), inverse));
 }
 
+// exp_lanes for x = score - row maximum when the maximum is finite and no score is NaN: x is then
+// in [-inf, 0], so the NaN lanes need no blend (the row's common case).
+MINIDL_AVX2 inline __m256 exp_lanes_finite(__m256 x) {
+  const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(kExpUnderflow), _CMP_LT_OQ);
+  const __m256 xc = _mm256_max_ps(x, _mm256_set1_ps(kExpUnderflow));
+  const __m256 round = _mm256_set1_ps(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  const __m256 shifted = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504088896341f), round);
+  const __m256i n = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_castps_si256(round));
+  const __m256 nf = _mm256_sub_ps(shifted, round);
+  __m256 r = _mm256_fmadd_ps(nf, _mm256_set1_ps(-0.693359375f), xc);
+  r = _mm256_fmadd_ps(nf, _mm256_set1_ps(2.12194440e-4f), r);
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  const __m256 r4 = _mm256_mul_ps(r2, r2);
+  const __m256 low = _mm256_add_ps(r, _mm256_set1_ps(1.0f));
+  const __m256 mid = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 6.0f), _mm256_set1_ps(0.5f));
+  const __m256 high = _mm256_fmadd_ps(r2, _mm256_set1_ps(1.0f / 720.0f),
+                                      _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 120.0f), _mm256_set1_ps(1.0f / 24.0f)));
+  const __m256 p = _mm256_fmadd_ps(r4, high, _mm256_fmadd_ps(r2, mid, low));
+  const __m256 scaled = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(n, 23)));
+  return _mm256_andnot_ps(underflow, scaled);
+}
+
+// The row's softmax in place. The maximum runs in four independent chains and also flags NaN
+// scores; a row with a NaN or an infinite maximum goes through softmax_row_checked (the same
+// results as before this fast path), every other row through exp_lanes_finite, four vectors per
+// step (each exp is one long dependency chain; four in flight keep the FP pipes fed).
+MINIDL_AVX2 void softmax_row(float* row, int64_t n) {
+  const int64_t full = n / 8 * 8;
+  const __m256i tail = tail_mask(n - full);
+  const __m256 lowest = _mm256_set1_ps(-__builtin_inff());
+  __m256 m0 = lowest, m1 = lowest, m2 = lowest, m3 = lowest;
+  __m256 nan0 = _mm256_setzero_ps(), nan1 = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 32 <= full; j += 32) {
+    const __m256 x0 = _mm256_loadu_ps(row + j), x1 = _mm256_loadu_ps(row + j + 8);
+    const __m256 x2 = _mm256_loadu_ps(row + j + 16), x3 = _mm256_loadu_ps(row + j + 24);
+    m0 = _mm256_max_ps(m0, x0);
+    m1 = _mm256_max_ps(m1, x1);
+    m2 = _mm256_max_ps(m2, x2);
+    m3 = _mm256_max_ps(m3, x3);
+    nan0 = _mm256_or_ps(nan0, _mm256_or_ps(_mm256_cmp_ps(x0, x1, _CMP_UNORD_Q), _mm256_cmp_ps(x2, x3, _CMP_UNORD_Q)));
+  }
+  for (; j < full; j += 8) {
+    const __m256 x = _mm256_loadu_ps(row + j);
+    m0 = _mm256_max_ps(m0, x);
+    nan1 = _mm256_or_ps(nan1, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+  }
+  if (full < n) {
+    const __m256 x = _mm256_blendv_ps(lowest, _mm256_maskload_ps(row + full, tail), _mm256_castsi256_ps(tail));
+    m1 = _mm256_max_ps(m1, x);
+    nan1 = _mm256_or_ps(nan1, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+  }
+  const float row_max = horizontal_max(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+  const bool finite = row_max > -__builtin_inff() && row_max < __builtin_inff();
+  if (!finite || _mm256_movemask_ps(_mm256_or_ps(nan0, nan1)) != 0) return softmax_row_checked(row, n);
+  const __m256 max = _mm256_set1_ps(row_max);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+  j = 0;
+  for (; j + 32 <= full; j += 32) {
+    const __m256 e0 = exp_lanes_finite(_mm256_sub_ps(_mm256_loadu_ps(row + j), max));
+    const __m256 e1 = exp_lanes_finite(_mm256_sub_ps(_mm256_loadu_ps(row + j + 8), max));
+    const __m256 e2 = exp_lanes_finite(_mm256_sub_ps(_mm256_loadu_ps(row + j + 16), max));
+    const __m256 e3 = exp_lanes_finite(_mm256_sub_ps(_mm256_loadu_ps(row + j + 24), max));
+    _mm256_storeu_ps(row + j, e0);
+    _mm256_storeu_ps(row + j + 8, e1);
+    _mm256_storeu_ps(row + j + 16, e2);
+    _mm256_storeu_ps(row + j + 24, e3);
+    s0 = _mm256_add_ps(s0, e0);
+    s1 = _mm256_add_ps(s1, e1);
+    s2 = _mm256_add_ps(s2, e2);
+    s3 = _mm256_add_ps(s3, e3);
+  }
+  for (; j < full; j += 8) {
+    const __m256 e = exp_lanes_finite(_mm256_sub_ps(_mm256_loadu_ps(row + j), max));
+    _mm256_storeu_ps(row + j, e);
+    s0 = _mm256_add_ps(s0, e);
+  }
+  if (full < n) {
+    const __m256 e = _mm256_and_ps(exp_lanes_finite(_mm256_sub_ps(_mm256_maskload_ps(row + full, tail), max)),
+                                   _mm256_castsi256_ps(tail));
+    _mm256_maskstore_ps(row + full, tail, e);
+    s1 = _mm256_add_ps(s1, e);
+  }
+  const __m256 inverse =
+      _mm256_set1_ps(1.0f / horizontal_sum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))));
+  j = 0;
+  for (; j + 16 <= full; j += 16) {
+    _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), inverse));
+    _mm256_storeu_ps(row + j + 8, _mm256_mul_ps(_mm256_loadu_ps(row + j + 8), inverse));
+  }
+  for (; j < full; j += 8) _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), inverse));
+  if (full < n) _mm256_maskstore_ps(row + full, tail, _mm256_mul_ps(_mm256_maskload_ps(row + full, tail), inverse));
+}
+
 // g = p (g - sum_k p_k g_k) in place, as softmax_backward_row of dot_attention_rows.h.
 MINIDL_AVX2 void softmax_backward_row(const float* p, float* g, int64_t n) {
   const int64_t full = n / 8 * 8;
   const __m256i tail = tail_mask(n - full);
-  __m256 dot = _mm256_setzero_ps();
-  for (int64_t j = 0; j < full; j += 8) dot = _mm256_fmadd_ps(_mm256_loadu_ps(p + j), _mm256_loadu_ps(g + j), dot);
-  if (full < n) dot = _mm256_fmadd_ps(_mm256_maskload_ps(p + full, tail), _mm256_maskload_ps(g + full, tail), dot);
-  const __m256 d = _mm256_set1_ps(horizontal_sum(dot));
+  // Four independent chains for the dot: one chain of FMAs waits on its latency at every step.
+  __m256 dot0 = _mm256_setzero_ps(), dot1 = _mm256_setzero_ps(), dot2 = _mm256_setzero_ps(), dot3 = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 32 <= full; j += 32) {
+    dot0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + j), _mm256_loadu_ps(g + j), dot0);
+    dot1 = _mm256_fmadd_ps(_mm256_loadu_ps(p + j + 8), _mm256_loadu_ps(g + j + 8), dot1);
+    dot2 = _mm256_fmadd_ps(_mm256_loadu_ps(p + j + 16), _mm256_loadu_ps(g + j + 16), dot2);
+    dot3 = _mm256_fmadd_ps(_mm256_loadu_ps(p + j + 24), _mm256_loadu_ps(g + j + 24), dot3);
+  }
+  for (; j < full; j += 8) dot0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + j), _mm256_loadu_ps(g + j), dot0);
+  if (full < n) dot1 = _mm256_fmadd_ps(_mm256_maskload_ps(p + full, tail), _mm256_maskload_ps(g + full, tail), dot1);
+  const __m256 d = _mm256_set1_ps(horizontal_sum(_mm256_add_ps(_mm256_add_ps(dot0, dot1), _mm256_add_ps(dot2, dot3))));
   for (int64_t j = 0; j < full; j += 8) {
     _mm256_storeu_ps(g + j, _mm256_mul_ps(_mm256_loadu_ps(p + j), _mm256_sub_ps(_mm256_loadu_ps(g + j), d)));
   }

@@ -115,11 +115,12 @@ TEST_CASE("fused dot-product attention equals the reference over masks x causal 
 
 TEST_CASE("fused dot-product attention over several query blocks: both kernel paths equal the reference",
           "[autograd][attention]") {
-  // The blocked path takes ~64 KiB of scores per block of query rows: Tv = 300 gives blocks of 54
-  // rows, so 130 queries run as 54 + 54 + 22 (dV and dK accumulate over them); head depth 32 (two
-  // full panels) and value depth 20 (a panel and a narrow one); one row of batch 1 fully masked.
+  // The blocked path's forward takes ~64 KiB of scores per block of query rows, its backward ~256
+  // KiB: Tv = 300 gives blocks of 54 and 216 rows, so 500 queries run as 9 x 54 + 14 forward and
+  // 216 + 216 + 68 backward (dV and dK accumulate over them); head depth 32 (two full panels) and
+  // value depth 20 (a panel and a narrow one); one row of batch 1 fully masked.
   std::mt19937 rng(1207);
-  const DotShape s{2, 130, 300, 2, 32, 20};
+  const DotShape s{2, 500, 300, 2, 32, 20};
   const md::Tensor q = agt::uniform(rng, {s.batch, s.tq, s.heads, s.key_dim}, -1.5f, 1.5f);
   const md::Tensor k = agt::uniform(rng, {s.batch, s.tv, s.heads, s.key_dim}, -1.5f, 1.5f);
   const md::Tensor v = agt::uniform(rng, {s.batch, s.tv, s.heads, s.value_dim}, -1.5f, 1.5f);
