@@ -47,6 +47,13 @@
 #include "minidl/core/shape.h"
 #include "minidl/core/tensor.h"
 
+namespace minidl::autograd::detail {
+// autograd::record() with the saved tensors as a view, copied into the record (autograd/tape.cpp):
+// apply()'s forward saves into an inline OpSaved, so no vector is built per call.
+void record_saved_view(std::string_view op_name, std::span<const Tensor> inputs, std::span<const Tensor> outputs,
+                       std::span<const Tensor> saved, BackwardFn backward);
+}  // namespace minidl::autograd::detail
+
 namespace minidl::ops {
 
 // An op's input tensors: a view, so that an eager call allocates nothing but its result.
@@ -60,7 +67,7 @@ class OpSaved {
     if (count_ == items_.size()) throw ValueError("An op saved more than four tensors for its gradient.");
     items_[count_++] = t;
   }
-  std::vector<Tensor> take() { return {items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(count_)}; }
+  std::span<const Tensor> view() const { return {items_.data(), count_}; }
 
  private:
   std::array<Tensor, 4> items_{};
@@ -282,10 +289,10 @@ Tensor apply(const OpDef<Attrs>& def, OpInputs inputs, const Attrs& attrs = {}) 
   if (def.backward != nullptr && autograd::should_record(inputs)) {
     // The closure holds a function pointer and the attributes: small enough for std::function
     // to keep inline when the attributes are.
-    autograd::record(def.name, inputs, std::span<const Tensor>(&output, 1), saved.take(),
-                     [backward = def.backward, attrs](const autograd::BackwardArgs& g) {
-                       return backward(OpGrad{g}, attrs);
-                     });
+    autograd::detail::record_saved_view(def.name, inputs, std::span<const Tensor>(&output, 1), saved.view(),
+                                        [backward = def.backward, attrs](const autograd::BackwardArgs& g) {
+                                          return backward(OpGrad{g}, attrs);
+                                        });
   }
   return output;
 }

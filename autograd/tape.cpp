@@ -3,11 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "minidl/autograd/check_numerics.h"
 #include "minidl/autograd/detail/autograd_meta.h"
+#include "minidl/autograd/detail/tape_id_table.h"
+#include "minidl/autograd/detail/tape_record.h"
 #include "minidl/autograd/op_def.h"
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/record.h"
@@ -17,37 +17,17 @@
 namespace minidl {
 namespace autograd::detail {
 
-// One recorded op. Inputs and outputs are each one vector of small structs: a record is made for
-// every op of every training step, and each vector is an allocation.
-struct Record {
-  struct Input {
-    uint64_t id;
-    bool differentiable;
-  };
-  struct Output {
-    uint64_t id;
-    Shape shape;  // for a zero gradient when nothing reached this output
-  };
-  std::string op_name;
-  std::vector<Input> inputs;
-  std::vector<Shape> input_shapes;
-  std::vector<Output> outputs;
-  std::vector<Tensor> saved;
-  std::vector<uint64_t> saved_versions;
-  BackwardFn backward;
-};
-
 struct TapeState {
   bool persistent = false;
   bool paused = false;
   bool used = false;  // a non-persistent tape after its gradient() call
-  std::unordered_set<uint64_t> watched;
-  std::vector<std::shared_ptr<const Record>> records;
+  TensorIdTable::Lease watched;  // the ids this tape watches (marked); trainable variables need no entry
+  std::vector<RecordRef> records;
 
   bool watches(const Tensor& t) const {
     if (!t.defined() || !is_floating(t.dtype())) return false;
     const auto& impl = *t.impl();
-    return minidl::detail::is_trainable_variable(impl) || watched.count(impl.id) > 0;
+    return minidl::detail::is_trainable_variable(impl) || watched->marked(impl.id);
   }
 };
 
@@ -79,34 +59,83 @@ void record(std::string_view op_name, const std::vector<Tensor>& inputs, const s
          std::move(backward));
 }
 
-void record(std::string_view op_name, std::span<const Tensor> inputs, std::span<const Tensor> outputs,
-            std::vector<Tensor> saved, BackwardFn backward) {
-  std::shared_ptr<detail::Record> rec;
+namespace {
+
+// `rec` describes the op: its inputs (ids, shapes), outputs and gradient rule. The saved tensors
+// are the caller's to fill. Element by element, so that a recycled record's shapes keep their
+// capacity (a resize only adds or drops the tail).
+void describe_op(detail::Record& rec, std::string_view op_name, std::span<const Tensor> inputs,
+                 std::span<const Tensor> outputs, BackwardFn&& backward) {
+  rec.op_name.assign(op_name);
+  rec.inputs.resize(inputs.size());
+  rec.input_shapes.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    rec.inputs[i] = {t.defined() ? t.id() : 0, t.defined() && is_floating(t.dtype())};
+    if (t.defined()) {
+      rec.input_shapes[i] = t.shape();
+    } else {
+      rec.input_shapes[i].clear();
+    }
+  }
+  rec.outputs.resize(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    rec.outputs[i].id = outputs[i].id();
+    rec.outputs[i].shape = outputs[i].shape();
+  }
+  rec.backward = std::move(backward);
+}
+
+void note_saved_versions(detail::Record& rec) {
+  rec.saved_versions.resize(rec.saved.size());
+  for (size_t s = 0; s < rec.saved.size(); ++s) {
+    rec.saved_versions[s] = rec.saved[s].defined() ? rec.saved[s].storage_version() : 0;
+  }
+}
+
+// Appends one record, made on first need by `make`, to every recording tape that watches an
+// input, and marks the float outputs watched there.
+template <class MakeRecord>
+void record_on_watching_tapes(std::span<const Tensor> inputs, std::span<const Tensor> outputs, MakeRecord&& make) {
+  detail::RecordRef rec;
   for (detail::TapeState* tape : detail::t_active_tapes) {
     if (!detail::recording(tape)) continue;
     if (std::none_of(inputs.begin(), inputs.end(), [&](const Tensor& t) { return tape->watches(t); })) continue;
-    if (!rec) {
-      rec = std::make_shared<detail::Record>();
-      rec->op_name = std::string(op_name);
-      rec->inputs.reserve(inputs.size());
-      rec->input_shapes.reserve(inputs.size());
-      for (const Tensor& t : inputs) {
-        rec->inputs.push_back({t.defined() ? t.id() : 0, t.defined() && is_floating(t.dtype())});
-        rec->input_shapes.push_back(t.defined() ? t.shape() : Shape{});
-      }
-      rec->outputs.reserve(outputs.size());
-      for (const Tensor& t : outputs) rec->outputs.push_back({t.id(), t.shape()});
-      rec->saved_versions.reserve(saved.size());
-      for (const Tensor& t : saved) rec->saved_versions.push_back(t.defined() ? t.storage_version() : 0);
-      rec->saved = std::move(saved);
-      rec->backward = std::move(backward);
-    }
+    if (!rec) rec = make();
     tape->records.push_back(rec);
     for (const Tensor& t : outputs) {
-      if (is_floating(t.dtype())) tape->watched.insert(t.id());
+      if (is_floating(t.dtype())) tape->watched->mark(t.id());
     }
   }
 }
+
+}  // namespace
+
+void record(std::string_view op_name, std::span<const Tensor> inputs, std::span<const Tensor> outputs,
+            std::vector<Tensor> saved, BackwardFn backward) {
+  record_on_watching_tapes(inputs, outputs, [&] {
+    detail::RecordRef rec(detail::acquire_record());
+    describe_op(rec.edit(), op_name, inputs, outputs, std::move(backward));
+    rec.edit().saved = std::move(saved);
+    note_saved_versions(rec.edit());
+    return rec;
+  });
+}
+
+namespace detail {
+
+void record_saved_view(std::string_view op_name, std::span<const Tensor> inputs, std::span<const Tensor> outputs,
+                       std::span<const Tensor> saved, BackwardFn backward) {
+  record_on_watching_tapes(inputs, outputs, [&] {
+    RecordRef rec(acquire_record());
+    describe_op(rec.edit(), op_name, inputs, outputs, std::move(backward));
+    rec.edit().saved.assign(saved.begin(), saved.end());
+    note_saved_versions(rec.edit());
+    return rec;
+  });
+}
+
+}  // namespace detail
 
 }  // namespace autograd
 
@@ -115,7 +144,7 @@ GradientTape::GradientTape(bool persistent) : state_(std::make_unique<autograd::
   // A training step records a few dozen ops: room for them up front, instead of the five or six
   // regrowths of each container that every step's fresh tape would otherwise pay.
   state_->records.reserve(64);
-  state_->watched.reserve(64);
+  state_->watched->prepare(64);
   autograd::detail::t_active_tapes.push_back(state_.get());
 }
 
@@ -125,7 +154,7 @@ GradientTape::~GradientTape() {
 }
 
 void GradientTape::watch(const Tensor& tensor) {
-  if (tensor.defined() && is_floating(tensor.dtype())) state_->watched.insert(tensor.id());
+  if (tensor.defined() && is_floating(tensor.dtype())) state_->watched->mark(tensor.id());
 }
 
 void GradientTape::watch(const Variable& variable) { watch(variable.value()); }
@@ -178,27 +207,25 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
   // Forward sweep: which tensors depend on a source, so that only those records run.
   // Only watched sources count: an unwatched one gets no gradient even when a recorded op used it
   // (TensorFlow's None), e.g. a non-trainable variable multiplied by a trainable one.
-  std::unordered_set<uint64_t> reachable;
-  reachable.reserve(2 * state.records.size() + sources.size());
+  autograd::detail::TensorIdTable::Lease ids;  // marked: depends on a source; tensor: its gradient
+  ids->prepare(2 * state.records.size() + sources.size() + 1);
   for (const GradSource& s : sources) {
-    if (state.watches(s.tensor())) reachable.insert(s.tensor().id());
+    if (state.watches(s.tensor())) ids->mark(s.tensor().id());
   }
   std::vector<bool> relevant(state.records.size(), false);
   for (size_t r = 0; r < state.records.size(); ++r) {
     const Record& rec = *state.records[r];
     for (const Record::Input& input : rec.inputs) {
-      if (input.differentiable && reachable.count(input.id)) {
+      if (input.differentiable && ids->marked(input.id)) {
         relevant[r] = true;
         break;
       }
     }
     if (relevant[r]) {
-      for (const Record::Output& output : rec.outputs) reachable.insert(output.id);
+      for (const Record::Output& output : rec.outputs) ids->mark(output.id);
     }
   }
 
-  std::unordered_map<uint64_t, Tensor> grads;
-  grads.reserve(2 * state.records.size() + 1);
   Tensor seed;
   if (!output_gradients.empty() && output_gradients[0].defined()) {
     seed = output_gradients[0];
@@ -209,7 +236,7 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
   } else {
     seed = Tensor::ones(target.shape());
   }
-  grads[target.id()] = seed;
+  ids->tensor_slot(target.id()) = seed;
 
   // Reused by every record (a rule returns before the next one runs): two allocations per
   // gradient() instead of two per record.
@@ -219,12 +246,12 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
     if (!relevant[r]) continue;
     const Record& rec = *state.records[r];
     bool any_output_grad = false;
-    for (const Record::Output& output : rec.outputs) any_output_grad = any_output_grad || grads.count(output.id) > 0;
+    for (const Record::Output& output : rec.outputs) any_output_grad = any_output_grad || ids->tensor(output.id);
     if (!any_output_grad) continue;
 
     needs.assign(rec.inputs.size(), false);
     for (size_t i = 0; i < needs.size(); ++i) {
-      needs[i] = rec.inputs[i].differentiable && reachable.count(rec.inputs[i].id) > 0;
+      needs[i] = rec.inputs[i].differentiable && ids->marked(rec.inputs[i].id);
     }
     for (size_t s = 0; s < rec.saved.size(); ++s) {
       if (rec.saved[s].defined() && rec.saved[s].storage_version() != rec.saved_versions[s]) {
@@ -236,8 +263,8 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
     }
     output_grads.clear();
     for (const Record::Output& output : rec.outputs) {
-      auto it = grads.find(output.id);
-      output_grads.push_back(it != grads.end() ? it->second : Tensor::zeros(output.shape));
+      const Tensor* grad = ids->tensor(output.id);
+      output_grads.push_back(grad != nullptr ? *grad : Tensor::zeros(output.shape));
     }
     std::vector<Tensor> input_grads;
     try {
@@ -248,20 +275,20 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
     }
     for (size_t i = 0; i < rec.inputs.size() && i < input_grads.size(); ++i) {
       if (!needs[i] || !input_grads[i].defined()) continue;
-      auto [it, inserted] = grads.try_emplace(rec.inputs[i].id, input_grads[i]);
-      if (!inserted) it->second = ops::add(it->second, input_grads[i]);
+      Tensor& sum = ids->tensor_slot(rec.inputs[i].id);
+      sum = sum.defined() ? ops::add(sum, input_grads[i]) : input_grads[i];
     }
   }
 
   std::vector<Tensor> result;
   result.reserve(sources.size());
   for (const GradSource& s : sources) {
-    auto it = s.tensor().defined() ? grads.find(s.tensor().id()) : grads.end();
-    result.push_back(it != grads.end() ? it->second : Tensor());
+    const Tensor* grad = s.tensor().defined() ? ids->tensor(s.tensor().id()) : nullptr;
+    result.push_back(grad != nullptr ? *grad : Tensor());
   }
   if (!state.persistent) {
     state.records.clear();
-    state.watched.clear();
+    state.watched->reset();
     state.used = true;
   }
   return result;

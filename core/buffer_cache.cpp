@@ -32,6 +32,18 @@ int size_class(size_t bytes) {
 
 size_t class_bytes(int size_class) { return size_t{1} << (size_class + kSmallestClassLog2); }
 
+class ThreadBufferCache;
+
+// This thread's cache, as one constant-initialised thread_local: one TLS lookup per call (in a
+// shared library each lookup is a __tls_get_addr call; a lazily constructed thread_local adds
+// a guard check and its own lookup). `gone` is set once the cache has been destroyed: tensors
+// freed after that (static ones, at exit) free their blocks directly.
+struct ThreadCacheSlot {
+  ThreadBufferCache* cache = nullptr;
+  bool gone = false;
+};
+constinit thread_local ThreadCacheSlot t_cache_slot;
+
 class ThreadBufferCache {
  public:
   ThreadBufferCache() = default;
@@ -41,8 +53,7 @@ class ThreadBufferCache {
     for (std::vector<void*>& blocks : free_blocks_) {
       for (void* block : blocks) std::free(block);
     }
-    // Tensors destroyed after this (static ones, at exit) free their blocks directly.
-    alive_ = false;
+    t_cache_slot = {nullptr, true};
   }
 
   void* take(int size_class) {
@@ -62,21 +73,17 @@ class ThreadBufferCache {
     return true;
   }
 
-  // False once this thread's cache has been destroyed; a trivially destructible thread_local,
-  // so it can still be read then.
-  static bool alive() { return alive_; }
-
  private:
   std::vector<void*> free_blocks_[kClassCount];
   size_t cached_bytes_ = 0;
-  static thread_local bool alive_;
 };
 
-thread_local bool ThreadBufferCache::alive_ = true;
-
-ThreadBufferCache& thread_buffer_cache() {
+// The cache of this thread (made on first use), or nullptr once it is gone.
+ThreadBufferCache* thread_buffer_cache(ThreadCacheSlot& slot) {
+  if (slot.cache != nullptr || slot.gone) return slot.cache;
   thread_local ThreadBufferCache cache;
-  return cache;
+  slot.cache = &cache;
+  return slot.cache;
 }
 
 void* allocate_aligned(size_t bytes) {
@@ -88,8 +95,8 @@ void* allocate_aligned(size_t bytes) {
 void* acquire_buffer(size_t bytes) {
   if (!kCacheBuffers || bytes > kLargestCachedBytes) return allocate_aligned(bytes);
   const int cls = size_class(bytes);
-  if (ThreadBufferCache::alive()) {
-    if (void* block = thread_buffer_cache().take(cls)) return block;
+  if (ThreadBufferCache* cache = thread_buffer_cache(t_cache_slot)) {
+    if (void* block = cache->take(cls)) return block;
   }
   // The whole class size, so that the block can serve any request of its class later.
   return allocate_aligned(class_bytes(cls));
@@ -97,9 +104,9 @@ void* acquire_buffer(size_t bytes) {
 
 void release_buffer(void* block, size_t bytes) {
   if (block == nullptr) return;
-  if (kCacheBuffers && bytes <= kLargestCachedBytes && ThreadBufferCache::alive() &&
-      thread_buffer_cache().keep(block, size_class(bytes))) {
-    return;
+  if (kCacheBuffers && bytes <= kLargestCachedBytes) {
+    ThreadBufferCache* cache = thread_buffer_cache(t_cache_slot);
+    if (cache != nullptr && cache->keep(block, size_class(bytes))) return;
   }
   std::free(block);
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "minidl/core/detail/buffer_cache_allocator.h"
 #include "minidl/core/error.h"
 
 namespace minidl {
@@ -13,7 +14,8 @@ namespace {
 std::atomic<uint64_t> g_next_tensor_id{1};
 
 std::shared_ptr<detail::TensorImpl> make_impl(const Shape& shape, DType dtype) {
-  auto impl = std::make_shared<detail::TensorImpl>();
+  // From the per-thread buffer cache, not malloc: see core/detail/buffer_cache_allocator.h.
+  auto impl = std::allocate_shared<detail::TensorImpl>(detail::BufferCacheAllocator<detail::TensorImpl>());
   impl->id = g_next_tensor_id.fetch_add(1, std::memory_order_relaxed);
   impl->shape = shape;
   impl->dtype = dtype;
@@ -41,7 +43,7 @@ std::string requested_shape_string(const Shape& shape) {
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   check_concrete_shape(shape);
   auto impl = make_impl(shape, dtype);
-  impl->storage = std::make_shared<Storage>(shape_size(shape));
+  impl->storage = std::allocate_shared<Storage>(detail::BufferCacheAllocator<Storage>(), shape_size(shape));
   return Tensor(std::move(impl));
 }
 
