@@ -144,13 +144,13 @@ MINIDL_AVX2 void packed_gemm(int64_t m, int64_t n, int64_t k, float alpha, const
   }
 }
 
-// exp(x) for x <= 0 (a score minus its row maximum) or NaN, 8 lanes: the formula of
-// detail/dot_attention_rows_generic.inc (exp(x) = 2^n p(r), the same two-part ln 2 and degree-6
-// polynomial, exactly 0 below kExpUnderflow, NaN kept), which GCC leaves mostly scalar there.
-MINIDL_AVX2 inline __m256 exp_lanes(__m256 x) {
+// exp(x) for x in [-inf, 0] (a score minus its finite row maximum, no NaN: the row's common case),
+// 8 lanes: the formula of detail/dot_attention_rows_generic.inc (exp(x) = 2^n p(r), the same
+// two-part ln 2 and degree-6 polynomial, exactly 0 below kExpUnderflow), which GCC leaves mostly
+// scalar there.
+MINIDL_AVX2 inline __m256 exp_lanes_finite(__m256 x) {
   const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(kExpUnderflow), _CMP_LT_OQ);
-  const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
-  const __m256 xc = _mm256_max_ps(_mm256_set1_ps(kExpUnderflow), x);
+  const __m256 xc = _mm256_max_ps(x, _mm256_set1_ps(kExpUnderflow));
   const __m256 round = _mm256_set1_ps(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
   const __m256 shifted = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504088896341f), round);
   const __m256i n = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_castps_si256(round));
@@ -168,7 +168,12 @@ MINIDL_AVX2 inline __m256 exp_lanes(__m256 x) {
                                       _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 120.0f), _mm256_set1_ps(1.0f / 24.0f)));
   const __m256 p = _mm256_fmadd_ps(r4, high, _mm256_fmadd_ps(r2, mid, low));
   const __m256 scaled = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(n, 23)));
-  return _mm256_blendv_ps(_mm256_andnot_ps(underflow, scaled), x, nan);
+  return _mm256_andnot_ps(underflow, scaled);
+}
+
+// The same for any x <= 0 or NaN: NaN lanes are kept.
+MINIDL_AVX2 inline __m256 exp_lanes(__m256 x) {
+  return _mm256_blendv_ps(exp_lanes_finite(x), x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
 // Lanes [0, count) of a tail: all-ones where loaded.
@@ -219,27 +224,6 @@ MINIDL_AVX2 void softmax_row_checked(float* row, int64_t n) {
   if (full < n) _mm256_maskstore_ps(row + full, tail, _mm256_mul_ps(_mm256_maskload_ps(row + full, tail), inverse));
 }
 
-// exp_lanes for x = score - row maximum when the maximum is finite and no score is NaN: x is then
-// in [-inf, 0], so the NaN lanes need no blend (the row's common case).
-MINIDL_AVX2 inline __m256 exp_lanes_finite(__m256 x) {
-  const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(kExpUnderflow), _CMP_LT_OQ);
-  const __m256 xc = _mm256_max_ps(x, _mm256_set1_ps(kExpUnderflow));
-  const __m256 round = _mm256_set1_ps(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
-  const __m256 shifted = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504088896341f), round);
-  const __m256i n = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_castps_si256(round));
-  const __m256 nf = _mm256_sub_ps(shifted, round);
-  __m256 r = _mm256_fmadd_ps(nf, _mm256_set1_ps(-0.693359375f), xc);
-  r = _mm256_fmadd_ps(nf, _mm256_set1_ps(2.12194440e-4f), r);
-  const __m256 r2 = _mm256_mul_ps(r, r);
-  const __m256 r4 = _mm256_mul_ps(r2, r2);
-  const __m256 low = _mm256_add_ps(r, _mm256_set1_ps(1.0f));
-  const __m256 mid = _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 6.0f), _mm256_set1_ps(0.5f));
-  const __m256 high = _mm256_fmadd_ps(r2, _mm256_set1_ps(1.0f / 720.0f),
-                                      _mm256_fmadd_ps(r, _mm256_set1_ps(1.0f / 120.0f), _mm256_set1_ps(1.0f / 24.0f)));
-  const __m256 p = _mm256_fmadd_ps(r4, high, _mm256_fmadd_ps(r2, mid, low));
-  const __m256 scaled = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(n, 23)));
-  return _mm256_andnot_ps(underflow, scaled);
-}
 
 // The row's softmax in place. The maximum runs in four independent chains and also flags NaN
 // scores; a row with a NaN or an infinite maximum goes through softmax_row_checked (the same
