@@ -158,8 +158,8 @@ bool in_our_code(const void* pc) {
 //  - an ASan report from inside libhdf5 (not instrumented: a crash that the interceptors or the
 //    SEGV handler saw there), or a death with no report (the sanitizer's own mapping failed under
 //    the memory limit): nothing, so the parent reports a crash of libhdf5 on a damaged file.
-//    ASan gives an address only for bad accesses (overflows, use after free, SEGV); a report
-//    without one (an overlapping memcpy, a double free) cannot be placed and counts as libhdf5's,
+//    ASan gives an address only for bad accesses (overflows, use after free); a report without
+//    one (a SEGV, an overlapping memcpy, a double free) cannot be placed and counts as libhdf5's,
 //    as every child's report did before this callback: libhdf5 1.10's H5HG_read makes such a
 //    memcpy on a damaged legacy .h5 (the legacy_h5 corpus has one).
 void child_sanitizer_death() {
@@ -251,7 +251,9 @@ void child_sanitizer_death() {
 }  // namespace
 }  // namespace minidl::detail
 
-// UBSan calls it (when defined) as each of its reports begins; nothing else does.
+// UBSan calls it (when defined) as each of its reports begins; nothing else does. Where the
+// sanitizer runtime is a shared library (GCC's asan preset) its own empty default may be the one
+// bound, and a UBSan report in the child then reads as a crash, as before this hook.
 extern "C" void __ubsan_on_report() { minidl::detail::bounded::child_state.ubsan_reported = true; }
 
 namespace minidl::detail {
