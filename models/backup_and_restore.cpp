@@ -47,13 +47,13 @@ void BackupAndRestore::load() {
   }
   if (fs::exists(metadata_path_)) {
     std::ifstream in(metadata_path_);
-    json metadata;
+    int epoch = 0;
     try {
-      metadata = json::parse(in);
+      epoch = json::parse(in).at("epoch").get<int>();
     } catch (const json::exception& e) {
       throw IOError(fmt::format("BackupAndRestore cannot read '{}': {}", metadata_path_, e.what()));
     }
-    m.set_initial_epoch(metadata.at("epoch").get<int>());
+    m.set_initial_epoch(epoch);
   }
 }
 

@@ -106,6 +106,12 @@ json parse_json_text(const std::string& text, const std::string& source) {
     std::string reason = e.what();
     if (auto pos = reason.find("syntax error"); pos != std::string::npos) reason = reason.substr(pos);
     throw ValueError(fmt::format("Malformed JSON in {} at line {}, column {}: {}", source, line, column, reason));
+  } catch (const json::exception& e) {
+    // The parser's other failures: a number beyond double's range ("1e400", found by the
+    // keras2_config fuzzer) is json::out_of_range 406, which carries no position.
+    std::string reason = e.what();
+    if (auto pos = reason.find("] "); pos != std::string::npos) reason = reason.substr(pos + 2);
+    throw ValueError(fmt::format("Malformed JSON in {}: {}", source, reason));
   }
 }
 

@@ -395,6 +395,12 @@ TEST_CASE("load_config: malformed files and broken configs give clear errors", "
     mt::write_text(path, "");
     CHECK_THAT(mt::error_message([&] { md::load_config(path); }),
                Catch::Matchers::StartsWith("Malformed JSON in '" + path + "' at line 1, column 1:"));
+    // A number beyond double's range is nlohmann's out_of_range, not a parse_error (found by the
+    // keras2_config fuzzer in CI, 2026-12-08: "11e3002" escaped as a foreign exception).
+    mt::write_text(path, "{\"class_name\": \"Sequential\", \"config\": {\"layers\": [], \"seed\": 11e3002}}");
+    CHECK_THROWS_AS(md::load_config(path), md::ValueError);
+    CHECK_THAT(mt::error_message([&] { md::load_config(path); }),
+               Catch::Matchers::StartsWith("Malformed JSON in '" + path + "': number overflow parsing '11e3002'"));
   }
 
   SECTION("a saved model or weights file where a config was expected points to the right loader") {
