@@ -103,8 +103,9 @@ void reduce_inner(ReduceOp op, const float* x, int64_t rows, int64_t length, flo
     return;
   }
   if (entry.is_reference()) detail::mark_unused(key);
-#pragma omp parallel for if (rows * length > detail::kParallelGrain) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) out[r] = reduce_row(op, x + r * length, length);
+  detail::parallel_for(rows, rows * length > detail::kParallelGrain ? 1 : rows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) out[r] = reduce_row(op, x + r * length, length);
+  });
 }
 
 // (outer, length, inner) -> (outer, inner): a middle axis, which oneDNN 2.6 only reduces with
@@ -133,19 +134,15 @@ void reduce_middle(ReduceOp op, const float* x, int64_t outer, int64_t length, i
       }
     }
   };
-  // Below the grain the loop runs here: an OpenMP `if` clause that is false still enters a
-  // (one-thread) parallel region, ~2,000 instructions, 2% of bench/autograd_bench's 32-32-1
-  // step, whose bias gradients come here.
-  if (outer * length * inner <= detail::kParallelGrain) {
-    for (int64_t o = 0; o < outer; ++o) {
-      for (int64_t blk = 0; blk < blocks; ++blk) reduce_block(o, blk);
-    }
-    return;
-  }
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t o = 0; o < outer; ++o) {
-    for (int64_t blk = 0; blk < blocks; ++blk) reduce_block(o, blk);
-  }
+  // detail::parallel_for keeps a reduction below the grain (a small model's bias gradients) out
+  // of OpenMP: an `if` clause that is false still enters a one-thread region, ~2,000
+  // instructions, 2% of bench/autograd_bench's 32-32-1 step. The grain here counts elements, not
+  // blocks, hence the whole range as the grain when the work is small.
+  const int64_t tasks = outer * blocks;
+  const bool small = outer * length * inner <= detail::kParallelGrain;
+  detail::parallel_for(tasks, small ? tasks : 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) reduce_block(t / blocks, t % blocks);
+  });
 }
 
 }  // namespace
