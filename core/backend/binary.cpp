@@ -277,22 +277,14 @@ void where(const float* cond, const Dims& cond_shape, const float* a, const Dims
 
 void copy(const float* x, float* out, int64_t n) {
   if (n <= 0 || x == out) return;
-  if (n < detail::kParallelGrain * 4) {
-    std::memcpy(out, x, sizeof(float) * n);
-    return;
-  }
-  constexpr int64_t kChunk = 1 << 14;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < chunks; ++i) {
-    const int64_t begin = i * kChunk;
-    std::memcpy(out + begin, x + begin, sizeof(float) * std::min(kChunk, n - begin));
-  }
+  detail::parallel_for(n, detail::kParallelGrain * 4, [&](int64_t begin, int64_t end) {
+    std::memcpy(out + begin, x + begin, sizeof(float) * (end - begin));
+  });
 }
 
 void fill(float* out, int64_t n, float value) {
-#pragma omp parallel for if (n > detail::kParallelGrain * 4) schedule(static)
-  for (int64_t i = 0; i < n; ++i) out[i] = value;
+  detail::parallel_for(n, detail::kParallelGrain * 4,
+                       [&](int64_t begin, int64_t end) { std::fill(out + begin, out + end, value); });
 }
 
 }  // namespace minidl::backend

@@ -35,58 +35,54 @@ dnnl::softmax_v2_forward::primitive_desc forward_desc(const Dims& dims, bool log
 // oneDNN 2.6's fast softmax needs the axis innermost; for (outer, axis, inner) with inner > 1
 // we run our own loop, vectorised along the contiguous inner dimension.
 void forward_loop(const float* x, float* y, const AxisSplit& s, bool log) {
-#pragma omp parallel if (s.outer * s.axis * s.inner > detail::kParallelGrain)
-  {
+  detail::parallel_for(s.outer, detail::row_grain(s.axis * s.inner), [&](int64_t begin, int64_t end) {
     std::vector<float> max(s.inner), sum(s.inner);
-#pragma omp for schedule(static)
-  for (int64_t o = 0; o < s.outer; ++o) {
-    const float* px = x + o * s.axis * s.inner;
-    float* py = y + o * s.axis * s.inner;
-    std::fill(max.begin(), max.end(), -std::numeric_limits<float>::infinity());
-    std::fill(sum.begin(), sum.end(), 0.0f);
-    for (int64_t a = 0; a < s.axis; ++a) {
-      for (int64_t i = 0; i < s.inner; ++i) max[i] = std::max(max[i], px[a * s.inner + i]);
-    }
-    for (int64_t a = 0; a < s.axis; ++a) {
-      for (int64_t i = 0; i < s.inner; ++i) {
-        const float e = std::exp(px[a * s.inner + i] - max[i]);
-        sum[i] += e;
-        if (!log) py[a * s.inner + i] = e;
+    for (int64_t o = begin; o < end; ++o) {
+      const float* px = x + o * s.axis * s.inner;
+      float* py = y + o * s.axis * s.inner;
+      std::fill(max.begin(), max.end(), -std::numeric_limits<float>::infinity());
+      std::fill(sum.begin(), sum.end(), 0.0f);
+      for (int64_t a = 0; a < s.axis; ++a) {
+        for (int64_t i = 0; i < s.inner; ++i) max[i] = std::max(max[i], px[a * s.inner + i]);
+      }
+      for (int64_t a = 0; a < s.axis; ++a) {
+        for (int64_t i = 0; i < s.inner; ++i) {
+          const float e = std::exp(px[a * s.inner + i] - max[i]);
+          sum[i] += e;
+          if (!log) py[a * s.inner + i] = e;
+        }
+      }
+      for (int64_t a = 0; a < s.axis; ++a) {
+        for (int64_t i = 0; i < s.inner; ++i) {
+          float& out = py[a * s.inner + i];
+          out = log ? px[a * s.inner + i] - max[i] - std::log(sum[i]) : out / sum[i];
+        }
       }
     }
-    for (int64_t a = 0; a < s.axis; ++a) {
-      for (int64_t i = 0; i < s.inner; ++i) {
-        float& out = py[a * s.inner + i];
-        out = log ? px[a * s.inner + i] - max[i] - std::log(sum[i]) : out / sum[i];
-      }
-    }
-  }
-  }
+  });
 }
 
 void backward_loop(const float* y, const float* dy, float* dx, const AxisSplit& s, bool log) {
-#pragma omp parallel if (s.outer * s.axis * s.inner > detail::kParallelGrain)
-  {
+  detail::parallel_for(s.outer, detail::row_grain(s.axis * s.inner), [&](int64_t begin, int64_t end) {
     std::vector<float> dot(s.inner);
-#pragma omp for schedule(static)
-  for (int64_t o = 0; o < s.outer; ++o) {
-    const int64_t base = o * s.axis * s.inner;
-    std::fill(dot.begin(), dot.end(), 0.0f);
-    for (int64_t a = 0; a < s.axis; ++a) {
-      for (int64_t i = 0; i < s.inner; ++i) {
-        const int64_t k = base + a * s.inner + i;
-        dot[i] += log ? dy[k] : dy[k] * y[k];
+    for (int64_t o = begin; o < end; ++o) {
+      const int64_t base = o * s.axis * s.inner;
+      std::fill(dot.begin(), dot.end(), 0.0f);
+      for (int64_t a = 0; a < s.axis; ++a) {
+        for (int64_t i = 0; i < s.inner; ++i) {
+          const int64_t k = base + a * s.inner + i;
+          dot[i] += log ? dy[k] : dy[k] * y[k];
+        }
+      }
+      for (int64_t a = 0; a < s.axis; ++a) {
+        for (int64_t i = 0; i < s.inner; ++i) {
+          const int64_t k = base + a * s.inner + i;
+          // softmax: dx = y * (dy - sum(dy * y)); log_softmax: dx = dy - exp(y) * sum(dy).
+          dx[k] = log ? dy[k] - std::exp(y[k]) * dot[i] : y[k] * (dy[k] - dot[i]);
+        }
       }
     }
-    for (int64_t a = 0; a < s.axis; ++a) {
-      for (int64_t i = 0; i < s.inner; ++i) {
-        const int64_t k = base + a * s.inner + i;
-        // softmax: dx = y * (dy - sum(dy * y)); log_softmax: dx = dy - exp(y) * sum(dy).
-        dx[k] = log ? dy[k] - std::exp(y[k]) * dot[i] : y[k] * (dy[k] - dot[i]);
-      }
-    }
-  }
-  }
+  });
 }
 
 }  // namespace

@@ -36,6 +36,12 @@ void parallel_for(int64_t n, int64_t grain, Body&& body) {
   }
 }
 
+// The grain, in rows, for parallel_for over rows of `row_elements` elements each: a loop stays
+// on the calling thread while its rows hold no more than kParallelGrain elements in all.
+inline int64_t row_grain(int64_t row_elements) {
+  return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(row_elements, 1));
+}
+
 // A shape held in place up to kInline axes (on the heap beyond). The elementwise paths build
 // several shapes per call; as std::vectors they were 72 of the ~390 heap allocations of one
 // 32-32-1 MLP training step (callgrind on bench/autograd_bench), each costing about as much as
