@@ -136,10 +136,10 @@ MINIDL_AVX512 void softmax_row16(float* row, int64_t n) {
     _mm512_mask_storeu_ps(row + full, tail, e);
     s1 = _mm512_add_ps(s1, _mm512_maskz_mov_ps(tail, e));
   }
-  const __m512 inverse =
-      _mm512_set1_ps(1.0f / sum16(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))));
+  const __m512 inverse = _mm512_set1_ps(1.0f / sum16(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))));
   for (j = 0; j < full; j += 16) _mm512_storeu_ps(row + j, _mm512_mul_ps(_mm512_loadu_ps(row + j), inverse));
-  if (full < n) _mm512_mask_storeu_ps(row + full, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, row + full), inverse));
+  if (full < n)
+    _mm512_mask_storeu_ps(row + full, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, row + full), inverse));
 }
 
 }  // namespace
