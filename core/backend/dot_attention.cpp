@@ -147,6 +147,13 @@ constexpr int64_t kForwardBlockFloats = 1 << 14;
 // (bench/RESULTS.md, issue 14 sixth pass); the forward was no faster with larger blocks.
 constexpr int64_t kBackwardBlockFloats = 1 << 16;
 
+// The blocked path's softmax rows: the AVX-512 build on the avx512 kernel path (its exp keeps
+// twice as much of a row in flight), else the AVX2 build beside the products.
+const detail::DotAttentionRowKernels& blocked_rows() {
+  return active_kernel_path() == KernelPath::avx512 ? detail::avx512_dot_attention_softmax_rows()
+                                                    : detail::avx2_attention_gemm_kernels().rows;
+}
+
 bool use_blocked(const DotAttentionProblem& p, int64_t work) {
   return blocked_path() && (p.batch * p.heads >= omp_get_max_threads() || work < kMinParallelWork);
 }
@@ -178,7 +185,7 @@ void backward_row(const Task& task, const detail::DotAttentionRowKernels& rows, 
 void blocked_forward(const DotAttentionProblem& p, int64_t work, const float* q, const float* k, const float* v,
                      float* weights, float* out) {
   const auto& gemm = detail::avx2_attention_gemm_kernels();
-  const auto& rows = gemm.rows;
+  const auto& rows = blocked_rows();
   const int64_t tq = p.tq, tv = p.tv, block = query_block(tq, tv, kForwardBlockFloats);
   const int64_t kt_size = detail::packed_panels_size(p.key_dim, tv);
   const int64_t v_size = detail::packed_panels_size(tv, p.value_dim);
@@ -212,7 +219,7 @@ void blocked_backward(const DotAttentionProblem& p, int64_t work, const float* q
                       const float* weights, const float* d_out, const float* d_weights, float* dq, float* dk,
                       float* dv) {
   const auto& gemm = detail::avx2_attention_gemm_kernels();
-  const auto& rows = gemm.rows;
+  const auto& rows = blocked_rows();
   const int64_t tq = p.tq, tv = p.tv, block = query_block(tq, tv, kBackwardBlockFloats);
   const bool want_scores = dq != nullptr || dk != nullptr;
   // Scratch: V^T and K packed once per task, one block of d_out and of Q packed per block, the

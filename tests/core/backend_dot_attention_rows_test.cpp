@@ -1,6 +1,7 @@
 // The softmax rows of dot-product attention (core/backend/dot_attention.cpp and its row kernels),
 // on every kernel path, against a double-precision softmax: rows of every length around the AVX2
-// kernels' vector widths (8 lanes, four vectors per step, the masked tail), with ordinary scores,
+// kernels' vector widths (8 lanes, four vectors per step, the masked tail) and the AVX-512 softmax
+// row's (16 lanes, 64 floats per step) on the avx512 path, with ordinary scores,
 // scores far below the maximum (exactly zero weight below exp(-87)), Keras's -1e9 mask constant,
 // and NaN and infinite scores in every part of the row (the AVX2 kernel's checked path: NaN or an
 // infinite maximum makes the whole row NaN, an -inf score among finite ones gets weight 0).
@@ -98,7 +99,8 @@ TEST_CASE("dot attention softmax rows match a double softmax, with NaN, infiniti
   std::mt19937 rng(7);
   for (const mb::KernelPath path : mb::supported_kernel_paths()) {
     const PathGuard guard(path);
-    for (const int64_t n : {1, 3, 7, 8, 9, 16, 24, 31, 32, 33, 40, 63, 64, 65, 100, 256, 300}) {
+    for (const int64_t n :
+         {1, 3, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 47, 48, 49, 63, 64, 65, 79, 100, 127, 128, 129, 256, 300}) {
       for (const RowCase& c : row_cases(n, rng)) {
         INFO("path " << mb::kernel_path_name(path) << ", length " << n << ", " << c.name);
         mb::DotAttentionProblem p;

@@ -29,5 +29,8 @@ struct DotAttentionRowKernels {
 // The AVX2 + FMA build; call it only when the CPU has both.
 const DotAttentionRowKernels& avx2_dot_attention_row_kernels();
 const DotAttentionRowKernels& portable_dot_attention_row_kernels();
+// The blocked path's rows in AVX-512 intrinsics (dot_attention_avx512.cpp); call it only when the
+// CPU has AVX-512 F/DQ/BW/VL (the avx512 kernel path).
+const DotAttentionRowKernels& avx512_dot_attention_softmax_rows();
 
 }  // namespace minidl::backend::detail
