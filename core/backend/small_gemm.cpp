@@ -2,10 +2,11 @@
 // small product. The kernels need unit strides along their vectors; a dimension of extent 1 has
 // no stride to speak of, and c^T = b^T a^T is the same product read the other way, so most
 // products of a dense layer (any transposes, a column or a row as an operand) find one.
+#include "minidl/core/backend/detail/small_gemm.h"
+
 #include <cstdint>
 
 #include "minidl/core/backend/attention_kernels.h"
-#include "minidl/core/backend/detail/small_gemm.h"
 
 namespace minidl::backend::detail {
 namespace {

@@ -179,8 +179,18 @@ TEST_CASE("small_gemm with strides no kernel layout fits runs the plain loop cor
     const std::vector<float> a = mdt::random_values(rng, m * k * 4, -1.0f, 1.0f);
     const std::vector<float> b = mdt::random_values(rng, k * n * 4, -1.0f, 1.0f);
     std::vector<float> c(static_cast<size_t>(m * n * 4), kPadding);
-    SmallGemmProblem p{.m = m, .n = n, .k = k, .a = a.data(), .a_row = 2 * k, .a_depth = 2,
-                       .b = b.data(), .b_depth = 2 * n, .b_col = 2, .c = c.data(), .c_row = 2 * n, .c_col = 2,
+    SmallGemmProblem p{.m = m,
+                       .n = n,
+                       .k = k,
+                       .a = a.data(),
+                       .a_row = 2 * k,
+                       .a_depth = 2,
+                       .b = b.data(),
+                       .b_depth = 2 * n,
+                       .b_col = 2,
+                       .c = c.data(),
+                       .c_row = 2 * n,
+                       .c_col = 2,
                        .accumulate = false};
     mb::detail::small_gemm(p);
     for (int64_t i = 0; i < m; ++i) {
@@ -208,7 +218,7 @@ TEST_CASE("backend::matmul on every kernel path: a dense layer's products at bat
     Dims batch;
     int64_t m, k, n;
   };
-  const std::vector<Case> cases = {{{}, 8, 32, 32}, {{}, 8, 32, 1}, {{}, 8, 1, 32},  {{}, 32, 8, 1},
+  const std::vector<Case> cases = {{{}, 8, 32, 32}, {{}, 8, 32, 1},  {{}, 8, 1, 32},    {{}, 32, 8, 1},
                                    {{}, 32, 8, 32}, {{3}, 5, 9, 17}, {{2}, 16, 16, 16}, {{}, 17, 31, 33}};
   for (const mb::KernelPath path : mb::supported_kernel_paths()) {
     mb::set_kernel_path(path);
@@ -223,9 +233,9 @@ TEST_CASE("backend::matmul on every kernel path: a dense layer's products at bat
             c_shape.insert(c_shape.end(), {c.m, c.n});
             const std::vector<float> a = mdt::random_values(rng, mdt::numel(a_shape), -1.0f, 1.0f);
             const std::vector<float> b = mdt::random_values(rng, mdt::numel(b_shape), -1.0f, 1.0f);
-            std::vector<float> out = accumulate ? mdt::random_values(rng, mdt::numel(c_shape), -1.0f, 1.0f)
-                                                : std::vector<float>(mdt::numel(c_shape),
-                                                                     std::numeric_limits<float>::quiet_NaN());
+            std::vector<float> out =
+                accumulate ? mdt::random_values(rng, mdt::numel(c_shape), -1.0f, 1.0f)
+                           : std::vector<float>(mdt::numel(c_shape), std::numeric_limits<float>::quiet_NaN());
             const std::vector<float> out0 = out;
             mb::matmul(a.data(), a_shape, ta, b.data(), b_shape, tb, out.data(), c_shape, accumulate);
             const int64_t batches = mdt::numel(c.batch);
