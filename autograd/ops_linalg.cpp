@@ -23,10 +23,16 @@ struct MatmulAttrs {
 std::vector<Tensor> matmul_backward(const OpGrad& g, const MatmulAttrs& attrs) {
   const Tensor &a = g.saved(0), &b = g.saved(1);
   const bool vector_operand = a.ndim() == 1 || b.ndim() == 1;
-  const Tensor a2 = a.ndim() == 1 ? reshape(a, {1, a.dim(0)}) : a;
-  const Tensor b2 = b.ndim() == 1 ? reshape(b, {b.dim(0), 1}) : b;
+  // Matrices are used where they lie (a Tensor copy is two atomic reference-count updates); only
+  // a 1-D operand, and then the incoming gradient, is reshaped into a local.
+  Tensor a_as_row, b_as_column, dc_as_matrix;
+  if (a.ndim() == 1) a_as_row = reshape(a, {1, a.dim(0)});
+  if (b.ndim() == 1) b_as_column = reshape(b, {b.dim(0), 1});
+  const Tensor& a2 = a.ndim() == 1 ? a_as_row : a;
+  const Tensor& b2 = b.ndim() == 1 ? b_as_column : b;
   const bool ta = attrs.transpose_a && a.ndim() > 1, tb = attrs.transpose_b && b.ndim() > 1;
-  const Tensor dc = vector_operand ? reshape(g.grad(), compute::matmul_shape(a2.shape(), b2.shape(), ta, tb)) : g.grad();
+  if (vector_operand) dc_as_matrix = reshape(g.grad(), compute::matmul_shape(a2.shape(), b2.shape(), ta, tb));
+  const Tensor& dc = vector_operand ? dc_as_matrix : g.grad();
   Tensor da, db;
   if (g.needs(0)) {
     da = sum_to(!ta ? matmul(dc, b2, false, !tb) : matmul(b2, dc, tb, true), a2.shape());

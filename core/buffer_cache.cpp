@@ -37,12 +37,14 @@ class ThreadBufferCache;
 // This thread's cache, as one constant-initialised thread_local: one TLS lookup per call (in a
 // shared library each lookup is a __tls_get_addr call; a lazily constructed thread_local adds
 // a guard check and its own lookup). `gone` is set once the cache has been destroyed: tensors
-// freed after that (static ones, at exit) free their blocks directly.
+// freed after that (static ones, at exit) free their blocks directly. Initial-exec: the slot is
+// then a plain thread-pointer load, not a __tls_get_addr call (two per tensor buffer, two more
+// per TensorImpl and Storage block); its 16 bytes of static TLS fit a dlopen too.
 struct ThreadCacheSlot {
   ThreadBufferCache* cache = nullptr;
   bool gone = false;
 };
-constinit thread_local ThreadCacheSlot t_cache_slot;
+[[gnu::tls_model("initial-exec")]] constinit thread_local ThreadCacheSlot t_cache_slot;
 
 class ThreadBufferCache {
  public:

@@ -11,10 +11,12 @@
 namespace minidl {
 namespace {
 
-std::atomic<int64_t> g_live_buffers{0};
+// Live buffers are counted as made minus freed: one atomic add per buffer and one per free
+// (a locked add each, and a buffer is made for every op's output).
 std::atomic<int64_t> g_live_bytes{0};
 std::atomic<int64_t> g_peak_bytes{0};
 std::atomic<int64_t> g_total_allocations{0};
+std::atomic<int64_t> g_total_releases{0};
 
 void raise_peak(int64_t live) {
   int64_t peak = g_peak_bytes.load(std::memory_order_relaxed);
@@ -24,11 +26,15 @@ void raise_peak(int64_t live) {
 
 // The read allocation scope of this thread, and the process's cap (core/read_limits.h).
 struct ReadBudget {
-  int depth = 0;
   uint64_t used = 0;
   std::string what;
 };
 thread_local ReadBudget t_read_budget;
+// How many read scopes this thread is in: apart from the budget, which has a string and so a
+// lazily constructed thread_local (a guard check and a call per access), because every buffer
+// made asks it (Storage's constructor) and almost always finds no scope. Initial-exec: a plain
+// thread-pointer load, not a __tls_get_addr call (four bytes of static TLS: fine for a dlopen too).
+[[gnu::tls_model("initial-exec")]] constinit thread_local int t_read_scope_depth = 0;
 std::atomic<int64_t> g_read_cap{kDefaultReadAllocationCap};
 
 // glibc serves blocks above 128 KiB with a fresh mmap and unmaps them on free, so a training
@@ -57,7 +63,6 @@ Storage::Storage(int64_t num_elements) : size_(num_elements) {
                                     num_elements, static_cast<double>(num_elements) * sizeof(float) / (1 << 30)));
     }
   }
-  g_live_buffers.fetch_add(1, std::memory_order_relaxed);
   raise_peak(g_live_bytes.fetch_add(static_cast<int64_t>(bytes), std::memory_order_relaxed) +
              static_cast<int64_t>(bytes));
   g_total_allocations.fetch_add(1, std::memory_order_relaxed);
@@ -65,12 +70,15 @@ Storage::Storage(int64_t num_elements) : size_(num_elements) {
 
 Storage::~Storage() {
   detail::release_buffer(data_, static_cast<size_t>(size_) * sizeof(float));
-  g_live_buffers.fetch_sub(1, std::memory_order_relaxed);
+  g_total_releases.fetch_add(1, std::memory_order_relaxed);
   g_live_bytes.fetch_sub(size_ * static_cast<int64_t>(sizeof(float)), std::memory_order_relaxed);
 }
 
 MemoryStats memory_stats() {
-  return {g_live_buffers.load(), g_live_bytes.load(), g_peak_bytes.load(), g_total_allocations.load()};
+  // Releases first: a buffer made between the two loads is counted live, never one freed twice.
+  const int64_t releases = g_total_releases.load();
+  const int64_t allocations = g_total_allocations.load();
+  return {allocations - releases, g_live_bytes.load(), g_peak_bytes.load(), allocations};
 }
 
 void reset_peak_memory() { g_peak_bytes.store(g_live_bytes.load()); }
@@ -85,17 +93,17 @@ int64_t read_allocation_cap() { return g_read_cap.load(); }
 namespace detail {
 
 ReadAllocationScope::ReadAllocationScope(const std::string& what) {
-  if (t_read_budget.depth++ == 0) {
+  if (t_read_scope_depth++ == 0) {
     t_read_budget.used = 0;
     t_read_budget.what = what;
   }
 }
 
-ReadAllocationScope::~ReadAllocationScope() { --t_read_budget.depth; }
+ReadAllocationScope::~ReadAllocationScope() { --t_read_scope_depth; }
 
 void charge_read_allocation(uint64_t count, uint64_t element_bytes) {
+  if (t_read_scope_depth == 0) return;
   ReadBudget& budget = t_read_budget;
-  if (budget.depth == 0) return;
   uint64_t bytes = 0;
   if (__builtin_mul_overflow(count, element_bytes, &bytes)) bytes = UINT64_MAX;
   const auto cap = static_cast<uint64_t>(g_read_cap.load());

@@ -6,6 +6,7 @@
 #include "minidl/core/backend/backend.h"
 #include "minidl/core/backend/detail/dnnl_context.h"
 #include "minidl/core/backend/detail/loops.h"
+#include "minidl/core/backend/detail/small_gemm.h"
 
 namespace minidl::backend {
 namespace {
@@ -14,6 +15,12 @@ namespace {
 // matmul primitive and its call cost: cblas won at 40^3, oneDNN at 48^3 (bench/backend_bench,
 // "matmul, small" and bench/RESULTS.md).
 constexpr int64_t kSmallGemmWork = 40 * 40 * 40;
+
+// Up to this many multiply-adds per matrix, detail::small_gemm's register-tile loops beat
+// cblas_sgemm, whose fixed cost per call (argument checks, a zeroing pass over c for beta 0, a
+// thread-local lookup) was larger than the arithmetic of the 32-32-1 MLP's 8x32x32 products
+// (bench/RESULTS.md, issue 16 part 3). Beyond, its packing pays off.
+constexpr int64_t kTinyGemmWork = 16 * 1024;
 
 // Up to this many multiply-adds in all, the oneDNN primitive is created and run on one thread.
 // oneDNN splits even small matmuls across every OpenMP thread, and an OpenMP region costs about
@@ -50,6 +57,33 @@ Operand view(const Dims& stored, bool transpose, size_t batch_rank) {
   return op;
 }
 
+// One (m x k) (k x n) product of stored row-major matrices with row lengths lda and ldb, op
+// transposing when asked: the tiny-product kernels, or cblas_sgemm beyond kTinyGemmWork.
+void gemm_one(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool ta, const float* b, int64_t ldb,
+              bool tb, float* c, bool accumulate) {
+  if (m * n * k <= kTinyGemmWork) {
+    detail::SmallGemmProblem p;
+    p.m = m;
+    p.n = n;
+    p.k = k;
+    p.a = a;
+    p.a_row = ta ? 1 : lda;
+    p.a_depth = ta ? lda : 1;
+    p.b = b;
+    p.b_depth = tb ? 1 : ldb;
+    p.b_col = tb ? ldb : 1;
+    p.c = c;
+    p.c_row = n;
+    p.c_col = 1;
+    p.accumulate = accumulate;
+    detail::small_gemm(p);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+              accumulate ? 1.0f : 0.0f, c, static_cast<int>(n));
+}
+
 void small_gemm_loop(const float* a, const Operand& A, bool ta, const float* b, const Operand& B, bool tb, float* c,
                      const Dims& c_shape, bool accumulate) {
   const size_t rank = c_shape.size();
@@ -66,9 +100,7 @@ void small_gemm_loop(const float* a, const Operand& A, bool ta, const float* b, 
       if (A.dims[i] != 1) offset_a += index * A.strides[i];
       if (B.dims[i] != 1) offset_b += index * B.strides[i];
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-                static_cast<int>(n), static_cast<int>(k), 1.0f, a + offset_a, static_cast<int>(lda), b + offset_b,
-                static_cast<int>(ldb), accumulate ? 1.0f : 0.0f, c + batch * m * n, static_cast<int>(n));
+    gemm_one(m, n, k, a + offset_a, lda, ta, b + offset_b, ldb, tb, c + batch * m * n, accumulate);
   }
 }
 
@@ -80,14 +112,12 @@ void matmul(const float* a, const Dims& a_shape, bool transpose_a, const float* 
   const size_t rank = c_shape.size();
   const int64_t m = c_shape[rank - 2], n = c_shape[rank - 1];
   if (rank == 2 && a_shape.size() == 2 && b_shape.size() == 2) {
-    // A small unbatched product is one cblas_sgemm on the stored matrices (the same call
+    // A small unbatched product is one gemm_one on the stored matrices (the same call
     // small_gemm_loop makes), without building the strided views; the row lengths of the
     // stored matrices are the leading dimensions.
     const int64_t k = transpose_a ? a_shape[0] : a_shape[1];
     if (m * n > 0 && k > 0 && m * n * k <= kSmallGemmWork) {
-      cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans,
-                  static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(a_shape[1]),
-                  b, static_cast<int>(b_shape[1]), accumulate ? 1.0f : 0.0f, c, static_cast<int>(n));
+      gemm_one(m, n, k, a, a_shape[1], transpose_a, b, b_shape[1], transpose_b, c, accumulate);
       return;
     }
   }
