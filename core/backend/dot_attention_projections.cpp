@@ -13,13 +13,14 @@
 #include "minidl/core/backend/backend.h"
 #include "minidl/core/backend/detail/dnnl_context.h"
 #include "minidl/core/backend/detail/loops.h"
+#include "minidl/core/backend/detail/matmul_thresholds.h"
 
 namespace minidl::backend {
 namespace {
 
-// The thresholds of backend::matmul (matmul.cpp): cblas_sgemm below, one thread below the second.
-constexpr int64_t kSmallStridedGemmWork = 40 * 40 * 40;
-constexpr int64_t kSingleThreadStridedGemmWork = 100 * 100 * 100;
+// backend::matmul's thresholds: cblas_sgemm below the first, one thread below the second.
+using detail::kSingleThreadGemmWork;
+using detail::kSmallGemmWork;
 
 bool transposed(const StridedOperand& x) { return x.col != 1; }
 int64_t leading(const StridedOperand& x) { return transposed(x) ? x.col : x.row; }
@@ -51,7 +52,7 @@ void product(int64_t m, int64_t n, int64_t k, StridedOperand a, StridedOperand b
   check(a, "a");
   check(b, "b");
   if (m == 0 || n == 0) return;
-  if (k == 0 || m * n * k <= kSmallStridedGemmWork) {
+  if (k == 0 || m * n * k <= kSmallGemmWork) {
     if (k == 0) {
       for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = 0; j < n; ++j) {
@@ -64,7 +65,7 @@ void product(int64_t m, int64_t n, int64_t k, StridedOperand a, StridedOperand b
     blas_product(m, n, k, a, b, bias, c, ldc, accumulate);
     return;
   }
-  const detail::OneThreadScope single(one_thread || m * n * k <= kSingleThreadStridedGemmWork);
+  const detail::OneThreadScope single(one_thread || m * n * k <= kSingleThreadGemmWork);
   const Dims a_strides = {a.row, a.col}, b_strides = {b.row, b.col}, c_strides = {ldc, 1};
   const std::string key = detail::KeyBuilder("strided_matmul")
                               .add(Dims{m, k, n})
@@ -162,7 +163,7 @@ void strided_matmuls(const std::vector<StridedProduct>& products) {
   double total = 0.0;
   for (const StridedProduct& p : products) total += work(p);
   // Below about two single-thread matmuls' worth the team's split is as good and costs no region.
-  const bool worth = threads > 1 && !omp_in_parallel() && total > 2.0 * kSingleThreadStridedGemmWork;
+  const bool worth = threads > 1 && !omp_in_parallel() && total > 2.0 * kSingleThreadGemmWork;
   const std::vector<std::vector<int>> dealt = worth ? deal_chains(products, threads) : std::vector<std::vector<int>>{};
   if (dealt.empty()) {
     for (const StridedProduct& p : products) run(p, false);
