@@ -183,9 +183,16 @@ std::vector<Tensor> run_recurrent(const char* name, const compute::RecurrentProb
                          which.push_back(i);
                        }
                        const std::vector<Tensor> out = composed_sequence(q);
-                       Tensor seed = add(sum(multiply(out[0], g.grads[0])), sum(multiply(out[1], g.grads[1])));
-                       if (lstm) seed = add(seed, sum(multiply(out[2], d_c)));
-                       const std::vector<Tensor> grads = tape.gradient(seed, sources);
+                       // sum(out * d_out) over the outputs a gradient reached (an unreached one's
+                       // is undefined: a zero term).
+                       Tensor seed;
+                       for (size_t o = 0; o < out.size(); ++o) {
+                         if (!watched_grads[o].defined()) continue;
+                         const Tensor term = sum(multiply(out[o], watched_grads[o]));
+                         seed = seed.defined() ? add(seed, term) : term;
+                       }
+                       const std::vector<Tensor> grads =
+                           seed.defined() ? tape.gradient(seed, sources) : std::vector<Tensor>(sources.size());
                        for (size_t k = 0; k < which.size(); ++k) {
                          result[position(which[k])] =
                              grads[k].defined() ? grads[k] : Tensor::zeros(operand(q, which[k]).shape());
@@ -203,7 +210,10 @@ std::vector<Tensor> run_recurrent(const char* name, const compute::RecurrentProb
                        if (needs(i)) result[position(i)] = *by_operand[i];
                      }
                      return result;
-                   });
+                   },
+                   // The fused backward takes an undefined output gradient as zero (and the composed
+                   // one above skips its term): no zeros for the sequence a layer does not return.
+                   autograd::UnreachedOutputGrads::undefined);
   return outputs;
 }
 

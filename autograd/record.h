@@ -25,7 +25,9 @@ namespace minidl::autograd {
 // What a gradient rule receives.
 struct BackwardArgs {
   const std::vector<Tensor>& saved;     // the tensors the op saved, in order
-  const std::vector<Tensor>& grads;     // one per output: d(target)/d(output), zeros if unreached
+  // One per output: d(target)/d(output); for an output no gradient reached, zeros, or an undefined
+  // tensor when the op was recorded with UnreachedOutputGrads::undefined.
+  const std::vector<Tensor>& grads;
   const std::vector<bool>& needs_grad;  // one per input: false = return an undefined tensor
   const std::vector<Shape>& input_shapes;  // one per input (empty for an undefined input)
   const Tensor& grad() const { return grads[0]; }
@@ -55,13 +57,21 @@ inline bool should_record(std::span<const Tensor> inputs) {
 }
 inline bool should_record(const std::vector<Tensor>& inputs) { return should_record(std::span<const Tensor>(inputs)); }
 
+// What a rule receives for an output that no gradient reached. `zeros` (every op's default) lets a
+// rule use each gradient as a tensor; `undefined` saves materialising them, for a rule that takes
+// an undefined gradient as zero (the recurrent ops: a layer that returns only the last state leaves
+// the whole sequence output unreached, 0.9 MB of zeros per training step at rnn_bench's shapes).
+enum class UnreachedOutputGrads { zeros, undefined };
+
 // Appends a record to every active tape that watches one of `inputs`. `saved` tensors are
 // handed back to `backward`; if one is modified in place (Variable::assign) before the
 // gradient is taken, gradient() raises an error naming the op.
 void record(std::string_view op_name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
-            std::vector<Tensor> saved, BackwardFn backward);
+            std::vector<Tensor> saved, BackwardFn backward,
+            UnreachedOutputGrads unreached = UnreachedOutputGrads::zeros);
 // The same on views (ops::apply's path: no vectors built for the call's inputs and output).
 void record(std::string_view op_name, std::span<const Tensor> inputs, std::span<const Tensor> outputs,
-            std::vector<Tensor> saved, BackwardFn backward);
+            std::vector<Tensor> saved, BackwardFn backward,
+            UnreachedOutputGrads unreached = UnreachedOutputGrads::zeros);
 
 }  // namespace minidl::autograd

@@ -51,21 +51,22 @@ bool is_watched_by_any_tape(const Tensor& t) {
 namespace autograd {
 
 void record(std::string_view op_name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
-            std::vector<Tensor> saved, BackwardFn backward) {
+            std::vector<Tensor> saved, BackwardFn backward, UnreachedOutputGrads unreached) {
   // Ops written with record() directly (several outputs, fused kernels) are checked here; ops::apply
   // checks its own outputs and calls the span overload.
   if (debug::check_numerics_enabled()) [[unlikely]] detail::check_op_outputs(op_name, inputs, outputs);
   record(op_name, std::span<const Tensor>(inputs), std::span<const Tensor>(outputs), std::move(saved),
-         std::move(backward));
+         std::move(backward), unreached);
 }
 
 namespace {
 
-// `rec` describes the op: its inputs (ids, shapes), outputs and gradient rule. The saved tensors
-// are the caller's to fill. Element by element, so that a recycled record's shapes keep their
-// capacity (a resize only adds or drops the tail).
+// `rec` describes the op: its inputs (ids, shapes), outputs and gradient rule (and what the rule
+// gets for an unreached output). The saved tensors are the caller's to fill. Element by element,
+// so that a recycled record's shapes keep their capacity (a resize only adds or drops the tail).
 void describe_op(detail::Record& rec, std::string_view op_name, std::span<const Tensor> inputs,
-                 std::span<const Tensor> outputs, BackwardFn&& backward) {
+                 std::span<const Tensor> outputs, BackwardFn&& backward,
+                 UnreachedOutputGrads unreached = UnreachedOutputGrads::zeros) {
   rec.op_name.assign(op_name);
   rec.inputs.resize(inputs.size());
   rec.input_shapes.resize(inputs.size());
@@ -84,6 +85,7 @@ void describe_op(detail::Record& rec, std::string_view op_name, std::span<const 
     rec.outputs[i].shape = outputs[i].shape();
   }
   rec.backward = std::move(backward);
+  rec.unreached_output_grads = unreached;  // every time: a recycled record keeps its last op's value
 }
 
 void note_saved_versions(detail::Record& rec) {
@@ -112,10 +114,10 @@ void record_on_watching_tapes(std::span<const Tensor> inputs, std::span<const Te
 }  // namespace
 
 void record(std::string_view op_name, std::span<const Tensor> inputs, std::span<const Tensor> outputs,
-            std::vector<Tensor> saved, BackwardFn backward) {
+            std::vector<Tensor> saved, BackwardFn backward, UnreachedOutputGrads unreached) {
   record_on_watching_tapes(inputs, outputs, [&] {
     detail::RecordRef rec(detail::acquire_record());
-    describe_op(rec.edit(), op_name, inputs, outputs, std::move(backward));
+    describe_op(rec.edit(), op_name, inputs, outputs, std::move(backward), unreached);
     rec.edit().saved = std::move(saved);
     note_saved_versions(rec.edit());
     return rec;
@@ -262,9 +264,10 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
       }
     }
     output_grads.clear();
+    const bool zeros_for_unreached = rec.unreached_output_grads == autograd::UnreachedOutputGrads::zeros;
     for (const Record::Output& output : rec.outputs) {
       const Tensor* grad = ids->tensor(output.id);
-      output_grads.push_back(grad != nullptr ? *grad : Tensor::zeros(output.shape));
+      output_grads.push_back(grad != nullptr ? *grad : zeros_for_unreached ? Tensor::zeros(output.shape) : Tensor());
     }
     std::vector<Tensor> input_grads;
     try {

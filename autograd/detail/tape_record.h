@@ -31,6 +31,7 @@ struct Record {
   std::vector<Input> inputs;
   std::vector<Shape> input_shapes;
   std::vector<Output> outputs;
+  UnreachedOutputGrads unreached_output_grads = UnreachedOutputGrads::zeros;  // what an unreached output's rule gets
   std::vector<Tensor> saved;
   std::vector<uint64_t> saved_versions;
   BackwardFn backward;

@@ -79,7 +79,7 @@ void for_batch_slices(int64_t batch, Body&& body) {
 
 // Grow-only per-thread scratch, one slot per use.
 float* scratch(int slot, int64_t floats) {
-  thread_local std::vector<float> buffers[13];
+  thread_local std::vector<float> buffers[14];
   std::vector<float>& buffer = buffers[slot];
   if (static_cast<int64_t>(buffer.size()) < floats) buffer.resize(static_cast<size_t>(floats));
   return buffer.data();
@@ -178,14 +178,20 @@ struct Prev {
 // (`GradientPanels`, written by the loop while each step's rows are in cache; packing it
 // afterwards from memory stalled on every row). A 16 x kDepthBlock panel (16 KB) stays in L1
 // while every row tile of A^T passes over it. dnnl_sgemm ran these about 25% slower per flop than
-// the tile. The k order is (b, tau) -> tau * batch + b, time outer: a thread's rows of one step
-// are then neighbours in every panel, so the loop writes each panel one run of lines per step
-// (a line per panel per row, 16 KB apart, when the order was batch outer).
+// the tile.
+//
+// Each thread sums over its own batch rows only (k = its rows * time), into its own partial
+// weight gradients, which are then added in thread order: its A^T and G never leave its core.
+// Splitting the columns instead (each thread every row of its columns, the sums independent of
+// the thread count) had each thread read the other's half of A^T and G and, at the next call,
+// write lines the other had read: with the VM's two vCPUs in its slow placement (a barrier
+// 2x as long) the backward loop took 37% longer and the transposes twice as long, the backward
+// 30% (rnn_bench, 2026-12-08). The k order within a thread is (b, tau) -> tau * rows + b, time
+// outer: a thread's rows of one step are then neighbours in every panel, so the loop writes each
+// panel one run of lines per step (a line per panel per row, 16 KB apart, when batch outer).
 constexpr int64_t kDepthBlock = 256;
 
-int64_t depth_index(const Layout& L, int64_t b, int64_t tau) { return tau * L.batch + b; }
-
-// G (k x n), rows in the order of depth_index, in blocks of kDepthBlock rows; block k0 holds
+// G (k x n), rows in the order tau * rows + b of one thread, in blocks of kDepthBlock rows; block k0 holds
 // ceil(n / 16) panels of its depth(k0) rows x 16 columns (the panel layout of
 // detail/recurrent_cell_kernels.h), zero past n.
 struct GradientPanels {
@@ -247,18 +253,18 @@ std::vector<const float*>& thread_rows() {
   return rows;
 }
 
-// A^T: `rows` rows of k = batch * time floats, row j holding column j of A's rows in the order
-// of depth_index, the order of the gate gradients' rows.
+// A^T of one thread: `rows` rows of k = its batch rows * time floats, row j holding column j of
+// A's rows in the order of the gate gradients' rows (GradientPanels).
 struct Transposed {
   float* data;
   int64_t rows;
 };
 
-// A^T's columns of the slice's rows (at every tau): a(b, tau) points at row (b, tau) of A.
+// A^T of the slice's rows (at every tau): a(b, tau) points at row (b, tau) of A.
 template <class Row>
 void transpose_rows(const Transposed& at, const Layout& L, const Slice& slice, Row&& a) {
   if (at.rows == 0) return;
-  const int64_t k = L.batch * L.time, nb = slice.end - slice.begin;
+  const int64_t nb = slice.end - slice.begin, k = nb * L.time;
   std::vector<const float*>& rows = thread_rows();
   rows.resize(static_cast<size_t>(nb));
   for (int64_t tau = 0; tau < L.time; ++tau) {
@@ -266,7 +272,7 @@ void transpose_rows(const Transposed& at, const Layout& L, const Slice& slice, R
     // Stores front to back, loads down the columns of rows that sit in L1 (stores k apart, one
     // cache line each, were most of this function's time); 4 x 4 blocks through registers (one
     // float at a time, the loads and stores were a third of the backward loop's own time).
-    float* dst = at.data + depth_index(L, slice.begin, tau);
+    float* dst = at.data + tau * nb;
     int64_t j = 0;
     for (; j + 4 <= at.rows; j += 4) {
       int64_t b = 0;
@@ -297,12 +303,12 @@ struct WeightTerm {
 };
 
 // The terms' columns within [c0, c1) (c0 a multiple of 16), and bias[c0:c1) = the column sums of
-// G (when bias is not null), as k-deep products in blocks of kDepthBlock rows: every element sums
-// its blocks in order, so the result does not depend on the thread count. A term starting inside
-// a panel (gru's r h_prev columns when 2 units is no multiple of 16) repacks its own columns.
+// G (when bias is not null), as k-deep products in blocks of kDepthBlock rows, every element
+// summing its blocks in order. A term starting inside a panel (gru's r h_prev columns when
+// 2 units is no multiple of 16) repacks its own columns.
 void weight_gradients(const RecurrentCellKernels& kernels, const Layout& L, const GradientPanels& g_panels,
                       int64_t c0, int64_t c1, std::initializer_list<WeightTerm> terms, float* bias) {
-  const int64_t k = L.batch * L.time, GU = L.gates;
+  const int64_t k = g_panels.k, GU = L.gates;
   float* own = scratch(10, (GU + detail::kPanelWidth) * std::min(k, kDepthBlock));
   if (bias && c1 > c0) std::fill(bias + c0, bias + c1, 0.0f);
   for (int64_t k0 = 0; k0 < k; k0 += kDepthBlock) {
@@ -371,15 +377,12 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
   const int64_t ldg = T * GU;
   // The recurrent kernel, packed: all of it, or (gru) its z, r columns and its h columns apart.
   const bool gru = g.cell == RecurrentCell::gru;
-  Packed packed{in.recurrent_kernel, GU, false, U, gru ? 2 * U : GU};
-  Packed packed_h{gru ? in.recurrent_kernel + 2 * U : in.recurrent_kernel, GU, false, U, gru ? U : 0};
+  const Packed recurrent_kernel{in.recurrent_kernel, GU, false, U, gru ? 2 * U : GU};
+  const Packed recurrent_kernel_h{gru ? in.recurrent_kernel + 2 * U : in.recurrent_kernel, GU, false, U, gru ? U : 0};
   // The input kernel too: each step projects its own rows just before the recurrent product,
   // which then finds them in cache (one product over all steps would write the whole sequence's
   // gates out to memory first).
-  Packed packed_w{in.kernel, GU, false, I, GU};
-  packed.allocate(6);
-  packed_h.allocate(7);
-  packed_w.allocate(8);
+  const Packed input_kernel{in.kernel, GU, false, I, GU};
   // With no h0 or a zero one (the layers' initial state) the first step's h_prev U is zero:
   // skipped (1/T of the recurrent products), unless U holds a NaN or an infinity, which 0 * U
   // carries into the gates as Keras's product does.
@@ -387,11 +390,18 @@ void recurrent_forward(const RecurrentGeometry& g, const RecurrentOperands& in, 
   // Rows [b0, b1) through every step. Pointers below are at row b0; row b of the slice is + b * ld.
   for_batch_slices(B, [&](const Slice& slice) {
     const int64_t b0 = slice.begin, nb = slice.end - slice.begin;
-    packed.pack(slice);
-    packed_h.pack(slice);
-    packed_w.pack(slice);
+    // Each thread packs the kernels whole into its own buffers (scratch is thread_local), a plain
+    // copy: no barrier, and no thread reads panels another wrote (shared panels, half packed by
+    // each thread, took the forward ~5% longer with the VM's vCPUs in their slow placement).
+    Packed packed = recurrent_kernel, packed_h = recurrent_kernel_h, packed_w = input_kernel;
+    packed.allocate(6);
+    packed_h.allocate(7);
+    packed_w.allocate(8);
+    const Slice whole{slice.begin, slice.end, 0, 1};
+    packed.pack(whole);
+    packed_h.pack(whole);
+    packed_w.pack(whole);
     float* hu = g.cell == RecurrentCell::gru_reset_after ? scratch(1, nb * GU) : nullptr;
-    slice.barrier();  // the packed kernels are whole
     for (int64_t s = 0; s < T; ++s) {
       const int64_t tau = L.tau(s);
       const Prev h_prev = s == 0 ? Prev{h0 + b0 * U, U} : Prev{sequence + L.row(b0, s - 1, U), T * U};
@@ -499,23 +509,29 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
   // The kernel transposed and packed, for dx = dG W^T.
   Packed packed_wt{in.kernel, GU, true, out.dx ? GU : 0, I};
   packed_wt.allocate(9);
-  // A^T of the weight gradients' products: x, h_prev and (gru) r h_prev, each k = B T long.
-  const int64_t k_rows = B * T;
-  float* at_data = scratch(8, (I + (gru ? 2 : 1) * U) * k_rows);
-  const Transposed at_x{at_data, out.dkernel ? I : 0};
-  const Transposed at_h{at_data + I * k_rows, out.drecurrent_kernel ? U : 0};
-  const Transposed at_rh{at_data + (I + U) * k_rows, gru && out.drecurrent_kernel ? U : 0};
-  // G again, packed for the weight gradients by the loop (gru_reset_after: its two gradients).
   const bool weights_wanted = out.dkernel || out.drecurrent_kernel || out.dbias;
-  GradientPanels g_input, g_recurrent;
-  if (weights_wanted) {
-    g_input.allocate(11, k_rows, GU);
-    if (after) g_recurrent.allocate(12, k_rows, GU);
-  }
+  // The weight gradients' sizes, and where each thread past the first puts its partial sums (one
+  // buffer: kernel, recurrent kernel, bias, those asked for).
+  const int64_t dkernel_size = out.dkernel ? I * GU : 0, drecurrent_size = out.drecurrent_kernel ? U * GU : 0,
+                dbias_size = out.dbias ? bias_size : 0;
+  std::vector<const float*> partials(static_cast<size_t>(std::max(1, omp_get_max_threads())), nullptr);
   // Rows [b0, b1) through every step, backwards (as the forward: no barrier between steps); then
-  // the weight gradients, each thread its share of their columns.
+  // the weight gradients over the slice's own rows, added up across the threads.
   for_batch_slices(B, [&](const Slice& slice) {
     const int64_t b0 = slice.begin, b1 = slice.end, nb = b1 - b0;
+    // A^T of the weight gradients' products over this thread's rows: x, h_prev and (gru) r h_prev,
+    // each k = nb T long; G again, packed by the loop (gru_reset_after: its two gradients). Both
+    // per thread (scratch is thread_local).
+    const int64_t k_rows = nb * T;
+    float* at_data = scratch(8, (I + (gru ? 2 : 1) * U) * k_rows);
+    const Transposed at_x{at_data, out.dkernel ? I : 0};
+    const Transposed at_h{at_data + I * k_rows, out.drecurrent_kernel ? U : 0};
+    const Transposed at_rh{at_data + (I + U) * k_rows, gru && out.drecurrent_kernel ? U : 0};
+    GradientPanels g_input, g_recurrent;
+    if (weights_wanted) {
+      g_input.allocate(11, k_rows, GU);
+      if (after) g_recurrent.allocate(12, k_rows, GU);
+    }
     packed.pack(slice);
     packed_h.pack(slice);
     packed_wt.pack(slice);
@@ -578,8 +594,8 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
         }
       }
       if (weights_wanted) {
-        g_input.put_rows(depth_index(L, b0, tau), nb, dg_s, ldd);
-        if (after) g_recurrent.put_rows(depth_index(L, b0, tau), nb, dr_s, ldd);
+        g_input.put_rows(tau * nb, nb, dg_s, ldd);
+        if (after) g_recurrent.put_rows(tau * nb, nb, dr_s, ldd);
       }
     }
     // The input gradient of the slice's own rows needs nothing from the other threads.
@@ -587,29 +603,52 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
       k.panel_product(nb * T, I, GU, d_gates + b0 * T * GU, GU, packed_wt.panels, out.dx + b0 * T * I, I, false,
                       nullptr);
     }
-    // The slice's columns of A^T: x, h_prev (h0 or the sequence at the step before), r h_prev.
+    // A^T of the slice's rows: x, h_prev (h0 or the sequence at the step before), r h_prev.
     transpose_rows(at_x, L, slice, [&](int64_t b, int64_t tau) { return in.x + L.row(b, tau, I); });
     transpose_rows(at_h, L, slice, [&](int64_t b, int64_t tau) {
       const int64_t s = g.reverse ? T - 1 - tau : tau;
       return s == 0 ? h0 + b * U : sequence + L.row(b, s - 1, U);
     });
     transpose_rows(at_rh, L, slice, [&](int64_t b, int64_t tau) { return extra + L.row(b, tau, U); });
-    slice.barrier();  // every row of the gate gradients and every column of A^T is done
-    // The weight gradients in column blocks: [c0, c1) of the GU gate columns (whole panels of 16
-    // where there are enough). gru: the recurrent kernel's z, r columns are products with h_prev,
-    // its h columns with r h_prev; gru_reset_after: with the recurrent part's own gradients.
-    const auto [c0, c1] = slice.share(GU, detail::kPanelWidth);
-    if (after && weights_wanted) {
-      weight_gradients(k, L, g_input, c0, c1, {{&at_x, out.dkernel, 0, GU}}, out.dbias);
-      weight_gradients(k, L, g_recurrent, c0, c1, {{&at_h, out.drecurrent_kernel, 0, GU}},
-                       out.dbias ? out.dbias + GU : nullptr);
-    } else if (weights_wanted) {
-      weight_gradients(k, L, g_input, c0, c1,
-                       {{&at_x, out.dkernel, 0, GU},
-                        {&at_h, out.drecurrent_kernel, 0, gru ? 2 * U : GU},
-                        {&at_rh, out.drecurrent_kernel, 2 * U, gru ? GU : 0}},
-                       out.dbias);
+    // The weight gradients over the slice's rows: the first thread's straight into the outputs,
+    // the others' into their partial sums. gru: the recurrent kernel's z, r columns are products
+    // with h_prev, its h columns with r h_prev; gru_reset_after: with the recurrent part's own
+    // gradients.
+    if (!weights_wanted) return;
+    float* dkernel = out.dkernel;
+    float* drecurrent = out.drecurrent_kernel;
+    float* dbias = out.dbias;
+    if (slice.thread > 0) {
+      float* partial = scratch(13, dkernel_size + drecurrent_size + dbias_size);
+      partials[static_cast<size_t>(slice.thread)] = partial;
+      dkernel = out.dkernel ? partial : nullptr;
+      drecurrent = out.drecurrent_kernel ? partial + dkernel_size : nullptr;
+      dbias = out.dbias ? partial + dkernel_size + drecurrent_size : nullptr;
     }
+    if (after) {
+      weight_gradients(k, L, g_input, 0, GU, {{&at_x, dkernel, 0, GU}}, dbias);
+      weight_gradients(k, L, g_recurrent, 0, GU, {{&at_h, drecurrent, 0, GU}}, dbias ? dbias + GU : nullptr);
+    } else {
+      weight_gradients(k, L, g_input, 0, GU,
+                       {{&at_x, dkernel, 0, GU},
+                        {&at_h, drecurrent, 0, gru ? 2 * U : GU},
+                        {&at_rh, drecurrent, 2 * U, gru ? GU : 0}},
+                       dbias);
+    }
+    if (slice.team == 1) return;
+    slice.barrier();  // every thread's partial sums are done
+    // Added in thread order, each thread its share of every output's elements.
+    const auto add_partials = [&](float* dst, int64_t size, int64_t offset) {
+      const auto [e0, e1] = slice.share(size);
+      for (int t = 1; t < slice.team; ++t) {
+        const float* src = partials[static_cast<size_t>(t)] + offset;
+#pragma omp simd
+        for (int64_t e = e0; e < e1; ++e) dst[e] += src[e];
+      }
+    };
+    if (out.dkernel) add_partials(out.dkernel, dkernel_size, 0);
+    if (out.drecurrent_kernel) add_partials(out.drecurrent_kernel, drecurrent_size, dkernel_size);
+    if (out.dbias) add_partials(out.dbias, dbias_size, dkernel_size + drecurrent_size);
   });
   if (out.dh0) std::memcpy(out.dh0, dh_next, sizeof(float) * B * U);
   if (out.dc0) {

@@ -244,6 +244,60 @@ TEST_CASE("recurrent sequence ops: only the gradients asked for, and a state-onl
   agt::check_close(dk, ref, 1e-5, "d last_c / d kernel", 1e-5);
 }
 
+// The outputs whose bits are set in `mask` (bit 0 the sequence, 1 the last h, 2 lstm's last c),
+// flattened into one vector: the others reach no gradient (the op's rule then gets no tensor for
+// them, not zeros).
+md::Tensor flat_subset(const std::vector<md::Tensor>& outputs, unsigned mask) {
+  std::vector<md::Tensor> used;
+  for (size_t i = 0; i < outputs.size(); ++i)
+    if (mask & (1u << i)) used.push_back(outputs[i]);
+  return flat(used);
+}
+
+TEST_CASE("recurrent sequence ops: gradients through any subset of the outputs, first and second order",
+          "[autograd][recurrent]") {
+  std::mt19937 rng(1412);
+  int64_t compared = 0;
+  for (Cell cell : kCells) {
+    const unsigned masks = cell == Cell::lstm ? 8u : 4u;
+    for (bool with_state : {true, false}) {
+      const Operands o = make_operands(rng, cell, 3, 4, 3, 5, true, with_state);
+      for (unsigned mask = 1; mask < masks; ++mask) {
+        INFO(cell_name(cell) << " outputs used: mask " << mask << (with_state ? "" : " zero state"));
+        const auto gradients = [&](bool use_reference) {
+          md::GradientTape tape;
+          const std::vector<md::Tensor> sources = o.defined();
+          for (const md::Tensor& t : sources) tape.watch(t);
+          const md::Tensor used = flat_subset(use_reference ? reference(cell, o, false) : fused(cell, o, false), mask);
+          std::mt19937 same_weights(mask);  // the same for the fused op and the reference
+          const md::Tensor weights = agt::uniform(same_weights, {used.size()}, -1.0f, 1.0f);
+          return tape.gradient(md::ops::sum(used * weights), sources);
+        };
+        const std::vector<md::Tensor> mine = gradients(false), ref = gradients(true);
+        REQUIRE(mine.size() == ref.size());
+        for (size_t i = 0; i < ref.size(); ++i) {
+          agt::check_close(mine[i], ref[i], 1e-5, "gradient of operand " + std::to_string(i), 1e-5);
+          ++compared;
+        }
+      }
+    }
+  }
+  CHECK(compared > 100);
+  // Finite differences, second order included (the composed rule under a recording tape): only
+  // the last state used (the layers' default), only the sequence, and (lstm) only the carry.
+  for (Cell cell : {Cell::lstm, Cell::gru_reset_after, Cell::simple_tanh}) {
+    const Operands o = make_operands(rng, cell, 2, 3, 3, 2, true, true);
+    for (unsigned mask : {1u, 2u, 4u}) {
+      if (mask == 4u && cell != Cell::lstm) continue;
+      agt::check_gradients(std::string(cell_name(cell)) + " outputs mask " + std::to_string(mask),
+                           [cell, o, mask](const agt::Inputs& in) {
+                             return flat_subset(fused(cell, o.with(in), false), mask);
+                           },
+                           o.defined(), true);
+    }
+  }
+}
+
 TEST_CASE("recurrent sequence ops reject bad arguments with clear errors", "[autograd][recurrent]") {
   std::mt19937 rng(1410);
   const Operands o = make_operands(rng, Cell::simple_tanh, 2, 3, 4, 5, true, true);

@@ -265,6 +265,32 @@ TEST_CASE("Recurrent layers: the weight gradients are right over several depth b
   });
 }
 
+TEST_CASE("Recurrent layers: every thread's partial weight gradients are added, at any thread count",
+          "[layers][recurrent][fused]") {
+  // Each thread sums the weight gradients over its own batch rows, the first into the outputs,
+  // the others into partial sums added afterwards in thread order: 1 to 5 threads (batch 40 gives
+  // each of 5 threads its 8 rows), slices of uneven sizes, each thread's k = rows * 15 crossing a
+  // 256-row depth block at 1 and 2 threads. Weights only (the loop keeps one step of gate
+  // gradients) and with x and the states watched (every row kept for dx).
+  const md::Tensor x = uniform({40, 15, 5}, 21);
+  const md::Tensor h0 = uniform({40, 21}, 22), c0 = uniform({40, 21}, 23);
+  const int threads_before = md::get_num_threads();
+  for (int threads : {1, 2, 3, 5}) {
+    md::set_num_threads(threads);
+    const std::string tag = ", " + std::to_string(threads) + " thread(s)";
+    compare_paths<ml::LSTM>([] { return ml::LSTM({.units = 21, .return_sequences = true}); }, x, {h0, c0}, true,
+                            "LSTM" + tag);
+    compare_weight_gradients<ml::LSTM>([] { return ml::LSTM({.units = 21}); }, x, "LSTM, weights only" + tag);
+    for (bool reset_after : {true, false}) {
+      compare_weight_gradients<ml::GRU>([&] { return ml::GRU({.units = 21, .reset_after = reset_after}); }, x,
+                                        "GRU reset_after=" + std::to_string(reset_after) + ", weights only" + tag);
+    }
+    compare_weight_gradients<ml::SimpleRNN>([] { return ml::SimpleRNN({.units = 21, .activation = "sigmoid"}); }, x,
+                                            "SimpleRNN, weights only" + tag);
+  }
+  md::set_num_threads(threads_before);
+}
+
 TEST_CASE("Recurrent layers: stateful calls carry the same states on both paths", "[layers][recurrent][fused]") {
   const md::Tensor x = uniform({2, 4, 3}, 5);
   ml::LSTM fused({.units = 4, .stateful = true});
