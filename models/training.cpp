@@ -435,6 +435,7 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
   std::vector<Tensor> x;
   Tensor y;
   std::optional<std::pair<std::vector<Tensor>, Tensor>> validation;
+  int64_t train_rows = 0;  // the training samples: rows [0, train_rows) of x and y
   const auto check_arguments = [&] {
     check_compiled("fit");
     check_batch_size(options.batch_size, "fit");
@@ -447,6 +448,7 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
     // validation_split takes the last samples, before any shuffling (Keras).
     x = x_in.tensors;
     y = y_in;
+    train_rows = n;
     if (options.validation_data) {
       const auto& [vx, vy] = *options.validation_data;
       sample_count(vx.tensors, vy, "fit (validation_data)");
@@ -460,14 +462,16 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
       std::vector<Tensor> vx;
       for (const Tensor& t : x) vx.push_back(slice_rows(t, split, n));
       validation.emplace(vx, slice_rows(y, split, n));
-      for (Tensor& t : x) t = slice_rows(t, 0, split);
-      y = slice_rows(y, 0, split);
+      // The training samples stay where they are: the batches are gathered from rows [0, split)
+      // of the caller's tensors, instead of from a copy of them made first (the whole training
+      // set: 170 MB and a tenth of a second for Fashion-MNIST, on every fit() call).
+      train_rows = split;
     }
   };
   // Data-parallel: a process whose data do not fit (x and y of different lengths, say) fails
   // fit() on every process, naming itself, rather than leaving the others in a collective.
   distribution::detail::run_on_every_process(check_arguments, "fit");
-  const int64_t n_train = row_count(y);
+  const int64_t n_train = train_rows;
   const int64_t steps = steps_for(n_train, options.batch_size);
   const int verbose = distribution::detail::is_chief() ? effective_verbose(options.verbose) : 0;
   random::SeedGenerator shuffle_seeds(options.seed);

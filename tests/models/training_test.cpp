@@ -115,6 +115,42 @@ TEST_CASE("fit with sparse categorical crossentropy and accuracy, Keras's log na
   CHECK(logs.at("accuracy") == Approx(h["val_accuracy"].back()));
 }
 
+TEST_CASE("fit's validation_split trains on the first rows in place: the same run as validation_data of copies",
+          "[models][training]") {
+  // fit no longer copies the training rows out of x and y; the batches, the weights and every
+  // log must be those of a run given the split as separate tensors.
+  const TrainRegression d = train_classes_data(301);
+  const int64_t split = 240;  // floor(301 * 0.8)
+  std::vector<md::Tensor> initial;
+  auto train = [&](bool by_split) {
+    md::Model model = train_classifier();
+    if (initial.empty()) {
+      for (const md::Tensor& w : model.get_weights()) initial.push_back(w.clone());
+    } else {
+      model.set_weights(initial);
+    }
+    model.compile({.optimizer = md::optim::Adam({.learning_rate = 0.05f}),
+                   .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true}),
+                   .metrics = {"accuracy"}});
+    md::History h;
+    if (by_split) {
+      h = model.fit(d.x, d.y, {.epochs = 3, .batch_size = 32, .verbose = 0, .validation_split = 0.2, .seed = 9});
+    } else {
+      const md::Tensor tx = md::ops::slice(d.x, 0, 0, split).clone(), ty = md::ops::slice(d.y, 0, 0, split).clone();
+      const md::Tensor vx = md::ops::slice(d.x, 0, split, 301).clone(), vy = md::ops::slice(d.y, 0, split, 301).clone();
+      h = model.fit(tx, ty, {.epochs = 3, .batch_size = 32, .verbose = 0, .validation_data = std::make_pair(md::ModelInputs(vx), vy),
+                             .seed = 9});
+    }
+    return std::make_pair(h, model.get_weights());
+  };
+  const auto [split_history, split_weights] = train(true);
+  const auto [data_history, data_weights] = train(false);
+  CHECK(split_history.keys() == data_history.keys());
+  for (const std::string& key : split_history.keys()) CHECK(split_history[key] == data_history[key]);
+  REQUIRE(split_weights.size() == data_weights.size());
+  for (size_t i = 0; i < split_weights.size(); ++i) CHECK(split_weights[i].to_vector() == data_weights[i].to_vector());
+}
+
 TEST_CASE("fit shuffles reproducibly from the seed", "[models][training]") {
   const TrainRegression d = train_regression_data(100);
   auto train = [&](uint64_t seed, bool shuffle) {
