@@ -10,6 +10,12 @@ not installed is reported.
     /usr/bin/python3 bench/fashion_bench.py --build build --model mlp --threads 2 --peers torch2,compile
     /usr/bin/python3 bench/fashion_bench.py --build build --model cnn --peers torch2
 
+What an epoch is: minidl's example times model.fit() (training batches with the loss and
+accuracy metrics, then the validation split's evaluation) and divides by the epochs; the PyTorch
+peer times the same work per epoch (its training batches with loss and accuracy, then the
+validation loss and accuracy at the training batch size). bench/peer_jax_fashion.py still times
+its training batches alone, which flatters jax.jit against minidl by the validation pass.
+
 For every run it records the wall time, the process's CPU and system time, its page faults and
 the CPUs other processes used meanwhile (/proc/stat minus the child's own CPU time). A run is
 disturbed when others used more than 0.3 CPUs; a peer's figure is void when either of its two

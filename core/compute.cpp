@@ -595,6 +595,20 @@ void adam_update(const Tensor& w, const Tensor& m, const Tensor& v, const Tensor
                        step);
 }
 
+void adam_update_all(const std::vector<AdamTensors>& variables, const AdamStep& step) {
+  std::vector<backend::AdamOperands> operands;
+  operands.reserve(variables.size());
+  for (const AdamTensors& x : variables) {
+    operands.push_back({.w = update_operand("weight", x.w, x.g),
+                        .m = update_operand("momentum", x.m, x.g),
+                        .v = update_operand("velocity", x.v, x.g),
+                        .v_hat = update_operand("velocity_hat", x.v_hat, x.g),
+                        .g = x.g.data(),
+                        .n = x.g.size()});
+  }
+  backend::adam_update_all(operands, step);
+}
+
 void rmsprop_update(const Tensor& w, const Tensor& velocity, const Tensor& momentum, const Tensor& average,
                     const Tensor& g, const RmspropStep& step) {
   backend::rmsprop_update(update_operand("weight", w, g), update_operand("velocity", velocity, g),

@@ -261,6 +261,12 @@ void sgd_update(const Tensor& w, const Tensor& momentum, const Tensor& g, float 
                 bool nesterov);
 void adam_update(const Tensor& w, const Tensor& m, const Tensor& v, const Tensor& v_hat, const Tensor& g,
                  const AdamStep& step);
+// adam_update of several variables with the same step in one pass (backend::adam_update_all),
+// each checked as adam_update checks it.
+struct AdamTensors {
+  Tensor w, m, v, v_hat, g;
+};
+void adam_update_all(const std::vector<AdamTensors>& variables, const AdamStep& step);
 void rmsprop_update(const Tensor& w, const Tensor& velocity, const Tensor& momentum, const Tensor& average,
                     const Tensor& g, const RmspropStep& step);
 void adagrad_update(const Tensor& w, const Tensor& accumulator, const Tensor& g, float learning_rate, float epsilon);

@@ -43,7 +43,7 @@ int main(int argc, char** argv) try {
   const auto start = std::chrono::steady_clock::now();
   model.fit(x_train, y_train, {.epochs = epochs, .batch_size = batch_size, .validation_split = 0.1, .seed = 42});
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print("trained {} epochs in {:.1f} s ({:.1f} s per epoch)\n", epochs, seconds, seconds / std::max(1, epochs));
+  fmt::print("trained {} epochs in {:.2f} s ({:.3f} s per epoch)\n", epochs, seconds, seconds / std::max(1, epochs));
   const md::Logs test = model.evaluate(x_test, y_test, {.batch_size = 256, .verbose = 0});
   fmt::print("test_loss: {:.4f}\n", test.at("loss"));
   fmt::print("test_accuracy: {:.4f}\n", test.at("accuracy"));

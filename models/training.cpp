@@ -12,6 +12,7 @@
 
 #include "minidl/autograd/ops.h"
 #include "minidl/autograd/tape.h"
+#include "minidl/core/compute.h"
 #include "minidl/core/error.h"
 #include "minidl/core/random.h"
 #include "minidl/core/threading.h"
@@ -242,12 +243,26 @@ int64_t sample_count(const std::vector<Tensor>& x, const Tensor& y, const std::s
   return x_sizes[0];
 }
 
+// A batch at least this large (in elements) is gathered by compute::gather, whose rows are
+// split across the threads: a shuffled Fashion-MNIST batch (64 rows of 784 floats from a
+// 170 MB array) waits on memory row by row, and two threads halve that wait. Smaller batches
+// (labels, say) are copied on the calling thread, below the cost of a parallel region.
+constexpr int64_t kThreadedGatherElements = int64_t{1} << 14;
+// compute::gather takes float32 row indices, exact up to 2^24.
+constexpr int64_t kFloatExactRows = int64_t{1} << 24;
+
 // Rows `order[begin:end)` of t, copied into a new tensor.
 Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& order, int64_t begin, int64_t end) {
+  const int64_t row = t.dim(0) == 0 ? 0 : t.size() / t.dim(0);
+  if ((end - begin) * row >= kThreadedGatherElements && t.dim(0) <= kFloatExactRows) {
+    std::vector<float> rows;
+    rows.reserve(static_cast<size_t>(end - begin));
+    for (int64_t i = begin; i < end; ++i) rows.push_back(static_cast<float>(order[static_cast<size_t>(i)]));
+    return compute::gather(t, 0, Tensor::from_vector(rows, {end - begin}));
+  }
   Shape shape = t.shape();
   shape[0] = end - begin;
   Tensor out = Tensor::empty(shape, t.dtype());
-  const int64_t row = t.dim(0) == 0 ? 0 : t.size() / t.dim(0);
   const float* src = t.data();
   float* dst = out.mutable_data();
   for (int64_t i = begin; i < end; ++i) {
@@ -435,6 +450,7 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
   std::vector<Tensor> x;
   Tensor y;
   std::optional<std::pair<std::vector<Tensor>, Tensor>> validation;
+  int64_t train_rows = 0;  // the training samples: rows [0, train_rows) of x and y
   const auto check_arguments = [&] {
     check_compiled("fit");
     check_batch_size(options.batch_size, "fit");
@@ -447,6 +463,7 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
     // validation_split takes the last samples, before any shuffling (Keras).
     x = x_in.tensors;
     y = y_in;
+    train_rows = n;
     if (options.validation_data) {
       const auto& [vx, vy] = *options.validation_data;
       sample_count(vx.tensors, vy, "fit (validation_data)");
@@ -460,14 +477,16 @@ History Model::fit(const ModelInputs& x_in, const Tensor& y_in, const FitOptions
       std::vector<Tensor> vx;
       for (const Tensor& t : x) vx.push_back(slice_rows(t, split, n));
       validation.emplace(vx, slice_rows(y, split, n));
-      for (Tensor& t : x) t = slice_rows(t, 0, split);
-      y = slice_rows(y, 0, split);
+      // The training samples stay where they are: the batches are gathered from rows [0, split)
+      // of the caller's tensors, instead of from a copy of them made first (the whole training
+      // set: 170 MB and a tenth of a second for Fashion-MNIST, on every fit() call).
+      train_rows = split;
     }
   };
   // Data-parallel: a process whose data do not fit (x and y of different lengths, say) fails
   // fit() on every process, naming itself, rather than leaving the others in a collective.
   distribution::detail::run_on_every_process(check_arguments, "fit");
-  const int64_t n_train = row_count(y);
+  const int64_t n_train = train_rows;
   const int64_t steps = steps_for(n_train, options.batch_size);
   const int verbose = distribution::detail::is_chief() ? effective_verbose(options.verbose) : 0;
   random::SeedGenerator shuffle_seeds(options.seed);

@@ -1,6 +1,9 @@
 #include "minidl/optim/adam.h"
 
+#include "minidl/optim/adamw.h"
+
 #include <cmath>
+#include <typeinfo>
 
 #include "minidl/core/compute.h"
 #include "minidl/optim/detail/optimizer_config.h"
@@ -21,22 +24,51 @@ void Adam::build_slots(const std::vector<Variable>& variables) {
   if (amsgrad_) add_optimizer_variables(variables, "velocity_hat");
 }
 
-void Adam::update_step(const Tensor& gradient, const Variable& variable, float learning_rate) {
+namespace {
+
+// This step's constants: Keras's bias correction at iterations() + 1.
+compute::AdamStep step_constants(const Adam& adam, float learning_rate) {
   // Keras computes in the variable's float32, with the Python-float hyperparameters narrowed
   // where they meet a tensor; (1 - beta) is formed in double first, as in Python.
-  const float t = static_cast<float>(iterations() + 1);
-  const float beta_1_power = std::pow(static_cast<float>(beta_1_), t);
-  const float beta_2_power = std::pow(static_cast<float>(beta_2_), t);
+  const float t = static_cast<float>(adam.iterations() + 1);
+  const float beta_1_power = std::pow(static_cast<float>(adam.beta_1()), t);
+  const float beta_2_power = std::pow(static_cast<float>(adam.beta_2()), t);
   const float alpha = learning_rate * std::sqrt(1.0f - beta_2_power) / (1.0f - beta_1_power);
-  const float one_minus_beta_1 = static_cast<float>(1.0 - beta_1_);
-  const float one_minus_beta_2 = static_cast<float>(1.0 - beta_2_);
-  const float eps = static_cast<float>(epsilon_);
+  return {.alpha = alpha,
+          .one_minus_beta_1 = static_cast<float>(1.0 - adam.beta_1()),
+          .one_minus_beta_2 = static_cast<float>(1.0 - adam.beta_2()),
+          .epsilon = static_cast<float>(adam.epsilon())};
+}
 
+}  // namespace
+
+std::array<Tensor, 4> Adam::written_state(const Variable& variable) {
   const size_t index = variable_index(variable);
-  compute::adam_update(writable(variable), writable(slot("momentum", index)), writable(slot("velocity", index)),
-                       amsgrad_ ? writable(slot("velocity_hat", index)) : Tensor(), gradient,
-                       {.alpha = alpha, .one_minus_beta_1 = one_minus_beta_1, .one_minus_beta_2 = one_minus_beta_2,
-                        .epsilon = eps});
+  return {writable(variable), writable(slot("momentum", index)), writable(slot("velocity", index)),
+          amsgrad_ ? writable(slot("velocity_hat", index)) : Tensor()};
+}
+
+void Adam::update_step(const Tensor& gradient, const Variable& variable, float learning_rate) {
+  const auto [w, m, v, v_hat] = written_state(variable);
+  compute::adam_update(w, m, v, v_hat, gradient, step_constants(*this, learning_rate));
+}
+
+void Adam::update_steps(const std::vector<Tensor>& gradients, const std::vector<Variable>& variables,
+                        float learning_rate) {
+  // Adam and AdamW run their own update_step; a subclass may have replaced it, and its update
+  // must then run per variable.
+  const std::type_info& type = typeid(*this);
+  if (type != typeid(Adam) && type != typeid(AdamW)) {
+    Optimizer::update_steps(gradients, variables, learning_rate);
+    return;
+  }
+  std::vector<compute::AdamTensors> all;
+  all.reserve(variables.size());
+  for (size_t i = 0; i < variables.size(); ++i) {
+    const auto [w, m, v, v_hat] = written_state(variables[i]);
+    all.push_back({.w = w, .m = m, .v = v, .v_hat = v_hat, .g = gradients[i]});
+  }
+  compute::adam_update_all(all, step_constants(*this, learning_rate));
 }
 
 json Adam::get_config() const {

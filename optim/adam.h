@@ -8,6 +8,7 @@
 // Epsilon is added to the square root of the uncorrected v: textbook Adam with
 // eps * sqrt(1 - beta_2^t) in place of eps.
 //   md::optim::Adam opt({.learning_rate = 1e-3f});
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,12 +49,20 @@ class Adam : public Optimizer {
   Adam(std::string class_name, const AdamOptions& options);
   void build_slots(const std::vector<Variable>& variables) override;
   void update_step(const Tensor& gradient, const Variable& variable, float learning_rate) override;
+  // All variables in one pass (compute::adam_update_all). A subclass that overrides update_step
+  // keeps it: then each variable goes through update_step as in the base class.
+  void update_steps(const std::vector<Tensor>& gradients, const std::vector<Variable>& variables,
+                    float learning_rate) override;
 
  private:
   double beta_1_;
   double beta_2_;
   double epsilon_;
   bool amsgrad_;
+
+  // A built variable's value, momentum, velocity and velocity_hat (undefined without amsgrad),
+  // each marked as written (its storage version bumped).
+  std::array<Tensor, 4> written_state(const Variable& variable);
 };
 
 }  // namespace minidl::optim

@@ -203,13 +203,18 @@ void Optimizer::apply(const std::vector<Tensor>& grads, const std::vector<Variab
   const float lr = learning_rate();
   kept_grads = clip_gradients(kept_grads);
   apply_weight_decay(kept_vars, lr);
-  for (size_t i = 0; i < kept_vars.size(); ++i) update_step(kept_grads[i], kept_vars[i], lr);
+  update_steps(kept_grads, kept_vars, lr);
   // Keras's optimizer.apply: each updated variable's constraint (attached by the layer that made
   // it) projects the new value.
   for (const Variable& v : kept_vars) {
     if (v.constraint()) v.assign(v.constraint()(v.value()));
   }
   mutable_values(state_->iterations)[0] += 1.0f;
+}
+
+void Optimizer::update_steps(const std::vector<Tensor>& gradients, const std::vector<Variable>& variables,
+                             float learning_rate) {
+  for (size_t i = 0; i < variables.size(); ++i) update_step(gradients[i], variables[i], learning_rate);
 }
 
 void Optimizer::apply(const std::vector<Tensor>& grads) {

@@ -165,6 +165,12 @@ class Optimizer {
   // Updates one variable (and its slots) from its (clipped) gradient. `gradient` has the
   // variable's shape; learning_rate is this step's rate.
   virtual void update_step(const Tensor& gradient, const Variable& variable, float learning_rate) = 0;
+  // Updates every variable of one apply() (gradients already filtered and clipped, weight decay
+  // applied). The default calls update_step for each in order; an optimizer whose update is
+  // elementwise may override it to update them all in one pass (Adam: one parallel region per
+  // step instead of one per variable), with the same result.
+  virtual void update_steps(const std::vector<Tensor>& gradients, const std::vector<Variable>& variables,
+                            float learning_rate);
 
   // One zero-filled (or `initial_value`) slot per variable, registered under `slot`.
   std::vector<Variable> add_optimizer_variables(const std::vector<Variable>& variables, const std::string& slot,

@@ -11,6 +11,7 @@
 // Threads: one pool, libgomp (OpenMP), shared by oneDNN and our loops. OpenBLAS is pinned to
 // one thread so that its own pool never spins against OpenMP (PERF-RESEARCH.md, section 0).
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -351,6 +352,18 @@ void sgd_update(float* w, float* momentum, const float* g, int64_t n, float lear
 // Adam: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); [v_hat = max(v_hat, v)];
 // w -= m alpha / (sqrt(v or v_hat) + eps), alpha the bias-corrected rate.
 void adam_update(float* w, float* m, float* v, float* v_hat, const float* g, int64_t n, const AdamStep& step);
+// One variable of adam_update_all: its n weights, slots (v_hat null without AMSGrad) and gradient.
+struct AdamOperands {
+  float* w = nullptr;
+  float* m = nullptr;
+  float* v = nullptr;
+  float* v_hat = nullptr;
+  const float* g = nullptr;
+  int64_t n = 0;
+};
+// adam_update of several variables with one step, in one pass split across the threads as one
+// range (an optimizer step over a whole model); the same result as one call per variable.
+void adam_update_all(std::span<const AdamOperands> variables, const AdamStep& step);
 // RMSprop: vel = rho vel + (1 - rho) g^2; [avg = rho avg + (1 - rho) g];
 // step = lr g / sqrt(vel [- avg^2] + eps); [mom = mu mom + step]; w -= mom or step.
 void rmsprop_update(float* w, float* velocity, float* momentum, float* average, const float* g, int64_t n,

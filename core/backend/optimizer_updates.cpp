@@ -1,12 +1,17 @@
 // The optimizers' update loops (optim/ calls them through core/compute.h): Keras's formulas in
 // float32, one pass over the weights, their slots and the gradient, split across threads for
-// large variables. Each element's arithmetic is the same at any thread count.
+// large variables. Each element's arithmetic is the same at any thread count and on either
+// kernel path (detail/optimizer_update_kernels.h).
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <utility>
+#include <vector>
 
+#include "minidl/core/backend/attention_kernels.h"
 #include "minidl/core/backend/backend.h"
 #include "minidl/core/backend/detail/loops.h"
+#include "minidl/core/backend/detail/optimizer_update_kernels.h"
 
 namespace minidl::backend {
 namespace {
@@ -46,48 +51,43 @@ void sgd_update(float* w, float* momentum, const float* g, int64_t n, float lear
 
 namespace {
 
-// Adam over [0, n) of the arrays. A plain loop on restrict pointers: written as a lambda over
-// the captured arrays, GCC kept it scalar (one sqrtss and divss per element, the arrays
-// reloaded through the closure), a fifth of a Fashion-MNIST MLP epoch; this form vectorises.
-// The arithmetic per element is the same.
-void adam_block(float* __restrict w, float* __restrict m, float* __restrict v, const float* __restrict g, int64_t n,
-                float alpha, float one_minus_beta_1, float one_minus_beta_2, float eps) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float mi = m[i] + (g[i] - m[i]) * one_minus_beta_1;
-    const float vi = v[i] + (g[i] * g[i] - v[i]) * one_minus_beta_2;
-    m[i] = mi;
-    v[i] = vi;
-    w[i] -= (mi * alpha) / (std::sqrt(vi) + eps);
-  }
-}
-
-// The same with AMSGrad's running maximum of v.
-void amsgrad_block(float* __restrict w, float* __restrict m, float* __restrict v, float* __restrict v_hat,
-                   const float* __restrict g, int64_t n, float alpha, float one_minus_beta_1, float one_minus_beta_2,
-                   float eps) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float mi = m[i] + (g[i] - m[i]) * one_minus_beta_1;
-    const float vi = v[i] + (g[i] * g[i] - v[i]) * one_minus_beta_2;
-    const float hi = std::max(v_hat[i], vi);
-    m[i] = mi;
-    v[i] = vi;
-    v_hat[i] = hi;
-    w[i] -= (mi * alpha) / (std::sqrt(hi) + eps);
-  }
+// The AVX2 build of Adam's loop when the active kernel path has AVX2 (attention_kernels.h's
+// KernelPath, which tests pin to run both), else the portable one; each element is the same.
+const detail::OptimizerUpdateKernels& optimizer_update_kernels() {
+  return active_kernel_path() == KernelPath::portable ? detail::portable_optimizer_update_kernels()
+                                                      : detail::avx2_optimizer_update_kernels();
 }
 
 }  // namespace
 
 void adam_update(float* w, float* m, float* v, float* v_hat, const float* g, int64_t n, const AdamStep& s) {
+  const AdamOperands variable{.w = w, .m = m, .v = v, .v_hat = v_hat, .g = g, .n = n};
+  adam_update_all(std::span<const AdamOperands>(&variable, 1), s);
+}
+
+void adam_update_all(std::span<const AdamOperands> variables, const AdamStep& s) {
+  // The variables' elements in order form one range [0, total) that is split across the threads
+  // once: a model's small variables (biases, a 256 x 128 kernel) share the team instead of each
+  // running alone on the calling thread, and a step pays one parallel region, not one per variable.
+  std::vector<int64_t> starts(variables.size() + 1, 0);
+  for (size_t i = 0; i < variables.size(); ++i) starts[i + 1] = starts[i] + variables[i].n;
+  const detail::OptimizerUpdateKernels& kernels = optimizer_update_kernels();
   const float alpha = s.alpha, one_minus_beta_1 = s.one_minus_beta_1, one_minus_beta_2 = s.one_minus_beta_2,
               eps = s.epsilon;
-  detail::parallel_for(n, kUpdateParallelGrain, [&](int64_t begin, int64_t end) {
-    if (v_hat != nullptr) {
-      amsgrad_block(w + begin, m + begin, v + begin, v_hat + begin, g + begin, end - begin, alpha, one_minus_beta_1,
-                    one_minus_beta_2, eps);
-    } else {
-      adam_block(w + begin, m + begin, v + begin, g + begin, end - begin, alpha, one_minus_beta_1, one_minus_beta_2,
-                 eps);
+  detail::parallel_for(starts.back(), kUpdateParallelGrain, [&](int64_t begin, int64_t end) {
+    // The first variable that ends after `begin`, then each one that overlaps [begin, end).
+    size_t i = static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), begin) - starts.begin()) - 1;
+    for (; i < variables.size() && starts[i] < end; ++i) {
+      const AdamOperands& x = variables[i];
+      const int64_t from = std::max(begin, starts[i]) - starts[i], to = std::min(end, starts[i + 1]) - starts[i];
+      if (from >= to) continue;
+      if (x.v_hat != nullptr) {
+        kernels.amsgrad(x.w + from, x.m + from, x.v + from, x.v_hat + from, x.g + from, to - from, alpha,
+                        one_minus_beta_1, one_minus_beta_2, eps);
+      } else {
+        kernels.adam(x.w + from, x.m + from, x.v + from, x.g + from, to - from, alpha, one_minus_beta_1,
+                     one_minus_beta_2, eps);
+      }
     }
   });
 }

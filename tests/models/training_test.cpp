@@ -2,10 +2,12 @@
 #include <minidl/minidl.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <sstream>
 
 #include <unistd.h>
@@ -113,6 +115,109 @@ TEST_CASE("fit with sparse categorical crossentropy and accuracy, Keras's log na
   const md::Logs logs = model.evaluate(vx, vy, {.verbose = 0});
   CHECK(logs.at("loss") == Approx(h["val_loss"].back()).epsilon(1e-5));
   CHECK(logs.at("accuracy") == Approx(h["val_accuracy"].back()));
+}
+
+TEST_CASE("fit's validation_split trains on the first rows in place: the same run as validation_data of copies",
+          "[models][training]") {
+  // fit no longer copies the training rows out of x and y; the batches, the weights and every
+  // log must be those of a run given the split as separate tensors.
+  const TrainRegression d = train_classes_data(301);
+  const int64_t split = 240;  // floor(301 * 0.8)
+  std::vector<md::Tensor> initial;
+  auto train = [&](bool by_split) {
+    md::Model model = train_classifier();
+    if (initial.empty()) {
+      for (const md::Tensor& w : model.get_weights()) initial.push_back(w.clone());
+    } else {
+      model.set_weights(initial);
+    }
+    model.compile({.optimizer = md::optim::Adam({.learning_rate = 0.05f}),
+                   .loss = md::losses::SparseCategoricalCrossentropy({.from_logits = true}),
+                   .metrics = {"accuracy"}});
+    md::History h;
+    if (by_split) {
+      h = model.fit(d.x, d.y, {.epochs = 3, .batch_size = 32, .verbose = 0, .validation_split = 0.2, .seed = 9});
+    } else {
+      const md::Tensor tx = md::ops::slice(d.x, 0, 0, split).clone(), ty = md::ops::slice(d.y, 0, 0, split).clone();
+      const md::Tensor vx = md::ops::slice(d.x, 0, split, 301).clone(), vy = md::ops::slice(d.y, 0, split, 301).clone();
+      h = model.fit(tx, ty, {.epochs = 3, .batch_size = 32, .verbose = 0, .validation_data = std::make_pair(md::ModelInputs(vx), vy),
+                             .seed = 9});
+    }
+    return std::make_pair(h, model.get_weights());
+  };
+  const auto [split_history, split_weights] = train(true);
+  const auto [data_history, data_weights] = train(false);
+  CHECK(split_history.keys() == data_history.keys());
+  for (const std::string& key : split_history.keys()) CHECK(split_history[key] == data_history[key]);
+  REQUIRE(split_weights.size() == data_weights.size());
+  for (size_t i = 0; i < split_weights.size(); ++i) CHECK(split_weights[i].to_vector() == data_weights[i].to_vector());
+}
+
+namespace {
+
+// Keeps every batch it sees in training, as the model received it; otherwise the identity
+// (times a trainable factor, so that the step has a gradient).
+class RecordTrainingBatches : public md::LayerOf<RecordTrainingBatches> {
+ public:
+  explicit RecordTrainingBatches(std::vector<md::Tensor>* batches)
+      : LayerOf("RecordTrainingBatches", ""), batches_(batches) {}
+
+ protected:
+  void build_weights(const md::ShapeSpec& input_shape) override {
+    state_->factor = add_weight("factor", {input_shape.shape().back()}, "ones");
+  }
+  std::vector<md::Tensor> call(const md::CallArgs& args, const md::CallContext& ctx) override {
+    if (ctx.training && args.input().is_concrete()) batches_->push_back(args.input());
+    return {args.input() * state_->factor.value()};
+  }
+
+ private:
+  std::vector<md::Tensor>* batches_;
+  struct State {
+    md::Variable factor;
+  };
+  md::Shared<State> state_;
+};
+
+}  // namespace
+
+TEST_CASE("fit gathers every training row once per epoch, intact, in large and small batches",
+          "[models][training]") {
+  // Row i holds i * 1000 + column. With 100 features, a batch of 200 rows is gathered across the
+  // threads (compute::gather) and the epoch's last batch of 40 rows on the calling thread.
+  const int64_t n = 300, features = 100, split = 240;
+  std::vector<float> values;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < features; ++j) values.push_back(static_cast<float>(i * 1000 + j));
+  }
+  const md::Tensor x = md::Tensor::from_vector(values, {n, features});
+  const md::Tensor y = md::Tensor::zeros({n, 1});
+  std::vector<md::Tensor> batches;
+  md::Sequential model({md::Input({features}), RecordTrainingBatches(&batches), md::layers::Dense({.units = 1})});
+  // Inputs in the hundreds of thousands: a rate this small keeps the loss finite.
+  model.compile({.optimizer = md::optim::SGD({.learning_rate = 1e-15f}), .loss = "mse"});
+  model.fit(x, y, {.epochs = 2, .batch_size = 200, .verbose = 0, .validation_split = 0.2, .seed = 3});
+  REQUIRE(batches.size() == 4);
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    INFO("epoch " << epoch);
+    CHECK(batches[2 * epoch].dim(0) == 200);
+    CHECK(batches[2 * epoch + 1].dim(0) == 40);
+    std::vector<int64_t> seen;
+    for (int b = 0; b < 2; ++b) {
+      const md::Tensor& batch = batches[2 * epoch + b];
+      const std::vector<float> rows = batch.to_vector();
+      for (int64_t r = 0; r < batch.dim(0); ++r) {
+        const auto id = static_cast<int64_t>(rows[r * features]) / 1000;
+        seen.push_back(id);
+        for (int64_t j = 0; j < features; ++j) REQUIRE(rows[r * features + j] == static_cast<float>(id * 1000 + j));
+      }
+    }
+    std::sort(seen.begin(), seen.end());
+    std::vector<int64_t> all(split);
+    std::iota(all.begin(), all.end(), 0);
+    CHECK(seen == all);  // the training rows, each once; no validation row
+  }
+  CHECK(batches[0].to_vector() != batches[2].to_vector());  // shuffled anew each epoch
 }
 
 TEST_CASE("fit shuffles reproducibly from the seed", "[models][training]") {

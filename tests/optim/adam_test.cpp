@@ -187,3 +187,50 @@ TEST_CASE("Adam and AdamW configs: Keras's keys, order and values; round trip", 
   CHECK(back.learning_rate() == 3e-4f);
   optim_test::check_round_trip(md::optim::AdamW({.weight_decay = 0.1, .amsgrad = true}));
 }
+
+namespace adam_test {
+
+// Adam with its own update_step replaced by Adam's: every variable then goes through
+// update_step one at a time (the base class's update_steps), the path before Adam updated all
+// variables of a step in one pass.
+class PerVariableAdam : public md::optim::Adam {
+ public:
+  using Adam::Adam;
+  std::shared_ptr<Optimizer> clone() const override { return std::make_shared<PerVariableAdam>(*this); }
+  int calls = 0;
+
+ protected:
+  void update_step(const md::Tensor& gradient, const md::Variable& variable, float learning_rate) override {
+    ++calls;
+    Adam::update_step(gradient, variable, learning_rate);
+  }
+};
+
+}  // namespace adam_test
+
+TEST_CASE("Adam updates a model's variables in one pass exactly as one variable at a time", "[optim][adam]") {
+  // Variables large enough to be split between threads, and small ones beside them.
+  const std::vector<md::Shape> shapes = {{300, 200}, {200}, {200, 130}, {130}, {130, 10}, {10}};
+  for (const bool amsgrad : {false, true}) {
+    INFO("amsgrad " << amsgrad);
+    md::optim::Adam together({.learning_rate = 1e-3f, .amsgrad = amsgrad});
+    adam_test::PerVariableAdam apart({.learning_rate = 1e-3f, .amsgrad = amsgrad});
+    std::vector<md::Variable> a, b;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const md::Tensor start = md::random::normal(shapes[i], 0.0f, 1.0f, 40 + i);
+      a.emplace_back(start.clone(), "w" + std::to_string(i));
+      b.emplace_back(start.clone(), "w" + std::to_string(i));
+    }
+    for (int step = 0; step < 3; ++step) {
+      std::vector<md::Tensor> grads;
+      for (size_t i = 0; i < shapes.size(); ++i) grads.push_back(md::random::normal(shapes[i], 0.0f, 0.1f, 100 * step + i));
+      together.apply(grads, a);
+      apart.apply(grads, b);
+    }
+    CHECK(apart.calls == 3 * static_cast<int>(shapes.size()));  // the subclass's update_step ran
+    for (size_t i = 0; i < shapes.size(); ++i) CHECK(a[i].value().to_vector() == b[i].value().to_vector());
+    const std::vector<md::Variable> slots_a = together.variables(), slots_b = apart.variables();
+    REQUIRE(slots_a.size() == slots_b.size());
+    for (size_t i = 0; i < slots_a.size(); ++i) CHECK(slots_a[i].value().to_vector() == slots_b[i].value().to_vector());
+  }
+}
