@@ -12,9 +12,8 @@ not installed is reported.
 
 What an epoch is: minidl's example times model.fit() (training batches with the loss and
 accuracy metrics, then the validation split's evaluation) and divides by the epochs; the PyTorch
-peer times the same work per epoch (its training batches with loss and accuracy, then the
-validation loss and accuracy at the training batch size). bench/peer_jax_fashion.py still times
-its training batches alone, which flatters jax.jit against minidl by the validation pass.
+and JAX peers time the same work per epoch (their training batches with loss and accuracy, then
+the validation loss and accuracy at the training batch size).
 
 For every run it records the wall time, the process's CPU and system time, its page faults and
 the CPUs other processes used meanwhile (/proc/stat minus the child's own CPU time). A run is
