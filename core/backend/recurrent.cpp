@@ -639,7 +639,10 @@ void recurrent_backward(const RecurrentGeometry& g, const RecurrentOperands& in,
     slice.barrier();  // every thread's partial sums are done
     // Added in thread order, each thread its share of every output's elements.
     const auto add_partials = [&](float* dst, int64_t size, int64_t offset) {
-      const auto [e0, e1] = slice.share(size);
+      // Plain locals, not a structured binding: clang 14 (the fuzz preset) cannot capture a
+      // binding into the simd loop's implicit region.
+      const std::pair<int64_t, int64_t> elements = slice.share(size);
+      const int64_t e0 = elements.first, e1 = elements.second;
       for (int t = 1; t < slice.team; ++t) {
         const float* src = partials[static_cast<size_t>(t)] + offset;
 #pragma omp simd
