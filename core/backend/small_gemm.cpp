@@ -66,11 +66,8 @@ void plain_loop(const SmallGemmProblem& p) {
 
 void small_gemm(const SmallGemmProblem& problem) {
   if (problem.m <= 0 || problem.n <= 0) return;
-  if (problem.k <= 0) {
-    if (!problem.accumulate) {
-      for (int64_t i = 0; i < problem.m; ++i)
-        for (int64_t j = 0; j < problem.n; ++j) problem.c[i * problem.c_row + j * problem.c_col] = 0.0f;
-    }
+  if (problem.k <= 0) {  // every sum is empty: c = 0, or c kept when accumulating
+    plain_loop(problem);
     return;
   }
   const SmallGemmProblem p = with_unit_strides_where_unused(problem);
